@@ -1,0 +1,475 @@
+"""The typed schema of an experiment config.
+
+Everything a YAML file may say is declared here, with a docstring per field (these become the
+JSON Schema descriptions that editors show). Unknown keys are errors everywhere except where a
+section passes arguments straight to a Keras constructor (layer arguments, optimizer arguments):
+Keras itself checks those when the model is built.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "CallbacksConfig",
+    "CheckpointConfig",
+    "CsvData",
+    "DataConfig",
+    "DistributeConfig",
+    "EarlyStoppingConfig",
+    "ExperimentConfig",
+    "FunctionalModel",
+    "InputSpec",
+    "LayerSpec",
+    "MnistData",
+    "ModelConfig",
+    "ObjectSpec",
+    "OptimizerConfig",
+    "OutputConfig",
+    "ReduceLROnPlateauConfig",
+    "SequentialModel",
+    "TensorBoardConfig",
+    "TrainingConfig",
+]
+
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+"""A number strictly between 0 and 1."""
+
+Shape = list[PositiveInt | None]
+Task = Literal["regression", "binary", "multiclass"]
+MonitorMode = Literal["auto", "min", "max"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class ObjectSpec(_Strict):
+    """A Keras object in its serialized form: ``{class_name: ..., config: {...}}``."""
+
+    class_name: str
+    """Keras class or registered name, e.g. ``ExponentialDecay`` or ``L2``."""
+    config: dict[str, Any] = Field(default_factory=dict)
+    """Constructor arguments of that class."""
+
+
+NamedObject = str | ObjectSpec
+"""A Keras object given by name (``"mse"``) or as ``{class_name, config}``."""
+
+
+# --------------------------------------------------------------------------- data
+
+
+class MnistData(_Strict):
+    """MNIST-format image data (MNIST, Fashion-MNIST)."""
+
+    kind: Literal["mnist", "fashion_mnist"]
+    """Which data set."""
+    path: str | None = None
+    """A Keras-layout ``.npz`` or a folder of the four IDX files (``.gz`` or raw). Default:
+    ``$DLTRAIN_DATA_DIR``, ``~/.keras/datasets/``, ``/usr/share/datasets/<kind>/``, then a
+    Keras download."""
+    validation: Literal["test"] | Fraction | None = "test"
+    """``test`` uses the test split as validation data (the classic Keras example); a fraction
+    holds out that share of the training split (seeded); ``null`` trains without validation."""
+    one_hot: bool = True
+    """Labels as one-hot vectors (for ``categorical_crossentropy``); false gives integer labels
+    (for ``sparse_categorical_crossentropy``)."""
+    scale: bool = True
+    """Scale pixels from 0..255 to [0, 1]."""
+    channel_axis: bool = False
+    """Add a trailing channel axis (28, 28) -> (28, 28, 1), as Conv2D layers need."""
+    limit: PositiveInt | None = None
+    """Use only the first N training and test examples (smoke runs)."""
+
+
+class CsvData(_Strict):
+    """Tabular data from CSV files."""
+
+    kind: Literal["csv"]
+    """Tabular data from CSV."""
+    path: str | None = None
+    """One CSV file; the test split is then cut from it (see ``test``)."""
+    train_path: str | None = None
+    """Training CSV, when the test data is in another file (``test_path``)."""
+    test_path: str | None = None
+    """Test CSV with the same columns."""
+    delimiter: str | None = None
+    """Field separator; default: detected from the first lines."""
+    header: bool | None = None
+    """Whether the first row names the columns; default: detected. Without a header the
+    columns are named ``c0``, ``c1``, ..."""
+    target: str | list[str]
+    """The column(s) to predict. Several targets pair, in order, with the model's outputs."""
+    features: list[str] | None = None
+    """Feature columns; default: every column that is not a target."""
+    categorical: list[str] = Field(default_factory=list)
+    """Feature columns holding categories (text or integer codes), one-hot encoded inside
+    the model with a vocabulary taken from the training split."""
+    feature_groups: dict[str, list[str]] | None = None
+    """Split the features into several named model inputs (for multi-input functional
+    models); default: one input named ``features``."""
+    missing: Literal["drop", "mean", "error"] = "error"
+    """Empty cells: drop the row, fill with the training mean (numeric) or most frequent
+    value (categorical), or report an error naming the first one."""
+    test: Fraction | None = 0.2
+    """Share of ``path`` held out as the test split (seeded). Ignored with ``test_path``."""
+    validation: Fraction | None = 0.2
+    """Share of the training split held out as validation data (seeded); null for none."""
+    task: Task | dict[str, Task] = "regression"
+    """``regression``, ``binary`` or ``multiclass``; a mapping target -> task when targets
+    differ."""
+    one_hot: bool = False
+    """Classification labels as one-hot vectors instead of integer indices."""
+    stream: bool = False
+    """Read the file in chunks through tf.data instead of loading it into memory."""
+    chunk_rows: PositiveInt = 65536
+    """Rows per chunk when streaming."""
+    limit: PositiveInt | None = None
+    """Use only the first N rows of each file (smoke runs)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CsvData:
+        if self.path is None and self.train_path is None:
+            raise ValueError("give `path` (one file) or `train_path` with `test_path`")
+        if self.path is not None and self.train_path is not None:
+            raise ValueError("give either `path` or `train_path`, not both")
+        if self.train_path is not None and self.test_path is None and self.test is None:
+            raise ValueError("`train_path` needs `test_path` or a `test` fraction")
+        return self
+
+
+DataConfig = Annotated[
+    MnistData | CsvData,
+    Field(discriminator="kind"),
+]
+
+
+# -------------------------------------------------------------------------- model
+
+
+class LayerSpec(BaseModel):
+    """One layer: ``{LayerClass: {arguments}}``, plus ``name`` and ``inputs`` in functional models.
+
+    ``{name: b, shared: a, inputs: x}`` applies the already defined layer ``a`` again (shared
+    weights). ``{Sequential: {layers: [...]}}`` nests a block of layers.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    class_name: str
+    """The Keras layer class, e.g. ``Dense`` (written as the entry's key)."""
+    config: dict[str, Any] = Field(default_factory=dict)
+    """Its constructor arguments."""
+    name: str | None = None
+    """Layer name (functional models refer to layers by it)."""
+    inputs: list[str] | None = None
+    """Functional models: the input or layer name(s) this layer is applied to."""
+    shared: str | None = None
+    """Apply the layer of this name again instead of creating a new one."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_class_key(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            if isinstance(value, str):
+                # A bare class name with no arguments, e.g. `- Flatten`.
+                return {"class_name": value}
+            return value
+        if "class_name" in value:
+            return value
+        reserved = {"name", "inputs", "shared"}
+        class_keys = [k for k in value if k not in reserved]
+        out = {k: value[k] for k in reserved if k in value}
+        if isinstance(out.get("inputs"), str):
+            out["inputs"] = [out["inputs"]]
+        if "shared" in value:
+            if class_keys:
+                raise ValueError(
+                    f"a `shared` entry reuses a layer and takes no class; remove {class_keys[0]!r}"
+                )
+            out["class_name"] = "shared"
+            return out
+        if len(class_keys) != 1:
+            got = ", ".join(repr(k) for k in class_keys) or "none"
+            raise ValueError(
+                "a layer entry needs exactly one layer class as its key, like "
+                f"`Dense: {{units: 10}}`; received {got}"
+            )
+        key = class_keys[0]
+        out["class_name"] = key
+        args = value[key]
+        out["config"] = {} if args is None else args
+        return out
+
+    @field_validator("config", mode="before")
+    @classmethod
+    def _config_is_mapping(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError(
+                f"layer arguments must be a mapping like `{{units: 10}}`; received {value!r}"
+            )
+        return value
+
+
+class InputSpec(_Strict):
+    """A named input of a functional model."""
+
+    shape: Shape | None = None
+    """Shape without the batch axis; default: taken from the data."""
+    dtype: str = "float32"
+    """Element type."""
+
+
+class SequentialModel(_Strict):
+    """A stack of layers (``keras.Sequential``)."""
+
+    type: Literal["sequential"] = "sequential"
+    """Model kind."""
+    name: str | None = None
+    """Keras model name."""
+    input_shape: Shape | None = None
+    """Shape of one example without the batch axis; default: taken from the data."""
+    layers: list[LayerSpec] = Field(min_length=1)
+    """The layers, in order."""
+
+
+class FunctionalModel(_Strict):
+    """A graph of layers (Keras functional API): several inputs, outputs, shared layers."""
+
+    type: Literal["functional"]
+    """Model kind."""
+    name: str | None = None
+    """Keras model name."""
+    inputs: dict[str, InputSpec] = Field(min_length=1)
+    """Named inputs; ``{}`` takes the shape from the data."""
+    layers: list[LayerSpec] = Field(min_length=1)
+    """Named layers, each with ``inputs``."""
+    outputs: list[str] = Field(min_length=1)
+    """Names of the layers whose results are the model's outputs, in target order."""
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _null_input_specs(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value
+
+    @field_validator("outputs", mode="before")
+    @classmethod
+    def _one_output(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+def _model_type(value: Any) -> str | None:
+    if isinstance(value, dict):
+        kind = value.get("type", "sequential")
+        return kind if isinstance(kind, str) else None
+    return getattr(value, "type", None)
+
+
+ModelConfig = Annotated[
+    Annotated[SequentialModel, Tag("sequential")] | Annotated[FunctionalModel, Tag("functional")],
+    Discriminator(
+        _model_type,
+        custom_error_type="invalid_model_type",
+        custom_error_message="model.type must be 'sequential' or 'functional'",
+    ),
+]
+
+
+class OptimizerConfig(BaseModel):
+    """A Keras optimizer by name; every other key is passed to its constructor."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = "adam"
+    """Keras optimizer name: sgd, adam, adamw, rmsprop, adagrad, nadam, ..."""
+    learning_rate: PositiveFloat | ObjectSpec | None = None
+    """A number, or a schedule such as
+    ``{class_name: ExponentialDecay, config: {initial_learning_rate: 0.1, decay_steps: 1000,
+    decay_rate: 0.9}}``; default: the optimizer's own."""
+
+
+# ----------------------------------------------------------------------- training
+
+
+class TrainingConfig(_Strict):
+    """How ``model.fit`` runs."""
+
+    epochs: PositiveInt = 10
+    """Number of passes over the training data."""
+    batch_size: PositiveInt | Literal["full"] = 32
+    """Examples per gradient step: 1 is stochastic gradient descent, ``full`` one batch of the
+    whole training set (batch gradient descent), anything between is mini-batch."""
+    shuffle: bool = True
+    """Shuffle the training data every epoch (seeded, so runs and resumes repeat exactly)."""
+    steps_per_execution: PositiveInt = 1
+    """Batches run per call into the compiled training function."""
+    jit_compile: bool | Literal["auto"] = "auto"
+    """XLA compilation of the training step; ``auto`` lets Keras decide."""
+    class_weight: dict[int, NonNegativeFloat] | Literal["balanced"] | None = None
+    """Per-class loss weights for classification, or ``balanced``."""
+    on_nan: Literal["stop", "rollback"] = "stop"
+    """When the loss becomes NaN/Inf: stop the run (failed), or reload the last good epoch with
+    a lower learning rate."""
+    max_rollbacks: NonNegativeInt = 3
+    """How many NaN rollbacks are allowed before the run fails."""
+    rollback_factor: Fraction = 0.5
+    """Learning-rate multiplier applied at each NaN rollback."""
+
+
+class CheckpointConfig(_Strict):
+    """Saving ``checkpoints/best.keras`` and ``last.keras``."""
+
+    monitor: str = "val_loss"
+    """Metric that decides the best epoch (``loss`` when there is no validation data)."""
+    mode: MonitorMode = "auto"
+    """Whether lower or higher is better; ``auto`` infers it from the name."""
+
+
+class EarlyStoppingConfig(_Strict):
+    """Stop when the monitored metric stops improving."""
+
+    monitor: str = "val_loss"
+    """Metric to watch."""
+    patience: NonNegativeInt = 5
+    """Epochs without improvement before stopping."""
+    min_delta: NonNegativeFloat = 0.0
+    """Smallest change that counts as an improvement."""
+    mode: MonitorMode = "auto"
+    """Whether lower or higher is better."""
+    restore_best_weights: bool = True
+    """Go back to the best epoch's weights when stopping."""
+    start_from_epoch: NonNegativeInt = 0
+    """Epochs to wait before watching."""
+
+
+class ReduceLROnPlateauConfig(_Strict):
+    """Lower the learning rate when the monitored metric plateaus."""
+
+    monitor: str = "val_loss"
+    """Metric to watch."""
+    factor: Fraction = 0.1
+    """Multiplier applied to the learning rate."""
+    patience: NonNegativeInt = 3
+    """Epochs without improvement before lowering."""
+    min_delta: NonNegativeFloat = 1e-4
+    """Smallest change that counts as an improvement."""
+    cooldown: NonNegativeInt = 0
+    """Epochs to wait after a reduction."""
+    min_lr: NonNegativeFloat = 0.0
+    """Lower bound of the learning rate."""
+    mode: MonitorMode = "auto"
+    """Whether lower or higher is better."""
+
+
+class TensorBoardConfig(_Strict):
+    """TensorBoard event files under ``<run>/tensorboard``."""
+
+    histogram_freq: NonNegativeInt = 0
+    """Epochs between weight histograms (0: none)."""
+    update_freq: Literal["epoch", "batch"] | PositiveInt = "epoch"
+    """How often scalars are written."""
+
+
+def _flag_section(value: Any) -> Any:
+    """``true`` means the section with its defaults, ``false`` means off."""
+    if value is True:
+        return {}
+    if value is False:
+        return None
+    return value
+
+
+class CallbacksConfig(_Strict):
+    """Callbacks added to ``model.fit``. ``true`` enables a section with its defaults."""
+
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    """Best/last checkpoints (always written)."""
+    early_stopping: EarlyStoppingConfig | None = None
+    """Early stopping; off by default."""
+    reduce_lr: ReduceLROnPlateauConfig | None = None
+    """Reduce-LR-on-plateau; off by default."""
+    terminate_on_nan: bool = True
+    """Stop as soon as the loss is NaN/Inf."""
+    tensorboard: TensorBoardConfig | None = None
+    """TensorBoard logs; off by default."""
+
+    _flags = field_validator("early_stopping", "reduce_lr", "tensorboard", mode="before")(
+        _flag_section
+    )
+
+
+class DistributeConfig(_Strict):
+    """tf.distribute strategy."""
+
+    strategy: Literal["default", "mirrored", "multi_worker_mirrored", "one_device"] = "default"
+    """``mirrored``: all local GPUs; ``multi_worker_mirrored``: the cluster in ``TF_CONFIG``;
+    ``one_device``: the device in ``device``. ``batch_size`` is the global batch."""
+    device: str | None = None
+    """Device for ``one_device``, e.g. ``/gpu:0``."""
+    devices: list[str] | None = None
+    """Devices for ``mirrored``; default: all visible GPUs (or the CPU)."""
+
+
+class OutputConfig(_Strict):
+    """Where and what a run writes."""
+
+    runs_dir: str | None = None
+    """Folder that holds run folders; default ``runs`` in the working directory (the CLI's
+    ``--runs-dir`` wins)."""
+    plots: bool = True
+    """Write PNG plots into ``plots/``."""
+
+
+class ExperimentConfig(_Strict):
+    """One experiment: data, model, optimizer, loss, metrics and how to train."""
+
+    name: str = Field(default="experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    """Run name; runs are written to ``<runs_dir>/<name>/<UTC timestamp>/``. Default: the
+    config file's name."""
+    description: str | None = None
+    """Free text, shown by ``dltrain runs``."""
+    seed: NonNegativeInt = 42
+    """Seeds Python, NumPy, TensorFlow and data shuffling."""
+    deterministic: bool = False
+    """Bit-identical reruns (TensorFlow op determinism); slower."""
+    data: DataConfig
+    """Where the data comes from."""
+    model: ModelConfig
+    """The network."""
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    """The optimizer (default Adam)."""
+    loss: NamedObject | dict[str, NamedObject] | None = None
+    """Keras loss by name, or per output name; default from the task (categorical
+    cross-entropy for one-hot labels, sparse for integer labels, binary cross-entropy, MSE)."""
+    loss_weights: dict[str, float] | None = None
+    """Weight of each output's loss in a multi-output model."""
+    metrics: list[NamedObject] | dict[str, list[NamedObject]] | None = None
+    """Keras metrics, or per output name; default ``accuracy`` for classification and
+    ``mae`` for regression."""
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    """Epochs, batch size and the training loop."""
+    callbacks: CallbacksConfig = Field(default_factory=CallbacksConfig)
+    """Checkpoints, early stopping, LR schedule on plateau, TensorBoard."""
+    distribute: DistributeConfig = Field(default_factory=DistributeConfig)
+    """Multi-device / multi-worker training."""
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    """Keras dtype policy; mixed policies keep the output layer in float32."""
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    """Where runs are written."""

@@ -1,0 +1,95 @@
+"""What the data stage tells the model builder and the trainer (no TensorFlow import here).
+
+The contract between the stages:
+
+* Pipelines yield ``(x, y)`` batches. ``x`` is one tensor when :attr:`DataSpec.raw_inputs` has a
+  single entry, otherwise a dict keyed by raw input name. ``y`` is one tensor when there is a
+  single target, otherwise a tuple in :attr:`DataSpec.targets` order (pairing with the model's
+  outputs in order).
+* The saved model takes the *raw* inputs (e.g. unnormalized CSV columns, category strings);
+  :meth:`DataSpec.preprocess` builds the Keras layers (normalization, category encoding) that
+  turn them into the *model inputs* the user's layers see.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+__all__ = ["DataSpec", "InputInfo", "TargetInfo"]
+
+TaskName = Literal["regression", "binary", "multiclass"]
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    """One input tensor: its name, per-example shape (no batch axis) and dtype."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """One prediction target and what the output layer for it must produce."""
+
+    name: str
+    task: TaskName
+    num_classes: int | None = None
+    class_names: tuple[str, ...] | None = None
+    one_hot: bool = False
+
+    @property
+    def units(self) -> int:
+        """Width of the model output this target needs."""
+        if self.task == "multiclass":
+            return int(self.num_classes or 0)
+        return 1
+
+
+@dataclass
+class DataSpec:
+    """Shapes, targets and preprocessing that the data implies for the model."""
+
+    kind: str
+    raw_inputs: list[InputInfo]
+    model_inputs: list[InputInfo]
+    targets: list[TargetInfo]
+    preprocess: Callable[[dict[str, Any]], dict[str, Any]] | None = field(
+        default=None, repr=False, compare=False
+    )
+    """Builds preprocessing layers: raw symbolic Keras inputs (by name) -> model inputs (by
+    name). ``None`` means the raw inputs are the model inputs."""
+
+    def to_json(self) -> str:
+        """Serializable summary (everything but the preprocessing callable)."""
+        data = asdict(self)
+        data.pop("preprocess", None)
+        return json.dumps(data, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> DataSpec:
+        """Read :meth:`to_json` output back (without preprocessing)."""
+        data = json.loads(text)
+        return cls(
+            kind=data["kind"],
+            raw_inputs=[_input(i) for i in data["raw_inputs"]],
+            model_inputs=[_input(i) for i in data["model_inputs"]],
+            targets=[
+                TargetInfo(
+                    name=t["name"],
+                    task=t["task"],
+                    num_classes=t.get("num_classes"),
+                    class_names=tuple(t["class_names"]) if t.get("class_names") else None,
+                    one_hot=bool(t.get("one_hot", False)),
+                )
+                for t in data["targets"]
+            ],
+        )
+
+
+def _input(data: dict[str, Any]) -> InputInfo:
+    return InputInfo(data["name"], tuple(data["shape"]), data.get("dtype", "float32"))

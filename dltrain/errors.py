@@ -1,0 +1,99 @@
+"""The dltrain exception tree.
+
+Library code raises these; only :mod:`dltrain.cli` turns them into messages and exit codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "DltrainError",
+    "Location",
+    "Problem",
+    "RunFolderError",
+    "TrainingError",
+    "UsageError",
+]
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a text file: 1-based line and column (column may be 0 when unknown)."""
+
+    file: str
+    line: int
+    column: int = 0
+
+    def __str__(self) -> str:
+        if not self.line:
+            return self.file
+        if self.column:
+            return f"{self.file}:{self.line}:{self.column}"
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where, which key, and what."""
+
+    message: str
+    path: str = ""
+    location: Location | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        key = f"{self.path}: " if self.path else ""
+        return f"{where}{key}{self.message}"
+
+
+class DltrainError(Exception):
+    """Base class of every error dltrain reports to the user (exit code 2 unless overridden)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str = "", problems: list[Problem] | None = None) -> None:
+        self.problems: list[Problem] = list(problems or [])
+        if not message and self.problems:
+            message = str(self.problems[0]) if len(self.problems) == 1 else ""
+        self.message = message
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        """The full user-facing message, one line per problem."""
+        lines = [self.message] if self.message else []
+        if self.problems and not (len(self.problems) == 1 and self.message == str(self.problems[0])):
+            if not lines:
+                count = len(self.problems)
+                lines.append(f"{count} problem{'s' if count > 1 else ''} found:")
+            lines.extend(f"  {p}" for p in self.problems)
+        return "\n".join(lines)
+
+
+class ConfigError(DltrainError):
+    """The experiment config is missing, unreadable or invalid."""
+
+
+class DataError(DltrainError):
+    """A data file is missing, malformed or does not fit the config."""
+
+
+class CheckpointError(DltrainError):
+    """A checkpoint or run folder cannot be read."""
+
+
+class RunFolderError(DltrainError):
+    """The runs directory cannot be created or written."""
+
+
+class UsageError(DltrainError):
+    """Command-line arguments that do not make sense together."""
+
+
+class TrainingError(DltrainError):
+    """Training started but failed (for example the loss became NaN)."""
+
+    exit_code = 1

@@ -1,0 +1,93 @@
+"""Tiny, learnable MNIST-format and CSV data written into temporary folders (no downloads)."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "make_images",
+    "write_classification_csv",
+    "write_idx",
+    "write_mnist_idx_dir",
+    "write_mnist_npz",
+    "write_regression_csv",
+]
+
+
+def make_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` 28x28 uint8 images whose class (0-9) is a bright block at a class-specific spot."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=n).astype(np.uint8)
+    images = rng.integers(0, 60, size=(n, 28, 28)).astype(np.uint8)
+    for i, label in enumerate(labels):
+        row, col = divmod(int(label), 5)
+        images[i, 4 + row * 12 : 12 + row * 12, 2 + col * 5 : 6 + col * 5] = 250
+    return images, labels
+
+
+def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> Path:
+    """Write a uint8 array in IDX format (``.gz`` compressed when ``gz``)."""
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
+    blob = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    if gz:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(blob))
+    else:
+        path.write_bytes(blob)
+    return path
+
+
+def write_mnist_idx_dir(folder: Path, n_train: int = 256, n_test: int = 64, gz: bool = True) -> Path:
+    """The four MNIST IDX files, Keras/LeCun names, in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    x_train, y_train = make_images(n_train, seed=1)
+    x_test, y_test = make_images(n_test, seed=2)
+    write_idx(folder / "train-images-idx3-ubyte", x_train, gz)
+    write_idx(folder / "train-labels-idx1-ubyte", y_train, gz)
+    write_idx(folder / "t10k-images-idx3-ubyte", x_test, gz)
+    write_idx(folder / "t10k-labels-idx1-ubyte", y_test, gz)
+    return folder
+
+
+def write_mnist_npz(path: Path, n_train: int = 256, n_test: int = 64) -> Path:
+    """A Keras-layout ``mnist.npz`` (x_train, y_train, x_test, y_test)."""
+    x_train, y_train = make_images(n_train, seed=1)
+    x_test, y_test = make_images(n_test, seed=2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+def write_regression_csv(path: Path, n: int = 300, seed: int = 0, missing: bool = False) -> Path:
+    """``y = 3*x1 - 2*x2 + 5*[color==red] + noise`` with a text column ``color``."""
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(10, 3, n)
+    x2 = rng.normal(-2, 1, n)
+    color = rng.choice(["red", "green", "blue"], n)
+    y = 3 * x1 - 2 * x2 + 5 * (color == "red") + rng.normal(0, 0.5, n)
+    lines = ["x1,x2,color,y"]
+    for i in range(n):
+        a = "" if missing and i % 37 == 5 else f"{x1[i]:.4f}"
+        lines.append(f"{a},{x2[i]:.4f},{color[i]},{y[i]:.4f}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_classification_csv(
+    path: Path, n: int = 300, classes: tuple[str, ...] = ("a", "b", "c"), seed: int = 0
+) -> Path:
+    """Points around one center per class; ``label`` holds the class name."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, len(classes), n)
+    centers = rng.normal(0, 4, (len(classes), 2))
+    points = centers[labels] + rng.normal(0, 0.7, (n, 2))
+    lines = ["f1,f2,label"]
+    lines += [f"{p[0]:.4f},{p[1]:.4f},{classes[c]}" for p, c in zip(points, labels, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
