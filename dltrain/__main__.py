@@ -1,0 +1,5 @@
+"""``python -m dltrain``."""
+
+from dltrain.cli import main
+
+main()

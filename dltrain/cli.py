@@ -1,0 +1,288 @@
+"""The ``dltrain`` command line: parse arguments, call one entry point, render the result.
+
+TensorFlow, pydantic and the rest of the library are imported inside the commands, so that
+``dltrain --help``, ``dltrain schema`` and config errors answer fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from dltrain import __version__
+
+app = typer.Typer(
+    name="dltrain",
+    help="Train Keras models from YAML experiment files.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class _State:
+    debug = False
+
+
+_state = _State()
+
+SetOption = Annotated[
+    Optional[list[str]],  # noqa: UP045 - typer needs Optional here on Python 3.10
+    typer.Option(
+        "--set",
+        "-s",
+        metavar="KEY.PATH=VALUE",
+        help="Override a config value (YAML-typed), e.g. training.epochs=3. Repeatable.",
+    ),
+]
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _err_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _reporting() -> Iterator[None]:
+    """Turn library errors into one message and an exit code (tracebacks only with --debug)."""
+    from dltrain.errors import DltrainError
+
+    try:
+        yield
+    except DltrainError as exc:
+        err = _err_console()
+        if _state.debug:
+            err.print(traceback.format_exc(), markup=False)
+        err.print(f"error: {exc.render()}", markup=False, style="red")
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        _err_console().print("interrupted", markup=False)
+        raise typer.Exit(130) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"dltrain {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Show tracebacks and TensorFlow's own log output."),
+    ] = False,
+) -> None:
+    """Train Keras models from YAML experiment files."""
+    _state.debug = debug
+    if debug:
+        os.environ["DLTRAIN_DEBUG"] = "1"
+
+
+@app.command()
+def check(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    set_: SetOption = None,
+    show_config: Annotated[
+        bool, typer.Option("--config/--no-config", help="Print the resolved config.")
+    ] = True,
+) -> None:
+    """Validate a config, build its model and show layer shapes, without training."""
+    with _reporting():
+        from dltrain.config import load_config
+
+        loaded = load_config(config, set_ or [])
+        console = _console()
+        if show_config:
+            console.print(f"# {config} (resolved)", markup=False, style="dim")
+            console.print(loaded.to_yaml(), markup=False)
+        from dltrain.inspect import inspect_config
+        from dltrain.render import render_model_summary
+
+        summary = inspect_config(loaded)
+        render_model_summary(console, summary)
+        console.print("config OK", style="green")
+
+
+@app.command()
+def schema(
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--output", "-o", help="Write to this file instead of stdout."),
+    ] = None,
+) -> None:
+    """Print the JSON Schema of the config (for editor completion)."""
+    import json
+
+    from dltrain.config.schema import ExperimentConfig
+
+    text = json.dumps(ExperimentConfig.model_json_schema(), indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@app.command()
+def run(
+    config: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Argument(help="Experiment YAML file (omit with --resume)."),
+    ] = None,
+    set_: SetOption = None,
+    name: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--name", help="Run name (default: the config's name)."),
+    ] = None,
+    runs_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--runs-dir", help="Folder for run folders (default: ./runs)."),
+    ] = None,
+    resume: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--resume", help="Continue this interrupted or finished run folder."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --resume: accept config changes (recorded).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final metrics.")] = False,
+) -> None:
+    """Train a model, evaluate it on the test split and write a run folder."""
+    with _reporting():
+        from dltrain.errors import UsageError
+
+        if config is None and resume is None:
+            raise UsageError("give a CONFIG file, or --resume RUN_FOLDER")
+        from dltrain.progress import make_progress
+        from dltrain.render import render_run_result
+        from dltrain.runner import resume_experiment, run_experiment
+
+        console = _console()
+        progress = make_progress(console, quiet=quiet)
+        command = ["dltrain", *sys.argv[1:]]
+        if resume is not None:
+            result = resume_experiment(
+                resume, overrides=set_ or [], force=force, progress=progress, command=command,
+                config_path=config,
+            )
+        else:
+            assert config is not None
+            result = run_experiment(
+                config, overrides=set_ or [], name=name, runs_dir=runs_dir,
+                progress=progress, command=command,
+            )
+        render_run_result(console, result)
+        if result.exit_code:
+            raise typer.Exit(result.exit_code)
+
+
+@app.command("eval")
+def eval_(
+    target: Annotated[Path, typer.Argument(help="A run folder or a .keras checkpoint.")],
+    split: Annotated[
+        str, typer.Option("--split", help="test, validation or train.")
+    ] = "test",
+    data: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--data", help="Evaluate on this file instead (same format/columns)."),
+    ] = None,
+    checkpoint: Annotated[
+        str, typer.Option("--checkpoint", help="best or last (run folders).")
+    ] = "best",
+) -> None:
+    """Evaluate a saved model on the data its config names (or another file)."""
+    with _reporting():
+        from dltrain.evaluate import evaluate_target
+        from dltrain.render import render_metrics
+
+        result = evaluate_target(target, split=split, data=data, checkpoint=checkpoint)
+        console = _console()
+        render_metrics(console, result.metrics, title=f"{result.split} metrics")
+        if result.written is not None:
+            console.print(f"written: {result.written}", markup=False, style="dim")
+
+
+@app.command()
+def predict(
+    target: Annotated[Path, typer.Argument(help="A run folder or a .keras checkpoint.")],
+    input_: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or MNIST-format file.")],
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--output", "-o", help="Output CSV (default: stdout)."),
+    ] = None,
+    checkpoint: Annotated[str, typer.Option("--checkpoint", help="best or last.")] = "best",
+) -> None:
+    """Write predictions for a CSV or MNIST-format file as CSV."""
+    with _reporting():
+        from dltrain.predict import predict_file
+
+        text = predict_file(target, input_, checkpoint=checkpoint)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            from dltrain.report.run_folder import atomic_write_text
+
+            atomic_write_text(output, text)
+            _err_console().print(f"written: {output}", markup=False)
+
+
+@app.command()
+def runs(
+    directory: Annotated[Path, typer.Argument(help="Runs folder.")] = Path("runs"),
+) -> None:
+    """List runs: name, status, epochs, best validation and test metric, duration."""
+    with _reporting():
+        from dltrain.render import render_runs_table
+        from dltrain.report.listing import list_runs
+
+        render_runs_table(_console(), list_runs(directory))
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Run folders.")],
+    plot: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--plot", help="Where to write the overlay plot (PNG)."),
+    ] = None,
+) -> None:
+    """Config differences and final metrics of runs side by side, and their val curves."""
+    with _reporting():
+        from dltrain.render import render_comparison
+        from dltrain.report.listing import compare_runs
+
+        render_comparison(_console(), compare_runs(run_dirs, plot_path=plot))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - last resort: one line unless --debug
+        if isinstance(exc, KeyboardInterrupt):
+            sys.exit(130)
+        if _state.debug:
+            raise
+        sys.stderr.write(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "(this is a bug in dltrain; run with --debug for the traceback)\n"
+        )
+        sys.exit(1)
