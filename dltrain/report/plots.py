@@ -1,0 +1,352 @@
+"""PNG plots of a run: training curves, confusion matrix, regression residuals, comparisons.
+
+Figures are built with matplotlib's object API (``matplotlib.figure.Figure``), never
+``pyplot``: no GUI backend is selected, no global figure list grows, and nothing needs closing.
+Every PNG is rendered into memory and written atomically, so a crash never leaves half a file.
+matplotlib is imported inside the functions that draw, to keep it off the CLI's import path.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dltrain.errors import RunFolderError, UsageError
+from dltrain.report.run_folder import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "write_comparison_plot",
+    "write_confusion_matrix",
+    "write_regression_plots",
+    "write_training_plots",
+]
+
+# metrics.csv columns that are not metric curves.
+_NOT_METRICS = frozenset({"epoch", "learning_rate", "lr", "epoch_time_s"})
+_LR_COLUMNS = ("learning_rate", "lr")
+# Above this many classes, cell annotations are unreadable; above the second, so are names.
+_ANNOTATE_MAX = 20
+_TICK_LABELS_MAX = 50
+_MARKER_MAX_POINTS = 50
+
+
+def _figure(width: float = 6.4, height: float = 4.8) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    """Render ``fig`` to PNG bytes and write them atomically to ``path``."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError as exc:
+        raise RunFolderError(f"{path}: cannot write the plot ({exc.strerror or exc})") from exc
+    return path
+
+
+def _slug(text: str) -> str:
+    """A file-name-safe version of a metric or target name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "metric"
+
+
+def _to_float(value: Any) -> float:
+    """A CSV cell as a float; blanks, junk and infinities become NaN (a gap in the curve)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def _column(rows: Sequence[dict[str, float | str]], key: str) -> list[float]:
+    return [_to_float(row.get(key)) for row in rows]
+
+
+def _style(n_points: int) -> dict[str, Any]:
+    # A single epoch is a point, not a line: without a marker it would not show at all.
+    return {"marker": "o", "markersize": 4} if n_points <= _MARKER_MAX_POINTS else {}
+
+
+def write_training_plots(plots_dir: Path, rows: list[dict[str, float | str]]) -> list[Path]:
+    """Plot the per-epoch curves of ``metrics.csv``.
+
+    Writes ``loss.png`` (train and validation loss), one ``<metric>.png`` per other metric
+    (``accuracy.png`` holds ``accuracy`` and ``val_accuracy``; a ``val_`` column without a
+    training counterpart gets its own plot), and ``learning_rate.png`` when the learning rate
+    changes during training.
+
+    Args:
+        plots_dir: Folder for the PNGs (created if needed).
+        rows: ``metrics.csv`` rows as read by ``csv.DictReader`` (strings) or as floats.
+            A missing ``epoch`` column is replaced by the 1-based row number.
+
+    Returns:
+        The written files, ``loss.png`` first; empty when there are no rows.
+
+    Raises:
+        RunFolderError: a plot cannot be written.
+    """
+    if not rows:
+        return []
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    epochs = _column(rows, "epoch") if "epoch" in columns else []
+    if not epochs or any(math.isnan(e) for e in epochs):
+        epochs = [float(i) for i in range(1, len(rows) + 1)]
+    names = [c for c in columns if c not in _NOT_METRICS]
+    bases = [c for c in names if not c.startswith("val_")]
+    bases += [c[4:] for c in names if c.startswith("val_") and c[4:] not in bases]
+    if "loss" in bases:
+        bases.remove("loss")
+        bases.insert(0, "loss")
+
+    written: list[Path] = []
+    for base in bases:
+        series = [
+            (label, key)
+            for label, key in (("train", base), ("validation", f"val_{base}"))
+            if key in columns
+        ]
+        values = {label: _column(rows, key) for label, key in series}
+        if all(all(math.isnan(v) for v in vals) for vals in values.values()):
+            continue
+        fig = _figure()
+        ax = fig.add_subplot()
+        for label, vals in values.items():
+            ax.plot(epochs, vals, label=label, **_style(len(rows)))
+        _finish_epoch_axes(ax, base.replace("_", " "), base, epochs)
+        ax.legend()
+        written.append(_save(fig, plots_dir / f"{_slug(base)}.png"))
+
+    lr_key = next((k for k in _LR_COLUMNS if k in columns), None)
+    if lr_key is not None:
+        rates = _column(rows, lr_key)
+        finite = [r for r in rates if not math.isnan(r)]
+        if len(set(finite)) > 1:
+            fig = _figure()
+            ax = fig.add_subplot()
+            ax.plot(epochs, rates, label="learning rate", **_style(len(rows)))
+            # Schedules decay geometrically; a log axis shows that as a straight line.
+            if min(finite) > 0 and max(finite) / min(finite) >= 10:
+                ax.set_yscale("log")
+            _finish_epoch_axes(ax, "learning rate", "learning rate", epochs)
+            written.append(_save(fig, plots_dir / "learning_rate.png"))
+    return written
+
+
+def _finish_epoch_axes(ax: Any, title: str, ylabel: str, epochs: Sequence[float]) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_title(title)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    distinct = sorted(set(epochs))
+    # With a few epochs the automatic locator picks fractional ticks (0.95, 1.00, 1.05).
+    if len(distinct) <= 10:
+        ax.set_xticks(distinct)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+
+
+def write_confusion_matrix(
+    plots_dir: Path,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    class_names: Sequence[str] | None,
+    *,
+    name: str = "confusion_matrix.png",
+) -> Path:
+    """Plot a confusion matrix: rows are true classes, columns predicted ones.
+
+    Cell colour is the row-normalized fraction (per-class recall), so rare classes are as
+    visible as common ones; cells are annotated with raw counts up to 20 classes.
+
+    Args:
+        plots_dir: Folder for the PNG (created if needed).
+        y_true: 1-D integer class indices.
+        y_pred: 1-D integer class indices, same length as ``y_true``.
+        class_names: A name per class index, or ``None`` to use the indices.
+        name: File name inside ``plots_dir``.
+
+    Returns:
+        The written file.
+
+    Raises:
+        UsageError: the labels are not 1-D non-negative integers of equal length, or an index
+            has no name in ``class_names``.
+        RunFolderError: the plot cannot be written.
+    """
+    true = _class_indices(y_true, "y_true")
+    pred = _class_indices(y_pred, "y_pred")
+    if true.shape != pred.shape:
+        raise UsageError(
+            "y_true and y_pred must have the same length. "
+            f"Received: len(y_true)={true.size}, len(y_pred)={pred.size}"
+        )
+    top = int(max(true.max(initial=-1), pred.max(initial=-1))) + 1
+    if class_names is not None:
+        labels = [str(c) for c in class_names]
+        if top > len(labels):
+            raise UsageError(
+                f"class index {top - 1} has no name ({len(labels)} class names). "
+                f"Received: class_names={labels!r}"
+            )
+    else:
+        labels = [str(i) for i in range(max(top, 1))]
+    n = len(labels)
+    counts = np.bincount(true * n + pred, minlength=n * n).reshape(n, n)
+    totals = counts.sum(axis=1, keepdims=True)
+    fractions = np.divide(counts, totals, out=np.zeros((n, n)), where=totals > 0)
+
+    side = min(4.0 + 0.45 * n, 24.0)
+    fig = _figure(side + 1.2, side)
+    ax = fig.add_subplot()
+    image = ax.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="fraction of true class")
+    if n <= _TICK_LABELS_MAX:
+        slanted = n > 4
+        ax.set_xticks(
+            range(n), labels, rotation=45 if slanted else 0, ha="right" if slanted else "center"
+        )
+        ax.set_yticks(range(n), labels)
+    if n <= _ANNOTATE_MAX:
+        size = 9 if n <= 10 else 7
+        for (i, j), count in np.ndenumerate(counts):
+            colour = "white" if fractions[i, j] > 0.5 else "black"
+            ax.text(j, i, str(count), ha="center", va="center", color=colour, fontsize=size)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"confusion matrix ({true.size} examples)")
+    return _save(fig, plots_dir / name)
+
+
+def _class_indices(values: np.ndarray, what: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise UsageError(
+            f"{what} must be 1-D class indices (take argmax of one-hot labels first). "
+            f"Received: {what}.shape={array.shape}"
+        )
+    if array.size and (
+        not np.issubdtype(array.dtype, np.number)
+        or not np.all(np.isfinite(array))
+        or np.any(array != np.round(array))
+        or array.min() < 0
+    ):
+        raise UsageError(
+            f"{what} must hold non-negative integer class indices. Received: {array[:5]!r}"
+        )
+    return array.astype(np.int64)
+
+
+def write_regression_plots(
+    plots_dir: Path, y_true: np.ndarray, y_pred: np.ndarray, target: str
+) -> list[Path]:
+    """Plot predictions against truth, and the residuals, for one regression target.
+
+    Writes ``predicted_vs_true_<target>.png`` (with the ``y = x`` line) and
+    ``residuals_<target>.png`` (residual against prediction, and a histogram of residuals).
+    With an empty ``target`` the ``_<target>`` suffix is left out.
+
+    Args:
+        plots_dir: Folder for the PNGs (created if needed).
+        y_true: True values (any shape; flattened).
+        y_pred: Predictions, as many as ``y_true``.
+        target: The target column's name, used in titles and file names.
+
+    Returns:
+        The two written files.
+
+    Raises:
+        UsageError: ``y_true`` and ``y_pred`` differ in size.
+        RunFolderError: a plot cannot be written.
+    """
+    true = np.asarray(y_true, dtype=np.float64).ravel()
+    pred = np.asarray(y_pred, dtype=np.float64).ravel()
+    if true.shape != pred.shape:
+        raise UsageError(
+            "y_true and y_pred must have the same number of values. "
+            f"Received: y_true.size={true.size}, y_pred.size={pred.size}"
+        )
+    suffix = f"_{_slug(target)}" if target else ""
+    label = target or "target"
+    keep = np.isfinite(true) & np.isfinite(pred)
+    true, pred = true[keep], pred[keep]
+    residuals = true - pred
+
+    fig = _figure(5.6, 5.2)
+    ax = fig.add_subplot()
+    ax.scatter(true, pred, s=10, alpha=0.6, label="examples")
+    if true.size:
+        low = float(min(true.min(), pred.min()))
+        high = float(max(true.max(), pred.max()))
+        ax.plot([low, high], [low, high], color="tab:red", linestyle="--", label="y = x")
+    ax.set_title(f"{label}: predicted vs true")
+    ax.set_xlabel(f"true {label}")
+    ax.set_ylabel(f"predicted {label}")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    scatter_path = _save(fig, plots_dir / f"predicted_vs_true{suffix}.png")
+
+    fig = _figure(10.0, 4.4)
+    left, right = fig.subplots(1, 2)
+    left.scatter(pred, residuals, s=10, alpha=0.6)
+    left.axhline(0.0, color="tab:red", linestyle="--")
+    left.set_title(f"{label}: residuals vs predicted")
+    left.set_xlabel(f"predicted {label}")
+    left.set_ylabel("residual (true - predicted)")
+    left.grid(True, alpha=0.3)
+    right.hist(residuals, bins=min(30, max(1, residuals.size)))
+    right.set_title("residual distribution")
+    right.set_xlabel("residual (true - predicted)")
+    right.set_ylabel("count")
+    right.grid(True, alpha=0.3)
+    return [scatter_path, _save(fig, plots_dir / f"residuals{suffix}.png")]
+
+
+def write_comparison_plot(
+    path: Path, curves: dict[str, list[tuple[int, float]]], metric: str
+) -> Path:
+    """Overlay one metric's per-epoch curve from several runs.
+
+    Args:
+        path: The PNG to write (its folder is created if needed).
+        curves: Run label -> ``(epoch, value)`` points, in any order.
+        metric: The metric's name, e.g. ``"val_loss"`` (title and y label).
+
+    Returns:
+        ``path``.
+
+    Raises:
+        UsageError: ``curves`` is empty.
+        RunFolderError: the plot cannot be written.
+    """
+    if not curves:
+        raise UsageError(f"no runs have {metric} values to plot")
+    fig = _figure(7.2, 4.8)
+    ax = fig.add_subplot()
+    epochs: list[float] = []
+    for label, points in curves.items():
+        ordered = sorted(points)
+        epochs.extend(e for e, _ in ordered)
+        ax.plot(
+            [e for e, _ in ordered],
+            [_to_float(v) for _, v in ordered],
+            label=label,
+            **_style(len(ordered)),
+        )
+    _finish_epoch_axes(ax, f"{metric} by run", metric, epochs)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
