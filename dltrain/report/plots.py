@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +70,7 @@ def _to_float(value: Any) -> float:
     return number if math.isfinite(number) else math.nan
 
 
-def _column(rows: Sequence[dict[str, float | str]], key: str) -> list[float]:
+def _column(rows: Sequence[Mapping[str, float | str]], key: str) -> list[float]:
     return [_to_float(row.get(key)) for row in rows]
 
 
@@ -79,7 +79,7 @@ def _style(n_points: int) -> dict[str, Any]:
     return {"marker": "o", "markersize": 4} if n_points <= _MARKER_MAX_POINTS else {}
 
 
-def write_training_plots(plots_dir: Path, rows: list[dict[str, float | str]]) -> list[Path]:
+def write_training_plots(plots_dir: Path, rows: Sequence[Mapping[str, float | str]]) -> list[Path]:
     """Plot the per-epoch curves of ``metrics.csv``.
 
     Writes ``loss.png`` (train and validation loss), one ``<metric>.png`` per other metric

@@ -1,0 +1,349 @@
+"""``dltrain runs`` and ``dltrain compare``: summaries of run folders, config diffs, metrics."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from dltrain.errors import CheckpointError, UsageError
+from dltrain.report.run_folder import MANIFEST, RunFolder, utc_now
+
+__all__ = ["MISSING", "UNREADABLE", "Comparison", "RunSummary", "compare_runs", "list_runs"]
+
+MISSING = "-"
+"""Shown for a value a run does not have (a crashed run, a key absent from its config)."""
+
+UNREADABLE = "unreadable"
+"""The status of a run whose ``run.json`` cannot be read."""
+_STAMP = re.compile(r"^(\d{8}T\d{6}Z)(?:-(\d+))?$")
+_SPLITS = ("test", "validation", "train")
+
+
+@dataclass
+class RunSummary:
+    """One row of ``dltrain runs``: what a run folder's ``run.json`` says, missing parts as None.
+
+    ``status`` is the manifest's (``running``, ``completed``, ``failed``, ``interrupted``) or
+    ``"unreadable"`` when ``run.json`` cannot be read; ``error`` then says why.
+    """
+
+    name: str
+    path: Path
+    status: str
+    epochs_completed: int | None = None
+    epochs_planned: int | None = None
+    best: tuple[str, float] | None = None
+    """(monitor, value), e.g. ``("val_loss", 0.31)``."""
+    best_epoch: int | None = None
+    test_metric: tuple[str, float] | None = None
+    """The primary test metric: ``accuracy`` when the run has it, else ``loss``."""
+    final_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    """split (``train``, ``validation``, ``test``) -> metric name -> value."""
+    duration_s: float | None = None
+    started_at: str | None = None
+    error: str | None = None
+
+    @property
+    def test_metrics(self) -> dict[str, float]:
+        """Every final test metric of the run."""
+        return self.final_metrics.get("test", {})
+
+
+@dataclass
+class Comparison:
+    """``dltrain compare``: runs side by side.
+
+    ``config_diff`` and ``metrics`` rows hold one value per run, in the order of ``runs``;
+    :data:`MISSING` (``"-"``) stands for a value a run does not have.
+    """
+
+    runs: list[RunSummary]
+    config_diff: list[tuple[str, list[Any]]]
+    """(dotted key path like ``optimizer.learning_rate`` or ``model.layers[1].Dense.units``,
+    values) for every key whose value is not the same in all runs."""
+    metrics: list[tuple[str, list[float | str]]]
+    """(``"test/accuracy"``, ``"validation/loss"``, ``"best/val_loss"``, ..., values)."""
+    plot: Path | None
+    """The overlaid validation curves, or None when no run has any."""
+
+
+def list_runs(runs_dir: Path) -> list[RunSummary]:
+    """Summarize every run under ``runs_dir``, newest first.
+
+    Run folders are ``runs_dir/<name>/<stamp>/`` (a folder one level down that holds a
+    ``run.json`` is taken as a run too, so ``runs_dir`` may also be one ``runs/<name>``).
+    A run whose ``run.json`` cannot be read is listed with status ``"unreadable"``.
+
+    Args:
+        runs_dir: The runs directory (``runs/`` by default in the CLI).
+
+    Returns:
+        Summaries sorted by start time, newest first; empty when there are no runs.
+
+    Raises:
+        UsageError: ``runs_dir`` does not exist or is not a folder.
+    """
+    if not runs_dir.exists():
+        raise UsageError(f"{runs_dir}: no such folder")
+    if not runs_dir.is_dir():
+        raise UsageError(f"{runs_dir}: not a folder")
+    folders: list[Path] = []
+    for child in _subdirs(runs_dir):
+        if (child / MANIFEST).exists():
+            folders.append(child)
+        else:
+            folders.extend(g for g in _subdirs(child) if (g / MANIFEST).exists())
+    summaries = [_summarize_path(folder) for folder in folders]
+    summaries.sort(key=_newest_first_key, reverse=True)
+    return summaries
+
+
+def compare_runs(
+    run_dirs: list[Path],
+    plot_path: Path | None = None,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+) -> Comparison:
+    """Compare runs: config differences, final metrics side by side, overlaid curves.
+
+    The plot overlays each run's ``val_accuracy`` per epoch when every run has it, else
+    ``val_loss``. By default it is written to ``compare-<UTC timestamp>.png`` in the runs
+    directory of the first run (the folder that holds ``<name>/<stamp>/``): beside the runs
+    rather than inside one of them (run folders belong to their run) or in the working
+    directory, and never overwriting an earlier comparison.
+
+    Args:
+        run_dirs: Two or more run folders.
+        plot_path: Where to write the PNG instead of the default.
+        clock: Source of the default file name's timestamp.
+
+    Returns:
+        The comparison; ``plot`` is None when no run has validation curves.
+
+    Raises:
+        UsageError: fewer than two runs, or the same run given twice.
+        CheckpointError: a folder is not a readable run folder, or its config.yaml is broken.
+        RunFolderError: the plot cannot be written.
+    """
+    if len(run_dirs) < 2:
+        raise UsageError(
+            f"compare needs at least two run folders. Received: {len(run_dirs)} "
+            f"({', '.join(str(p) for p in run_dirs) or 'none'})"
+        )
+    seen: set[Path] = set()
+    for path in run_dirs:
+        key = path.resolve()
+        if key in seen:
+            raise UsageError(f"{path}: the same run is given twice")
+        seen.add(key)
+    folders = [RunFolder.open(path) for path in run_dirs]
+    runs = [_summarize(folder) for folder in folders]
+    configs = [_flatten(_read_config(folder.path)) for folder in folders]
+    config_diff = _diff(configs)
+    metrics = _metric_rows(runs)
+
+    histories = [folder.read_metrics() for folder in folders]
+    metric = (
+        "val_accuracy" if all(_curve(rows, "val_accuracy") for rows in histories) else "val_loss"
+    )
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for index, (run, rows) in enumerate(zip(runs, histories, strict=True)):
+        points = _curve(rows, metric)
+        if points:
+            label = f"{run.name}/{run.path.name}"
+            curves[label if label not in curves else f"{label} ({index + 1})"] = points
+    plot: Path | None = None
+    if curves:
+        from dltrain.report.plots import write_comparison_plot
+
+        target = plot_path or _default_plot_path(run_dirs[0], clock)
+        plot = write_comparison_plot(target, curves, metric)
+    return Comparison(runs=runs, config_diff=config_diff, metrics=metrics, plot=plot)
+
+
+# ---------------------------------------------------------------------------- summaries
+def _subdirs(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir())
+    except OSError:
+        return []
+
+
+def _summarize_path(path: Path) -> RunSummary:
+    try:
+        return _summarize(RunFolder.open(path))
+    except CheckpointError as exc:
+        name = path.parent.name if _STAMP.match(path.name) else path.name
+        return RunSummary(name=name, path=path, status=UNREADABLE, error=exc.message)
+
+
+def _summarize(folder: RunFolder) -> RunSummary:
+    m = folder.manifest
+    path = folder.path
+    default_name = path.parent.name if _STAMP.match(path.name) else path.name
+    best = _mapping(m.get("best"))
+    monitor, best_value = best.get("monitor"), _number(best.get("value"))
+    finals: dict[str, dict[str, float]] = {}
+    for split, values in _mapping(m.get("final_metrics")).items():
+        numbers = {str(k): _number(v) for k, v in _mapping(values).items()}
+        finals[str(split)] = {k: v for k, v in numbers.items() if v is not None}
+    test = finals.get("test", {})
+    primary = next((k for k in ("accuracy", "loss") if k in test), None)
+    timings = _mapping(m.get("timings"))
+    started = m.get("started_at")
+    error = m.get("error")
+    return RunSummary(
+        name=str(m.get("name") or default_name),
+        path=path,
+        status=str(m.get("status")),
+        epochs_completed=_integer(m.get("epochs_completed")),
+        epochs_planned=_integer(m.get("epochs_planned")),
+        best=(str(monitor), best_value) if monitor and best_value is not None else None,
+        best_epoch=_integer(best.get("epoch")),
+        test_metric=(primary, test[primary]) if primary else None,
+        final_metrics=finals,
+        duration_s=_duration(timings.get("total_s"), started, m.get("finished_at")),
+        started_at=started if isinstance(started, str) else None,
+        error=error if isinstance(error, str) else None,
+    )
+
+
+def _newest_first_key(run: RunSummary) -> tuple[datetime, int, str]:
+    """Sort key: the folder's timestamp (and -k suffix), else ``started_at``, else mtime."""
+    match = _STAMP.match(run.path.name)
+    when: datetime | None = None
+    if match:
+        when = datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    elif run.started_at:
+        when = _parse_time(run.started_at)
+    if when is None:
+        try:
+            mtime = (run.path / MANIFEST).stat().st_mtime
+        except OSError:
+            mtime = 0.0
+        when = datetime.fromtimestamp(mtime, timezone.utc)
+    return when, int(match.group(2) or 0) if match else 0, str(run.path)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """A manifest section, or ``{}`` when it is absent or not a mapping (a damaged run.json)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _duration(total_s: Any, started: Any, finished: Any) -> float | None:
+    """``timings.total_s``, else finished_at - started_at (older or partial manifests)."""
+    total = _number(total_s)
+    start, end = _parse_time(started), _parse_time(finished)
+    if total is None and start and end:
+        total = (end - start).total_seconds()
+    return total
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _integer(value: Any) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None and number.is_integer() else None
+
+
+# -------------------------------------------------------------------------- comparison
+def _read_config(path: Path) -> Any:
+    import yaml
+
+    target = path / "config.yaml"
+    if not target.is_file():
+        return {}  # a run that crashed before writing its config: every key shows "-"
+    try:
+        return yaml.safe_load(target.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise CheckpointError(f"{target}: unreadable config ({exc})") from exc
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings and lists as ``{"a.b[0].c": leaf}``; empty containers are leaves."""
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(value, list) and value:
+        out = {}
+        for index, item in enumerate(value):
+            out.update(_flatten(item, f"{prefix}[{index}]"))
+        return out
+    return {prefix: value} if prefix else {}
+
+
+def _diff(configs: list[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
+    keys = list(dict.fromkeys(key for config in configs for key in config))
+    rows: list[tuple[str, list[Any]]] = []
+    for key in keys:
+        present = [key in config for config in configs]
+        values = [config[key] if key in config else MISSING for config in configs]
+        # 1 == 1.0 == True in Python; compare types too, so `1` against `true` shows up.
+        distinct = {(type(v).__name__, repr(v)) for v in values}
+        if not all(present) or len(distinct) > 1:
+            rows.append((key, values))
+    return rows
+
+
+def _metric_rows(runs: list[RunSummary]) -> list[tuple[str, list[float | str]]]:
+    rows: list[tuple[str, list[float | str]]] = []
+    for split in _SPLITS:
+        names = dict.fromkeys(n for run in runs for n in run.final_metrics.get(split, {}))
+        for name in names:
+            values: list[float | str] = [
+                run.final_metrics.get(split, {}).get(name, MISSING) for run in runs
+            ]
+            rows.append((f"{split}/{name}", values))
+    monitors = dict.fromkeys(run.best[0] for run in runs if run.best)
+    for monitor in monitors:
+        best: list[float | str] = [
+            run.best[1] if run.best and run.best[0] == monitor else MISSING for run in runs
+        ]
+        rows.append((f"best/{monitor}", best))
+    return rows
+
+
+def _curve(rows: list[dict[str, str]], metric: str) -> list[tuple[int, float]]:
+    """``(epoch, value)`` for the rows where ``metric`` is a number (row number if no epoch)."""
+    points: list[tuple[int, float]] = []
+    for number, row in enumerate(rows, start=1):
+        value = _number(row.get(metric))
+        if value is not None:
+            epoch = _integer(row.get("epoch"))
+            points.append((number if epoch is None else epoch, value))
+    return points
+
+
+def _default_plot_path(first_run: Path, clock: Callable[[], datetime]) -> Path:
+    runs_dir = first_run.parent.parent if _STAMP.match(first_run.name) else first_run.parent
+    stamp = clock().astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    for k in range(1000):
+        candidate = runs_dir / (f"compare-{stamp}.png" if k == 0 else f"compare-{stamp}-{k}.png")
+        if not candidate.exists():
+            return candidate
+    return candidate  # pragma: no cover - a thousand comparisons in one second
