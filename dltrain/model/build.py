@@ -1,0 +1,85 @@
+"""``build_model``: a validated config plus the data's spec -> an uncompiled ``keras.Model``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from dltrain.config.loader import LoadedConfig
+from dltrain.config.schema import SequentialModel
+from dltrain.config.yaml_source import KeyPath
+from dltrain.data.spec import DataSpec, TargetInfo
+from dltrain.model.graph import build_functional
+from dltrain.model.problems import ProblemList
+from dltrain.model.sequential import build_sequential
+
+__all__ = ["build_model"]
+
+
+def build_model(loaded: LoadedConfig, spec: DataSpec) -> keras.Model:
+    """Build the model a config describes, for the data ``spec`` describes (not compiled).
+
+    The model takes the data's raw inputs (one tensor, or a dict by name when there are
+    several); the data stage's preprocessing layers, if any, run inside it before the
+    config's layers. With a mixed-precision ``precision`` (the caller sets the global Keras
+    policy), every output is computed in float32 so that losses are.
+
+    Args:
+        loaded: The validated config (its source map locates errors).
+        spec: Inputs, targets and preprocessing of the data.
+
+    Returns:
+        The model, its outputs in target order.
+
+    Raises:
+        ConfigError: every problem found in the model section, each with its file:line.
+    """
+    problems = ProblemList(loaded)
+    cfg = loaded.config.model
+    mixed = loaded.config.precision != "float32"
+    raw = {
+        info.name: keras.Input(shape=info.shape, dtype=info.dtype, name=info.name)
+        for info in spec.raw_inputs
+    }
+    facing = dict(spec.preprocess(raw)) if spec.preprocess is not None else dict(raw)
+    if isinstance(cfg, SequentialModel):
+        model, paths = build_sequential(cfg, spec, raw, facing, problems, mixed)
+    else:
+        model, paths = build_functional(cfg, raw, facing, problems, mixed)
+    _check_outputs(model, paths, spec.targets, problems, loaded)
+    problems.raise_if_any()
+    return model
+
+
+def _check_outputs(
+    model: keras.Model,
+    paths: list[KeyPath],
+    targets: list[TargetInfo],
+    problems: ProblemList,
+    loaded: LoadedConfig,
+) -> None:
+    """Each output must be as wide as the target it pairs with (in order)."""
+    outputs: list[Any] = list(model.outputs)
+    if len(outputs) != len(targets):
+        where: KeyPath = (
+            ("model", "layers") if isinstance(loaded.config.model, SequentialModel)
+            else ("model", "outputs")
+        )
+        names = ", ".join(repr(t.name) for t in targets)
+        problems.add(
+            where,
+            f"the model has {len(outputs)} output{'s' if len(outputs) != 1 else ''} but the "
+            f"data has {len(targets)} target{'s' if len(targets) != 1 else ''} ({names}); "
+            "outputs pair with targets in order",
+        )
+        return
+    for tensor, path, target in zip(outputs, paths, targets, strict=True):
+        width = tensor.shape[-1] if len(tensor.shape) > 1 else 1
+        if width is None or width == target.units:
+            continue
+        if target.task == "multiclass":
+            need = f"the target {target.name!r} has {target.units} classes"
+        else:
+            need = f"the {target.task} target {target.name!r} needs 1 value"
+        problems.add(path, f"outputs {width} values but {need}")

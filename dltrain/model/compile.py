@@ -1,0 +1,193 @@
+"""``compile_model``: optimizer, losses, loss weights and metrics from the config.
+
+Names go through ``keras.optimizers.get``, ``keras.losses.get``, ``keras.metrics.get`` and
+``keras.optimizers.schedules.deserialize``. Per-output settings (dicts keyed by output layer
+name) become lists in output order, the form Keras 3 handles most reliably.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import keras
+
+from dltrain.config.loader import LoadedConfig, did_you_mean
+from dltrain.config.schema import ObjectSpec, OptimizerConfig
+from dltrain.config.yaml_source import KeyPath
+from dltrain.data.spec import DataSpec, TargetInfo
+from dltrain.model.objects import LOSS, METRIC, OPTIMIZER, SCHEDULE, resolve
+from dltrain.model.problems import ProblemList, SpecError
+
+__all__ = ["build_optimizer", "compile_model", "default_loss", "default_metrics"]
+
+# ``compile`` picks binary, categorical or sparse accuracy from the labels for these names
+# (keras/src/trainers/compile_utils.py), which ``keras.metrics.get`` alone would not do; they
+# are passed through as text.
+_ACCURACY_NAMES = frozenset({"accuracy", "acc"})
+
+
+def default_loss(target: TargetInfo) -> str:
+    """The loss that fits a target when the config names none."""
+    if target.task == "regression":
+        return "mse"
+    if target.task == "binary":
+        return "binary_crossentropy"
+    return "categorical_crossentropy" if target.one_hot else "sparse_categorical_crossentropy"
+
+
+def default_metrics(target: TargetInfo) -> list[str]:
+    """The metrics reported for a target when the config names none."""
+    return ["mae"] if target.task == "regression" else ["accuracy"]
+
+
+def build_optimizer(loaded: LoadedConfig) -> keras.optimizers.Optimizer:
+    """The configured optimizer, with its learning rate or schedule.
+
+    Raises:
+        ConfigError: unknown optimizer or schedule, or an argument it does not take.
+    """
+    problems = ProblemList(loaded)
+    optimizer = _optimizer(loaded.config.optimizer, problems)
+    problems.raise_if_any()
+    assert optimizer is not None
+    return optimizer
+
+
+def compile_model(model: keras.Model, loaded: LoadedConfig, spec: DataSpec) -> None:
+    """Compile ``model`` with the config's optimizer, losses and metrics.
+
+    Losses and metrics the config leaves out come from each target's task. ``loss``,
+    ``metrics`` and ``loss_weights`` may be mappings keyed by output layer name.
+
+    Args:
+        model: A model from :func:`dltrain.model.build_model`.
+        loaded: The validated config.
+        spec: The data spec (targets pair with the model's outputs in order).
+
+    Raises:
+        ConfigError: every problem found, located in the config file.
+    """
+    config = loaded.config
+    problems = ProblemList(loaded)
+    names = list(model.output_names)
+    targets = spec.targets
+    if len(names) != len(targets):
+        problems.add(
+            ("model",),
+            f"the model has {len(names)} outputs but the data has {len(targets)} targets",
+        )
+        problems.raise_if_any()
+    optimizer = _optimizer(config.optimizer, problems)
+
+    losses = _per_output(config.loss, names, ("loss",), problems)
+    loss_list = []
+    for name, target in zip(names, targets, strict=True):
+        given, path = losses.get(name, (None, ("loss",)))
+        loss_list.append(
+            _lookup(_loss, given, path, problems) if given is not None else default_loss(target)
+        )
+
+    metric_specs = _per_output(config.metrics, names, ("metrics",), problems)
+    metric_lists: list[list[Any]] = []
+    for name, target in zip(names, targets, strict=True):
+        given, path = metric_specs.get(name, (None, ("metrics",)))
+        if given is None:
+            metric_lists.append(default_metrics(target))
+            continue
+        metric_lists.append(
+            [_lookup(_metric, m, path + (i,), problems) for i, m in enumerate(given)]
+        )
+
+    weights = None
+    if config.loss_weights is not None:
+        for key in config.loss_weights:
+            if key not in names:
+                problems.add(("loss_weights", key), _unknown_output(key, names))
+        weights = [float(config.loss_weights.get(name, 1.0)) for name in names]
+    problems.raise_if_any()
+
+    single = len(names) == 1
+    model.compile(
+        optimizer=optimizer,
+        loss=loss_list[0] if single else loss_list,
+        loss_weights=weights,
+        metrics=metric_lists[0] if single else metric_lists,
+        steps_per_execution=config.training.steps_per_execution,
+        jit_compile=config.training.jit_compile,
+    )
+
+
+def _optimizer(cfg: OptimizerConfig, problems: ProblemList) -> Any:
+    kwargs: dict[str, Any] = dict(cfg.model_extra or {})
+    rate = cfg.learning_rate
+    try:
+        if isinstance(rate, ObjectSpec):
+            schedule = resolve(SCHEDULE, rate.model_dump(), ("optimizer", "learning_rate"))
+            kwargs["learning_rate"] = schedule
+        elif rate is not None:
+            kwargs["learning_rate"] = rate
+        identifier = {"class_name": cfg.name, "config": kwargs}
+        return resolve(OPTIMIZER, identifier, ("optimizer",))
+    except SpecError as error:
+        # The optimizer's own arguments sit directly under `optimizer`, not under `config`.
+        path = tuple(p for p in error.path if p != "config")
+        if path == ("optimizer", "class_name"):
+            path = ("optimizer", "name")
+        problems.add(path, error.message)
+        return None
+
+
+def _per_output(
+    value: Any, names: list[str], path: KeyPath, problems: ProblemList
+) -> dict[str, tuple[Any, KeyPath]]:
+    """Output name -> (setting, where it is written), for one setting or a per-output dict.
+
+    A loss is a name or a ``{class_name, config}`` spec; per-output settings are dicts whose
+    keys are output layer names.
+    """
+    if value is None:
+        return {}
+    if isinstance(value, dict) and not isinstance(value, ObjectSpec):
+        out = {}
+        for key, item in value.items():
+            if key in names:
+                out[key] = (item, path + (key,))
+            else:
+                problems.add(path + (key,), _unknown_output(key, names))
+        return out
+    return {name: (value, path) for name in names}
+
+
+def _unknown_output(key: str, names: list[str]) -> str:
+    return (
+        f"the model has no output named {key!r}{did_you_mean(key, names)}; "
+        f"outputs: {', '.join(names)}"
+    )
+
+
+def _lookup(
+    check: Callable[[Any, KeyPath], Any], given: Any, path: KeyPath, problems: ProblemList
+) -> Any:
+    try:
+        return check(given, path)
+    except SpecError as error:
+        problems.add_error(error)
+        return None
+
+
+def _loss(given: Any, path: KeyPath) -> Any:
+    if isinstance(given, ObjectSpec):
+        return resolve(LOSS, given.model_dump(), path)
+    resolve(LOSS, given, path)
+    # Names stay text: Keras serializes them as written, which reads best in saved configs.
+    return given
+
+
+def _metric(given: Any, path: KeyPath) -> Any:
+    if isinstance(given, ObjectSpec):
+        # A fresh object per output: Keras metrics hold state and cannot be shared.
+        return resolve(METRIC, given.model_dump(), path)
+    if given.lower() not in _ACCURACY_NAMES:
+        resolve(METRIC, given, path)
+    return given

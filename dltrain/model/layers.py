@@ -1,0 +1,192 @@
+"""One layer entry of a config -> one Keras layer, with located errors.
+
+A layer is made by ``keras.layers.deserialize`` from ``{"module": "keras.layers", ...}``, so
+Keras decides which classes and arguments exist. Before that, nested objects in the arguments
+(activations, initializers, regularizers, constraints) are looked up on their own so that a
+misspelled name points at its own line, and wrapped layers written in the short form
+(``Bidirectional: {layer: {LSTM: {units: 8}}}``) are built recursively.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import keras
+from pydantic import ValidationError
+
+from dltrain.config.schema import LayerSpec
+from dltrain.config.yaml_source import KeyPath
+from dltrain.model.objects import (
+    ACTIVATION,
+    CONSTRAINT,
+    INITIALIZER,
+    LAYER,
+    REGULARIZER,
+    Kind,
+    arg_problem,
+    resolve,
+    unknown_name,
+)
+from dltrain.model.problems import ProblemList, SpecError
+
+__all__ = ["LayerFactory", "layer_class"]
+
+# Argument-name endings Keras uses for nested objects, and the registry each one names
+# (``activation``, ``recurrent_activation``, ``kernel_initializer``, ``bias_regularizer``...).
+_NESTED_KINDS: tuple[tuple[str, Kind], ...] = (
+    ("activation", ACTIVATION),
+    ("initializer", INITIALIZER),
+    ("regularizer", REGULARIZER),
+    ("constraint", CONSTRAINT),
+)
+_SEQUENTIAL = "Sequential"
+_SEQUENTIAL_KEYS = ("layers", "name")
+
+
+def layer_class(name: str) -> type | None:
+    """The ``keras.layers`` class called ``name`` (exact spelling), or None."""
+    obj = getattr(keras.layers, name, None)
+    if inspect.isclass(obj) and issubclass(obj, keras.layers.Layer):
+        return obj
+    return None
+
+
+class LayerFactory:
+    """Builds layers from :class:`LayerSpec` entries, recording problems instead of stopping.
+
+    Args:
+        problems: Where problems go.
+    """
+
+    def __init__(self, problems: ProblemList) -> None:
+        self.problems = problems
+
+    def build(
+        self, spec: LayerSpec, path: KeyPath, *, force_float32: bool = False
+    ) -> keras.layers.Layer | None:
+        """Build the layer of ``spec``, written at ``path``; None after recording problems.
+
+        Args:
+            spec: The layer entry (not a ``shared`` one).
+            path: Key path of the entry, e.g. ``("model", "layers", 3)``.
+            force_float32: Compute in float32 whatever the global dtype policy (model outputs
+                under mixed precision), unless the entry sets ``dtype`` itself.
+        """
+        try:
+            return self._build(spec, path, force_float32)
+        except SpecError as error:
+            self.problems.add_error(error)
+            return None
+
+    def _build(self, spec: LayerSpec, path: KeyPath, force_float32: bool) -> keras.layers.Layer:
+        class_path = path + (spec.class_name,)
+        if spec.class_name == "Lambda":
+            raise SpecError(
+                class_path,
+                "Lambda layers run arbitrary Python code and cannot be built from a config; "
+                "use built-in layers, or a custom layer class registered in code",
+            )
+        if spec.class_name == _SEQUENTIAL:
+            return self._sequential(spec, class_path, force_float32)
+        cls = layer_class(spec.class_name)
+        if cls is None:
+            raise unknown_name(LAYER, spec.class_name, class_path)
+        args = self._arguments(spec.config, class_path)
+        if spec.name is not None:
+            args["name"] = spec.name
+        if force_float32 and "dtype" not in args:
+            args["dtype"] = "float32"
+        try:
+            layer = keras.layers.deserialize(
+                {"module": "keras.layers", "class_name": spec.class_name, "config": args}
+            )
+        except Exception as exc:  # Keras raises TypeError/ValueError/NotImplementedError...
+            raise arg_problem(cls, spec.config, class_path, exc) from exc
+        assert isinstance(layer, keras.layers.Layer)
+        return layer
+
+    def _arguments(self, config: dict[str, Any], class_path: KeyPath) -> dict[str, Any]:
+        """Check nested objects and expand short-form wrapped layers; raise on the first error."""
+        errors: list[SpecError] = []
+        args: dict[str, Any] = {}
+        for key, value in config.items():
+            try:
+                args[key] = self._argument(key, value, class_path + (key,))
+            except SpecError as error:
+                errors.append(error)
+        # Every argument was checked; report all but the last here and raise that one.
+        for earlier in errors[:-1]:
+            self.problems.add_error(earlier)
+        if errors:
+            raise errors[-1]
+        return args
+
+    def _argument(self, key: str, value: Any, path: KeyPath) -> Any:
+        if _short_form_layer(value):
+            entry = _parse_entry(value, path)
+            layer = self._build(entry, path, force_float32=False)
+            return keras.layers.serialize(layer)
+        if isinstance(value, dict) and layer_class(str(value.get("class_name"))) is not None:
+            # Keras's own form of a wrapped layer; its deserializer needs the module.
+            return {"module": "keras.layers", **value}
+        for suffix, kind in _NESTED_KINDS:
+            if key.endswith(suffix) and isinstance(value, str | dict):
+                resolve(kind, value, path)
+                break
+        return value
+
+    def _sequential(
+        self, spec: LayerSpec, class_path: KeyPath, force_float32: bool
+    ) -> keras.layers.Layer:
+        """A nested ``Sequential: {layers: [...]}`` block, built recursively."""
+        extra = [k for k in spec.config if k not in _SEQUENTIAL_KEYS]
+        if extra:
+            raise SpecError(
+                class_path + (extra[0],),
+                f"a Sequential block takes only {', '.join(_SEQUENTIAL_KEYS)}; "
+                f"received {extra[0]!r}",
+            )
+        entries = spec.config.get("layers")
+        if not isinstance(entries, list) or not entries:
+            raise SpecError(class_path, "a Sequential block needs `layers`: a list of layers")
+        layers: list[keras.layers.Layer] = []
+        failed = False
+        for index, raw in enumerate(entries):
+            path = class_path + ("layers", index)
+            try:
+                entry = _parse_entry(raw, path)
+            except SpecError as error:
+                self.problems.add_error(error)
+                failed = True
+                continue
+            last = index == len(entries) - 1
+            layer = self.build(entry, path, force_float32=force_float32 and last)
+            failed = failed or layer is None
+            if layer is not None:
+                layers.append(layer)
+        if failed:
+            raise SpecError(class_path, "the Sequential block has errors (see above)")
+        name = spec.name or spec.config.get("name")
+        return keras.Sequential(layers, name=name)
+
+
+def _short_form_layer(value: Any) -> bool:
+    """Whether ``value`` is a layer in the ``{LSTM: {units: 8}}`` short form."""
+    if isinstance(value, dict) and len(value) == 1:
+        (key,) = value
+        return key == _SEQUENTIAL or layer_class(str(key)) is not None
+    return False
+
+
+def _parse_entry(raw: Any, path: KeyPath) -> LayerSpec:
+    """A nested layer entry -> :class:`LayerSpec` (the schema checks only the top level)."""
+    try:
+        entry = LayerSpec.model_validate(raw)
+    except ValidationError as exc:
+        message = str(exc.errors(include_url=False)[0]["msg"]).removeprefix("Value error, ")
+        raise SpecError(path, message) from None
+    if entry.class_name == "shared" or entry.inputs is not None:
+        raise SpecError(path, "nested layers take no `inputs` or `shared`; they run in order")
+    return entry
+
