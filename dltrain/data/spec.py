@@ -25,11 +25,15 @@ TaskName = Literal["regression", "binary", "multiclass"]
 
 @dataclass(frozen=True)
 class InputInfo:
-    """One input tensor: its name, per-example shape (no batch axis) and dtype."""
+    """One input tensor: its name, per-example shape (no batch axis) and dtype.
+
+    ``columns`` names the CSV columns a raw tabular input holds, in order (empty otherwise).
+    """
 
     name: str
     shape: tuple[int | None, ...]
     dtype: str = "float32"
+    columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,4 +96,9 @@ class DataSpec:
 
 
 def _input(data: dict[str, Any]) -> InputInfo:
-    return InputInfo(data["name"], tuple(data["shape"]), data.get("dtype", "float32"))
+    return InputInfo(
+        data["name"],
+        tuple(data["shape"]),
+        data.get("dtype", "float32"),
+        tuple(data.get("columns", ())),
+    )

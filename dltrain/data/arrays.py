@@ -1,0 +1,130 @@
+"""In-memory data of one split, and loading a CSV config into memory (no TensorFlow)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dltrain.config.schema import CsvData
+from dltrain.data.csv_source import CsvSources, target_infos
+from dltrain.data.spec import DataSpec
+from dltrain.data.stats import TEST, TRAIN, VALIDATION, StatsAccumulator, TabularStats
+from dltrain.data.tabular import Prepared, assemble, check_present, encode_targets, tabular_spec
+from dltrain.errors import DataError
+
+__all__ = ["LoadedArrays", "SplitArrays", "load_csv_arrays", "merge_prepared"]
+
+SPLIT_NAMES = {TRAIN: "train", VALIDATION: "validation", TEST: "test"}
+
+
+@dataclass
+class SplitArrays:
+    """One split: raw inputs by name, model targets, and plain labels per target."""
+
+    x: dict[str, np.ndarray]
+    y: list[np.ndarray]
+    labels: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.labels[0]) if self.labels else len(next(iter(self.x.values())))
+
+
+@dataclass
+class LoadedArrays:
+    """Everything a CSV config yields in memory."""
+
+    spec: DataSpec
+    splits: dict[str, SplitArrays]
+    stats: TabularStats
+    warnings: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+def merge_prepared(parts: list[Prepared]) -> Prepared:
+    """Concatenate prepared chunks (the ``present`` counts and ``dropped`` are summed)."""
+    first = parts[0]
+    out = Prepared(
+        np.concatenate([p.codes for p in parts]),
+        {k: np.concatenate([p.numeric[k] for p in parts]) for k in first.numeric},
+        {k: np.concatenate([p.categorical[k] for p in parts]) for k in first.categorical},
+        {k: np.concatenate([p.targets[k] for p in parts]) for k in first.targets},
+    )
+    for p in parts:
+        for column, count in p.present.items():
+            out.present[column] = out.present.get(column, 0) + count
+        out.dropped += p.dropped
+    return out
+
+
+def class_sets(parts: list[Prepared], targets: list[str]) -> dict[str, set[str]]:
+    """Every non-empty label of each classification target."""
+    out: dict[str, set[str]] = {t: set() for t in targets}
+    for prepared in parts:
+        for target, values in prepared.targets.items():
+            if values.dtype == object:
+                out[target].update(values.tolist())
+    for labels in out.values():
+        labels.discard("")
+    return out
+
+
+def drop_warning(dropped: int, path: Path, data: CsvData) -> str | None:
+    """The warning for rows left out because of empty cells, if any were."""
+    if not dropped:
+        return None
+    why = "an empty cell" if data.missing == "drop" else "an empty target"
+    return f"{path}: {dropped} row{'s' if dropped > 1 else ''} with {why} left out"
+
+
+def check_split_sizes(sizes: dict[str, int], data: CsvData) -> None:
+    """Empty training, test, or (when asked for) validation split: an error that says why.
+
+    Raises:
+        DataError: naming the empty split and the fractions in use.
+    """
+    wanted = ["train", "test"] + (["validation"] if data.validation else [])
+    for name in wanted:
+        if sizes.get(name, 0) == 0:
+            raise DataError(
+                f"data: the {name} split is empty ({sizes.get('rows', 0)} usable rows, test "
+                f"{data.test}, validation {data.validation}); use more rows, other fractions, "
+                "or data.missing: mean instead of drop"
+            )
+
+
+def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArrays:
+    """Read every file into memory, split, compute training statistics, encode.
+
+    Raises:
+        DataError: any problem in the files (located), or an empty split.
+    """
+    parts: list[Prepared] = []
+    warnings: list[str] = []
+    for source in sources.all:
+        prepared = merge_prepared(list(source.chunks(data, seed, 1 << 30)))
+        if source is sources.main:
+            check_present(prepared.present, len(prepared) + prepared.dropped, source.plan,
+                          source.path)
+        if (text := drop_warning(prepared.dropped, source.path, data)) is not None:
+            warnings.append(text)
+        parts.append(prepared)
+    plan = sources.main.plan
+    infos = target_infos(plan, data, class_sets(parts, list(plan.targets)), sources.main.path)
+    everything = merge_prepared(parts)
+    by_split = {name: everything.select(everything.codes == code)
+                for code, name in SPLIT_NAMES.items()}
+    sizes = {name: len(p) for name, p in by_split.items()} | {"rows": len(everything)}
+    check_split_sizes(sizes, data)
+    acc = StatsAccumulator(plan.numeric, [c for c in plan.features if c in plan.categorical])
+    train = by_split["train"]
+    acc.update(train.numeric, train.categorical)
+    stats, stat_warnings = acc.finish()
+    warnings += stat_warnings
+    splits = {}
+    for name, prepared in by_split.items():
+        if len(prepared) or name != "validation":
+            ys, labels = encode_targets(prepared, plan, infos)
+            splits[name] = SplitArrays(assemble(prepared, plan, stats), ys, labels)
+    return LoadedArrays(tabular_spec(plan, stats, infos), splits, stats, warnings, sources.files)

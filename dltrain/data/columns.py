@@ -1,0 +1,232 @@
+"""Which CSV column plays which role, and turning raw cells into numbers, categories and labels.
+
+Everything here works on plain Python/NumPy chunks so that the in-memory and the streaming
+readers share one set of rules and one set of error messages. No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dltrain.config.loader import did_you_mean
+from dltrain.config.schema import CsvData
+from dltrain.data.csv_reader import Chunk, is_missing
+from dltrain.data.spec import TaskName
+from dltrain.errors import DataError
+
+__all__ = [
+    "ColumnPlan",
+    "canonical_label",
+    "input_name",
+    "parse_floats",
+    "plan_columns",
+    "sort_classes",
+]
+
+DEFAULT_GROUP = "features"
+
+
+def input_name(column: str) -> str:
+    """A Keras-safe input name for a column (letters, digits, ``_.-`` kept; others -> ``_``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", column) or "_"
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """The role of every used column, checked against the file's header."""
+
+    columns: tuple[str, ...]
+    targets: tuple[str, ...]
+    tasks: dict[str, TaskName]
+    groups: dict[str, tuple[str, ...]]
+    categorical: frozenset[str]
+
+    @property
+    def features(self) -> list[str]:
+        """Every feature column once, in group order."""
+        return list(dict.fromkeys(c for cols in self.groups.values() for c in cols))
+
+    @property
+    def numeric(self) -> list[str]:
+        """Numeric feature columns, in order."""
+        return [c for c in self.features if c not in self.categorical]
+
+    def index(self, column: str) -> int:
+        """0-based field index of a column."""
+        return self.columns.index(column)
+
+
+def _check_names(names: Sequence[str], columns: Sequence[str], key: str, path: Path) -> None:
+    for name in names:
+        if name not in columns:
+            raise DataError(
+                f"{path}: {key}: no column {name!r}{did_you_mean(name, columns)}; the file has "
+                f"{', '.join(columns)}"
+            )
+
+
+def plan_columns(data: CsvData, columns: tuple[str, ...], path: Path) -> ColumnPlan:
+    """Targets, tasks, feature groups and categorical columns, validated against ``columns``.
+
+    Raises:
+        DataError: a named column that the file lacks (with "did you mean"), a target also
+            used as a feature, a task for an unknown target, or no feature left.
+    """
+    targets = (data.target,) if isinstance(data.target, str) else tuple(data.target)
+    _check_names(targets, columns, "data.target", path)
+    if isinstance(data.task, str):
+        tasks: dict[str, TaskName] = {t: data.task for t in targets}
+    else:
+        _check_names(list(data.task), targets, "data.task", path)
+        absent = [t for t in targets if t not in data.task]
+        if absent:
+            raise DataError(f"data.task: no task given for target(s) {', '.join(absent)}")
+        tasks = {t: data.task[t] for t in targets}
+    if data.features is not None:
+        _check_names(data.features, columns, "data.features", path)
+        features = list(data.features)
+    elif data.feature_groups:
+        features = [c for cols in data.feature_groups.values() for c in cols]
+    else:
+        features = [c for c in columns if c not in targets]
+    both = [c for c in features if c in targets]
+    if both:
+        raise DataError(f"data.features: {both[0]!r} is a target and cannot also be a feature")
+    if data.feature_groups:
+        groups = {}
+        for group, cols in data.feature_groups.items():
+            _check_names(cols, features, f"data.feature_groups.{group}", path)
+            groups[group] = tuple(cols)
+    else:
+        groups = {DEFAULT_GROUP: tuple(features)}
+    if not any(groups.values()):
+        raise DataError(f"{path}: no feature columns left besides the target(s)")
+    _check_names(data.categorical, features, "data.categorical", path)
+    plan = ColumnPlan(columns, targets, tasks, groups, frozenset(data.categorical))
+    _check_input_names(plan)
+    return plan
+
+
+def _check_input_names(plan: ColumnPlan) -> None:
+    taken: dict[str, str] = {}
+    for group, cols in plan.groups.items():
+        if any(c not in plan.categorical for c in cols):
+            taken[input_name(group)] = f"feature group {group!r}"
+    for col in plan.features:
+        if col in plan.categorical:
+            name = input_name(col)
+            if taken.get(name, f"column {col!r}") != f"column {col!r}":
+                raise DataError(
+                    f"categorical column {col!r} and {taken[name]} would both be the model "
+                    f"input {name!r}; rename the group or the column"
+                )
+            taken[name] = f"column {col!r}"
+
+
+def _where(path: Path, chunk: Chunk, row: int, field: int) -> str:
+    return f"{path}:{chunk.lines[row]}:{field + 1}"
+
+
+def parse_floats(
+    chunk: Chunk, field: int, column: str, path: Path, hint: str
+) -> np.ndarray:
+    """Column ``field`` of ``chunk`` as float64, NaN where missing.
+
+    Raises:
+        DataError: ``file:row:col`` of the first cell that is not a number, plus ``hint``.
+    """
+    out = np.empty(len(chunk.rows), dtype=np.float64)
+    for i, row in enumerate(chunk.rows):
+        value = row[field]
+        try:
+            out[i] = float(value)
+        except ValueError:
+            if not is_missing(value):
+                raise DataError(
+                    f"{_where(path, chunk, i, field)}: column {column!r} holds text "
+                    f"{value.strip()!r} where numbers are expected; {hint}"
+                ) from None
+            out[i] = np.nan
+    bad = np.flatnonzero(np.isinf(out))
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(
+            f"{_where(path, chunk, i, field)}: column {column!r} holds "
+            f"{chunk.rows[i][field].strip()!r}; only finite numbers are allowed"
+        )
+    return out
+
+
+def parse_strings(chunk: Chunk, field: int) -> np.ndarray:
+    """Column ``field`` as stripped strings, ``""`` where missing."""
+    return np.array(
+        ["" if is_missing(row[field]) else row[field].strip() for row in chunk.rows],
+        dtype=object,
+    )
+
+
+def canonical_label(value: str) -> str:
+    """One spelling per class: ``1``, ``1.0`` and `` 1 `` are all class ``1``."""
+    text = value.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if number.is_integer():
+        return str(int(number))
+    return repr(number)
+
+
+def sort_classes(labels: set[str]) -> tuple[str, ...]:
+    """Class names in order: numerically when all are numbers, else alphabetically."""
+    try:
+        return tuple(sorted(labels, key=float))
+    except ValueError:
+        return tuple(sorted(labels))
+
+
+def first_missing(
+    chunk: Chunk, fields: dict[str, int]
+) -> tuple[int, int, str] | None:
+    """(row in chunk, field, column) of the first missing cell among ``fields``, by row."""
+    for i, row in enumerate(chunk.rows):
+        for column, field in fields.items():
+            if is_missing(row[field]):
+                return i, field, column
+    return None
+
+
+def missing_error(path: Path, chunk: Chunk, row: int, field: int, column: str) -> DataError:
+    """The error for an empty cell when ``data.missing`` is ``error``."""
+    return DataError(
+        f"{_where(path, chunk, row, field)}: column {column!r} is empty; fill the cell, or "
+        "set data.missing to drop (skip such rows) or mean (fill with the training mean / "
+        "most frequent value)"
+    )
+
+
+def check_classes(target: str, task: TaskName, classes: set[str], path: Path) -> tuple[str, ...]:
+    """Sorted class names of a classification target, checked against its task.
+
+    Raises:
+        DataError: fewer than two classes, or a binary target without exactly two.
+    """
+    names = sort_classes(classes)
+    if len(names) < 2:
+        only = f" {names[0]!r}" if names else ""
+        raise DataError(
+            f"{path}: target {target!r} has a single class{only}; a classifier needs at "
+            "least two"
+        )
+    if task == "binary" and len(names) != 2:
+        shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+        raise DataError(
+            f"{path}: target {target!r} is binary but has {len(names)} classes ({shown}); "
+            "set data.task to multiclass"
+        )
+    return names

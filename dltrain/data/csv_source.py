@@ -1,0 +1,139 @@
+"""Which CSV files a config reads, their layout, and the column plan for each (no TensorFlow).
+
+Shared by the in-memory and the streaming loaders so both split, check and encode alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from dltrain.config.schema import CsvData
+from dltrain.data.columns import ColumnPlan, check_classes, plan_columns
+from dltrain.data.csv_reader import CsvFormat, detect_format, iter_chunks
+from dltrain.data.spec import TargetInfo
+from dltrain.data.stats import TEST, split_codes
+from dltrain.data.tabular import Prepared, prepare_chunk
+from dltrain.errors import DataError
+
+__all__ = ["CsvFile", "CsvSources", "resolve_sources", "target_infos"]
+
+
+@dataclass(frozen=True)
+class CsvFile:
+    """One CSV file with its layout and column plan; ``all_test``: every row is test data."""
+
+    path: Path
+    fmt: CsvFormat
+    plan: ColumnPlan
+    test_fraction: float | None = None
+    """Share of rows the seeded split puts in the test split."""
+    all_test: bool = False
+    skip_test: bool = False
+    """Rows the seeded split puts in the test split are left out (a separate test file
+    replaces them)."""
+
+    def chunks(
+        self, data: CsvData, seed: int, chunk_rows: int, *, with_targets: bool = True
+    ) -> Iterator[Prepared]:
+        """Prepared chunks, each row tagged with its split."""
+        for chunk in iter_chunks(self.path, self.fmt, chunk_rows, data.limit):
+            n = len(chunk.rows)
+            if self.all_test:
+                codes = np.full(n, TEST, dtype=np.uint8)
+            else:
+                codes = split_codes(
+                    chunk.start, n, seed, self.test_fraction, data.validation
+                )
+            prepared = prepare_chunk(
+                chunk, self.plan, data, self.path, codes, with_targets=with_targets
+            )
+            if self.skip_test:
+                present, dropped = prepared.present, prepared.dropped
+                prepared = prepared.select(prepared.codes != TEST)
+                prepared.present, prepared.dropped = present, dropped
+            yield prepared
+
+
+@dataclass
+class CsvSources:
+    """The files of a CSV config: the main one (``path``/``train_path``) and maybe a test one."""
+
+    main: CsvFile
+    test: CsvFile | None = None
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def all(self) -> list[CsvFile]:
+        """Every file, main first."""
+        return [self.main] + ([self.test] if self.test else [])
+
+
+def rebind(plan: ColumnPlan, columns: tuple[str, ...], path: Path, targets: bool) -> ColumnPlan:
+    """``plan`` for another file with the same columns (perhaps in another order).
+
+    Raises:
+        DataError: the file lacks a used column (targets only when ``targets``).
+    """
+    from dltrain.config.loader import did_you_mean
+
+    needed = plan.features + (list(plan.targets) if targets else [])
+    for name in needed:
+        if name not in columns:
+            raise DataError(
+                f"{path}: no column {name!r}{did_you_mean(name, columns)}; the training data "
+                f"has it (this file has {', '.join(columns)})"
+            )
+    return replace(plan, columns=columns)
+
+
+def resolve_sources(data: CsvData, test_path: Path | None = None) -> CsvSources:
+    """Files, layouts and plans for a CSV config; ``test_path`` replaces the test split.
+
+    Raises:
+        DataError: a missing or malformed file, or columns that do not fit the config.
+    """
+    main_path = Path(data.path or data.train_path or "")
+    fmt = detect_format(main_path, data.delimiter, data.header)
+    plan = plan_columns(data, fmt.columns, main_path)
+    other = test_path if test_path is not None else (
+        Path(data.test_path) if data.test_path and data.train_path else None
+    )
+    # With a single file the test rows are cut from it; when another file replaces them (eval
+    # --data), the cut stays so the training and validation rows are exactly those trained on.
+    cut = data.test if data.path else (None if data.test_path else data.test)
+    main = CsvFile(main_path, fmt, plan, cut, skip_test=other is not None and bool(cut))
+    if other is None:
+        if not data.test:
+            raise DataError("data: no test split: give data.test (a fraction) or data.test_path")
+        return CsvSources(main, None, [main_path])
+    test_fmt = detect_format(other, data.delimiter, data.header if data.header is not None
+                             else fmt.header)
+    test = CsvFile(other, test_fmt, rebind(plan, test_fmt.columns, other, True), all_test=True)
+    return CsvSources(main, test, [main_path, other])
+
+
+def target_infos(
+    plan: ColumnPlan, data: CsvData, classes: dict[str, set[str]], path: Path
+) -> list[TargetInfo]:
+    """One :class:`TargetInfo` per target; class names are every label seen in any split."""
+    infos = []
+    for target in plan.targets:
+        task = plan.tasks[target]
+        if task == "regression":
+            infos.append(TargetInfo(target, task))
+            continue
+        names = check_classes(target, task, classes[target], path)
+        infos.append(
+            TargetInfo(
+                target,
+                task,
+                num_classes=len(names),
+                class_names=names,
+                one_hot=data.one_hot and task == "multiclass",
+            )
+        )
+    return infos

@@ -1,0 +1,185 @@
+"""Reading MNIST-format files (IDX, raw or gzipped, and Keras-layout ``.npz``) without TensorFlow.
+
+Every check names the file and says what was expected and what was found, because a corrupt
+or truncated download is the most common way this data goes wrong.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from dltrain.errors import DataError
+
+__all__ = [
+    "IMAGE_SIZE",
+    "NUM_CLASSES",
+    "check_images",
+    "check_labels",
+    "read_idx",
+    "read_idx_pair",
+    "read_npz",
+]
+
+IMAGE_SIZE = 28
+NUM_CLASSES = 10
+_UBYTE = 0x08
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped when it is gzip data (whatever its name says)."""
+    try:
+        blob = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if blob[:2] != _GZIP_MAGIC:
+        if path.suffix == ".gz":
+            raise DataError(f"{path.name}: not a gzip file (name ends in .gz); re-download it")
+        return blob
+    try:
+        return gzip.decompress(blob)
+    except (OSError, EOFError, zlib.error) as exc:
+        # A cut-off download raises EOFError, a damaged one BadGzipFile or zlib.error.
+        raise DataError(f"{path.name}: bad gzip data ({exc}); re-download the file") from None
+
+
+def read_idx(path: Path, ndim: int) -> np.ndarray:
+    """Parse an IDX file of unsigned bytes with ``ndim`` dimensions (3: images, 1: labels).
+
+    Raises:
+        DataError: wrong magic number, truncated header or payload, or trailing bytes.
+    """
+    blob = _read_bytes(path)
+    name = path.name
+    what = "images" if ndim == 3 else "labels"
+    expected_magic = (_UBYTE << 8) | ndim
+    if len(blob) < 4:
+        raise DataError(f"{name}: truncated: {len(blob)} bytes, too short for an IDX header")
+    (magic,) = struct.unpack(">I", blob[:4])
+    if magic != expected_magic:
+        raise DataError(
+            f"{name}: not an IDX {what} file: magic number is 0x{magic:08x}, "
+            f"expected 0x{expected_magic:08x}"
+        )
+    header_len = 4 + 4 * ndim
+    if len(blob) < header_len:
+        raise DataError(
+            f"{name}: truncated: the header needs {header_len} bytes, file has {len(blob)}"
+        )
+    dims = struct.unpack(f">{ndim}I", blob[4:header_len])
+    expected = int(np.prod(dims, dtype=np.int64))
+    payload = len(blob) - header_len
+    if payload != expected:
+        shape = "×".join(str(d) for d in dims)
+        problem = "truncated" if payload < expected else "too long"
+        raise DataError(
+            f"{name}: {problem}: header says {shape} = {expected} bytes, file has {payload}"
+        )
+    return np.frombuffer(blob, dtype=np.uint8, offset=header_len).reshape(dims)
+
+
+def check_images(images: np.ndarray, name: str) -> np.ndarray:
+    """``images`` as uint8 (n, 28, 28); accepts a trailing channel axis of 1.
+
+    Raises:
+        DataError: another shape, or values outside 0..255.
+    """
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise DataError(
+            f"{name}: expected images of shape (n, {IMAGE_SIZE}, {IMAGE_SIZE}); "
+            f"received shape {tuple(images.shape)}"
+        )
+    if images.dtype != np.uint8:
+        if not np.issubdtype(images.dtype, np.integer) or (
+            images.size and (images.min() < 0 or images.max() > 255)
+        ):
+            raise DataError(
+                f"{name}: expected uint8 pixels 0..255; received dtype {images.dtype}"
+            )
+        images = images.astype(np.uint8)
+    return images
+
+
+def check_labels(labels: np.ndarray, name: str) -> np.ndarray:
+    """``labels`` as uint8 (n,) class indices 0..9.
+
+    Raises:
+        DataError: another shape or dtype, or a label outside 0..9.
+    """
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(
+            f"{name}: expected integer labels of shape (n,); received dtype {labels.dtype}, "
+            f"shape {tuple(labels.shape)}"
+        )
+    bad = np.flatnonzero((labels < 0) | (labels >= NUM_CLASSES))
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(
+            f"{name}: label {int(labels[i])} at index {i} is outside 0..{NUM_CLASSES - 1}"
+        )
+    return labels.astype(np.uint8)
+
+
+def read_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels from two IDX files, checked against each other."""
+    images = check_images(read_idx(images_path, 3), images_path.name)
+    labels = check_labels(read_idx(labels_path, 1), labels_path.name)
+    if len(images) != len(labels):
+        raise DataError(
+            f"{images_path.name} has {len(images)} images but {labels_path.name} has "
+            f"{len(labels)} labels; the two files must come from the same split"
+        )
+    return images, labels
+
+
+def read_npz(
+    path: Path, splits: tuple[str, ...] = ("train", "test")
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{split: (images, labels)}`` from a Keras-layout ``.npz`` (``x_<split>``/``y_<split>``).
+
+    Raises:
+        DataError: unreadable archive, missing keys (listing what it has), bad arrays.
+    """
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"{path.name}: not a readable .npz archive ({exc})") from None
+    with archive:
+        keys = sorted(archive.files)
+        wanted = [f"{xy}_{split}" for split in splits for xy in ("x", "y")]
+        missing = [k for k in wanted if k not in keys]
+        if missing:
+            raise DataError(
+                f"{path.name}: missing {', '.join(missing)}; it has "
+                f"{', '.join(keys) or 'no arrays'} (expected the Keras layout "
+                "x_train, y_train, x_test, y_test)"
+            )
+        out = {}
+        for split in splits:
+            try:
+                x, y = archive[f"x_{split}"], archive[f"y_{split}"]
+            except (ValueError, OSError, zipfile.BadZipFile, zlib.error) as exc:
+                raise DataError(f"{path.name}: cannot read x_{split}/y_{split} ({exc})") from None
+            images = check_images(x, f"{path.name}: x_{split}")
+            labels = check_labels(y, f"{path.name}: y_{split}")
+            if len(images) != len(labels):
+                raise DataError(
+                    f"{path.name}: x_{split} has {len(images)} images but y_{split} has "
+                    f"{len(labels)} labels"
+                )
+            out[split] = (images, labels)
+    return out

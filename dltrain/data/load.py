@@ -1,0 +1,179 @@
+"""The data stage's entry points: config -> :class:`Datasets` (and the spec alone)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dltrain.config.schema import CsvData, ExperimentConfig, MnistData
+from dltrain.data.arrays import SplitArrays, load_csv_arrays
+from dltrain.data.csv_source import resolve_sources
+from dltrain.data.fingerprint import class_counts, file_fingerprint, files_fingerprint
+from dltrain.data.mnist import (
+    INPUT_NAME,
+    describe_mnist,
+    find_idx_files,
+    load_image_file,
+    load_mnist,
+)
+from dltrain.data.pipeline import ArraySource, Datasets, resolve_batch
+from dltrain.data.spec import DataSpec, TargetInfo
+from dltrain.errors import DataError
+
+__all__ = ["describe_data", "load_datasets"]
+
+
+def describe_data(config: ExperimentConfig) -> DataSpec | None:
+    """The spec the config alone implies, without reading any file.
+
+    Returns:
+        For MNIST-format data the full spec (image shape, 10 classes and their names);
+        ``None`` for CSV, whose columns are only known from the file.
+    """
+    if isinstance(config.data, MnistData):
+        return describe_mnist(config.data)
+    return None
+
+
+def load_datasets(config: ExperimentConfig, *, test_path: Path | None = None) -> Datasets:
+    """Read the configured data and return its splits as tf.data pipelines plus a spec.
+
+    Args:
+        config: A validated config (paths already absolute).
+        test_path: Evaluate on this file (same format as the configured data) instead of the
+            configured test split, as ``dltrain eval --data`` does.
+
+    Raises:
+        DataError: missing, corrupt or ill-fitting data, with file (and row/column) named.
+    """
+    data = config.data
+    if isinstance(data, MnistData):
+        return _load_mnist(data, config, test_path)
+    if data.stream:
+        from dltrain.data.stream import load_stream
+
+        return load_stream(data, config, test_path)
+    return _load_csv(data, config, test_path)
+
+
+def _split_fingerprint(x: dict[str, np.ndarray], labels: list[np.ndarray],
+                       targets: list[TargetInfo]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "examples": int(len(labels[0])) if labels else 0,
+        "shapes": {name: list(array.shape) for name, array in x.items()},
+    }
+    counts = {
+        t.name: class_counts(lab, t.class_names)
+        for t, lab in zip(targets, labels, strict=True)
+        if t.class_names
+    }
+    if counts:
+        out["class_counts"] = counts
+    return out
+
+
+def _hold_out(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) indices: a seeded ``fraction`` of ``n``, both in original order."""
+    count = int(round(n * fraction))
+    if count < 1 or count >= n:
+        raise DataError(
+            f"data.validation: {fraction} of {n} training examples leaves an empty split; "
+            "use another fraction or more data"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[count:]), np.sort(order[:count])
+
+
+def _image_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return list(find_idx_files(path).values())
+    sibling = path.with_name(path.name.replace("images", "labels").replace("idx3", "idx1"))
+    return [path] + ([sibling] if sibling != path and sibling.is_file() else [])
+
+
+def _load_mnist(data: MnistData, config: ExperimentConfig, test_path: Path | None) -> Datasets:
+    spec = describe_mnist(data)
+    arrays = load_mnist(data)
+    x_train, y_train = arrays.x_train, arrays.y_train
+    x_test, y_test = arrays.x_test, arrays.y_test
+    files = list(arrays.files)
+    if test_path is not None:
+        images, labels = load_image_file(test_path, labels=True)
+        assert labels is not None
+        x_test, y_test = images, labels
+        files += _image_files(test_path)
+    if data.limit:
+        x_train, y_train = x_train[: data.limit], y_train[: data.limit]
+        x_test, y_test = x_test[: data.limit], y_test[: data.limit]
+    splits = {"train": (x_train, y_train), "test": (x_test, y_test)}
+    validation_split: str | None = None
+    if data.validation == "test":
+        validation_split = "test"
+    elif data.validation is not None:
+        keep, held = _hold_out(len(x_train), data.validation, config.seed)
+        splits["validation"] = (x_train[held], y_train[held])
+        splits["train"] = (x_train[keep], y_train[keep])
+        validation_split = "validation"
+    if data.channel_axis:
+        # A view: the uint8 arrays are not copied.
+        splits = {k: (x[..., np.newaxis], y) for k, (x, y) in splits.items()}
+    source = ArraySource(
+        x={k: {INPUT_NAME: x} for k, (x, _) in splits.items()},
+        y={k: [y if data.one_hot else y.astype(np.int32)] for k, (_, y) in splits.items()},
+        plain={k: [y.astype(np.int64)] for k, (_, y) in splits.items()},
+        scale=1.0 / 255.0 if data.scale else 1.0,
+        one_hot=[10 if data.one_hot else None],
+    )
+    fingerprint = {
+        "kind": data.kind,
+        "source": arrays.source,
+        "files": files_fingerprint(files),
+        "splits": {
+            k: _split_fingerprint({INPUT_NAME: x}, [y.astype(np.int64)], spec.targets)
+            for k, (x, y) in splits.items()
+        },
+    }
+    train_size = len(splits["train"][1])
+    return Datasets(
+        spec=spec,
+        train_size=train_size,
+        validation_size=len(splits[validation_split][1]) if validation_split else 0,
+        test_size=len(splits["test"][1]),
+        fingerprint=fingerprint,
+        batch_size=resolve_batch(config.training.batch_size, train_size),
+        source=source,
+        validation_split=validation_split,
+    )
+
+
+def _load_csv(data: CsvData, config: ExperimentConfig, test_path: Path | None) -> Datasets:
+    sources = resolve_sources(data, test_path)
+    loaded = load_csv_arrays(data, sources, config.seed)
+    splits: dict[str, SplitArrays] = loaded.splits
+    source = ArraySource(
+        x={k: s.x for k, s in splits.items()},
+        y={k: s.y for k, s in splits.items()},
+        plain={k: s.labels for k, s in splits.items()},
+    )
+    fingerprint = {
+        "kind": "csv",
+        "files": [file_fingerprint(p) for p in loaded.files],
+        "splits": {
+            k: _split_fingerprint(s.x, s.labels, loaded.spec.targets) for k, s in splits.items()
+        },
+    }
+    train_size = len(splits["train"])
+    validation = splits.get("validation")
+    return Datasets(
+        spec=loaded.spec,
+        train_size=train_size,
+        validation_size=len(validation) if validation is not None else 0,
+        test_size=len(splits["test"]),
+        fingerprint=fingerprint,
+        batch_size=resolve_batch(config.training.batch_size, train_size),
+        warnings=loaded.warnings,
+        source=source,
+        validation_split="validation" if validation is not None else None,
+    )

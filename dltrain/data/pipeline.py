@@ -1,0 +1,202 @@
+"""tf.data pipelines over in-memory arrays, and the :class:`Datasets` the data stage returns.
+
+Training data is one dataset that runs epochs ``start_epoch .. epochs-1`` back to back; epoch
+``e`` is ordered by a stateless shuffle seeded with ``(seed, e)``, so a resumed run sees exactly
+the batches the uninterrupted run would have. Examples are gathered a whole batch at a time
+from tensors held in memory (images stay uint8 and are scaled inside the batched map).
+TensorFlow is imported inside the methods, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import numpy as np
+
+from dltrain.data.spec import DataSpec
+from dltrain.errors import DataError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+__all__ = ["ArraySource", "BatchSize", "Datasets", "resolve_batch"]
+
+BatchSize = int | Literal["full"]
+
+
+def resolve_batch(batch_size: BatchSize, n: int) -> int:
+    """Examples per batch: ``full`` is the whole split; never more than ``n`` (at least 1)."""
+    if batch_size == "full":
+        return max(n, 1)
+    if batch_size < 1:
+        raise DataError(f"training.batch_size must be positive; received {batch_size}")
+    return max(1, min(int(batch_size), n))
+
+
+class Source(Protocol):
+    """Where a :class:`Datasets` gets its pipelines from (in memory or streamed)."""
+
+    def size(self, split: str) -> int: ...
+
+    def train(
+        self, batch: int, seed: int, start_epoch: int, epochs: int, shuffle: bool
+    ) -> tf.data.Dataset: ...
+
+    def evaluation(self, split: str, batch: int) -> tf.data.Dataset: ...
+
+    def labels(self, split: str) -> list[np.ndarray]: ...
+
+
+@dataclass
+class ArraySource:
+    """Splits held as NumPy arrays (x by raw input name; y per target).
+
+    ``scale`` multiplies uint8 inputs after the cast to float32 (1/255 for images);
+    ``one_hot`` gives, per target, the depth to one-hot encode stored class indices to
+    (``None``: used as stored).
+    """
+
+    x: dict[str, dict[str, np.ndarray]]
+    y: dict[str, list[np.ndarray]]
+    plain: dict[str, list[np.ndarray]]
+    scale: float = 1.0
+    one_hot: list[int | None] = field(default_factory=list)
+    _tensors: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def size(self, split: str) -> int:
+        """Examples in ``split`` (0 when absent)."""
+        return len(self.plain[split][0]) if split in self.plain else 0
+
+    def labels(self, split: str) -> list[np.ndarray]:
+        """Plain per-target labels of ``split``."""
+        return self.plain[split]
+
+    def _split_tensors(self, split: str) -> tuple[dict[str, Any], list[Any]]:
+        import tensorflow as tf
+
+        if split not in self._tensors:
+            # Converted once and shared by every pipeline over this split.
+            xs = {k: tf.convert_to_tensor(v) for k, v in self.x[split].items()}
+            ys = [tf.convert_to_tensor(v) for v in self.y[split]]
+            self._tensors[split] = (xs, ys)
+        return self._tensors[split]  # type: ignore[no-any-return]
+
+    def _gather(self, split: str) -> Any:
+        import tensorflow as tf
+
+        xs, ys = self._split_tensors(split)
+        single_x = len(xs) == 1
+        depths = self.one_hot or [None] * len(ys)
+        scale = self.scale
+
+        def gather(index: Any) -> tuple[Any, Any]:
+            x = {}
+            for name, tensor in xs.items():
+                part = tf.gather(tensor, index)
+                if part.dtype == tf.uint8:
+                    part = tf.cast(part, tf.float32)
+                    if scale != 1.0:
+                        part = part * scale
+                x[name] = part
+            y = []
+            for tensor, depth in zip(ys, depths, strict=True):
+                part = tf.gather(tensor, index)
+                if depth is not None:
+                    part = tf.one_hot(tf.cast(part, tf.int32), depth, dtype=tf.float32)
+                y.append(part)
+            return (
+                next(iter(x.values())) if single_x else x,
+                y[0] if len(y) == 1 else tuple(y),
+            )
+
+        return gather
+
+    def train(
+        self, batch: int, seed: int, start_epoch: int, epochs: int, shuffle: bool
+    ) -> tf.data.Dataset:
+        """Epochs ``start_epoch..epochs-1`` back to back, epoch ``e`` ordered by (seed, e)."""
+        import tensorflow as tf
+
+        n = self.size("train")
+
+        def epoch_batches(epoch: Any) -> tf.data.Dataset:
+            order = tf.range(n, dtype=tf.int64)
+            if shuffle:
+                key = tf.stack([tf.constant(seed, tf.int64), epoch])
+                order = tf.random.experimental.stateless_shuffle(order, seed=key)
+            return tf.data.Dataset.from_tensor_slices(order).batch(batch)
+
+        steps = math.ceil(n / batch)
+        ds = tf.data.Dataset.range(start_epoch, epochs).flat_map(epoch_batches)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(max(epochs - start_epoch, 0) * steps))
+        ds = ds.map(self._gather("train"), num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def evaluation(self, split: str, batch: int) -> tf.data.Dataset:
+        """``split`` in file order, batched, cached after the first pass, prefetched."""
+        import tensorflow as tf
+
+        n = self.size(split)
+        ds = tf.data.Dataset.range(n).batch(batch)
+        ds = ds.map(self._gather(split), num_parallel_calls=tf.data.AUTOTUNE).cache()
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+
+@dataclass
+class Datasets:
+    """The data of one experiment: spec, split sizes, fingerprint, and tf.data pipelines."""
+
+    spec: DataSpec
+    train_size: int
+    validation_size: int
+    test_size: int
+    fingerprint: dict[str, Any]
+    batch_size: int
+    """``training.batch_size`` resolved to a number (``full``: the training set size)."""
+    warnings: list[str] = field(default_factory=list)
+    """Things the user should know (constant columns, dropped rows); never printed here."""
+    source: Source | None = field(default=None, repr=False)
+    validation_split: str | None = "validation"
+    """Which stored split serves as validation data (``test`` for ``validation: test``)."""
+
+    def _source(self) -> Source:
+        if self.source is None:
+            raise DataError("these Datasets carry no data (built from a description only)")
+        return self.source
+
+    def train_dataset(
+        self,
+        batch_size: BatchSize,
+        *,
+        seed: int,
+        start_epoch: int = 0,
+        epochs: int,
+        shuffle: bool = True,
+    ) -> tuple[tf.data.Dataset, int]:
+        """One dataset covering epochs ``start_epoch .. epochs-1``, and ``steps_per_epoch``.
+
+        Pass both to ``model.fit(ds, epochs=epochs, initial_epoch=start_epoch,
+        steps_per_epoch=steps)``: Keras keeps one iterator across epochs when
+        ``steps_per_epoch`` is given, so epoch ``e`` gets the order seeded by ``(seed, e)``.
+        Each epoch ends with its own (possibly smaller) last batch.
+        """
+        batch = resolve_batch(batch_size, self.train_size)
+        ds = self._source().train(batch, seed, start_epoch, epochs, shuffle)
+        return ds, math.ceil(self.train_size / batch)
+
+    def validation_dataset(self, batch_size: BatchSize) -> tf.data.Dataset | None:
+        """Validation data in file order, or ``None`` when the config asks for none."""
+        if self.validation_split is None or not self.validation_size:
+            return None
+        batch = resolve_batch(batch_size, self.validation_size)
+        return self._source().evaluation(self.validation_split, batch)
+
+    def test_dataset(self, batch_size: BatchSize) -> tf.data.Dataset:
+        """Test data in file order."""
+        return self._source().evaluation("test", resolve_batch(batch_size, self.test_size))
+
+    def test_targets(self) -> list[np.ndarray]:
+        """Test labels per target, in order: class indices (even when one-hot) or floats."""
+        return self._source().labels("test")

@@ -1,0 +1,3 @@
+"""Inputs for ``dltrain predict``."""
+PredictionInputs = None
+load_prediction_inputs = None

@@ -1,0 +1,69 @@
+"""Keras preprocessing layers for CSV data, built from training-split statistics.
+
+Normalization and category lookup live inside the model (and its ``.keras`` file) so a saved
+model takes raw rows. Only built-in layers with plain-data configs are used, so the model
+loads with ``safe_mode=True``. Keras is imported when the layers are built, not on import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from dltrain.data.columns import ColumnPlan, input_name
+from dltrain.data.stats import TabularStats
+
+__all__ = ["build_preprocess"]
+
+
+def build_preprocess(
+    plan: ColumnPlan, stats: TabularStats
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A function: raw symbolic inputs by name -> model inputs (one per feature group).
+
+    Per group: ``Normalization`` (fixed training mean/variance) of its numeric input, then a
+    ``StringLookup`` one-hot (training vocabulary + one out-of-vocabulary slot, so unseen
+    categories at predict time do not fail) per categorical column, concatenated.
+    """
+    groups = {g: tuple(cols) for g, cols in plan.groups.items()}
+    categorical = set(plan.categorical)
+    mean = dict(stats.mean)
+    variance = dict(stats.variance)
+    vocab = {c: list(v) for c, v in stats.vocab.items()}
+
+    def preprocess(inputs: dict[str, Any]) -> dict[str, Any]:
+        import keras
+
+        lookups: dict[str, Any] = {}
+        out: dict[str, Any] = {}
+        for group, cols in groups.items():
+            name = input_name(group)
+            parts = []
+            numeric = [c for c in cols if c not in categorical]
+            if numeric:
+                layer = keras.layers.Normalization(
+                    mean=[mean[c] for c in numeric],
+                    variance=[variance[c] for c in numeric],
+                    name=f"{name}_normalize",
+                )
+                parts.append(layer(inputs[name]))
+            for col in cols:
+                if col not in categorical:
+                    continue
+                raw = input_name(col)
+                if raw not in lookups:
+                    # A column in several groups shares one lookup layer.
+                    lookups[raw] = keras.layers.StringLookup(
+                        vocabulary=vocab[col],
+                        output_mode="one_hot",
+                        num_oov_indices=1,
+                        name=f"{raw}_lookup",
+                    )
+                parts.append(lookups[raw](inputs[raw]))
+            if len(parts) == 1:
+                out[name] = parts[0]
+            else:
+                out[name] = keras.layers.Concatenate(name=f"{name}_concat")(parts)
+        return out
+
+    return preprocess

@@ -1,0 +1,205 @@
+"""CSV rows -> split-tagged, missing-value-handled columns -> model-ready arrays and a DataSpec.
+
+The steps are per chunk (:func:`prepare_chunk`, :func:`assemble`) so the in-memory loader
+(one chunk: the whole file) and the streaming loader (many chunks) share them. No TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dltrain.config.schema import CsvData
+from dltrain.data.columns import (
+    ColumnPlan,
+    canonical_label,
+    first_missing,
+    input_name,
+    missing_error,
+    parse_floats,
+    parse_strings,
+)
+from dltrain.data.csv_reader import Chunk, is_missing
+from dltrain.data.preprocess import build_preprocess
+from dltrain.data.spec import DataSpec, InputInfo, TargetInfo
+from dltrain.data.stats import TabularStats
+from dltrain.errors import DataError
+
+__all__ = [
+    "Prepared",
+    "assemble",
+    "encode_targets",
+    "prepare_chunk",
+    "tabular_spec",
+]
+
+_TEXT_HINT = (
+    "add the column to data.categorical if it holds categories, or fix the value"
+)
+_TARGET_HINT = "set data.task to binary or multiclass if it holds classes, or fix the value"
+
+
+@dataclass
+class Prepared:
+    """The rows of one chunk that survive missing-value handling, column by column."""
+
+    codes: np.ndarray
+    numeric: dict[str, np.ndarray] = field(default_factory=dict)
+    categorical: dict[str, np.ndarray] = field(default_factory=dict)
+    targets: dict[str, np.ndarray] = field(default_factory=dict)
+    present: dict[str, int] = field(default_factory=dict)
+    dropped: int = 0
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def select(self, mask: np.ndarray) -> Prepared:
+        """The rows where ``mask`` is true."""
+        return Prepared(
+            self.codes[mask],
+            {k: v[mask] for k, v in self.numeric.items()},
+            {k: v[mask] for k, v in self.categorical.items()},
+            {k: v[mask] for k, v in self.targets.items()},
+        )
+
+
+def prepare_chunk(
+    chunk: Chunk,
+    plan: ColumnPlan,
+    data: CsvData,
+    path: Path,
+    codes: np.ndarray,
+    *,
+    with_targets: bool = True,
+) -> Prepared:
+    """Parse the used columns of ``chunk``, applying ``data.missing``.
+
+    ``codes`` gives each row's split. ``drop`` removes rows with an empty used cell; ``mean``
+    keeps them (filled later from training statistics) but drops rows without a target.
+
+    Raises:
+        DataError: text in a numeric column, or (``missing: error``) the first empty cell.
+    """
+    fields = {c: plan.index(c) for c in plan.features}
+    if with_targets:
+        fields.update({t: plan.index(t) for t in plan.targets})
+    if data.missing == "error":
+        hit = first_missing(chunk, fields)
+        if hit is not None:
+            raise missing_error(path, chunk, *hit)
+    out = Prepared(codes)
+    for column in plan.features:
+        if column in plan.categorical:
+            out.categorical[column] = parse_strings(chunk, fields[column])
+        else:
+            out.numeric[column] = parse_floats(chunk, fields[column], column, path, _TEXT_HINT)
+    if with_targets:
+        for target in plan.targets:
+            field_ = fields[target]
+            if plan.tasks[target] == "regression":
+                out.targets[target] = parse_floats(chunk, field_, target, path, _TARGET_HINT)
+            else:
+                out.targets[target] = np.array(
+                    ["" if is_missing(r[field_]) else canonical_label(r[field_]) for r in chunk.rows],
+                    dtype=object,
+                )
+    empty = {c: _empty(v) for c, v in {**out.numeric, **out.categorical, **out.targets}.items()}
+    out.present = {c: int((~e).sum()) for c, e in empty.items()}
+    target_empty = [empty[t] for t in out.targets]
+    if data.missing == "drop":
+        bad = np.logical_or.reduce(list(empty.values())) if empty else None
+    else:
+        bad = np.logical_or.reduce(target_empty) if target_empty else None
+    if bad is not None and bad.any():
+        present, dropped = out.present, int(bad.sum())
+        out = out.select(~bad)
+        out.present, out.dropped = present, dropped
+    return out
+
+
+def _empty(values: np.ndarray) -> np.ndarray:
+    if values.dtype == object:
+        return np.asarray(values == "", dtype=bool)
+    return np.isnan(values)
+
+
+def encode_targets(
+    prepared: Prepared, plan: ColumnPlan, infos: list[TargetInfo]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(y arrays as the model sees them, per-target 1-D labels for reports).
+
+    Regression and binary targets are float32 (n, 1); multiclass ones int32 class indices
+    (n,), or float32 one-hot (n, classes) when ``one_hot``.
+    """
+    ys, plain = [], []
+    for info in infos:
+        values = prepared.targets[info.name]
+        if info.task == "regression":
+            floats = values.astype(np.float32)
+            ys.append(floats.reshape(-1, 1))
+            plain.append(floats)
+            continue
+        lookup = {name: i for i, name in enumerate(info.class_names or ())}
+        index = np.fromiter((lookup[v] for v in values), dtype=np.int32, count=len(values))
+        plain.append(index)
+        if info.task == "binary":
+            ys.append(index.astype(np.float32).reshape(-1, 1))
+        elif info.one_hot:
+            ys.append(np.eye(len(lookup), dtype=np.float32)[index])
+        else:
+            ys.append(index)
+    return ys, plain
+
+
+def assemble(prepared: Prepared, plan: ColumnPlan, stats: TabularStats) -> dict[str, np.ndarray]:
+    """Raw model inputs by name: per group a float32 (n, k) matrix of its numeric columns, per
+    categorical column a (n, 1) string array; empty cells filled from training statistics."""
+    x: dict[str, np.ndarray] = {}
+    for group, cols in plan.groups.items():
+        numeric = [c for c in cols if c not in plan.categorical]
+        if numeric:
+            matrix = np.stack([prepared.numeric[c] for c in numeric], axis=1)
+            fill = np.array([stats.mean[c] for c in numeric])
+            matrix = np.where(np.isnan(matrix), fill, matrix)
+            x[input_name(group)] = matrix.astype(np.float32).reshape(len(prepared), len(numeric))
+    for col in plan.features:
+        if col in plan.categorical:
+            values = prepared.categorical[col]
+            filled = np.where(values == "", stats.mode.get(col, ""), values)
+            x[input_name(col)] = filled.astype(str).reshape(-1, 1)
+    return x
+
+
+def check_present(present: dict[str, int], rows: int, plan: ColumnPlan, path: Path) -> None:
+    """A used column without a single value in the whole file is an error, not a warning.
+
+    Raises:
+        DataError: naming the column.
+    """
+    for column in [*plan.features, *plan.targets]:
+        if rows and present.get(column, rows) == 0:
+            raise DataError(
+                f"{path}: column {column!r} has no values (all {rows} rows are empty); "
+                "remove it from the features or fill it"
+            )
+
+
+def tabular_spec(
+    plan: ColumnPlan, stats: TabularStats, targets: list[TargetInfo]
+) -> DataSpec:
+    """Raw inputs, model inputs and preprocessing for CSV data."""
+    raw: list[InputInfo] = []
+    model: list[InputInfo] = []
+    for group, cols in plan.groups.items():
+        numeric = tuple(c for c in cols if c not in plan.categorical)
+        if numeric:
+            raw.append(InputInfo(input_name(group), (len(numeric),), "float32", numeric))
+        width = len(numeric) + sum(len(stats.vocab[c]) + 1 for c in cols if c in plan.categorical)
+        model.append(InputInfo(input_name(group), (width,), "float32"))
+    for col in plan.features:
+        if col in plan.categorical:
+            raw.append(InputInfo(input_name(col), (1,), "string", (col,)))
+    preprocess = build_preprocess(plan, stats)
+    return DataSpec("csv", raw, model, targets, preprocess)
