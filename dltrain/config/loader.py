@@ -96,9 +96,9 @@ def _finish(
     try:
         config = ExperimentConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(
-            f"{path or 'config'}: invalid config", _translate(exc, data, source)
-        ) from None
+        problems = _translate(exc, data, source)
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise ConfigError(f"{path or 'config'}: {count} in the config", problems) from None
     default_dir = base_dir or (path.parent if path else Path.cwd())
     _resolve_paths(config, source, default_dir)
     return LoadedConfig(config, source, path, files, list(overrides))

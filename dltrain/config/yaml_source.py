@@ -29,6 +29,9 @@ KeyPath = tuple[str | int, ...]
 _MAX_NODES = 200_000
 
 
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader that also reads ``1e-3`` and ``5E+2`` as floats."""
 
@@ -112,6 +115,16 @@ class _Builder:
             raise ConfigError(
                 problems=[
                     Problem("a recursive alias refers to itself", format_path(path), self._loc(node))
+                ]
+            )
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+            raise ConfigError(
+                problems=[
+                    Problem(
+                        f"invalid YAML: unsupported tag {node.tag!r} (only plain data is allowed)",
+                        format_path(path),
+                        self._loc(node),
+                    )
                 ]
             )
         if isinstance(node, yaml.MappingNode):

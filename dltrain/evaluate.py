@@ -1,0 +1,75 @@
+"""``evaluate_target``: metrics of a saved model on a split of its data (or another file)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dltrain.errors import UsageError
+from dltrain.report.run_folder import utc_now
+from dltrain.saved_run import open_saved_run
+from dltrain.train.environment import quiet_tensorflow
+
+__all__ = ["EvalResult", "evaluate_target"]
+
+_SPLITS = ("test", "validation", "train")
+
+
+@dataclass
+class EvalResult:
+    """Metrics of one evaluation and the file they were written to."""
+
+    split: str
+    metrics: dict[str, float]
+    checkpoint: Path
+    written: Path | None
+
+
+def evaluate_target(
+    target: Path, *, split: str = "test", data: Path | None = None, checkpoint: str = "best"
+) -> EvalResult:
+    """Evaluate a run's checkpoint and write ``eval-<split>-<timestamp>.json`` into the run.
+
+    Raises:
+        CheckpointError: unreadable run or checkpoint.
+        DataError: the data cannot be read.
+        UsageError: an unknown split, or ``data`` with a split other than test.
+    """
+    if split not in _SPLITS:
+        raise UsageError(f"--split must be one of {', '.join(_SPLITS)}; received {split!r}")
+    if data is not None and split != "test":
+        raise UsageError("--data replaces the test split; use it with --split test")
+    saved = open_saved_run(target, checkpoint)
+    quiet_tensorflow()
+    from dltrain.data import load_datasets
+    from dltrain.model import load_model_file
+    from dltrain.train.environment import configure_environment
+    from dltrain.train.loop import evaluation_batch_size
+
+    cfg = saved.loaded.config
+    configure_environment(cfg.seed, False, cfg.precision)
+    datasets = load_datasets(cfg, test_path=data.resolve() if data else None)
+    model = load_model_file(saved.checkpoint)
+    batch = evaluation_batch_size(datasets.batch_size, datasets.train_size)
+    if split == "test":
+        dataset = datasets.test_dataset(batch)
+    elif split == "validation":
+        dataset = datasets.validation_dataset(batch)
+        if dataset is None:
+            raise UsageError(f"{saved.run.path}: this run has no validation split")
+    else:
+        dataset, _ = datasets.train_dataset(batch, seed=cfg.seed, start_epoch=0, epochs=1,
+                                            shuffle=False)
+    metrics = {k: float(v) for k, v in model.evaluate(dataset, return_dict=True, verbose=0).items()}
+    now = utc_now()
+    name = f"eval-{split}-{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
+    written = saved.run.write_json(name, {
+        "split": split,
+        "checkpoint": str(saved.checkpoint),
+        "data": str(data.resolve()) if data else None,
+        "examples": {"test": datasets.test_size, "validation": datasets.validation_size,
+                     "train": datasets.train_size}[split],
+        "metrics": metrics,
+        "at": now.isoformat(),
+    })
+    return EvalResult(split, metrics, saved.checkpoint, written)

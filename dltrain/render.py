@@ -1,0 +1,128 @@
+"""Rich rendering of results for the CLI (the only module besides cli.py that prints)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+__all__ = [
+    "render_comparison",
+    "render_metrics",
+    "render_model_summary",
+    "render_run_result",
+    "render_runs_table",
+]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1e5 else f"{value:.4g}"
+    return str(value)
+
+
+def _cells(*values: Any) -> list[Text]:
+    # Text cells: user strings such as "layers[0]" must never be read as Rich markup.
+    return [Text(v if isinstance(v, str) else _fmt(v)) for v in values]
+
+
+def _bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    return f"{size:.1f} GiB"  # pragma: no cover
+
+
+def render_model_summary(console: Console, summary: Any) -> None:
+    """Layer table with output shapes and parameter counts, then totals."""
+    table = Table(title="model", title_justify="left")
+    table.add_column("layer")
+    table.add_column("class")
+    table.add_column("output shape")
+    table.add_column("params", justify="right")
+    for row in summary.rows:
+        table.add_row(*_cells(row.name, row.class_name, row.output_shape, f"{row.params:,}"))
+    console.print(table)
+    console.print(
+        f"total params: {summary.total_params:,}  trainable: {summary.trainable_params:,}  "
+        f"non-trainable: {summary.non_trainable_params:,}  "
+        f"weights: {_bytes(summary.weights_bytes)}",
+        markup=False,
+    )
+
+
+def render_metrics(console: Console, metrics: dict[str, float], title: str) -> None:
+    """A two-column table of metric values."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics.items():
+        table.add_row(*_cells(name, _fmt(value)))
+    console.print(table)
+
+
+def render_run_result(console: Console, result: Any) -> None:
+    """Final metrics (as the classic Keras example prints them) and where the run is."""
+    if result.test_metrics:
+        render_metrics(console, result.test_metrics, "test metrics")
+        for name in ("loss", "accuracy"):
+            if name in result.test_metrics:
+                console.print(f"Test {name}: {result.test_metrics[name]:.4f}", markup=False)
+    if result.stopped_early:
+        console.print(f"stopped early after epoch {result.epochs_completed}", markup=False)
+    if result.message:
+        style = "yellow" if result.status == "interrupted" else "red"
+        console.print(result.message, markup=False, style=style)
+    console.print(f"run folder: {result.run_dir}  ({result.status})", markup=False)
+
+
+def render_runs_table(console: Console, runs: list[Any]) -> None:
+    """``dltrain runs``: one row per run."""
+    table = Table()
+    for column in ("name", "run", "status", "epochs", "best val", "test", "duration", "started"):
+        table.add_column(column)
+    for run in runs:
+        best = f"{run.best[0]} {_fmt(run.best[1])}" if run.best else "-"
+        test = "-"
+        if run.test_metrics:
+            key = "accuracy" if "accuracy" in run.test_metrics else next(iter(run.test_metrics))
+            test = f"{key} {_fmt(run.test_metrics[key])}"
+        duration = f"{run.duration_s:.1f}s" if run.duration_s is not None else "-"
+        table.add_row(*_cells(
+            run.name, run.path.name, run.status, f"{run.epochs[0]}/{run.epochs[1]}"
+            if isinstance(run.epochs, tuple) else _fmt(run.epochs), best, test, duration,
+            _fmt(run.started_at),
+        ))
+    console.print(table)
+    if not runs:
+        console.print("no runs found", markup=False)
+
+
+def render_comparison(console: Console, comparison: Any) -> None:
+    """``dltrain compare``: config differences and metrics side by side."""
+    labels = [f"{r.name}/{r.path.name}" for r in comparison.runs]
+    diff = Table(title="config differences", title_justify="left")
+    diff.add_column("key")
+    for label in labels:
+        diff.add_column(label)
+    for key, values in comparison.config_diff:
+        diff.add_row(*_cells(key, *[_fmt(v) for v in values]))
+    if comparison.config_diff:
+        console.print(diff)
+    else:
+        console.print("configs are identical", markup=False)
+    metrics = Table(title="final metrics", title_justify="left")
+    metrics.add_column("metric")
+    for label in labels:
+        metrics.add_column(label, justify="right")
+    for key, values in comparison.metrics:
+        metrics.add_row(*_cells(key, *[_fmt(v) for v in values]))
+    console.print(metrics)
+    if comparison.plot is not None:
+        console.print(f"validation curves: {comparison.plot}", markup=False)

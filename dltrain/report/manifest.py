@@ -1,0 +1,61 @@
+"""What a run's ``run.json`` records about the code and machine that produced it."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from dltrain import __version__
+
+__all__ = ["environment_facts", "git_commit"]
+
+
+def git_commit(where: Path) -> dict[str, Any] | None:
+    """The git commit (and whether the tree is dirty) of the repository holding ``where``."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(dirty)} if commit else None
+
+
+def environment_facts() -> dict[str, Any]:
+    """Versions of Python, TensorFlow, Keras, NumPy and dltrain, and the platform."""
+    import keras
+    import numpy
+    import tensorflow as tf
+
+    devices = [d.device_type for d in tf.config.list_physical_devices()]
+    return {
+        "versions": {
+            "python": sys.version.split()[0],
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "numpy": numpy.__version__,
+            "dltrain": __version__,
+        },
+        "platform": {
+            "system": platform.platform(),
+            "machine": platform.machine(),
+            "processor": platform.processor() or None,
+            "devices": devices,
+        },
+    }

@@ -1,0 +1,390 @@
+"""``run_experiment`` / ``resume_experiment``: config -> data -> model -> train -> report."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dltrain.config import LoadedConfig, config_from_dict, load_config
+from dltrain.errors import ConfigError, DltrainError, RunFolderError, TrainingError, UsageError
+from dltrain.report.run_folder import RunFolder, utc_now
+from dltrain.train.environment import quiet_tensorflow
+
+__all__ = ["RunResult", "resume_experiment", "run_experiment"]
+
+_EXIT = {"completed": 0, "failed": 1, "interrupted": 130}
+
+
+@dataclass
+class RunResult:
+    """What a run produced."""
+
+    run_dir: Path
+    status: str
+    exit_code: int
+    epochs_completed: int
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    final_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    best: dict[str, Any] | None = None
+    message: str | None = None
+    stopped_early: bool = False
+
+
+def _load(config: Any, overrides: Sequence[str]) -> LoadedConfig:
+    if isinstance(config, LoadedConfig):
+        return config
+    if isinstance(config, str | Path):
+        return load_config(Path(config), overrides)
+    if isinstance(config, dict):
+        return config_from_dict(config, overrides)
+    raise UsageError(f"config must be a path or a mapping; received {type(config).__name__}")
+
+
+def _check_writable(root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise RunFolderError(
+            f"{root}: the runs folder is not writable ({exc.strerror}); "
+            "choose another with --runs-dir"
+        ) from exc
+
+
+@dataclass
+class _Prepared:
+    datasets: Any
+    model: Any
+    strategy: Any
+    log_names: list[str]
+
+
+def _prepare(loaded: LoadedConfig, model_path: Path | None = None) -> _Prepared:
+    """Seed, load the data, build and compile the model (or load it), dry-run one batch."""
+    from dltrain.data import load_datasets
+    from dltrain.model import build_model, compile_model, load_model_file
+    from dltrain.train.environment import configure_environment, make_strategy
+
+    cfg = loaded.config
+    configure_environment(cfg.seed, cfg.deterministic, cfg.precision)
+    strategy = make_strategy(cfg.distribute.strategy, cfg.distribute.device, cfg.distribute.devices)
+    datasets = load_datasets(cfg)
+    with strategy.scope():
+        if model_path is not None:
+            model = load_model_file(model_path)
+        else:
+            model = build_model(loaded, datasets.spec)
+            compile_model(model, loaded, datasets.spec)
+    log_names = _dry_run(loaded, model, datasets)
+    return _Prepared(datasets, model, strategy, log_names)
+
+
+def _dry_run(loaded: LoadedConfig, model: Any, datasets: Any) -> list[str]:
+    """Evaluate one batch: proves outputs fit targets and learns the logged metric names."""
+    from dltrain.train.loop import check_monitors
+
+    batch = datasets.test_dataset(min(datasets.batch_size, 64)).take(1)
+    try:
+        logs = model.evaluate(batch, return_dict=True, verbose=0)
+    except (ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            problems=[
+                loaded.problem(
+                    ("loss",) if "loss" in loaded.source.locations else ("model",),
+                    f"the model's outputs do not fit the data's targets: {first}",
+                )
+            ]
+        ) from exc
+    names = list(logs)
+    check_monitors(loaded, names, datasets.validation_size > 0)
+    return names
+
+
+def run_experiment(
+    config: Any,
+    overrides: Sequence[str] = (),
+    *,
+    name: str | None = None,
+    runs_dir: Path | None = None,
+    progress: Any = None,
+    command: Sequence[str] | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> RunResult:
+    """Train from a config (file path, mapping or :class:`LoadedConfig`) and write a run folder.
+
+    Raises:
+        ConfigError, DataError: bad config or data (nothing is written).
+        RunFolderError: the runs folder is not writable.
+    """
+    started = time.perf_counter()
+    loaded = _load(config, overrides)
+    if name is not None:
+        loaded = config_from_dict(loaded.to_dict(), [f"name={name}"])
+    cfg = loaded.config
+    root = Path(runs_dir or cfg.output.runs_dir or "runs")
+    _check_writable(root)
+    quiet_tensorflow()
+    prepared = _prepare(loaded)
+    run = RunFolder.create(root, cfg.name, clock)
+    _start_manifest(run, loaded, prepared, command, clock)
+    return _train_and_report(loaded, prepared, run, progress, started, resume=None, rows=[])
+
+
+def _start_manifest(
+    run: RunFolder,
+    loaded: LoadedConfig,
+    prepared: _Prepared,
+    command: Sequence[str] | None,
+    clock: Callable[[], datetime],
+) -> None:
+    from dltrain.model import summarize_model
+    from dltrain.report.manifest import environment_facts, git_commit
+
+    quiet_tensorflow(run.path / "logs" / "warnings.log")
+    run.write_text("config.yaml", loaded.to_yaml())
+    summary = summarize_model(prepared.model)
+    run.write_text("model.txt", summary.to_text())
+    run.write_text("data_spec.json", prepared.datasets.spec.to_json())
+    cfg = loaded.config
+    where = loaded.path.parent if loaded.path else Path.cwd()
+    run.update(
+        name=cfg.name,
+        status="running",
+        command=list(command) if command else None,
+        config_file=str(loaded.path) if loaded.path else None,
+        config_files=[str(p) for p in loaded.files],
+        overrides=loaded.overrides,
+        config_hash=loaded.digest(),
+        seed=cfg.seed,
+        deterministic=cfg.deterministic,
+        precision=cfg.precision,
+        distribute=cfg.distribute.strategy,
+        started_at=clock().isoformat(),
+        epochs_planned=cfg.training.epochs,
+        epochs_completed=0,
+        batch_size=prepared.datasets.batch_size,
+        parameters={
+            "total": summary.total_params,
+            "trainable": summary.trainable_params,
+        },
+        data={
+            "train_size": prepared.datasets.train_size,
+            "validation_size": prepared.datasets.validation_size,
+            "test_size": prepared.datasets.test_size,
+            "fingerprint": prepared.datasets.fingerprint,
+            "warnings": list(getattr(prepared.datasets, "warnings", [])),
+        },
+        git=git_commit(where),
+        pid=os.getpid(),
+        **environment_facts(),
+    )
+
+
+def _train_and_report(
+    loaded: LoadedConfig,
+    prepared: _Prepared,
+    run: RunFolder,
+    progress: Any,
+    started: float,
+    *,
+    resume: Any,
+    rows: list[dict[str, float]],
+) -> RunResult:
+    from dltrain.model import load_model_file
+    from dltrain.progress import SilentProgress
+    from dltrain.train.loop import evaluation_batch_size, fit_model
+
+    sink = progress or SilentProgress()
+    timings = dict(run.manifest.get("timings") or {})
+    try:
+        outcome = fit_model(
+            prepared.model, prepared.datasets, loaded, run, sink, resume=resume, rows=rows,
+            load_checkpoint=load_model_file,
+        )
+    except KeyboardInterrupt:
+        run.update(status="interrupted", error="interrupted twice: stopped at once",
+                   finished_at=utc_now().isoformat())
+        raise
+    except DltrainError as exc:
+        run.update(status="failed", error=exc.render(), finished_at=utc_now().isoformat())
+        raise
+    except Exception as exc:
+        # Keras/TensorFlow failed mid-training: the run keeps what it wrote and says why.
+        message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+        run.update(status="failed", error=message, finished_at=utc_now().isoformat())
+        raise TrainingError(f"training failed: {message} (run folder: {run.path})") from exc
+
+    timings["train_s"] = round(timings.get("train_s", 0.0) + outcome.train_s, 3)
+    if outcome.first_step_s is not None and "time_to_first_step_s" not in timings:
+        timings["time_to_first_step_s"] = round(outcome.first_step_s - started, 3)
+    model = outcome.model
+    result = RunResult(
+        run.path, outcome.status, _EXIT[outcome.status], outcome.epochs_completed,
+        best=outcome.best, stopped_early=outcome.stopped_early,
+    )
+    final = dict(run.manifest.get("final_metrics") or {})
+    if outcome.status == "completed":
+        best_path = run.checkpoints / "best.keras"
+        if best_path.is_file():
+            model.load_weights(best_path)
+        batch = evaluation_batch_size(prepared.datasets.batch_size, prepared.datasets.train_size)
+        test_ds = prepared.datasets.test_dataset(batch)
+        test = model.evaluate(test_ds, return_dict=True, verbose=0)
+        final["test"] = {k: float(v) for k, v in test.items()}
+        result.test_metrics = final["test"]
+        if loaded.config.output.plots:
+            _write_plots(run, prepared, model, test_ds, outcome.rows)
+    else:
+        if outcome.status == "interrupted":
+            tmp = run.checkpoints / ".last.interrupted.tmp.keras"
+            model.save(tmp)
+            os.replace(tmp, run.checkpoints / "last.keras")
+            result.message = (
+                f"{outcome.error}. Resume with: dltrain run --resume {shlex.quote(str(run.path))}"
+            )
+        else:
+            result.message = f"training failed: {outcome.error}"
+        if loaded.config.output.plots and outcome.rows:
+            from dltrain.report.plots import write_training_plots
+
+            write_training_plots(run.plots, outcome.rows)
+    timings["total_s"] = round(timings.get("total_s", 0.0) + time.perf_counter() - started, 3)
+    result.final_metrics = final
+    run.update(
+        status=outcome.status,
+        error=outcome.error,
+        stopped_early=outcome.stopped_early,
+        epochs_completed=outcome.epochs_completed,
+        final_metrics=final,
+        best=outcome.best,
+        timings=timings,
+        finished_at=utc_now().isoformat(),
+    )
+    return result
+
+
+def _write_plots(run: RunFolder, prepared: _Prepared, model: Any, test_ds: Any,
+                 rows: list[dict[str, float]]) -> None:
+    import numpy as np
+
+    from dltrain.report.plots import (
+        write_confusion_matrix,
+        write_regression_plots,
+        write_training_plots,
+    )
+
+    write_training_plots(run.plots, rows)
+    predictions = model.predict(test_ds.map(lambda x, y: x), verbose=0)
+    outputs = predictions if isinstance(predictions, list | tuple) else [predictions]
+    targets = prepared.datasets.spec.targets
+    for target, truth, pred in zip(targets, prepared.datasets.test_targets(), outputs, strict=False):
+        pred = np.asarray(pred)
+        suffix = "" if len(targets) == 1 else f"_{target.name}"
+        if target.task == "regression":
+            write_regression_plots(run.plots, truth.reshape(-1), pred.reshape(-1), target.name)
+        elif target.task == "binary":
+            write_confusion_matrix(run.plots, truth.reshape(-1).astype(int),
+                                   (pred.reshape(-1) > 0.5).astype(int), target.class_names,
+                                   name=f"confusion_matrix{suffix}.png")
+        else:
+            write_confusion_matrix(run.plots, truth.reshape(-1).astype(int),
+                                   pred.argmax(axis=-1).reshape(-1), target.class_names,
+                                   name=f"confusion_matrix{suffix}.png")
+
+
+# ----------------------------------------------------------------------- resume
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            out.update(_flatten(value, f"{prefix}[{i}]"))
+    else:
+        out[prefix] = data
+    return out
+
+
+def config_drift(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """Dotted keys whose values differ between two resolved configs."""
+    a, b = _flatten(old), _flatten(new)
+    return [(k, a.get(k, "-"), b.get(k, "-")) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def resume_experiment(
+    run_dir: Path,
+    overrides: Sequence[str] = (),
+    *,
+    force: bool = False,
+    progress: Any = None,
+    command: Sequence[str] | None = None,
+    config_path: Path | None = None,
+) -> RunResult:
+    """Continue an interrupted (or, with more epochs, a finished) run in its own folder.
+
+    Raises:
+        CheckpointError: the folder is not a readable run.
+        UsageError: the config would change (without ``force``) or there is nothing to do.
+    """
+    started = time.perf_counter()
+    if config_path is not None:
+        raise UsageError(
+            "--resume uses the run's saved config.yaml; do not give a CONFIG file "
+            "(extend with --set training.epochs=N)"
+        )
+    run = RunFolder.open(run_dir)
+    saved_text = (run.path / "config.yaml").read_text(encoding="utf-8") if (
+        run.path / "config.yaml"
+    ).is_file() else None
+    if saved_text is None:
+        raise UsageError(f"{run.path}: no config.yaml; this run cannot be resumed")
+    saved = yaml.safe_load(saved_text)
+    loaded = config_from_dict(saved, overrides)
+    drift = [d for d in config_drift(saved, loaded.to_dict()) if d[0] != "training.epochs"]
+    if drift and not force:
+        lines = "\n".join(f"  {k}: {old!r} -> {new!r}" for k, old, new in drift)
+        raise UsageError(
+            "--resume only allows changing training.epochs; these would change:\n"
+            f"{lines}\nadd --force to resume anyway (the drift is recorded in run.json)"
+        )
+    from dltrain.train.state import latest_resume_point
+
+    point = latest_resume_point(run.checkpoints)
+    done = point.epochs_completed if point else 0
+    epochs = loaded.config.training.epochs
+    if done >= epochs:
+        raise UsageError(
+            f"{run.path}: already trained {done} of {epochs} epochs; extend it with "
+            f"--set training.epochs={done + 5}, say"
+        )
+    quiet_tensorflow(run.path / "logs" / "warnings.log")
+    prepared = _prepare(loaded, model_path=point.model_path if point else None)
+    rows = [
+        {k: float(v) for k, v in row.items() if v not in ("", None)}
+        for row in run.read_metrics()
+        if float(row.get("epoch", 0)) <= done
+    ]
+    history = list(run.manifest.get("resumes") or [])
+    history.append({
+        "at": utc_now().isoformat(), "from_epoch": done, "command": list(command or []),
+        "drift": [{"key": k, "old": o, "new": n} for k, o, n in drift],
+    })
+    if drift or "training.epochs" in {d[0] for d in config_drift(saved, loaded.to_dict())}:
+        run.write_text("config.yaml", loaded.to_yaml())
+    run.update(status="running", resumes=history, epochs_planned=epochs, error=None,
+               config_hash=loaded.digest())
+    return _train_and_report(loaded, prepared, run, progress, started, resume=point, rows=rows)

@@ -1,0 +1,257 @@
+"""``fit_model``: ``model.fit`` with the run's callbacks, interruption, NaN handling and resume."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import keras
+
+from dltrain.config import LoadedConfig
+from dltrain.errors import ConfigError
+from dltrain.report.run_folder import RunFolder
+from dltrain.train.callbacks import (
+    ProgressCallback,
+    ProgressSink,
+    Recorder,
+    StopSignal,
+    TrainingDiverged,
+    TrainingInterrupted,
+    Watchdog,
+)
+from dltrain.train.state import ResumePoint, latest_resume_point
+
+__all__ = ["FitOutcome", "evaluation_batch_size", "fit_model"]
+
+Status = Literal["completed", "failed", "interrupted"]
+
+
+@dataclass
+class FitOutcome:
+    """How training ended."""
+
+    status: Status
+    model: Any
+    epochs_completed: int
+    rows: list[dict[str, float]]
+    best: dict[str, Any] | None
+    stopped_early: bool = False
+    error: str | None = None
+    train_s: float = 0.0
+    first_step_s: float | None = None
+    rollbacks: list[dict[str, Any]] = field(default_factory=list)
+
+
+def evaluation_batch_size(batch_size: int, train_size: int) -> int:
+    """Batch size for validation and test passes.
+
+    Evaluation results do not depend on the batch size (no gradients), so a larger batch is
+    used to make it cheaper; ``full`` batches stay full.
+    """
+    return max(batch_size, min(256, max(train_size, 1)))
+
+
+def _callbacks(
+    loaded: LoadedConfig, run: RunFolder, has_validation: bool
+) -> tuple[list[Any], Any, Any, str, str]:
+    cfg = loaded.config.callbacks
+    extra: list[Any] = []
+    es = rl = None
+    if cfg.early_stopping is not None:
+        e = cfg.early_stopping
+        es = keras.callbacks.EarlyStopping(
+            monitor=_monitor(e.monitor, has_validation), patience=e.patience,
+            min_delta=e.min_delta, mode=e.mode, restore_best_weights=e.restore_best_weights,
+            start_from_epoch=e.start_from_epoch,
+        )
+        extra.append(es)
+    if cfg.reduce_lr is not None:
+        if loaded.config.optimizer.learning_rate is not None and not isinstance(
+            loaded.config.optimizer.learning_rate, float | int
+        ):
+            raise ConfigError(
+                problems=[
+                    loaded.problem(
+                        ("callbacks", "reduce_lr"),
+                        "reduce_lr cannot change a learning-rate schedule; use a constant "
+                        "optimizer.learning_rate or drop reduce_lr",
+                    )
+                ]
+            )
+        r = cfg.reduce_lr
+        rl = keras.callbacks.ReduceLROnPlateau(
+            monitor=_monitor(r.monitor, has_validation), factor=r.factor, patience=r.patience,
+            min_delta=r.min_delta, cooldown=r.cooldown, min_lr=r.min_lr, mode=r.mode,
+        )
+        extra.append(rl)
+    if cfg.tensorboard is not None:
+        extra.append(
+            keras.callbacks.TensorBoard(
+                log_dir=str(run.path / "tensorboard"),
+                histogram_freq=cfg.tensorboard.histogram_freq,
+                update_freq=cfg.tensorboard.update_freq,
+            )
+        )
+    monitor = _monitor(cfg.checkpoint.monitor, has_validation)
+    return extra, es, rl, monitor, cfg.checkpoint.mode
+
+
+def _monitor(name: str, has_validation: bool) -> str:
+    # Without validation data, "val_x" can never be seen: watch the training value instead.
+    if not has_validation and name.startswith("val_"):
+        return name[4:]
+    return name
+
+
+def check_monitors(loaded: LoadedConfig, names: list[str], has_validation: bool) -> None:
+    """Fail before training when a monitored metric will never be logged.
+
+    Raises:
+        ConfigError: naming the callback key and the metrics that exist.
+    """
+    logged = list(names) + ([f"val_{n}" for n in names] if has_validation else [])
+    cfg = loaded.config.callbacks
+    problems = []
+    sections: list[tuple[str, Any]] = [
+        ("checkpoint", cfg.checkpoint),
+        ("early_stopping", cfg.early_stopping),
+        ("reduce_lr", cfg.reduce_lr),
+    ]
+    for section, spec in sections:
+        if spec is None:
+            continue
+        monitor = _monitor(spec.monitor, has_validation)
+        if monitor not in logged:
+            from dltrain.config import did_you_mean
+
+            problems.append(
+                loaded.problem(
+                    ("callbacks", section, "monitor"),
+                    f"metric {spec.monitor!r} is never logged{did_you_mean(monitor, logged)}; "
+                    f"logged: {', '.join(logged)}",
+                )
+            )
+    if problems:
+        raise ConfigError(problems=problems)
+
+
+def fit_model(
+    model: Any,
+    datasets: Any,
+    loaded: LoadedConfig,
+    run: RunFolder,
+    sink: ProgressSink,
+    *,
+    resume: ResumePoint | None = None,
+    rows: list[dict[str, float]] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    load_checkpoint: Callable[[Any], Any] | None = None,
+) -> FitOutcome:
+    """Train ``model`` on ``datasets`` as the config says, recording into ``run``.
+
+    Returns a :class:`FitOutcome`; interruption and divergence are outcomes, not exceptions.
+    A second Ctrl-C raises ``KeyboardInterrupt`` after the folder is left consistent.
+    """
+    cfg = loaded.config
+    training = cfg.training
+    batch_size = datasets.batch_size
+    eval_batch = evaluation_batch_size(batch_size, datasets.train_size)
+    validation = datasets.validation_dataset(eval_batch)
+    extra, es, rl, monitor, mode = _callbacks(loaded, run, validation is not None)
+    rows = list(rows or [])
+    stop = StopSignal()
+    start_epoch = resume.epochs_completed if resume else 0
+    watchdog = Watchdog(
+        stop, check_nan=cfg.callbacks.terminate_on_nan or training.on_nan == "rollback",
+        clock=clock,
+    )
+    recorder = Recorder(
+        run, sink, monitor=monitor, mode=mode, rows=rows, early_stopping=es,
+        reduce_lr=rl, resume=resume,
+    )
+    callbacks = [watchdog, ProgressCallback(sink), *extra, recorder]
+    class_weight = _class_weight(training.class_weight, datasets)
+    outcome = FitOutcome("completed", model, start_epoch, rows, recorder.best)
+    started = clock()
+    epoch = start_epoch
+    stop.install()
+    try:
+        while True:
+            train_ds, steps = datasets.train_dataset(
+                training.batch_size, seed=cfg.seed, start_epoch=epoch,
+                epochs=training.epochs, shuffle=training.shuffle,
+            )
+            sink.start(epochs=training.epochs, start_epoch=epoch, steps=steps)
+            try:
+                if epoch < training.epochs:
+                    model.fit(
+                        train_ds, epochs=training.epochs, initial_epoch=epoch,
+                        steps_per_epoch=steps, validation_data=validation,
+                        callbacks=callbacks, verbose=0, class_weight=class_weight,
+                    )
+                break
+            except TrainingDiverged as exc:
+                point = latest_resume_point(run.checkpoints)
+                can_roll = (
+                    training.on_nan == "rollback"
+                    and len(outcome.rollbacks) < training.max_rollbacks
+                    and point is not None
+                    and load_checkpoint is not None
+                )
+                if not can_roll:
+                    outcome.status = "failed"
+                    outcome.error = str(exc)
+                    break
+                assert point is not None and load_checkpoint is not None
+                model = load_checkpoint(point.model_path)
+                lr = float(point.state["learning_rate"]) * training.rollback_factor
+                model.optimizer.learning_rate = lr
+                outcome.rollbacks.append(
+                    {"at_epoch": exc.epoch + 1, "at_batch": exc.batch + 1,
+                     "resumed_from_epoch": point.epochs_completed, "learning_rate": lr}
+                )
+                run.update(rollbacks=outcome.rollbacks)
+                sink.message(f"{exc}: rolled back to epoch {point.epochs_completed}, "
+                             f"learning rate {lr:g}")
+                del rows[point.epochs_completed - start_epoch :]
+                epoch = point.epochs_completed
+                watchdog.diverged = None
+                recorder.resume = point
+            except TrainingInterrupted as exc:
+                outcome.status = "interrupted"
+                outcome.error = f"{stop.signal_name or 'signal'}: {exc}"
+                break
+    except KeyboardInterrupt:
+        outcome.status = "interrupted"
+        outcome.error = "interrupted twice: stopped at once"
+        raise
+    finally:
+        stop.uninstall()
+        sink.stop()
+        outcome.model = model
+        outcome.train_s = clock() - started
+        outcome.best = recorder.best
+        outcome.epochs_completed = rows[-1]["epoch"] if rows else start_epoch
+        if watchdog.first_step_at is not None:
+            outcome.first_step_s = watchdog.first_step_at
+        if es is not None and es.stopped_epoch > 0:
+            outcome.stopped_early = True
+        if outcome.status == "completed" and rows and not all(
+            math.isfinite(v) for v in rows[-1].values()
+        ):
+            outcome.status = "failed"
+            outcome.error = "the last epoch's metrics are not finite"
+    return outcome
+
+
+def _class_weight(setting: Any, datasets: Any) -> dict[int, float] | None:
+    if setting is None:
+        return None
+    if setting != "balanced":
+        return {int(k): float(v) for k, v in setting.items()}
+    counts = datasets.train_class_counts()
+    total = sum(counts.values())
+    return {int(k): total / (len(counts) * c) for k, c in counts.items() if c}

@@ -1,0 +1,92 @@
+"""The CLI's fast paths: help, version, schema and config errors never import TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dltrain import __version__
+from dltrain.cli import app
+
+runner = CliRunner()
+
+PROBE = """
+import sys
+from dltrain.cli import main
+sys.argv = ["dltrain", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+heavy = sorted(m for m in ("tensorflow", "keras", "matplotlib") if m in sys.modules)
+sys.stderr.write("\\nHEAVY=" + ",".join(heavy) + "\\n")
+sys.exit(code)
+"""
+
+
+def run_probe(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    "args", [("--help",), ("schema",), ("run", "--help"), ("check", "--help"), ("--version",)]
+)
+def test_fast_commands_do_not_import_tensorflow(args: tuple[str, ...]) -> None:
+    proc = run_probe(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY=\n" in proc.stderr
+
+
+def test_config_errors_do_not_import_tensorflow(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {kind: mnist}\nmodel: {layers: [{Dense: {units: 2}}]}\ntraining: {epochs: 0}\n")
+    for command in ("check", "run"):
+        proc = run_probe(command, str(bad), cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        assert "bad.yaml:3:" in proc.stderr and "training.epochs" in proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert "HEAVY=\n" in proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_schema_is_json_schema(tmp_path: Path) -> None:
+    out = tmp_path / "schema.json"
+    result = runner.invoke(app, ["schema", "-o", str(out)])
+    assert result.exit_code == 0
+    schema = json.loads(out.read_text())
+    assert schema["title"] == "ExperimentConfig"
+    assert "data" in schema["required"]
+    assert "training" in schema["properties"]
+    assert "epochs" in json.dumps(schema)
+
+
+def test_missing_config_is_exit_2() -> None:
+    result = runner.invoke(app, ["check", "does-not-exist.yaml"])
+    assert result.exit_code == 2
+    assert "no such file" in result.output
+
+
+def test_debug_shows_traceback(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--debug", "check", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 2
+    assert "Traceback" in result.output
+
+
+def test_run_without_config_or_resume_is_usage_error() -> None:
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 2
+    assert "--resume" in result.output
