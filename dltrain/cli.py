@@ -128,11 +128,9 @@ def schema(
     ] = None,
 ) -> None:
     """Print the JSON Schema of the config (for editor completion)."""
-    import json
+    from dltrain.config.reference import json_schema_text
 
-    from dltrain.config.schema import ExperimentConfig
-
-    text = json.dumps(ExperimentConfig.model_json_schema(), indent=2) + "\n"
+    text = json_schema_text()
     if output is None:
         sys.stdout.write(text)
     else:

@@ -275,3 +275,15 @@ def test_config_from_dict_and_yaml_round_trip(tmp_path: Path) -> None:
     assert again.config == loaded.config
     assert again.digest() == loaded.digest()
     assert "Dense" in loaded.to_yaml()
+
+
+def test_generated_docs_are_current() -> None:
+    from dltrain.config.reference import config_reference_markdown, json_schema_text
+
+    docs = Path(__file__).parents[1] / "docs"
+    assert (docs / "config.md").read_text() == config_reference_markdown(), (
+        "docs/config.md is stale: python -m dltrain.config.reference > docs/config.md"
+    )
+    assert (docs / "config.schema.json").read_text() == json_schema_text(), (
+        "docs/config.schema.json is stale: dltrain schema -o docs/config.schema.json"
+    )
