@@ -49,6 +49,14 @@ class RunSummary:
     error: str | None = None
 
     @property
+    def epochs(self) -> str:
+        """``"completed/planned"`` for display, :data:`MISSING` for an unknown part."""
+        done, planned = self.epochs_completed, self.epochs_planned
+        if done is None and planned is None:
+            return MISSING
+        return f"{MISSING if done is None else done}/{MISSING if planned is None else planned}"
+
+    @property
     def test_metrics(self) -> dict[str, float]:
         """Every final test metric of the run."""
         return self.final_metrics.get("test", {})

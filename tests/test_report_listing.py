@@ -1,0 +1,239 @@
+"""``list_runs`` and ``compare_runs`` on hand-written run folders (no TensorFlow)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dltrain.errors import CheckpointError, UsageError
+from dltrain.report.listing import MISSING, UNREADABLE, compare_runs, list_runs
+
+CONFIG: dict[str, Any] = {
+    "name": "mnist_mlp",
+    "seed": 42,
+    "data": {"kind": "mnist", "validation": "test"},
+    "model": {
+        "type": "sequential",
+        "layers": [{"Flatten": {}}, {"Dense": {"units": 512, "activation": "relu"}}],
+    },
+    "optimizer": {"name": "adam", "learning_rate": 0.001},
+    "training": {"epochs": 3, "batch_size": 32},
+}
+
+
+def make_run(
+    runs_dir: Path,
+    stamp: str,
+    *,
+    name: str = "mnist_mlp",
+    manifest: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    val_accuracy: bool = True,
+    epochs: int = 3,
+) -> Path:
+    """A run folder as the trainer writes it, with the given overrides."""
+    path = runs_dir / name / stamp
+    (path / "plots").mkdir(parents=True)
+    base: dict[str, Any] = {
+        "name": name,
+        "status": "completed",
+        "command": ["dltrain", "run", "mnist.yaml"],
+        "seed": 42,
+        "started_at": "2024-05-01T12:00:00+00:00",
+        "finished_at": "2024-05-01T12:01:00+00:00",
+        "timings": {"total_s": 60.5, "train_s": 55.0, "time_to_first_step_s": 2.0},
+        "epochs_planned": epochs,
+        "epochs_completed": epochs,
+        "best": {"monitor": "val_loss", "mode": "min", "value": 0.3, "epoch": 2},
+        "final_metrics": {
+            "train": {"loss": 0.2, "accuracy": 0.95},
+            "validation": {"loss": 0.3, "accuracy": 0.9},
+            "test": {"loss": 0.31, "accuracy": 0.91},
+        },
+    }
+    base.update(manifest or {})
+    (path / "run.json").write_text(json.dumps(base), encoding="utf-8")
+    (path / "config.yaml").write_text(yaml.safe_dump(config or CONFIG), encoding="utf-8")
+    columns = ["epoch", "loss", "accuracy", "val_loss"]
+    columns += ["val_accuracy"] if val_accuracy else []
+    lines = [",".join([*columns, "learning_rate", "epoch_time_s"])]
+    for e in range(1, epochs + 1):
+        values = [e, 1 / e, 1 - 0.5 / e, 1.2 / e] + ([1 - 0.6 / e] if val_accuracy else [])
+        lines.append(",".join(str(v) for v in [*values, 0.001, 1.5]))
+    (path / "metrics.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def with_lr(lr: float) -> dict[str, Any]:
+    config = copy.deepcopy(CONFIG)
+    config["optimizer"]["learning_rate"] = lr
+    return config
+
+
+# ---------------------------------------------------------------------------- list_runs
+def test_list_runs_newest_first_with_summary_fields(tmp_path: Path) -> None:
+    old = make_run(tmp_path, "20240501T120000Z")
+    same_second = make_run(tmp_path, "20240501T120000Z-1")
+    other = make_run(tmp_path, "20240502T090000Z", name="auto_mpg")
+    runs = list_runs(tmp_path)
+    assert [r.path for r in runs] == [other, same_second, old]
+    first = runs[-1]
+    assert first.name == "mnist_mlp"
+    assert first.status == "completed"
+    assert (first.epochs_completed, first.epochs_planned) == (3, 3)
+    assert first.epochs == "3/3"
+    assert first.best == ("val_loss", 0.3)
+    assert first.best_epoch == 2
+    assert first.test_metric == ("accuracy", 0.91)
+    assert first.test_metrics == {"loss": 0.31, "accuracy": 0.91}
+    assert first.duration_s == 60.5
+    assert first.started_at == "2024-05-01T12:00:00+00:00"
+
+
+def test_list_runs_test_metric_falls_back_to_loss(tmp_path: Path) -> None:
+    make_run(tmp_path, "20240501T120000Z", manifest={"final_metrics": {"test": {"loss": 2.5}}})
+    assert list_runs(tmp_path)[0].test_metric == ("loss", 2.5)
+
+
+def test_list_runs_tolerates_early_crash_and_broken_manifests(tmp_path: Path) -> None:
+    crashed = tmp_path / "mnist_mlp" / "20240503T000000Z"
+    crashed.mkdir(parents=True)
+    (crashed / "run.json").write_text(
+        json.dumps({"status": "failed", "error": "loss became NaN", "timings": "junk"}),
+        encoding="utf-8",
+    )
+    broken = tmp_path / "mnist_mlp" / "20240504T000000Z"
+    broken.mkdir()
+    (broken / "run.json").write_text('{"status": "runn', encoding="utf-8")
+    not_a_run = tmp_path / "mnist_mlp" / "20240505T000000Z"
+    not_a_run.mkdir()  # no run.json: not listed
+    (tmp_path / "compare-20240505T000000Z.png").write_bytes(b"not a folder")
+
+    runs = list_runs(tmp_path)
+    assert [r.path for r in runs] == [broken, crashed]
+    assert runs[0].status == UNREADABLE
+    assert runs[0].name == "mnist_mlp"
+    assert runs[0].error and "unreadable manifest" in runs[0].error
+    assert runs[1].status == "failed"
+    assert runs[1].error == "loss became NaN"
+    assert runs[1].best is None and runs[1].test_metric is None
+    assert runs[1].epochs_completed is None and runs[1].duration_s is None
+    assert runs[1].epochs == MISSING
+
+
+def test_list_runs_duration_from_timestamps_when_timings_missing(tmp_path: Path) -> None:
+    make_run(tmp_path, "20240501T120000Z", manifest={"timings": {}, "epochs_completed": None})
+    run = list_runs(tmp_path)[0]
+    assert run.duration_s == 60.0
+    assert run.epochs == "-/3"
+
+
+def test_list_runs_accepts_one_name_folder_and_empty(tmp_path: Path) -> None:
+    run = make_run(tmp_path, "20240501T120000Z")
+    assert [r.path for r in list_runs(tmp_path / "mnist_mlp")] == [run]
+    (tmp_path / "empty").mkdir()
+    assert list_runs(tmp_path / "empty") == []
+
+
+def test_list_runs_missing_folder(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    with pytest.raises(UsageError, match=f"{missing}: no such folder"):
+        list_runs(missing)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="not a folder"):
+        list_runs(tmp_path / "file")
+
+
+# ------------------------------------------------------------------------- compare_runs
+def fixed_clock() -> datetime:
+    return datetime(2024, 6, 1, 8, 30, 0, tzinfo=timezone.utc)
+
+
+def test_compare_config_diff_lists_only_differing_keys(tmp_path: Path) -> None:
+    a = make_run(tmp_path, "20240501T120000Z")
+    config = with_lr(0.01)
+    config["model"]["layers"][1]["Dense"]["units"] = 128
+    config["training"]["shuffle"] = False
+    b = make_run(tmp_path, "20240502T120000Z", config=config)
+    result = compare_runs([a, b], clock=fixed_clock)
+    diff = dict(result.config_diff)
+    assert diff == {
+        "model.layers[1].Dense.units": [512, 128],
+        "optimizer.learning_rate": [0.001, 0.01],
+        "training.shuffle": [MISSING, False],
+    }
+    assert [r.path for r in result.runs] == [a, b]
+
+
+def test_compare_metrics_side_by_side(tmp_path: Path) -> None:
+    a = make_run(tmp_path, "20240501T120000Z")
+    b = make_run(
+        tmp_path,
+        "20240502T120000Z",
+        manifest={"final_metrics": {"test": {"loss": 0.5}}, "best": None},
+        config=with_lr(0.01),
+    )
+    metrics = dict(compare_runs([a, b], clock=fixed_clock).metrics)
+    assert list(metrics)[:2] == ["test/loss", "test/accuracy"]
+    assert metrics["test/loss"] == [0.31, 0.5]
+    assert metrics["test/accuracy"] == [0.91, MISSING]
+    assert metrics["validation/loss"] == [0.3, MISSING]
+    assert metrics["train/accuracy"] == [0.95, MISSING]
+    assert metrics["best/val_loss"] == [0.3, MISSING]
+
+
+def test_compare_plot_default_location_and_metric(tmp_path: Path) -> None:
+    a = make_run(tmp_path, "20240501T120000Z")
+    b = make_run(tmp_path, "20240502T120000Z", val_accuracy=False)
+    first = compare_runs([a, b], clock=fixed_clock).plot
+    assert first == tmp_path / "compare-20240601T083000Z.png"
+    assert first.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A second comparison in the same second does not overwrite the first.
+    assert (
+        compare_runs([a, b], clock=fixed_clock).plot == tmp_path / "compare-20240601T083000Z-1.png"
+    )
+    # The comparison PNG beside the runs is not mistaken for a run.
+    assert len(list_runs(tmp_path)) == 2
+
+
+def test_compare_plot_explicit_path_and_no_curves(tmp_path: Path) -> None:
+    a = make_run(tmp_path, "20240501T120000Z")
+    b = make_run(tmp_path, "20240502T120000Z")
+    target = tmp_path / "out" / "cmp.png"
+    assert compare_runs([a, b], plot_path=target).plot == target
+    assert target.stat().st_size > 2000
+    for run in (a, b):
+        (run / "metrics.csv").unlink()
+    assert compare_runs([a, b], plot_path=tmp_path / "none.png").plot is None
+    assert not (tmp_path / "none.png").exists()
+
+
+def test_compare_run_without_config_shows_missing(tmp_path: Path) -> None:
+    a = make_run(tmp_path, "20240501T120000Z")
+    b = make_run(tmp_path, "20240502T120000Z")
+    (b / "config.yaml").unlink()
+    diff = dict(compare_runs([a, b], plot_path=tmp_path / "c.png").config_diff)
+    assert diff["optimizer.learning_rate"] == [0.001, MISSING]
+    assert diff["model.layers[0].Flatten"] == [{}, MISSING]
+
+
+def test_compare_needs_two_distinct_readable_runs(tmp_path: Path) -> None:
+    a = make_run(tmp_path, "20240501T120000Z")
+    with pytest.raises(UsageError, match="at least two run folders"):
+        compare_runs([a])
+    with pytest.raises(UsageError, match="at least two run folders"):
+        compare_runs([])
+    with pytest.raises(UsageError, match="given twice"):
+        compare_runs([a, a])
+    with pytest.raises(CheckpointError, match="no such run folder"):
+        compare_runs([a, tmp_path / "missing"])
+    b = make_run(tmp_path, "20240502T120000Z")
+    (b / "config.yaml").write_text("optimizer: [unclosed\n", encoding="utf-8")
+    with pytest.raises(CheckpointError, match="unreadable config"):
+        compare_runs([a, b])
