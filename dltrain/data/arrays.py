@@ -105,16 +105,18 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
     for source in sources.all:
         prepared = merge_prepared(list(source.chunks(data, seed, 1 << 30)))
         if source is sources.main:
-            check_present(prepared.present, len(prepared) + prepared.dropped, source.plan,
-                          source.path)
+            check_present(
+                prepared.present, len(prepared) + prepared.dropped, source.plan, source.path
+            )
         if (text := drop_warning(prepared.dropped, source.path, data)) is not None:
             warnings.append(text)
         parts.append(prepared)
     plan = sources.main.plan
     infos = target_infos(plan, data, class_sets(parts, list(plan.targets)), sources.main.path)
     everything = merge_prepared(parts)
-    by_split = {name: everything.select(everything.codes == code)
-                for code, name in SPLIT_NAMES.items()}
+    by_split = {
+        name: everything.select(everything.codes == code) for code, name in SPLIT_NAMES.items()
+    }
     sizes = {name: len(p) for name, p in by_split.items()} | {"rows": len(everything)}
     check_split_sizes(sizes, data)
     acc = StatsAccumulator(plan.numeric, [c for c in plan.features if c in plan.categorical])

@@ -132,9 +132,7 @@ def _where(path: Path, chunk: Chunk, row: int, field: int) -> str:
     return f"{path}:{chunk.lines[row]}:{field + 1}"
 
 
-def parse_floats(
-    chunk: Chunk, field: int, column: str, path: Path, hint: str
-) -> np.ndarray:
+def parse_floats(chunk: Chunk, field: int, column: str, path: Path, hint: str) -> np.ndarray:
     """Column ``field`` of ``chunk`` as float64, NaN where missing.
 
     Raises:
@@ -190,9 +188,7 @@ def sort_classes(labels: set[str]) -> tuple[str, ...]:
         return tuple(sorted(labels))
 
 
-def first_missing(
-    chunk: Chunk, fields: dict[str, int]
-) -> tuple[int, int, str] | None:
+def first_missing(chunk: Chunk, fields: dict[str, int]) -> tuple[int, int, str] | None:
     """(row in chunk, field, column) of the first missing cell among ``fields``, by row."""
     for i, row in enumerate(chunk.rows):
         for column, field in fields.items():
@@ -220,8 +216,7 @@ def check_classes(target: str, task: TaskName, classes: set[str], path: Path) ->
     if len(names) < 2:
         only = f" {names[0]!r}" if names else ""
         raise DataError(
-            f"{path}: target {target!r} has a single class{only}; a classifier needs at "
-            "least two"
+            f"{path}: target {target!r} has a single class{only}; a classifier needs at least two"
         )
     if task == "binary" and len(names) != 2:
         shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")

@@ -45,9 +45,7 @@ class CsvFile:
             if self.all_test:
                 codes = np.full(n, TEST, dtype=np.uint8)
             else:
-                codes = split_codes(
-                    chunk.start, n, seed, self.test_fraction, data.validation
-                )
+                codes = split_codes(chunk.start, n, seed, self.test_fraction, data.validation)
             prepared = prepare_chunk(
                 chunk, self.plan, data, self.path, codes, with_targets=with_targets
             )
@@ -99,8 +97,10 @@ def resolve_sources(data: CsvData, test_path: Path | None = None) -> CsvSources:
     main_path = Path(data.path or data.train_path or "")
     fmt = detect_format(main_path, data.delimiter, data.header)
     plan = plan_columns(data, fmt.columns, main_path)
-    other = test_path if test_path is not None else (
-        Path(data.test_path) if data.test_path and data.train_path else None
+    other = (
+        test_path
+        if test_path is not None
+        else (Path(data.test_path) if data.test_path and data.train_path else None)
     )
     # With a single file the test rows are cut from it; when another file replaces them (eval
     # --data), the cut stays so the training and validation rows are exactly those trained on.
@@ -110,8 +110,9 @@ def resolve_sources(data: CsvData, test_path: Path | None = None) -> CsvSources:
         if not data.test:
             raise DataError("data: no test split: give data.test (a fraction) or data.test_path")
         return CsvSources(main, None, [main_path])
-    test_fmt = detect_format(other, data.delimiter, data.header if data.header is not None
-                             else fmt.header)
+    test_fmt = detect_format(
+        other, data.delimiter, data.header if data.header is not None else fmt.header
+    )
     test = CsvFile(other, test_fmt, rebind(plan, test_fmt.columns, other, True), all_test=True)
     return CsvSources(main, test, [main_path, other])
 

@@ -103,9 +103,7 @@ def check_images(images: np.ndarray, name: str) -> np.ndarray:
         if not np.issubdtype(images.dtype, np.integer) or (
             images.size and (images.min() < 0 or images.max() > 255)
         ):
-            raise DataError(
-                f"{name}: expected uint8 pixels 0..255; received dtype {images.dtype}"
-            )
+            raise DataError(f"{name}: expected uint8 pixels 0..255; received dtype {images.dtype}")
         images = images.astype(np.uint8)
     return images
 

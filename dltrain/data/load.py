@@ -58,8 +58,9 @@ def load_datasets(config: ExperimentConfig, *, test_path: Path | None = None) ->
     return _load_csv(data, config, test_path)
 
 
-def _split_fingerprint(x: dict[str, np.ndarray], labels: list[np.ndarray],
-                       targets: list[TargetInfo]) -> dict[str, Any]:
+def _split_fingerprint(
+    x: dict[str, np.ndarray], labels: list[np.ndarray], targets: list[TargetInfo]
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "examples": int(len(labels[0])) if labels else 0,
         "shapes": {name: list(array.shape) for name, array in x.items()},

@@ -199,8 +199,10 @@ def _not_found_message(
     looked = [f"  - {p}{'/' if how == 'idx' else ''}" for how, p in tries] + [
         f"  - {n}" for n in notes
     ]
-    failed = f"the Keras download failed ({type(exc).__name__}: {exc})" if exc else (
-        "the Keras download did not leave files where expected"
+    failed = (
+        f"the Keras download failed ({type(exc).__name__}: {exc})"
+        if exc
+        else ("the Keras download did not leave files where expected")
     )
     idx_names = ", ".join(f"{n}.gz" for n in IDX_FILES.values())
     cache = _keras_cache()
@@ -241,9 +243,7 @@ def load_image_file(path: Path, *, labels: bool) -> tuple[np.ndarray, np.ndarray
         raise DataError(f"{path}: no t10k-/train- IDX images and labels files in this folder")
     if path.suffix == ".npz" or path.read_bytes()[:2] == b"PK":
         return _npz_split(path, labels)
-    labels_path = path.with_name(
-        path.name.replace("images", "labels").replace("idx3", "idx1")
-    )
+    labels_path = path.with_name(path.name.replace("images", "labels").replace("idx3", "idx1"))
     if labels and (labels_path == path or not labels_path.is_file()):
         raise DataError(
             f"{path.name}: labels file {labels_path.name} not found next to the images file"

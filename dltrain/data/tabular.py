@@ -35,9 +35,7 @@ __all__ = [
     "tabular_spec",
 ]
 
-_TEXT_HINT = (
-    "add the column to data.categorical if it holds categories, or fix the value"
-)
+_TEXT_HINT = "add the column to data.categorical if it holds categories, or fix the value"
 _TARGET_HINT = "set data.task to binary or multiclass if it holds classes, or fix the value"
 
 
@@ -102,7 +100,10 @@ def prepare_chunk(
                 out.targets[target] = parse_floats(chunk, field_, target, path, _TARGET_HINT)
             else:
                 out.targets[target] = np.array(
-                    ["" if is_missing(r[field_]) else canonical_label(r[field_]) for r in chunk.rows],
+                    [
+                        "" if is_missing(r[field_]) else canonical_label(r[field_])
+                        for r in chunk.rows
+                    ],
                     dtype=object,
                 )
     empty = {c: _empty(v) for c, v in {**out.numeric, **out.categorical, **out.targets}.items()}
@@ -122,7 +123,7 @@ def prepare_chunk(
 def _empty(values: np.ndarray) -> np.ndarray:
     if values.dtype == object:
         return np.asarray(values == "", dtype=bool)
-    return np.isnan(values)
+    return np.asarray(np.isnan(values), dtype=bool)
 
 
 def encode_targets(
@@ -133,7 +134,8 @@ def encode_targets(
     Regression and binary targets are float32 (n, 1); multiclass ones int32 class indices
     (n,), or float32 one-hot (n, classes) when ``one_hot``.
     """
-    ys, plain = [], []
+    ys: list[np.ndarray] = []
+    plain: list[np.ndarray] = []
     for info in infos:
         values = prepared.targets[info.name]
         if info.task == "regression":
@@ -186,9 +188,7 @@ def check_present(present: dict[str, int], rows: int, plan: ColumnPlan, path: Pa
             )
 
 
-def tabular_spec(
-    plan: ColumnPlan, stats: TabularStats, targets: list[TargetInfo]
-) -> DataSpec:
+def tabular_spec(plan: ColumnPlan, stats: TabularStats, targets: list[TargetInfo]) -> DataSpec:
     """Raw inputs, model inputs and preprocessing for CSV data."""
     raw: list[InputInfo] = []
     model: list[InputInfo] = []
