@@ -19,12 +19,27 @@ from dltrain.data.spec import DataSpec, TargetInfo
 from dltrain.model.objects import LOSS, METRIC, OPTIMIZER, SCHEDULE, resolve
 from dltrain.model.problems import ProblemList, SpecError
 
-__all__ = ["build_optimizer", "compile_model", "default_loss", "default_metrics"]
+__all__ = [
+    "build_optimizer",
+    "compile_model",
+    "default_loss",
+    "default_metrics",
+    "output_names",
+]
 
 # ``compile`` picks binary, categorical or sparse accuracy from the labels for these names
 # (keras/src/trainers/compile_utils.py), which ``keras.metrics.get`` alone would not do; they
 # are passed through as text.
 _ACCURACY_NAMES = frozenset({"accuracy", "acc"})
+
+
+def output_names(model: keras.Model) -> list[str]:
+    """The names per-output settings are keyed by: the layers that produce the outputs."""
+    names = getattr(model, "output_names", None)
+    if names:
+        return list(names)
+    # keras.Sequential has no ``output_names``; its one output is its last layer's.
+    return [model.layers[-1].name]
 
 
 def default_loss(target: TargetInfo) -> str:
@@ -70,7 +85,7 @@ def compile_model(model: keras.Model, loaded: LoadedConfig, spec: DataSpec) -> N
     """
     config = loaded.config
     problems = ProblemList(loaded)
-    names = list(model.output_names)
+    names = output_names(model)
     targets = spec.targets
     if len(names) != len(targets):
         problems.add(

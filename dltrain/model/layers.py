@@ -1,7 +1,8 @@
 """One layer entry of a config -> one Keras layer, with located errors.
 
-A layer is made by ``keras.layers.deserialize`` from ``{"module": "keras.layers", ...}``, so
-Keras decides which classes and arguments exist. Before that, nested objects in the arguments
+The class is looked up by name in ``keras.layers`` (only ``Layer`` subclasses count) and
+constructed with the config's arguments, so Keras decides which classes and arguments exist.
+Before that, nested objects in the arguments
 (activations, initializers, regularizers, constraints) are looked up on their own so that a
 misspelled name points at its own line, and wrapped layers written in the short form
 (``Bidirectional: {layer: {LSTM: {units: 8}}}``) are built recursively.
@@ -98,9 +99,10 @@ class LayerFactory:
         if force_float32 and "dtype" not in args:
             args["dtype"] = "float32"
         try:
-            layer = keras.layers.deserialize(
-                {"module": "keras.layers", "class_name": spec.class_name, "config": args}
-            )
+            # Direct construction rather than ``keras.layers.deserialize``: ``from_config`` of
+            # several layers expects every key ``get_config`` writes (Rescaling needs
+            # ``offset``), while the constructor applies the defaults a user expects.
+            layer = cls(**args)
         except Exception as exc:  # Keras raises TypeError/ValueError/NotImplementedError...
             raise arg_problem(cls, spec.config, class_path, exc) from exc
         assert isinstance(layer, keras.layers.Layer)
@@ -124,12 +126,11 @@ class LayerFactory:
 
     def _argument(self, key: str, value: Any, path: KeyPath) -> Any:
         if _short_form_layer(value):
-            entry = _parse_entry(value, path)
-            layer = self._build(entry, path, force_float32=False)
-            return keras.layers.serialize(layer)
+            return self._build(_parse_entry(value, path), path, force_float32=False)
         if isinstance(value, dict) and layer_class(str(value.get("class_name"))) is not None:
-            # Keras's own form of a wrapped layer; its deserializer needs the module.
-            return {"module": "keras.layers", **value}
+            # Keras's own ``{class_name, config}`` form of a wrapped layer.
+            entry = _parse_entry({value["class_name"]: value.get("config") or {}}, path)
+            return self._build(entry, path + ("config",), force_float32=False)
         for suffix, kind in _NESTED_KINDS:
             if key.endswith(suffix) and isinstance(value, str | dict):
                 resolve(kind, value, path)
