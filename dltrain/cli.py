@@ -55,9 +55,18 @@ def _err_console() -> Console:
 
 
 @contextmanager
-def _reporting() -> Iterator[None]:
-    """Turn library errors into one message and an exit code (tracebacks only with --debug)."""
+def _reporting(tensorflow: bool = True) -> Iterator[None]:
+    """Turn library errors into one message and an exit code (tracebacks only with --debug).
+
+    Commands that may import TensorFlow first route native stderr to a log file, so that its
+    C++ start-up notices do not drown the output.
+    """
     from dltrain.errors import DltrainError
+
+    if tensorflow:
+        from dltrain.train.environment import redirect_native_stderr
+
+        redirect_native_stderr()
 
     try:
         yield
@@ -176,14 +185,22 @@ def run(
         command = ["dltrain", *sys.argv[1:]]
         if resume is not None:
             result = resume_experiment(
-                resume, overrides=set_ or [], force=force, progress=progress, command=command,
+                resume,
+                overrides=set_ or [],
+                force=force,
+                progress=progress,
+                command=command,
                 config_path=config,
             )
         else:
             assert config is not None
             result = run_experiment(
-                config, overrides=set_ or [], name=name, runs_dir=runs_dir,
-                progress=progress, command=command,
+                config,
+                overrides=set_ or [],
+                name=name,
+                runs_dir=runs_dir,
+                progress=progress,
+                command=command,
             )
         render_run_result(console, result)
         if result.exit_code:
@@ -193,9 +210,7 @@ def run(
 @app.command("eval")
 def eval_(
     target: Annotated[Path, typer.Argument(help="A run folder or a .keras checkpoint.")],
-    split: Annotated[
-        str, typer.Option("--split", help="test, validation or train.")
-    ] = "test",
+    split: Annotated[str, typer.Option("--split", help="test, validation or train.")] = "test",
     data: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--data", help="Evaluate on this file instead (same format/columns)."),
@@ -245,7 +260,7 @@ def runs(
     directory: Annotated[Path, typer.Argument(help="Runs folder.")] = Path("runs"),
 ) -> None:
     """List runs: name, status, epochs, best validation and test metric, duration."""
-    with _reporting():
+    with _reporting(tensorflow=False):
         from dltrain.render import render_runs_table
         from dltrain.report.listing import list_runs
 
@@ -261,7 +276,7 @@ def compare(
     ] = None,
 ) -> None:
     """Config differences and final metrics of runs side by side, and their val curves."""
-    with _reporting():
+    with _reporting(tensorflow=False):
         from dltrain.render import render_comparison
         from dltrain.report.listing import compare_runs
 

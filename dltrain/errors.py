@@ -65,7 +65,9 @@ class DltrainError(Exception):
     def render(self) -> str:
         """The full user-facing message, one line per problem."""
         lines = [self.message] if self.message else []
-        if self.problems and not (len(self.problems) == 1 and self.message == str(self.problems[0])):
+        if self.problems and not (
+            len(self.problems) == 1 and self.message == str(self.problems[0])
+        ):
             if not lines:
                 count = len(self.problems)
                 lines.append(f"{count} problem{'s' if count > 1 else ''} found:")

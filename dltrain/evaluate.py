@@ -58,18 +58,25 @@ def evaluate_target(
         if dataset is None:
             raise UsageError(f"{saved.run.path}: this run has no validation split")
     else:
-        dataset, _ = datasets.train_dataset(batch, seed=cfg.seed, start_epoch=0, epochs=1,
-                                            shuffle=False)
+        dataset, _ = datasets.train_dataset(
+            batch, seed=cfg.seed, start_epoch=0, epochs=1, shuffle=False
+        )
     metrics = {k: float(v) for k, v in model.evaluate(dataset, return_dict=True, verbose=0).items()}
     now = utc_now()
     name = f"eval-{split}-{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
-    written = saved.run.write_json(name, {
-        "split": split,
-        "checkpoint": str(saved.checkpoint),
-        "data": str(data.resolve()) if data else None,
-        "examples": {"test": datasets.test_size, "validation": datasets.validation_size,
-                     "train": datasets.train_size}[split],
-        "metrics": metrics,
-        "at": now.isoformat(),
-    })
+    written = saved.run.write_json(
+        name,
+        {
+            "split": split,
+            "checkpoint": str(saved.checkpoint),
+            "data": str(data.resolve()) if data else None,
+            "examples": {
+                "test": datasets.test_size,
+                "validation": datasets.validation_size,
+                "train": datasets.train_size,
+            }[split],
+            "metrics": metrics,
+            "at": now.isoformat(),
+        },
+    )
     return EvalResult(split, metrics, saved.checkpoint, written)

@@ -128,7 +128,9 @@ class LiveProgress(LineProgress):
             self._last = now
             metrics = " · ".join(f"{k} {_value(v):.4g}" for k, v in logs.items())
             self._progress.update(
-                self._task, completed=step + 1, epoch=f"{epoch + 1}/{self.epochs}",
+                self._task,
+                completed=step + 1,
+                epoch=f"{epoch + 1}/{self.epochs}",
                 metrics=metrics,
             )
 

@@ -94,11 +94,20 @@ def render_runs_table(console: Console, runs: list[Any]) -> None:
             key = "accuracy" if "accuracy" in run.test_metrics else next(iter(run.test_metrics))
             test = f"{key} {_fmt(run.test_metrics[key])}"
         duration = f"{run.duration_s:.1f}s" if run.duration_s is not None else "-"
-        table.add_row(*_cells(
-            run.name, run.path.name, run.status, f"{run.epochs[0]}/{run.epochs[1]}"
-            if isinstance(run.epochs, tuple) else _fmt(run.epochs), best, test, duration,
-            _fmt(run.started_at),
-        ))
+        table.add_row(
+            *_cells(
+                run.name,
+                run.path.name,
+                run.status,
+                f"{run.epochs[0]}/{run.epochs[1]}"
+                if isinstance(run.epochs, tuple)
+                else _fmt(run.epochs),
+                best,
+                test,
+                duration,
+                _fmt(run.started_at),
+            )
+        )
     console.print(table)
     if not runs:
         console.print("no runs found", markup=False)

@@ -101,7 +101,7 @@ def _dry_run(loaded: LoadedConfig, model: Any, datasets: Any) -> list[str]:
         raise ConfigError(
             problems=[
                 loaded.problem(
-                    ("loss",) if "loss" in loaded.source.locations else ("model",),
+                    ("loss",) if ("loss",) in loaded.source.locations else ("model",),
                     f"the model's outputs do not fit the data's targets: {first}",
                 )
             ]
@@ -209,12 +209,21 @@ def _train_and_report(
     timings = dict(run.manifest.get("timings") or {})
     try:
         outcome = fit_model(
-            prepared.model, prepared.datasets, loaded, run, sink, resume=resume, rows=rows,
+            prepared.model,
+            prepared.datasets,
+            loaded,
+            run,
+            sink,
+            resume=resume,
+            rows=rows,
             load_checkpoint=load_model_file,
         )
     except KeyboardInterrupt:
-        run.update(status="interrupted", error="interrupted twice: stopped at once",
-                   finished_at=utc_now().isoformat())
+        run.update(
+            status="interrupted",
+            error="interrupted twice: stopped at once",
+            finished_at=utc_now().isoformat(),
+        )
         raise
     except DltrainError as exc:
         run.update(status="failed", error=exc.render(), finished_at=utc_now().isoformat())
@@ -230,8 +239,12 @@ def _train_and_report(
         timings["time_to_first_step_s"] = round(outcome.first_step_s - started, 3)
     model = outcome.model
     result = RunResult(
-        run.path, outcome.status, _EXIT[outcome.status], outcome.epochs_completed,
-        best=outcome.best, stopped_early=outcome.stopped_early,
+        run.path,
+        outcome.status,
+        _EXIT[outcome.status],
+        outcome.epochs_completed,
+        best=outcome.best,
+        stopped_early=outcome.stopped_early,
     )
     final = dict(run.manifest.get("final_metrics") or {})
     if outcome.status == "completed":
@@ -274,8 +287,9 @@ def _train_and_report(
     return result
 
 
-def _write_plots(run: RunFolder, prepared: _Prepared, model: Any, test_ds: Any,
-                 rows: list[dict[str, float]]) -> None:
+def _write_plots(
+    run: RunFolder, prepared: _Prepared, model: Any, test_ds: Any, rows: list[dict[str, float]]
+) -> None:
     import numpy as np
 
     from dltrain.report.plots import (
@@ -288,19 +302,29 @@ def _write_plots(run: RunFolder, prepared: _Prepared, model: Any, test_ds: Any,
     predictions = model.predict(test_ds.map(lambda x, y: x), verbose=0)
     outputs = predictions if isinstance(predictions, list | tuple) else [predictions]
     targets = prepared.datasets.spec.targets
-    for target, truth, pred in zip(targets, prepared.datasets.test_targets(), outputs, strict=False):
+    for target, truth, pred in zip(
+        targets, prepared.datasets.test_targets(), outputs, strict=False
+    ):
         pred = np.asarray(pred)
         suffix = "" if len(targets) == 1 else f"_{target.name}"
         if target.task == "regression":
             write_regression_plots(run.plots, truth.reshape(-1), pred.reshape(-1), target.name)
         elif target.task == "binary":
-            write_confusion_matrix(run.plots, truth.reshape(-1).astype(int),
-                                   (pred.reshape(-1) > 0.5).astype(int), target.class_names,
-                                   name=f"confusion_matrix{suffix}.png")
+            write_confusion_matrix(
+                run.plots,
+                truth.reshape(-1).astype(int),
+                (pred.reshape(-1) > 0.5).astype(int),
+                target.class_names,
+                name=f"confusion_matrix{suffix}.png",
+            )
         else:
-            write_confusion_matrix(run.plots, truth.reshape(-1).astype(int),
-                                   pred.argmax(axis=-1).reshape(-1), target.class_names,
-                                   name=f"confusion_matrix{suffix}.png")
+            write_confusion_matrix(
+                run.plots,
+                truth.reshape(-1).astype(int),
+                pred.argmax(axis=-1).reshape(-1),
+                target.class_names,
+                name=f"confusion_matrix{suffix}.png",
+            )
 
 
 # ----------------------------------------------------------------------- resume
@@ -322,7 +346,9 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 def config_drift(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     """Dotted keys whose values differ between two resolved configs."""
     a, b = _flatten(old), _flatten(new)
-    return [(k, a.get(k, "-"), b.get(k, "-")) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return [
+        (k, a.get(k, "-"), b.get(k, "-")) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)
+    ]
 
 
 def resume_experiment(
@@ -347,9 +373,11 @@ def resume_experiment(
             "(extend with --set training.epochs=N)"
         )
     run = RunFolder.open(run_dir)
-    saved_text = (run.path / "config.yaml").read_text(encoding="utf-8") if (
-        run.path / "config.yaml"
-    ).is_file() else None
+    saved_text = (
+        (run.path / "config.yaml").read_text(encoding="utf-8")
+        if (run.path / "config.yaml").is_file()
+        else None
+    )
     if saved_text is None:
         raise UsageError(f"{run.path}: no config.yaml; this run cannot be resumed")
     saved = yaml.safe_load(saved_text)
@@ -379,12 +407,21 @@ def resume_experiment(
         if float(row.get("epoch", 0)) <= done
     ]
     history = list(run.manifest.get("resumes") or [])
-    history.append({
-        "at": utc_now().isoformat(), "from_epoch": done, "command": list(command or []),
-        "drift": [{"key": k, "old": o, "new": n} for k, o, n in drift],
-    })
+    history.append(
+        {
+            "at": utc_now().isoformat(),
+            "from_epoch": done,
+            "command": list(command or []),
+            "drift": [{"key": k, "old": o, "new": n} for k, o, n in drift],
+        }
+    )
     if drift or "training.epochs" in {d[0] for d in config_drift(saved, loaded.to_dict())}:
         run.write_text("config.yaml", loaded.to_yaml())
-    run.update(status="running", resumes=history, epochs_planned=epochs, error=None,
-               config_hash=loaded.digest())
+    run.update(
+        status="running",
+        resumes=history,
+        epochs_planned=epochs,
+        error=None,
+        config_hash=loaded.digest(),
+    )
     return _train_and_report(loaded, prepared, run, progress, started, resume=point, rows=rows)

@@ -61,5 +61,7 @@ def open_saved_run(target: Path, checkpoint: str = "best") -> SavedRun:
     try:
         loaded = config_from_dict(data)
     except ConfigError as exc:
-        raise CheckpointError(f"{config_file}: the saved config is invalid:\n{exc.render()}") from exc
+        raise CheckpointError(
+            f"{config_file}: the saved config is invalid:\n{exc.render()}"
+        ) from exc
     return SavedRun(run, loaded, model_path)

@@ -12,9 +12,11 @@ __all__ = [
     "make_images",
     "write_classification_csv",
     "write_idx",
+    "write_indexed_csv",
     "write_mnist_idx_dir",
     "write_mnist_npz",
     "write_regression_csv",
+    "write_text",
 ]
 
 
@@ -31,9 +33,7 @@ def make_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> Path:
     """Write a uint8 array in IDX format (``.gz`` compressed when ``gz``)."""
-    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(
-        f">{array.ndim}I", *array.shape
-    )
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     blob = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
     if gz:
         path = path.with_name(path.name + ".gz")
@@ -43,7 +43,9 @@ def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> Path:
     return path
 
 
-def write_mnist_idx_dir(folder: Path, n_train: int = 256, n_test: int = 64, gz: bool = True) -> Path:
+def write_mnist_idx_dir(
+    folder: Path, n_train: int = 256, n_test: int = 64, gz: bool = True
+) -> Path:
     """The four MNIST IDX files, Keras/LeCun names, in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     x_train, y_train = make_images(n_train, seed=1)
@@ -90,4 +92,18 @@ def write_classification_csv(
     lines = ["f1,f2,label"]
     lines += [f"{p[0]:.4f},{p[1]:.4f},{classes[c]}" for p, c in zip(points, labels, strict=True)]
     path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_indexed_csv(path: Path, n: int = 40) -> Path:
+    """Columns ``i`` (the data row index, as a number) and ``y = 2*i``: rows identify themselves."""
+    lines = ["i,y"] + [f"{i},{2 * i}" for i in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` (a small hand-made CSV, for error cases) and return the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
     return path

@@ -48,7 +48,9 @@ def test_fast_commands_do_not_import_tensorflow(args: tuple[str, ...]) -> None:
 
 def test_config_errors_do_not_import_tensorflow(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("data: {kind: mnist}\nmodel: {layers: [{Dense: {units: 2}}]}\ntraining: {epochs: 0}\n")
+    bad.write_text(
+        "data: {kind: mnist}\nmodel: {layers: [{Dense: {units: 2}}]}\ntraining: {epochs: 0}\n"
+    )
     for command in ("check", "run"):
         proc = run_probe(command, str(bad), cwd=tmp_path)
         assert proc.returncode == 2, proc.stderr

@@ -85,17 +85,53 @@ def test_top_level_typos(tmp_path: Path, text: str, line: int, fragment: str) ->
 
 # A dozen deliberately broken configs: (change to MLP, expected line, key path, fragment).
 BROKEN = [
-    ("training:\n  epochs: 10", "training:\n  epoch: 10", 13, "training.epoch", "did you mean 'epochs'"),
+    (
+        "training:\n  epochs: 10",
+        "training:\n  epoch: 10",
+        13,
+        "training.epoch",
+        "did you mean 'epochs'",
+    ),
     ("  epochs: 10", "  epochs: 0", 13, "training.epochs", "greater than 0; received 0"),
     ("  batch_size: 32", "  batch_size: -4", 14, "training.batch_size", "received -4"),
     ("  batch_size: 32", "  batch_size: lots", 14, "training.batch_size", "'full'"),
     ("  kind: mnist", "  kind: mnsit", 3, "data.kind", "did you mean 'mnist'"),
-    ("data:\n  kind: mnist", "data:\n  kind: mnist\n  validation: 1.5", 4, "data.validation", "less than 1"),
-    ("  input_shape: [28, 28]", "  input_shape: [28, -1]", 5, "model.input_shape[1]", "received -1"),
-    ("    - Dense: {units: 512, activation: relu}", "    - Dense: 512", 8, "model.layers[1].Dense", "mapping"),
-    ("    - Flatten: {}", "    - Flatten: {}\n      Dense: {}", 7, "model.layers[0]", "exactly one layer class"),
+    (
+        "data:\n  kind: mnist",
+        "data:\n  kind: mnist\n  validation: 1.5",
+        4,
+        "data.validation",
+        "less than 1",
+    ),
+    (
+        "  input_shape: [28, 28]",
+        "  input_shape: [28, -1]",
+        5,
+        "model.input_shape[1]",
+        "received -1",
+    ),
+    (
+        "    - Dense: {units: 512, activation: relu}",
+        "    - Dense: 512",
+        8,
+        "model.layers[1].Dense",
+        "mapping",
+    ),
+    (
+        "    - Flatten: {}",
+        "    - Flatten: {}\n      Dense: {}",
+        7,
+        "model.layers[0]",
+        "exactly one layer class",
+    ),
     ("model:\n", "model:\n  type: sequentail\n", 5, "model.type", "did you mean 'sequential'"),
-    ("optimizer: {name: adam, learning_rate: 1e-3}", "optimizer: {name: adam, learning_rate: -1e-3}", 10, "optimizer.learning_rate", "greater than 0"),
+    (
+        "optimizer: {name: adam, learning_rate: 1e-3}",
+        "optimizer: {name: adam, learning_rate: -1e-3}",
+        10,
+        "optimizer.learning_rate",
+        "greater than 0",
+    ),
     ("name: mlp", "name: 'my run/1'", 1, "name", "pattern"),
     ("  epochs: 10", "  epochs: ten", 13, "training.epochs", "valid integer"),
 ]
@@ -113,7 +149,9 @@ def test_broken_configs_point_at_line_and_key(
 
 
 def test_all_problems_reported_together(tmp_path: Path) -> None:
-    text = MLP.replace("  epochs: 10", "  epochs: -1").replace("  kind: mnist", "  kind: mnist\n  colour: red")
+    text = MLP.replace("  epochs: 10", "  epochs: -1").replace(
+        "  kind: mnist", "  kind: mnist\n  colour: red"
+    )
     message = errors_of(write(tmp_path, text))
     assert "data.colour: unknown key 'colour'" in message
     assert "training.epochs:" in message
@@ -150,7 +188,10 @@ def test_missing_empty_and_folder(tmp_path: Path) -> None:
 
 def test_alias_bomb_is_refused(tmp_path: Path) -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    lines += [f"a{i}: &a{i} [*a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}]" for i in range(1, 8)]
+    lines += [
+        f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]"
+        for i in range(1, 8)
+    ]
     assert "too many values" in errors_of(write(tmp_path, "\n".join(lines) + "\n"))
 
 
@@ -201,8 +242,12 @@ def test_set_values_are_yaml_typed_data(tmp_path: Path) -> None:
     path = write(tmp_path, MLP)
     cfg = load_config(
         path,
-        ["model.layers[1].Dense.units=64", "optimizer.learning_rate=2e-3",
-         "description=__import__('os').system('x')", "callbacks.early_stopping=true"],
+        [
+            "model.layers[1].Dense.units=64",
+            "optimizer.learning_rate=2e-3",
+            "description=__import__('os').system('x')",
+            "callbacks.early_stopping=true",
+        ],
     ).config
     assert cfg.model.layers[1].config["units"] == 64
     assert cfg.optimizer.learning_rate == pytest.approx(2e-3)
@@ -229,8 +274,11 @@ def test_parse_key_path() -> None:
 
 def test_paths_resolve_relative_to_the_file_that_wrote_them(tmp_path: Path) -> None:
     (tmp_path / "configs").mkdir()
-    write(tmp_path, MLP.replace("  kind: mnist", "  kind: mnist\n  path: ../data/mnist.npz"),
-          "configs/base.yaml")
+    write(
+        tmp_path,
+        MLP.replace("  kind: mnist", "  kind: mnist\n  path: ../data/mnist.npz"),
+        "configs/base.yaml",
+    )
     (tmp_path / "other").mkdir()
     child = write(tmp_path, "extends: ../configs/base.yaml\n", "other/child.yaml")
     cfg = load_config(child).config

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from dltrain.config.overrides import apply_override, load_with_extends
 from dltrain.config.schema import CsvData, ExperimentConfig, LayerSpec, MnistData, OutputConfig
-from dltrain.config.yaml_source import KeyPath, SourceMap, format_path
+from dltrain.config.yaml_source import KeyPath, SourceMap
 from dltrain.errors import ConfigError, Problem
 
 __all__ = ["LoadedConfig", "config_from_dict", "did_you_mean", "load_config"]
@@ -230,7 +230,12 @@ def _allowed_keys(path: KeyPath, raw: Any) -> list[str] | None:
                 tp = _container_item(tp, index=False)
         if tp is None:
             return None
-        node = node[part] if isinstance(node, dict | list) else None
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
     model = _pick_model(_model_candidates(tp), node)
     if model is None or model is LayerSpec:
         return None
@@ -243,7 +248,7 @@ def _describe(value: Any) -> str:
 
 
 def _translate(exc: ValidationError, raw: dict[str, Any], source: SourceMap) -> list[Problem]:
-    grouped: dict[KeyPath, list[dict[str, Any]]] = {}
+    grouped: dict[KeyPath, list[Any]] = {}
     for err in exc.errors(include_url=False):
         kind = err["type"]
         path = _data_path(err["loc"], raw, keep_last=kind in ("missing", "extra_forbidden"))
@@ -274,7 +279,8 @@ def _message(path: KeyPath, errs: list[dict[str, Any]], raw: dict[str, Any]) -> 
         ctx = first.get("ctx", {})
         tags = [t.strip().strip("'") for t in str(ctx.get("expected_tags", "")).split(",")]
         tag = str(ctx.get("tag"))
-        return f"unknown data kind {tag!r}{did_you_mean(tag, tags)}; expected one of: {', '.join(tags)}"
+        hint = did_you_mean(tag, tags)
+        return f"unknown data kind {tag!r}{hint}; expected one of: {', '.join(tags)}"
     if kind == "invalid_model_type":
         value = first["input"].get("type") if isinstance(first["input"], dict) else first["input"]
         hint = did_you_mean(str(value), ["sequential", "functional"])

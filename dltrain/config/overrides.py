@@ -83,9 +83,13 @@ def load_with_extends(
     for i, parent in enumerate(parents):
         parent_path = path.parent / parent
         if not parent_path.exists():
-            where = ("extends",) if len(parents) == 1 and "extends" in source.locations else (
-                "extends",
-                i,
+            where = (
+                ("extends",)
+                if len(parents) == 1 and ("extends",) in source.locations
+                else (
+                    "extends",
+                    i,
+                )
             )
             raise ConfigError(
                 problems=[source.problem(where, f"extended file not found: {parent_path}")]
@@ -130,7 +134,9 @@ def apply_override(data: dict[str, Any], source: SourceMap, override: str) -> No
             node = node[part]
         else:
             if not isinstance(node, dict):
-                raise ConfigError(problems=[Problem("not a mapping, cannot set a key in it", here, where)])
+                raise ConfigError(
+                    problems=[Problem("not a mapping, cannot set a key in it", here, where)]
+                )
             nxt = path[depth + 1]
             if part not in node or node[part] is None:
                 node[part] = [] if isinstance(nxt, int) else {}
@@ -146,7 +152,9 @@ def apply_override(data: dict[str, Any], source: SourceMap, override: str) -> No
     else:
         if not isinstance(node, dict):
             raise ConfigError(
-                problems=[Problem("not a mapping, cannot set a key in it", format_path(path[:-1]), where)]
+                problems=[
+                    Problem("not a mapping, cannot set a key in it", format_path(path[:-1]), where)
+                ]
             )
         node[last] = value
     for known in [p for p in source.locations if p[: len(path)] == path]:

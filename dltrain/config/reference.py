@@ -85,7 +85,12 @@ def config_reference_markdown() -> str:
         "",
     ]
     for title, model in _SECTIONS:
-        out += [f"## {title}", "", (model.__doc__ or "").strip().splitlines()[0].replace("``", "`"), ""]
+        out += [
+            f"## {title}",
+            "",
+            (model.__doc__ or "").strip().splitlines()[0].replace("``", "`"),
+            "",
+        ]
         out += ["| key | type | default | meaning |", "|---|---|---|---|"]
         for name, field in model.model_fields.items():
             doc = " ".join((field.description or "").split()).replace("|", "\\|").replace("``", "`")

@@ -114,7 +114,9 @@ class _Builder:
         if id(node) in stack:
             raise ConfigError(
                 problems=[
-                    Problem("a recursive alias refers to itself", format_path(path), self._loc(node))
+                    Problem(
+                        "a recursive alias refers to itself", format_path(path), self._loc(node)
+                    )
                 ]
             )
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
@@ -174,7 +176,9 @@ def parse_yaml(text: str, filename: str = "<string>") -> tuple[Any, SourceMap]:
     try:
         node = loader.get_single_node()
         if node is None:
-            raise ConfigError(problems=[Problem("the file is empty", location=Location(filename, 1))])
+            raise ConfigError(
+                problems=[Problem("the file is empty", location=Location(filename, 1))]
+            )
         builder = _Builder(loader, filename)
         data = builder.build(node, ())
     except yaml.MarkedYAMLError as exc:
@@ -183,7 +187,9 @@ def parse_yaml(text: str, filename: str = "<string>") -> tuple[Any, SourceMap]:
         what = " ".join(str(s) for s in (exc.context, exc.problem) if s)
         raise ConfigError(problems=[Problem(f"invalid YAML: {what}", location=loc)]) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(problems=[Problem(f"invalid YAML: {exc}", location=Location(filename, 1))]) from exc
+        raise ConfigError(
+            problems=[Problem(f"invalid YAML: {exc}", location=Location(filename, 1))]
+        ) from exc
     finally:
         loader.dispose()
     return data, builder.source
@@ -198,10 +204,11 @@ def load_yaml_file(path: Path) -> tuple[Any, SourceMap]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from exc
+        raise ConfigError(
+            f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})"
+        ) from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the file ({exc.strerror})") from exc
     if not text.strip():
         raise ConfigError(problems=[Problem("the file is empty", location=Location(str(path), 1))])
     return parse_yaml(text, str(path))
-

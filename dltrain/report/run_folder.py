@@ -161,7 +161,9 @@ class RunFolder:
     def write_csv(self, relative: str, rows: Iterable[dict[str, Any]], columns: list[str]) -> Path:
         """Atomically write a CSV with the given column order."""
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer = csv.DictWriter(
+            buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n"
+        )
         writer.writeheader()
         for row in rows:
             writer.writerow(row)

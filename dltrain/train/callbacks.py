@@ -264,14 +264,21 @@ class Recorder(keras.callbacks.Callback):
         checkpoints = self.run.checkpoints
         value = row.get(self.monitor)
         if value is not None and math.isfinite(value) and self._improved(value):
-            self.best = {"monitor": self.monitor, "mode": self.mode, "value": value,
-                         "epoch": epoch + 1}
+            self.best = {
+                "monitor": self.monitor,
+                "mode": self.mode,
+                "value": value,
+                "epoch": epoch + 1,
+            }
             tmp = checkpoints / f".best.{id(self)}.tmp.keras"
             self.model.save(tmp)
             publish_file(tmp, checkpoints / "best.keras")
             tmp.unlink(missing_ok=True)
         save_resume_point(
-            checkpoints, self.model, epoch + 1, self._state(epoch + 1),
+            checkpoints,
+            self.model,
+            epoch + 1,
+            self._state(epoch + 1),
             extra=self._save_early_stopping_weights,
         )
         self.run.update(

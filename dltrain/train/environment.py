@@ -9,7 +9,55 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-__all__ = ["configure_environment", "make_strategy", "quiet_tensorflow"]
+__all__ = [
+    "configure_environment",
+    "make_strategy",
+    "quiet_tensorflow",
+    "redirect_native_stderr",
+]
+
+# The file that receives native (C++) log output while stderr is redirected, if it is.
+_native_log: list[Path] = []
+
+
+def redirect_native_stderr() -> None:
+    """Send native writes to file descriptor 2 (TensorFlow's C++ logs) to a log file.
+
+    TensorFlow 2.21 prints absl/oneDNN/CUDA notices from C++ before any Python setting can
+    stop them. Python's own ``sys.stderr`` keeps pointing at the terminal, so dltrain's
+    messages and tracebacks still show. The log starts in a temporary file and moves into the
+    run folder once there is one (:func:`quiet_tensorflow`). Only the CLI calls this: it owns
+    the process; tests and notebooks keep their stderr.
+    """
+    if _native_log or os.environ.get("DLTRAIN_DEBUG"):
+        return
+    import sys
+    import tempfile
+
+    try:
+        real = os.dup(2)
+    except OSError:
+        return
+    sys.stderr.flush()
+    sys.stderr = os.fdopen(real, "w", buffering=1, encoding="utf-8", errors="backslashreplace")
+    fd, name = tempfile.mkstemp(prefix="dltrain-native-", suffix=".log")
+    os.dup2(fd, 2)
+    os.close(fd)
+    _native_log.append(Path(name))
+
+
+def _move_native_log(target: Path) -> None:
+    if not _native_log or _native_log[-1] == target:
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    previous = _native_log[-1]
+    with target.open("ab") as out:
+        if previous.is_file():
+            out.write(previous.read_bytes())
+        os.dup2(out.fileno(), 2)
+    if previous.name.startswith("dltrain-native-"):
+        previous.unlink(missing_ok=True)
+    _native_log[-1] = target
 
 
 def quiet_tensorflow(log_file: Path | None = None) -> None:
@@ -26,6 +74,7 @@ def quiet_tensorflow(log_file: Path | None = None) -> None:
     logging.captureWarnings(True)
     handler: logging.Handler
     if log_file is not None:
+        _move_native_log(log_file.with_name("tensorflow.log"))
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(log_file, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))

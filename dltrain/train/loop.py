@@ -63,8 +63,11 @@ def _callbacks(
     if cfg.early_stopping is not None:
         e = cfg.early_stopping
         es = keras.callbacks.EarlyStopping(
-            monitor=_monitor(e.monitor, has_validation), patience=e.patience,
-            min_delta=e.min_delta, mode=e.mode, restore_best_weights=e.restore_best_weights,
+            monitor=_monitor(e.monitor, has_validation),
+            patience=e.patience,
+            min_delta=e.min_delta,
+            mode=e.mode,
+            restore_best_weights=e.restore_best_weights,
             start_from_epoch=e.start_from_epoch,
         )
         extra.append(es)
@@ -83,8 +86,13 @@ def _callbacks(
             )
         r = cfg.reduce_lr
         rl = keras.callbacks.ReduceLROnPlateau(
-            monitor=_monitor(r.monitor, has_validation), factor=r.factor, patience=r.patience,
-            min_delta=r.min_delta, cooldown=r.cooldown, min_lr=r.min_lr, mode=r.mode,
+            monitor=_monitor(r.monitor, has_validation),
+            factor=r.factor,
+            patience=r.patience,
+            min_delta=r.min_delta,
+            cooldown=r.cooldown,
+            min_lr=r.min_lr,
+            mode=r.mode,
         )
         extra.append(rl)
     if cfg.tensorboard is not None:
@@ -165,12 +173,19 @@ def fit_model(
     stop = StopSignal()
     start_epoch = resume.epochs_completed if resume else 0
     watchdog = Watchdog(
-        stop, check_nan=cfg.callbacks.terminate_on_nan or training.on_nan == "rollback",
+        stop,
+        check_nan=cfg.callbacks.terminate_on_nan or training.on_nan == "rollback",
         clock=clock,
     )
     recorder = Recorder(
-        run, sink, monitor=monitor, mode=mode, rows=rows, early_stopping=es,
-        reduce_lr=rl, resume=resume,
+        run,
+        sink,
+        monitor=monitor,
+        mode=mode,
+        rows=rows,
+        early_stopping=es,
+        reduce_lr=rl,
+        resume=resume,
     )
     callbacks = [watchdog, ProgressCallback(sink), *extra, recorder]
     class_weight = _class_weight(training.class_weight, datasets)
@@ -181,16 +196,24 @@ def fit_model(
     try:
         while True:
             train_ds, steps = datasets.train_dataset(
-                training.batch_size, seed=cfg.seed, start_epoch=epoch,
-                epochs=training.epochs, shuffle=training.shuffle,
+                training.batch_size,
+                seed=cfg.seed,
+                start_epoch=epoch,
+                epochs=training.epochs,
+                shuffle=training.shuffle,
             )
             sink.start(epochs=training.epochs, start_epoch=epoch, steps=steps)
             try:
                 if epoch < training.epochs:
                     model.fit(
-                        train_ds, epochs=training.epochs, initial_epoch=epoch,
-                        steps_per_epoch=steps, validation_data=validation,
-                        callbacks=callbacks, verbose=0, class_weight=class_weight,
+                        train_ds,
+                        epochs=training.epochs,
+                        initial_epoch=epoch,
+                        steps_per_epoch=steps,
+                        validation_data=validation,
+                        callbacks=callbacks,
+                        verbose=0,
+                        class_weight=class_weight,
                     )
                 break
             except TrainingDiverged as exc:
@@ -210,12 +233,17 @@ def fit_model(
                 lr = float(point.state["learning_rate"]) * training.rollback_factor
                 model.optimizer.learning_rate = lr
                 outcome.rollbacks.append(
-                    {"at_epoch": exc.epoch + 1, "at_batch": exc.batch + 1,
-                     "resumed_from_epoch": point.epochs_completed, "learning_rate": lr}
+                    {
+                        "at_epoch": exc.epoch + 1,
+                        "at_batch": exc.batch + 1,
+                        "resumed_from_epoch": point.epochs_completed,
+                        "learning_rate": lr,
+                    }
                 )
                 run.update(rollbacks=outcome.rollbacks)
-                sink.message(f"{exc}: rolled back to epoch {point.epochs_completed}, "
-                             f"learning rate {lr:g}")
+                sink.message(
+                    f"{exc}: rolled back to epoch {point.epochs_completed}, learning rate {lr:g}"
+                )
                 del rows[point.epochs_completed - start_epoch :]
                 epoch = point.epochs_completed
                 watchdog.diverged = None
@@ -234,13 +262,15 @@ def fit_model(
         outcome.model = model
         outcome.train_s = clock() - started
         outcome.best = recorder.best
-        outcome.epochs_completed = rows[-1]["epoch"] if rows else start_epoch
+        outcome.epochs_completed = int(rows[-1]["epoch"]) if rows else start_epoch
         if watchdog.first_step_at is not None:
             outcome.first_step_s = watchdog.first_step_at
         if es is not None and es.stopped_epoch > 0:
             outcome.stopped_early = True
-        if outcome.status == "completed" and rows and not all(
-            math.isfinite(v) for v in rows[-1].values()
+        if (
+            outcome.status == "completed"
+            and rows
+            and not all(math.isfinite(v) for v in rows[-1].values())
         ):
             outcome.status = "failed"
             outcome.error = "the last epoch's metrics are not finite"

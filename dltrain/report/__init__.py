@@ -1,0 +1,1 @@
+"""The report stage: run folder, manifest facts, plots, run listing and comparison."""

@@ -1,0 +1,1 @@
+"""The train stage: environment setup, callbacks, resume points and the fit loop."""
