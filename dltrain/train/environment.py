@@ -29,10 +29,12 @@ def redirect_native_stderr() -> None:
     run folder once there is one (:func:`quiet_tensorflow`). Only the CLI calls this: it owns
     the process; tests and notebooks keep their stderr.
     """
-    if _native_log or os.environ.get("DLTRAIN_DEBUG"):
-        return
     import sys
     import tempfile
+
+    # Someone else (a test runner, a notebook) already captures stderr: leave it alone.
+    if _native_log or os.environ.get("DLTRAIN_DEBUG") or sys.stderr is not sys.__stderr__:
+        return
 
     try:
         real = os.dup(2)
