@@ -136,14 +136,20 @@ def compile_model(model: keras.Model, loaded: LoadedConfig, spec: DataSpec) -> N
 def _optimizer(cfg: OptimizerConfig, problems: ProblemList) -> Any:
     kwargs: dict[str, Any] = dict(cfg.model_extra or {})
     rate = cfg.learning_rate
+    rate_ok = True
+    if isinstance(rate, ObjectSpec):
+        try:
+            kwargs["learning_rate"] = resolve(
+                SCHEDULE, rate.model_dump(), ("optimizer", "learning_rate")
+            )
+        except SpecError as error:
+            problems.add_error(error)
+            rate_ok = False
+    elif rate is not None:
+        kwargs["learning_rate"] = rate
     try:
-        if isinstance(rate, ObjectSpec):
-            schedule = resolve(SCHEDULE, rate.model_dump(), ("optimizer", "learning_rate"))
-            kwargs["learning_rate"] = schedule
-        elif rate is not None:
-            kwargs["learning_rate"] = rate
-        identifier = {"class_name": cfg.name, "config": kwargs}
-        return resolve(OPTIMIZER, identifier, ("optimizer",))
+        # Still checked without a usable schedule, so both problems are reported at once.
+        optimizer = resolve(OPTIMIZER, {"class_name": cfg.name, "config": kwargs}, ("optimizer",))
     except SpecError as error:
         # The optimizer's own arguments sit directly under `optimizer`, not under `config`.
         path = tuple(p for p in error.path if p != "config")
@@ -151,6 +157,7 @@ def _optimizer(cfg: OptimizerConfig, problems: ProblemList) -> Any:
             path = ("optimizer", "name")
         problems.add(path, error.message)
         return None
+    return optimizer if rate_ok else None
 
 
 def _per_output(
