@@ -47,7 +47,7 @@ SetOption = Annotated[
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=True)
 
 
 def _err_console() -> Console:
