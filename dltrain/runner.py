@@ -251,6 +251,7 @@ def _train_and_report(
         best_path = run.checkpoints / "best.keras"
         if best_path.is_file():
             model.load_weights(best_path)
+            run.update(test_checkpoint={"file": "checkpoints/best.keras", **(outcome.best or {})})
         batch = evaluation_batch_size(prepared.datasets.batch_size, prepared.datasets.train_size)
         test_ds = prepared.datasets.test_dataset(batch)
         test = model.evaluate(test_ds, return_dict=True, verbose=0)

@@ -214,6 +214,8 @@ def fit_model(
                         callbacks=callbacks,
                         verbose=0,
                         class_weight=class_weight,
+                        # The pipeline already shuffles, seeded per epoch (exact resume).
+                        shuffle=False,
                     )
                 break
             except TrainingDiverged as exc:
