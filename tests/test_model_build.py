@@ -118,7 +118,9 @@ FAMILIES: list[tuple[str, tuple[int, ...], str, dict[str, Any]]] = [
     [case[1:] for case in FAMILIES],
     ids=[case[0] for case in FAMILIES],
 )
-def test_family_builds_and_runs(shape: tuple[int, ...], dtype: str, model_cfg: dict[str, Any]) -> None:
+def test_family_builds_and_runs(
+    shape: tuple[int, ...], dtype: str, model_cfg: dict[str, Any]
+) -> None:
     model = build_model(loaded(model_cfg), regression_spec(shape, dtype))
     batch = np.zeros((2, *shape), dtype=dtype)
     out = model(batch, training=False)

@@ -79,9 +79,13 @@ def build_functional(
     """
     bound = _bind_inputs(cfg, facing, problems)
     nodes = _nodes(cfg, problems)
+    before = len(problems.items)
     _check_references(cfg, nodes, problems)
     order = _topological_order(nodes, problems)
-    _check_unused(cfg, nodes, problems)
+    if len(problems.items) == before:
+        # With a broken reference everything upstream of it looks unused; say it only once
+        # the references are right.
+        _check_unused(cfg, nodes, problems)
     roots = {name: _root(nodes, name) for name in nodes}
     float32_layers = {roots[o] for o in cfg.outputs if o in nodes} if mixed else set()
     factory = LayerFactory(problems)

@@ -25,6 +25,7 @@ from dltrain.model.objects import (
     LAYER,
     REGULARIZER,
     Kind,
+    accepted_args,
     arg_problem,
     resolve,
     unknown_name,
@@ -93,7 +94,15 @@ class LayerFactory:
         cls = layer_class(spec.class_name)
         if cls is None:
             raise unknown_name(LAYER, spec.class_name, class_path)
-        args = self._arguments(spec.config, class_path)
+        try:
+            args = self._arguments(spec.config, class_path)
+        except SpecError:
+            # The layer cannot be built; still name any argument it does not take.
+            accepted = accepted_args(cls)
+            for key in spec.config:
+                if key not in accepted:
+                    self.problems.add_error(arg_problem(cls, {key: None}, class_path, None))
+            raise
         if spec.name is not None:
             args["name"] = spec.name
         if force_float32 and "dtype" not in args:
@@ -173,10 +182,15 @@ class LayerFactory:
 
 
 def _short_form_layer(value: Any) -> bool:
-    """Whether ``value`` is a layer in the ``{LSTM: {units: 8}}`` short form."""
+    """Whether ``value`` is a layer in the ``{LSTM: {units: 8}}`` short form.
+
+    A capitalized single key with a mapping (or nothing) as its value counts even when it is
+    not a Keras class, so that a misspelled wrapped layer gets "unknown layer class".
+    Keras's own nested forms use lowercase keys (``class_name``, ``config``).
+    """
     if isinstance(value, dict) and len(value) == 1:
-        (key,) = value
-        return key == _SEQUENTIAL or layer_class(str(key)) is not None
+        ((key, args),) = value.items()
+        return isinstance(key, str) and key[:1].isupper() and isinstance(args, dict | None)
     return False
 
 

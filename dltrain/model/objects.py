@@ -129,7 +129,7 @@ def accepted_args(cls: type) -> tuple[str, ...]:
 
 
 def arg_problem(
-    cls: type, args: dict[str, Any], path: KeyPath, exc: BaseException
+    cls: type, args: dict[str, Any], path: KeyPath, exc: BaseException | None
 ) -> SpecError:
     """Explain why constructing ``cls(**args)`` failed, pointing at the argument if possible.
 
@@ -144,7 +144,7 @@ def arg_problem(
                 f"{cls.__name__} has no argument {key!r}{did_you_mean(key, accepted)}; "
                 f"accepted: {', '.join(accepted)}",
             )
-    reason = keras_reason(exc)
+    reason = keras_reason(exc) if exc is not None else f"invalid arguments for {cls.__name__}"
     # Keras messages end with "Received: units=-1"; point at that argument when it is ours.
     for key in args:
         if f"Received: {key}=" in reason or f"`{key}`" in reason:

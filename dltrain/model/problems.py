@@ -50,7 +50,11 @@ class ProblemList:
         if not self.items:
             return
         ordered = sorted(
-            self.items, key=lambda p: (p.location.line if p.location else 0, p.path)
+            self.items,
+            key=lambda p: (
+                (p.location.line, p.location.column) if p.location else (0, 0),
+                p.path,
+            ),
         )
         raise ConfigError(problems=ordered)
 
