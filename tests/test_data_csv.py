@@ -113,16 +113,21 @@ def test_all_missing_column_is_an_error(tmp_path: Path) -> None:
 
 def test_single_class_and_binary_class_count(tmp_path: Path) -> None:
     one = write_text(tmp_path / "one.csv", "a,y\n1,x\n2,x\n3,x\n")
-    assert "target 'y' has a single class 'x'" in _error(path=str(one), target="y",
-                                                         task="multiclass")
+    assert "target 'y' has a single class 'x'" in _error(
+        path=str(one), target="y", task="multiclass"
+    )
     cls = write_classification_csv(tmp_path / "c.csv", n=60)
     text = _error(path=str(cls), target="label", task="binary")
     assert "is binary but has 3 classes (a, b, c); set data.task to multiclass" in text
 
 
 def test_task_mapping_must_cover_targets(classification_csv: Path) -> None:
-    text = _error(path=str(classification_csv), target=["label", "f2"], features=["f1"],
-                  task={"label": "multiclass"})
+    text = _error(
+        path=str(classification_csv),
+        target=["label", "f2"],
+        features=["f1"],
+        task={"label": "multiclass"},
+    )
     assert "no task given for target(s) f2" in text
 
 
@@ -136,8 +141,9 @@ def test_empty_split_is_explained(tmp_path: Path) -> None:
 
 def test_split_codes_deterministic_and_proportional() -> None:
     codes = split_codes(0, 20000, 7, 0.2, 0.25)
-    again = np.concatenate([split_codes(0, 5000, 7, 0.2, 0.25), split_codes(5000, 15000, 7,
-                                                                            0.2, 0.25)])
+    again = np.concatenate(
+        [split_codes(0, 5000, 7, 0.2, 0.25), split_codes(5000, 15000, 7, 0.2, 0.25)]
+    )
     np.testing.assert_array_equal(codes, again)
     share = np.bincount(codes, minlength=3) / 20000
     assert share[TEST] == pytest.approx(0.2, abs=0.02)
@@ -181,8 +187,9 @@ def test_constant_column_warns(tmp_path: Path) -> None:
     assert any("column 'const' is constant (7)" in w for w in loaded.warnings)
 
 
-def test_targets_binary_multiclass_one_hot_and_several(classification_csv: Path,
-                                                       tmp_path: Path) -> None:
+def test_targets_binary_multiclass_one_hot_and_several(
+    classification_csv: Path, tmp_path: Path
+) -> None:
     loaded = _load(path=str(classification_csv), target="label", task="multiclass", one_hot=True)
     target = loaded.spec.targets[0]
     assert target.class_names == ("a", "b", "c") and target.one_hot and target.units == 3
@@ -191,8 +198,11 @@ def test_targets_binary_multiclass_one_hot_and_several(classification_csv: Path,
     np.testing.assert_array_equal(train.y[0].argmax(1), train.labels[0])
     rows = "\n".join(f"{i},{i * 0.5},{'yes' if i % 3 else 'no'},{i % 4}.0" for i in range(80))
     path = write_text(tmp_path / "m.csv", "a,r,b,k\n" + rows + "\n")
-    loaded = _load(path=str(path), target=["r", "b", "k"],
-                   task={"r": "regression", "b": "binary", "k": "multiclass"})
+    loaded = _load(
+        path=str(path),
+        target=["r", "b", "k"],
+        task={"r": "regression", "b": "binary", "k": "multiclass"},
+    )
     r, b, k = loaded.spec.targets
     assert (r.units, b.class_names, k.class_names) == (1, ("no", "yes"), ("0", "1", "2", "3"))
     y = loaded.splits["train"].y
@@ -202,8 +212,13 @@ def test_targets_binary_multiclass_one_hot_and_several(classification_csv: Path,
 def test_train_and_test_files_and_feature_groups(tmp_path: Path) -> None:
     train = write_regression_csv(tmp_path / "train.csv", n=100, seed=1)
     test = write_regression_csv(tmp_path / "test.csv", n=30, seed=2)
-    loaded = _load(train_path=str(train), test_path=str(test), target="y",
-                   categorical=["color"], feature_groups={"a": ["x1"], "b": ["x2", "color"]})
+    loaded = _load(
+        train_path=str(train),
+        test_path=str(test),
+        target="y",
+        categorical=["color"],
+        feature_groups={"a": ["x1"], "b": ["x2", "color"]},
+    )
     assert len(loaded.splits["test"]) == 30
     assert len(loaded.splits["train"]) + len(loaded.splits["validation"]) == 100
     names = [(i.name, i.shape) for i in loaded.spec.raw_inputs]

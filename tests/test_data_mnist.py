@@ -72,16 +72,18 @@ def test_truncated_idx_names_file_and_sizes(tmp_path: Path) -> None:
     with pytest.raises(DataError) as err:
         read_idx(path, 3)
     assert str(err.value) == (
-        "train-images-idx3-ubyte.gz: truncated: header says 256×28×28 = 200704 bytes, "
-        "file has 1200"
+        "train-images-idx3-ubyte.gz: truncated: header says 256×28×28 = 200704 bytes, file has 1200"
     )
 
 
 def test_bad_magic(tmp_path: Path) -> None:
     labels = np.arange(10, dtype=np.uint8)
     path = write_idx(tmp_path / "t10k-labels-idx1-ubyte", labels)
-    with pytest.raises(DataError, match=r"not an IDX images file: magic number is 0x00000801, "
-                       r"expected 0x00000803"):
+    with pytest.raises(
+        DataError,
+        match=r"not an IDX images file: magic number is 0x00000801, "
+        r"expected 0x00000803",
+    ):
         read_idx(path, 3)
 
 
@@ -117,8 +119,11 @@ def test_label_out_of_range_and_count_mismatch(tmp_path: Path) -> None:
 
 def test_wrong_image_size(tmp_path: Path) -> None:
     img = write_idx(tmp_path / "img", np.zeros((3, 32, 32), dtype=np.uint8))
-    with pytest.raises(DataError, match=r"expected images of shape \(n, 28, 28\); received "
-                       r"shape \(3, 32, 32\)"):
+    with pytest.raises(
+        DataError,
+        match=r"expected images of shape \(n, 28, 28\); received "
+        r"shape \(3, 32, 32\)",
+    ):
         read_idx_pair(img, write_idx(tmp_path / "lab", np.zeros(3, dtype=np.uint8)))
 
 
@@ -187,8 +192,9 @@ def test_offline_error_lists_places_and_fix(tmp_path: Path, no_sources: list[str
     assert "train-images-idx3-ubyte.gz" in text and "data.path" in text
 
 
-def test_download_fills_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                              no_sources: list[str]) -> None:
+def test_download_fills_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_sources: list[str]
+) -> None:
     def fake_download(kind: str) -> None:
         write_mnist_npz(tmp_path / "home" / ".keras" / "datasets" / "mnist.npz", 6, 2)
 

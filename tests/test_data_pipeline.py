@@ -18,7 +18,7 @@ from datagen import (
 
 from dltrain.config import config_from_dict
 from dltrain.config.schema import ExperimentConfig
-from dltrain.data import DataSpec, Datasets, load_datasets, load_prediction_inputs
+from dltrain.data import Datasets, DataSpec, load_datasets, load_prediction_inputs
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -52,18 +52,33 @@ def test_mnist_pipelines(mnist_npz: Path) -> None:
     batches = list(train)
     assert [int(x.shape[0]) for x, _ in batches] == [50, 50, 50, 42] * 2
     x, y = batches[0]
-    assert x.dtype == tf.float32 and float(tf.reduce_max(x)) <= 1.0 and float(tf.reduce_max(x)) > 0.9
+    assert (
+        x.dtype == tf.float32 and float(tf.reduce_max(x)) <= 1.0 and float(tf.reduce_max(x)) > 0.9
+    )
     assert y.shape == (50, 10) and np.allclose(y.numpy().sum(1), 1)
     val = ds.validation_dataset(64)
     assert val is not None and [int(x.shape[0]) for x, _ in val] == [64]
     split = ds.fingerprint["splits"]
-    assert split["train"]["examples"] == 192 and sum(split["test"]["class_counts"]["label"].values()) == 64
-    assert ds.fingerprint["files"][0]["name"] == "mnist.npz" and len(ds.fingerprint["files"][0]["sha256"]) == 64
+    assert (
+        split["train"]["examples"] == 192
+        and sum(split["test"]["class_counts"]["label"].values()) == 64
+    )
+    assert (
+        ds.fingerprint["files"][0]["name"] == "mnist.npz"
+        and len(ds.fingerprint["files"][0]["sha256"]) == 64
+    )
 
 
 def test_mnist_options(mnist_idx_dir: Path) -> None:
-    data = {"kind": "fashion_mnist", "path": str(mnist_idx_dir), "one_hot": False, "scale": False,
-            "channel_axis": True, "limit": 40, "validation": "test"}
+    data = {
+        "kind": "fashion_mnist",
+        "path": str(mnist_idx_dir),
+        "one_hot": False,
+        "scale": False,
+        "channel_axis": True,
+        "limit": 40,
+        "validation": "test",
+    }
     ds = load_datasets(_config(data))
     assert (ds.train_size, ds.test_size, ds.validation_size) == (40, 40, 40)
     x, y = next(iter(ds.test_dataset(8)))
@@ -75,8 +90,9 @@ def test_mnist_options(mnist_idx_dir: Path) -> None:
 
 
 def test_full_batch_is_one_batch_per_epoch(mnist_npz: Path) -> None:
-    ds = load_datasets(_config({"kind": "mnist", "path": str(mnist_npz)},
-                               training={"batch_size": "full"}))
+    ds = load_datasets(
+        _config({"kind": "mnist", "path": str(mnist_npz)}, training={"batch_size": "full"})
+    )
     assert ds.batch_size == 256
     train, steps = ds.train_dataset("full", seed=3, epochs=3)
     assert steps == 1 and [int(x.shape[0]) for x, _ in train] == [256, 256, 256]
@@ -113,16 +129,18 @@ def _fit_orders(ds: Datasets, start: int, epochs: int, seed: int) -> list[np.nda
     model = _Recorder()
     model.compile("sgd", "mse", run_eagerly=True)
     train, steps = ds.train_dataset(8, seed=seed, start_epoch=start, epochs=epochs)
-    model.fit(train, epochs=epochs, initial_epoch=start, steps_per_epoch=steps, verbose=0,
-              shuffle=False)
+    model.fit(
+        train, epochs=epochs, initial_epoch=start, steps_per_epoch=steps, verbose=0, shuffle=False
+    )
     assert len(model.seen) == steps * (epochs - start)
-    return [np.concatenate(model.seen[i * steps:(i + 1) * steps]) for i in range(epochs - start)]
+    return [np.concatenate(model.seen[i * steps : (i + 1) * steps]) for i in range(epochs - start)]
 
 
 def test_fit_sees_seeded_epoch_orders_and_resume_reproduces(tmp_path: Path) -> None:
     path = write_indexed_csv(tmp_path / "i.csv", n=60)
-    ds = load_datasets(_config({"kind": "csv", "path": str(path), "target": "y",
-                                "validation": None}))
+    ds = load_datasets(
+        _config({"kind": "csv", "path": str(path), "target": "y", "validation": None})
+    )
     full = _fit_orders(ds, 0, 3, seed=5)
     train_ids = np.sort(full[0])
     assert len(train_ids) == ds.train_size
@@ -153,21 +171,34 @@ def test_no_shuffle_keeps_file_order(tmp_path: Path) -> None:
 
 def test_csv_with_missing_and_categories_trains_and_round_trips(tmp_path: Path) -> None:
     path = write_regression_csv(tmp_path / "r.csv", n=120, missing=True)
-    ds = load_datasets(_config({"kind": "csv", "path": str(path), "target": "y",
-                                "categorical": ["color"], "missing": "mean"}))
+    ds = load_datasets(
+        _config(
+            {
+                "kind": "csv",
+                "path": str(path),
+                "target": "y",
+                "categorical": ["color"],
+                "missing": "mean",
+            }
+        )
+    )
     x, y = next(iter(ds.test_dataset(16)))
     assert set(x) == {"features", "color"} and x["color"].dtype == tf.string
     model = _model(ds.spec)
     model.compile("adam", "mse")
     train, steps = ds.train_dataset(16, seed=0, epochs=1)
-    history = model.fit(train, epochs=1, steps_per_epoch=steps,
-                        validation_data=ds.validation_dataset(16), verbose=0)
+    history = model.fit(
+        train, epochs=1, steps_per_epoch=steps, validation_data=ds.validation_dataset(16), verbose=0
+    )
     assert np.isfinite(history.history["loss"][0]) and "val_loss" in history.history
     file = tmp_path / "m.keras"
     model.save(file)
     loaded = keras.models.load_model(file, safe_mode=True)
-    np.testing.assert_allclose(loaded.predict(ds.test_dataset(16), verbose=0),
-                               model.predict(ds.test_dataset(16), verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(
+        loaded.predict(ds.test_dataset(16), verbose=0),
+        model.predict(ds.test_dataset(16), verbose=0),
+        rtol=1e-5,
+    )
     # An unseen category goes to the out-of-vocabulary slot instead of failing.
     raw = {"features": tf.constant([[1.0, 2.0]]), "color": tf.constant([["purple"]])}
     assert np.isfinite(loaded(raw).numpy()).all()
@@ -175,10 +206,14 @@ def test_csv_with_missing_and_categories_trains_and_round_trips(tmp_path: Path) 
 
 
 def test_normalization_uses_training_statistics(regression_csv: Path) -> None:
-    ds = load_datasets(_config({"kind": "csv", "path": str(regression_csv), "target": "y",
-                                "categorical": ["color"]}))
-    raw = {i.name: keras.Input(shape=i.shape, dtype=i.dtype, name=i.name)
-           for i in ds.spec.raw_inputs}
+    ds = load_datasets(
+        _config(
+            {"kind": "csv", "path": str(regression_csv), "target": "y", "categorical": ["color"]}
+        )
+    )
+    raw = {
+        i.name: keras.Input(shape=i.shape, dtype=i.dtype, name=i.name) for i in ds.spec.raw_inputs
+    }
     assert ds.spec.preprocess is not None
     model = keras.Model(raw, ds.spec.preprocess(raw)["features"])
     train, steps = ds.train_dataset("full", seed=0, epochs=1, shuffle=False)
@@ -192,11 +227,19 @@ def test_normalization_uses_training_statistics(regression_csv: Path) -> None:
 def test_several_targets_and_groups_structure(tmp_path: Path) -> None:
     rows = "\n".join(f"{i},{i % 5},{['u', 'v'][i % 2]},{i * 0.5},{'abc'[i % 3]}" for i in range(90))
     path = write_text(tmp_path / "m.csv", "a,b,cat,r,k\n" + rows + "\n")
-    ds = load_datasets(_config({
-        "kind": "csv", "path": str(path), "target": ["r", "k"], "categorical": ["cat"],
-        "task": {"r": "regression", "k": "multiclass"}, "one_hot": True,
-        "feature_groups": {"left": ["a"], "right": ["b", "cat"]},
-    }))
+    ds = load_datasets(
+        _config(
+            {
+                "kind": "csv",
+                "path": str(path),
+                "target": ["r", "k"],
+                "categorical": ["cat"],
+                "task": {"r": "regression", "k": "multiclass"},
+                "one_hot": True,
+                "feature_groups": {"left": ["a"], "right": ["b", "cat"]},
+            }
+        )
+    )
     x, y = next(iter(ds.test_dataset(4)))
     assert set(x) == {"left", "right", "cat"}
     assert isinstance(y, tuple) and y[0].shape == (4, 1) and y[1].shape == (4, 3)
@@ -206,8 +249,9 @@ def test_several_targets_and_groups_structure(tmp_path: Path) -> None:
 
 def test_classification_csv_binary(tmp_path: Path) -> None:
     path = write_classification_csv(tmp_path / "c.csv", n=80, classes=("neg", "pos"))
-    ds = load_datasets(_config({"kind": "csv", "path": str(path), "target": "label",
-                                "task": "binary"}))
+    ds = load_datasets(
+        _config({"kind": "csv", "path": str(path), "target": "label", "task": "binary"})
+    )
     model = _model(ds.spec, activation="sigmoid")
     model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
     train, steps = ds.train_dataset(8, seed=0, epochs=1)
