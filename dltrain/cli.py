@@ -47,7 +47,11 @@ SetOption = Annotated[
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        # Piped or captured output: wide tables stay whole instead of wrapping at 80.
+        console.width = 160
+    return console
 
 
 def _err_console() -> Console:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +83,10 @@ def quiet_tensorflow(log_file: Path | None = None) -> None:
         handler = logging.NullHandler()
     for name in ("py.warnings", "tensorflow", "absl", "keras"):
         logger = logging.getLogger(name)
+        for old in logger.handlers:
+            old.close()
         logger.handlers = [handler]
         logger.propagate = False
-    warnings.filterwarnings("default")
 
 
 def configure_environment(seed: int, deterministic: bool, precision: str) -> None:

@@ -1,0 +1,222 @@
+"""`dltrain run`, `eval`, `predict`, `runs`, `compare` end to end on tiny generated data."""
+
+from __future__ import annotations
+
+import csv
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dltrain.cli import app
+from dltrain.evaluate import evaluate_target
+from dltrain.runner import run_experiment
+
+runner = CliRunner()
+
+MLP = """\
+name: tiny_mlp
+data:
+  kind: mnist
+  path: {path}
+model:
+  input_shape: [28, 28]
+  layers:
+    - Flatten: {{}}
+    - Dense: {{units: 32, activation: relu}}
+    - Dense: {{units: 10, activation: softmax}}
+optimizer: {{name: adam, learning_rate: 0.003}}
+loss: categorical_crossentropy
+metrics: [accuracy]
+training: {{epochs: 2, batch_size: 32}}
+"""
+
+REGRESSION = """\
+name: tiny_reg
+data:
+  kind: csv
+  train_path: {train}
+  test_path: {test}
+  target: y
+  categorical: [color]
+  missing: mean
+  validation: 0.2
+  task: regression
+model:
+  type: functional
+  inputs: {{features: {{}}}}
+  layers:
+    - {{name: h1, Dense: {{units: 16, activation: relu}}, inputs: features}}
+    - {{name: out, Dense: {{units: 1}}, inputs: h1}}
+  outputs: [out]
+optimizer: {{name: adam, learning_rate: 0.01}}
+training: {{epochs: 2, batch_size: 16}}
+"""
+
+
+@pytest.fixture
+def mlp_config(tmp_path: Path, mnist_npz: Path) -> Path:
+    path = tmp_path / "mlp.yaml"
+    path.write_text(MLP.format(path=mnist_npz))
+    return path
+
+
+@pytest.fixture
+def mlp_run(mlp_config: Path, tmp_path: Path) -> Path:
+    result = run_experiment(mlp_config, runs_dir=tmp_path / "runs")
+    assert result.status == "completed" and result.exit_code == 0
+    return result.run_dir
+
+
+def test_run_folder_contents(mlp_run: Path) -> None:
+    manifest = json.loads((mlp_run / "run.json").read_text())
+    assert manifest["status"] == "completed"
+    assert manifest["epochs_completed"] == 2 and manifest["epochs_planned"] == 2
+    for key in (
+        "config_hash",
+        "seed",
+        "versions",
+        "platform",
+        "started_at",
+        "finished_at",
+        "timings",
+        "data",
+        "final_metrics",
+        "best",
+    ):
+        assert key in manifest, key
+    assert manifest["versions"]["tensorflow"] and manifest["versions"]["keras"].startswith("3")
+    assert manifest["timings"]["time_to_first_step_s"] > 0
+    assert manifest["data"]["train_size"] == 256 and manifest["data"]["test_size"] == 64
+    assert manifest["data"]["fingerprint"]
+    assert set(manifest["final_metrics"]) == {"train", "validation", "test"}
+    assert 0.0 <= manifest["final_metrics"]["test"]["accuracy"] <= 1.0
+
+    with (mlp_run / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_time_s"} <= set(
+        rows[0]
+    )
+    assert float(rows[1]["loss"]) < float(rows[0]["loss"])  # it learns
+
+    assert "Dense" in (mlp_run / "model.txt").read_text()
+    assert "units: 32" in (mlp_run / "config.yaml").read_text()
+    assert (mlp_run / "checkpoints" / "best.keras").stat().st_size > 1000
+    assert (mlp_run / "checkpoints" / "last.keras").stat().st_size > 1000
+    for plot in ("loss.png", "accuracy.png", "confusion_matrix.png"):
+        assert (mlp_run / "plots" / plot).read_bytes()[:4] == b"\x89PNG"
+    assert not list(mlp_run.rglob("*.tmp*")), "temporary files left behind"
+
+
+def test_eval_reproduces_the_runs_test_metrics(mlp_run: Path) -> None:
+    recorded = json.loads((mlp_run / "run.json").read_text())["final_metrics"]["test"]
+    result = evaluate_target(mlp_run)
+    assert result.metrics == pytest.approx(recorded, rel=1e-5)
+    assert result.written is not None and result.written.parent == mlp_run
+    saved = json.loads(result.written.read_text())
+    assert saved["split"] == "test" and saved["examples"] == 64
+
+
+def test_eval_cli_on_checkpoint_and_validation_split(mlp_run: Path) -> None:
+    result = runner.invoke(
+        app, ["eval", str(mlp_run / "checkpoints" / "last.keras"), "--split", "validation"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "accuracy" in result.output and "validation metrics" in result.output
+
+
+def test_predict_images(mlp_run: Path, mnist_npz: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pred.csv"
+    result = runner.invoke(app, ["predict", str(mlp_run), str(mnist_npz), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 64  # x_test of the generated npz
+    assert list(rows[0])[:2] == ["row", "label"]
+    probs = [float(rows[0][f"label_p_{k}"]) for k in range(10)]
+    assert sum(probs) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_runs_and_compare(mlp_config: Path, mlp_run: Path, tmp_path: Path) -> None:
+    second = run_experiment(
+        mlp_config,
+        ["optimizer.learning_rate=0.001", "training.epochs=1"],
+        runs_dir=tmp_path / "runs",
+    )
+    listing = runner.invoke(app, ["runs", str(tmp_path / "runs")])
+    assert listing.exit_code == 0, listing.output
+    assert "tiny_mlp" in listing.output and listing.output.count("completed") == 2
+    compared = runner.invoke(app, ["compare", str(mlp_run), str(second.run_dir)])
+    assert compared.exit_code == 0, compared.output
+    assert "optimizer.learning_rate" in compared.output
+    assert "training.epochs" in compared.output
+    assert "test/accuracy" in compared.output
+
+
+def test_csv_regression_end_to_end_and_eval_on_raw_csv(tmp_path: Path) -> None:
+    from datagen import write_regression_csv
+
+    train = write_regression_csv(tmp_path / "train.csv", n=240, seed=1, missing=True)
+    test = write_regression_csv(tmp_path / "test.csv", n=60, seed=2)
+    config = tmp_path / "reg.yaml"
+    config.write_text(REGRESSION.format(train=train, test=test))
+    result = run_experiment(config, runs_dir=tmp_path / "runs")
+    assert result.status == "completed"
+    assert {"loss", "mae"} <= set(result.test_metrics)
+    plots = {p.name for p in (result.run_dir / "plots").iterdir()}
+    assert {"loss.png", "predicted_vs_true_y.png", "residuals_y.png"} <= plots
+
+    again = evaluate_target(result.run_dir, data=test)
+    assert again.metrics == pytest.approx(result.test_metrics, rel=1e-5)
+
+    out = runner.invoke(app, ["predict", str(result.run_dir), str(test)])
+    assert out.exit_code == 0, out.output
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "row,y" and len(lines) == 61
+
+
+def test_failing_run_says_why_and_exits_1(tmp_path: Path, regression_csv: Path) -> None:
+    config = tmp_path / "nan.yaml"
+    config.write_text(
+        textwrap.dedent(f"""\
+        data: {{kind: csv, path: {regression_csv}, target: y, categorical: [color]}}
+        model: {{layers: [{{Dense: {{units: 1}}}}]}}
+        optimizer: {{name: sgd, learning_rate: 1.0e+30}}
+        training: {{epochs: 3, batch_size: 8}}
+        """)
+    )
+    result = runner.invoke(app, ["run", str(config), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 1, result.output
+    assert "loss became" in result.output
+    manifest_path = next((tmp_path / "runs").glob("nan/*/run.json"))
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["status"] == "failed"
+    assert "epoch 1" in manifest["error"] and "batch" in manifest["error"]
+
+
+def test_bad_data_is_exit_2_and_writes_no_run(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(MLP.format(path=tmp_path / "missing.npz"))
+    result = runner.invoke(app, ["run", str(config), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2, result.output
+    assert "missing.npz" in result.output and "Traceback" not in result.output
+    assert not list((tmp_path / "runs").rglob("run.json"))
+
+
+def test_unwritable_runs_dir_is_reported_before_training(mlp_config: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = runner.invoke(app, ["run", str(mlp_config), "--runs-dir", str(blocker / "runs")])
+    assert result.exit_code == 2
+    assert "not writable" in result.output
+
+
+def test_python_api(mlp_config: Path, tmp_path: Path) -> None:
+    import dltrain
+
+    result = dltrain.run(str(mlp_config), overrides=["training.epochs=1"], runs_dir=tmp_path / "r")
+    assert result.run_dir.parent.name == "tiny_mlp" and result.epochs_completed == 1
+    assert "accuracy" in result.test_metrics
