@@ -121,7 +121,7 @@ def test_nested_regularizer_name(tmp_path: Path) -> None:
 def test_shape_mismatch_names_the_layer_and_line(tmp_path: Path) -> None:
     cfg = sequential(tmp_path, "- Conv2D: {filters: 4, kernel_size: 3}\n" + MLP)
     message = build_error(cfg)
-    assert cfg.at("Conv2D") + "7: model.layers[0].Conv2D: layer 'conv2d'" in message
+    assert cfg.at("Conv2D") + "7: model.layers[0].Conv2D: Input 0" in message
     assert "expected min_ndim=4, found ndim=3" in message
 
 
@@ -272,3 +272,15 @@ def test_per_output_settings_name_real_outputs(tmp_path: Path) -> None:
     assert cfg.at("lable") in message
     assert "loss.lable: the model has no output named 'lable' (did you mean 'label'?)" in message
     assert cfg.at("other") in message and "loss_weights.other:" in message
+
+
+def test_functional_shape_mismatch_names_the_layer_and_its_inputs(tmp_path: Path) -> None:
+    cfg = functional(tmp_path, """
+        - {name: wide, Dense: {units: 4}, inputs: flat}
+        - {name: joined, Add: {}, inputs: [flat, wide]}
+        - {name: out, Dense: {units: 10}, inputs: joined}
+    """)
+    message = build_error(cfg)
+    assert cfg.at("name: joined") in message
+    assert "model.layers[2].Add: layer 'joined': " in message
+    assert "(inputs: [(None, 784), (None, 4)])" in message

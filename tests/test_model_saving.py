@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import keras
@@ -54,8 +55,6 @@ def test_truncated_file(saved: Path, tmp_path: Path) -> None:
 
 
 def test_zip_without_a_model(tmp_path: Path) -> None:
-    import zipfile
-
     path = tmp_path / "empty.keras"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("notes.txt", "hello")

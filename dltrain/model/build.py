@@ -43,10 +43,13 @@ def build_model(loaded: LoadedConfig, spec: DataSpec) -> keras.Model:
         for info in spec.raw_inputs
     }
     facing = dict(spec.preprocess(raw)) if spec.preprocess is not None else dict(raw)
+    # Without a model name, the experiment's name reads better in model.txt than Keras's
+    # counters ("functional_4").
+    name = cfg.name or loaded.config.name
     if isinstance(cfg, SequentialModel):
-        model, paths = build_sequential(cfg, spec, raw, facing, problems, mixed)
+        model, paths = build_sequential(cfg, name, spec, raw, facing, problems, mixed)
     else:
-        model, paths = build_functional(cfg, raw, facing, problems, mixed)
+        model, paths = build_functional(cfg, name, raw, facing, problems, mixed)
     _check_outputs(model, paths, spec.targets, problems, loaded)
     problems.raise_if_any()
     return model

@@ -56,6 +56,7 @@ class _Node:
 
 def build_functional(
     cfg: FunctionalModel,
+    model_name: str,
     raw: dict[str, Any],
     facing: dict[str, Any],
     problems: ProblemList,
@@ -65,6 +66,7 @@ def build_functional(
 
     Args:
         cfg: The functional model section.
+        model_name: The model's name.
         raw: The raw ``keras.Input`` tensors by name (the saved model's inputs).
         facing: The tensors the user's layers see, by data input name.
         problems: Where problems go.
@@ -105,7 +107,7 @@ def build_functional(
         try:
             tensors[name] = call_layer(layer, args)
         except Exception as exc:  # Keras raises ValueError/TypeError for bad shapes.
-            shapes = format_shape([list(a.shape) for a in args])
+            shapes = format_shape([tuple(a.shape) for a in args])
             problems.add(
                 node.class_path, f"layer {name!r}: {keras_reason(exc)} (inputs: {shapes})"
             )
@@ -120,7 +122,7 @@ def build_functional(
     inputs = next(iter(raw.values())) if len(raw) == 1 else raw
     try:
         model = keras.Model(
-            inputs=inputs, outputs=outputs[0] if len(outputs) == 1 else outputs, name=cfg.name
+            inputs=inputs, outputs=outputs[0] if len(outputs) == 1 else outputs, name=model_name
         )
     except Exception as exc:  # e.g. an output that does not depend on the inputs.
         problems.add(_OUTPUTS, keras_reason(exc))
@@ -255,7 +257,7 @@ def _topological_order(nodes: dict[str, _Node], problems: ProblemList) -> list[s
 
 def _check_unused(cfg: FunctionalModel, nodes: dict[str, _Node], problems: ProblemList) -> None:
     used: set[str] = set()
-    stack = [name for name in cfg.outputs]
+    stack = list(cfg.outputs)
     while stack:
         name = stack.pop()
         if name in used:

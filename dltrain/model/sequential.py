@@ -20,6 +20,7 @@ _LAYERS: KeyPath = ("model", "layers")
 
 def build_sequential(
     cfg: SequentialModel,
+    name: str,
     spec: DataSpec,
     raw: dict[str, Any],
     facing: dict[str, Any],
@@ -46,7 +47,7 @@ def build_sequential(
             f"({names}); use `type: functional` and name them under `inputs`",
         )
         problems.raise_if_any()
-    (input_name, tensor), = facing.items()
+    ((input_name, tensor),) = facing.items()
     data_shape = tuple(tensor.shape[1:])
     shape = data_shape
     if cfg.input_shape is not None:
@@ -61,9 +62,9 @@ def build_sequential(
     problems.raise_if_any()
 
     if spec.preprocess is None and len(raw) == 1:
-        model = _plain(cfg, spec, shape, layers, paths, problems)
+        model = _plain(name, spec, shape, layers, paths, problems)
     else:
-        model = _stack(cfg, raw, tensor, layers, paths, problems)
+        model = _stack(name, raw, tensor, layers, paths, problems)
     problems.raise_if_any()
     return model, [paths[-1]]
 
@@ -107,7 +108,7 @@ def _layers(
 
 
 def _plain(
-    cfg: SequentialModel,
+    name: str,
     spec: DataSpec,
     shape: tuple[int | None, ...],
     layers: list[keras.layers.Layer],
@@ -115,13 +116,13 @@ def _plain(
     problems: ProblemList,
 ) -> keras.Model:
     info = spec.raw_inputs[0]
-    model = keras.Sequential(name=cfg.name)
+    model = keras.Sequential(name=name)
     model.add(keras.Input(shape=shape, dtype=info.dtype, name=info.name))
     for layer, path in zip(layers, paths, strict=True):
         try:
             model.add(layer)
         except Exception as exc:  # Keras raises ValueError/TypeError for bad shapes.
-            problems.add(path, f"layer {layer.name!r}: {keras_reason(exc)}")
+            problems.add(path, keras_reason(exc))
             return model
     if not is_float32(model.outputs[0]):
         model.add(keras.layers.Activation("linear", dtype="float32", name="output_float32"))
@@ -129,7 +130,7 @@ def _plain(
 
 
 def _stack(
-    cfg: SequentialModel,
+    name: str,
     raw: dict[str, Any],
     tensor: Any,
     layers: list[keras.layers.Layer],
@@ -140,9 +141,9 @@ def _stack(
         try:
             tensor = layer(tensor)
         except Exception as exc:  # Keras raises ValueError/TypeError for bad shapes.
-            problems.add(path, f"layer {layer.name!r}: {keras_reason(exc)}")
+            problems.add(path, keras_reason(exc))
             problems.raise_if_any()
     if not is_float32(tensor):
         tensor = to_float32(tensor, "output_float32")
     inputs = next(iter(raw.values())) if len(raw) == 1 else raw
-    return keras.Model(inputs=inputs, outputs=tensor, name=cfg.name)
+    return keras.Model(inputs=inputs, outputs=tensor, name=name)

@@ -92,9 +92,9 @@ def _output_shape(layer: keras.layers.Layer) -> str:
         # A shared layer has one output per call; Keras refuses to pick one.
         return "multiple"
     if isinstance(output, list | tuple):
-        return format_shape([list(o.shape) for o in output])
+        return format_shape([tuple(o.shape) for o in output])
     if isinstance(output, dict):
-        return format_shape([list(o.shape) for o in output.values()])
+        return format_shape([tuple(o.shape) for o in output.values()])
     return format_shape(tuple(output.shape))
 
 
