@@ -403,7 +403,11 @@ def resume_experiment(
     quiet_tensorflow(run.path / "logs" / "warnings.log")
     prepared = _prepare(loaded, model_path=point.model_path if point else None)
     rows = [
-        {k: float(v) for k, v in row.items() if v not in ("", None)}
+        {
+            k: (int(float(v)) if k == "epoch" else float(v))
+            for k, v in row.items()
+            if v not in ("", None)
+        }
         for row in run.read_metrics()
         if float(row.get("epoch", 0)) <= done
     ]

@@ -15,7 +15,13 @@ import keras
 import numpy as np
 
 from dltrain.report.run_folder import RunFolder
-from dltrain.train.state import ResumePoint, publish_file, save_resume_point
+from dltrain.train.state import (
+    ResumePoint,
+    publish_file,
+    restore_rng_states,
+    save_resume_point,
+    save_rng_states,
+)
 
 __all__ = [
     "ProgressCallback",
@@ -202,6 +208,7 @@ class Recorder(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if self.resume is None:
             return
+        restore_rng_states(self.model, self.resume.model_path.parent / "rng_state.npz")
         callbacks = self.resume.state.get("callbacks", {})
         es = self.early_stopping
         if es is not None and "early_stopping" in callbacks:
@@ -220,6 +227,10 @@ class Recorder(keras.callbacks.Callback):
             rl.wait = saved["wait"]
             rl.best = saved["best"]
             rl.cooldown_counter = saved["cooldown_counter"]
+
+    def initial_state(self) -> dict[str, Any]:
+        """The state before the first epoch (for a rollback point at epoch 0)."""
+        return self._state(0)
 
     def _state(self, epochs_completed: int) -> dict[str, Any]:
         callbacks: dict[str, Any] = {}
@@ -279,7 +290,7 @@ class Recorder(keras.callbacks.Callback):
             self.model,
             epoch + 1,
             self._state(epoch + 1),
-            extra=self._save_early_stopping_weights,
+            extra=self._save_extra_state,
         )
         self.run.update(
             epochs_completed=epoch + 1,
@@ -288,7 +299,8 @@ class Recorder(keras.callbacks.Callback):
         )
         self.sink.epoch(epoch, row)
 
-    def _save_early_stopping_weights(self, folder: Path) -> None:
+    def _save_extra_state(self, folder: Path) -> None:
+        save_rng_states(self.model, folder / "rng_state.npz")
         es = self.early_stopping
         if es is not None and es.best_weights is not None:
             np.savez(

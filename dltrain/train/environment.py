@@ -39,7 +39,8 @@ def redirect_native_stderr() -> None:
         real = os.dup(2)
     except OSError:
         return
-    sys.stderr.flush()
+    if sys.stderr is not None:
+        sys.stderr.flush()
     sys.stderr = os.fdopen(real, "w", buffering=1, encoding="utf-8", errors="backslashreplace")
     fd, name = tempfile.mkstemp(prefix="dltrain-native-", suffix=".log")
     os.dup2(fd, 2)

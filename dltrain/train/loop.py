@@ -22,7 +22,7 @@ from dltrain.train.callbacks import (
     TrainingInterrupted,
     Watchdog,
 )
-from dltrain.train.state import ResumePoint, latest_resume_point
+from dltrain.train.state import ResumePoint, latest_resume_point, save_resume_point
 
 __all__ = ["FitOutcome", "evaluation_batch_size", "fit_model"]
 
@@ -192,6 +192,10 @@ def fit_model(
     outcome = FitOutcome("completed", model, start_epoch, rows, recorder.best)
     started = clock()
     epoch = start_epoch
+    if training.on_nan == "rollback" and latest_resume_point(run.checkpoints) is None:
+        # A divergence in the first epoch can then roll back to the initial weights.
+        recorder.set_model(model)
+        save_resume_point(run.checkpoints, model, 0, recorder.initial_state())
     stop.install()
     try:
         while True:
@@ -246,7 +250,7 @@ def fit_model(
                 sink.message(
                     f"{exc}: rolled back to epoch {point.epochs_completed}, learning rate {lr:g}"
                 )
-                del rows[point.epochs_completed - start_epoch :]
+                del rows[point.epochs_completed :]
                 epoch = point.epochs_completed
                 watchdog.diverged = None
                 recorder.resume = point

@@ -97,3 +97,36 @@ def latest_resume_point(checkpoints: Path) -> ResumePoint | None:
     except (OSError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{state_file}: unreadable resume state ({exc})") from exc
     return ResumePoint(int(newest.name[len(_PREFIX) :]), newest / "model.keras", state)
+
+
+def _seed_generators(model: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        for i, generator in enumerate(getattr(layer, "_seed_generators", [])):
+            found[f"{layer.name}/{i}"] = generator
+    return found
+
+
+def save_rng_states(model: Any, path: Path) -> None:
+    """Save the state of every layer's random seed generator (dropout masks, augmentation).
+
+    Keras's ``.keras`` format does not keep them, and without them a resumed run would draw
+    different dropout masks than the uninterrupted run.
+    """
+    import numpy as np
+
+    states = {key: np.asarray(gen.state.numpy()) for key, gen in _seed_generators(model).items()}
+    np.savez(path, **states)  # type: ignore[arg-type]  # numpy stubs mistype **kwargs
+
+
+def restore_rng_states(model: Any, path: Path) -> None:
+    """Put back what :func:`save_rng_states` saved (missing file: nothing to restore)."""
+    import numpy as np
+
+    if not path.is_file():
+        return
+    generators = _seed_generators(model)
+    with np.load(path) as saved:
+        for key in saved.files:
+            if key in generators:
+                generators[key].state.assign(saved[key])
