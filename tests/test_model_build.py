@@ -113,6 +113,10 @@ FAMILIES: list[tuple[str, tuple[int, ...], str, dict[str, Any]]] = [
 ]
 
 
+def family(name: str) -> dict[str, Any]:
+    return next(case[3] for case in FAMILIES if case[0] == name)
+
+
 @pytest.mark.parametrize(
     ("shape", "dtype", "model_cfg"),
     [case[1:] for case in FAMILIES],
@@ -129,7 +133,7 @@ def test_family_builds_and_runs(
 
 
 def test_shared_layer_weights_count_once() -> None:
-    model_cfg = dict(FAMILIES[-1][3])
+    model_cfg = family("shared_layer")
     model = build_model(loaded(model_cfg), regression_spec((4,)))
     square = model.get_layer("square")
     assert len(square._inbound_nodes) == 2  # applied twice, one set of weights
@@ -138,7 +142,7 @@ def test_shared_layer_weights_count_once() -> None:
 
 
 def test_nested_regularizers_are_keras_objects() -> None:
-    model_cfg = dict(FAMILIES[13][3])
+    model_cfg = family("nested_objects")
     model = build_model(loaded(model_cfg), regression_spec((4,)))
     first, second = model.layers[0], model.layers[1]
     assert isinstance(first.kernel_regularizer, keras.regularizers.L2)

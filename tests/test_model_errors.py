@@ -284,3 +284,23 @@ def test_functional_shape_mismatch_names_the_layer_and_its_inputs(tmp_path: Path
     assert cfg.at("name: joined") in message
     assert "model.layers[2].Add: layer 'joined': " in message
     assert "(inputs: [(None, 784), (None, 4)])" in message
+
+
+def test_nested_and_wrapped_layers_are_checked_in_place(tmp_path: Path) -> None:
+    cfg = sequential(tmp_path, """
+        - Reshape: {target_shape: [28, 28]}
+        - Bidirectional:
+            layer: {LSTMM: {units: 4}}
+        - Sequential:
+            layers:
+              - Dense: {units: 8, kernel_initializer: glorot_unifrom}
+              - Dense: {units: 10}
+    """)
+    message = build_error(cfg)
+    assert cfg.at("LSTMM") in message
+    assert "model.layers[1].Bidirectional.layer.LSTMM: unknown layer class 'LSTMM'" in message
+    assert cfg.at("glorot_unifrom") in message
+    assert (
+        "model.layers[2].Sequential.layers[0].Dense.kernel_initializer: unknown initializer "
+        "'glorot_unifrom' (did you mean 'glorot_uniform'?)"
+    ) in message

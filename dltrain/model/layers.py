@@ -46,6 +46,10 @@ _SEQUENTIAL = "Sequential"
 _SEQUENTIAL_KEYS = ("layers", "name")
 
 
+class _Reported(Exception):
+    """A nested block failed and its problems are already recorded."""
+
+
 def layer_class(name: str) -> type | None:
     """The ``keras.layers`` class called ``name`` (exact spelling), or None."""
     obj = getattr(keras.layers, name, None)
@@ -80,6 +84,8 @@ class LayerFactory:
         except SpecError as error:
             self.problems.add_error(error)
             return None
+        except _Reported:
+            return None
 
     def _build(self, spec: LayerSpec, path: KeyPath, force_float32: bool) -> keras.layers.Layer:
         class_path = path + (spec.class_name,)
@@ -96,7 +102,7 @@ class LayerFactory:
             raise unknown_name(LAYER, spec.class_name, class_path)
         try:
             args = self._arguments(spec.config, class_path)
-        except SpecError:
+        except _Reported:
             # The layer cannot be built; still name any argument it does not take.
             accepted = accepted_args(cls)
             for key in spec.config:
@@ -118,19 +124,23 @@ class LayerFactory:
         return layer
 
     def _arguments(self, config: dict[str, Any], class_path: KeyPath) -> dict[str, Any]:
-        """Check nested objects and expand short-form wrapped layers; raise on the first error."""
-        errors: list[SpecError] = []
+        """Check nested objects and expand short-form wrapped layers, recording every problem.
+
+        Raises:
+            _Reported: some argument had a problem (already recorded).
+        """
+        failed = False
         args: dict[str, Any] = {}
         for key, value in config.items():
             try:
                 args[key] = self._argument(key, value, class_path + (key,))
             except SpecError as error:
-                errors.append(error)
-        # Every argument was checked; report all but the last here and raise that one.
-        for earlier in errors[:-1]:
-            self.problems.add_error(earlier)
-        if errors:
-            raise errors[-1]
+                self.problems.add_error(error)
+                failed = True
+            except _Reported:
+                failed = True
+        if failed:
+            raise _Reported
         return args
 
     def _argument(self, key: str, value: Any, path: KeyPath) -> Any:
@@ -176,7 +186,7 @@ class LayerFactory:
             if layer is not None:
                 layers.append(layer)
         if failed:
-            raise SpecError(class_path, "the Sequential block has errors (see above)")
+            raise _Reported
         name = spec.name or spec.config.get("name")
         return keras.Sequential(layers, name=name)
 
