@@ -63,6 +63,7 @@ SCHEDULE = Kind("learning-rate schedule", keras.optimizers.schedules,
                 keras.optimizers.schedules.deserialize)
 LOSS = Kind("loss", keras.losses, keras.losses.Loss, True, keras.losses.get)
 METRIC = Kind("metric", keras.metrics, keras.metrics.Metric, True, keras.metrics.get)
+# Activations are functions; ``keras.activations`` exports no classes, so any base will do.
 ACTIVATION = Kind("activation", keras.activations, keras.layers.Layer, True,
                   keras.activations.get)
 INITIALIZER = Kind("initializer", keras.initializers, keras.initializers.Initializer, True,
@@ -191,8 +192,4 @@ def resolve(kind: Kind, identifier: Any, path: KeyPath) -> Any:
     if cls is None or failure is None:
         raise unknown_name(kind, name, name_path)
     config = identifier.get("config") if isinstance(identifier, dict) else None
-    return _raise(arg_problem(cls, config or {}, path + ("config",), failure))
-
-
-def _raise(error: SpecError) -> Any:
-    raise error
+    raise arg_problem(cls, config or {}, path + ("config",), failure)
