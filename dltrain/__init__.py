@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def run(config: Any, overrides: list[str] | None = None, **kwargs: Any) -> RunResult:
-    """Train from a config file path or a config mapping; see :func:`dltrain.runner.run_experiment`."""
+    """Train from a config path or mapping (see :func:`dltrain.runner.run_experiment`)."""
     from dltrain.runner import run_experiment
 
     return run_experiment(config, overrides=overrides or [], **kwargs)

@@ -1,0 +1,221 @@
+"""Resume after SIGKILL, Ctrl-C, determinism, collision-free folders, hostile inputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dltrain.cli import app
+from dltrain.report.run_folder import RunFolder
+from dltrain.runner import run_experiment
+
+runner = CliRunner()
+
+CONFIG = """\
+name: rel
+seed: 7
+deterministic: true
+data: {{kind: mnist, path: {path}, validation: 0.1}}
+model:
+  input_shape: [28, 28]
+  layers:
+    - Flatten: {{}}
+    - Dense: {{units: 32, activation: relu}}
+    - Dropout: {{rate: 0.3}}
+    - Dense: {{units: 10, activation: softmax}}
+optimizer: {{name: adam, learning_rate: 0.0005}}
+loss: categorical_crossentropy
+metrics: [accuracy]
+training: {{epochs: {epochs}, batch_size: 8}}
+callbacks:
+  early_stopping: {{patience: 2, monitor: val_accuracy}}
+  reduce_lr: {{patience: 1, factor: 0.5}}
+"""
+
+
+def losses(run_dir: Path) -> list[tuple[int, str, str]]:
+    with (run_dir / "metrics.csv").open() as handle:
+        return [(int(r["epoch"]), r["loss"], r["val_loss"]) for r in csv.DictReader(handle)]
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    from datagen import write_mnist_npz
+
+    npz = write_mnist_npz(tmp_path / "m.npz", n_train=1600, n_test=100)
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG.format(path=npz, epochs=4))
+    return path
+
+
+def start(config: Path, runs: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "CI": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "dltrain", "run", str(config), "--runs-dir", str(runs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def wait_for_epoch(
+    runs: Path, epoch: int, proc: subprocess.Popen[str], timeout: float = 120
+) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        points = list(runs.glob(f"rel/*/checkpoints/resume/epoch-{epoch:05d}"))
+        if points:
+            return points[0].parents[2]
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    raise AssertionError(f"epoch {epoch} never finished")
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_matches_an_uninterrupted_run(config: Path, tmp_path: Path) -> None:
+    reference = run_experiment(config, runs_dir=tmp_path / "ref")
+    assert reference.status == "completed"
+
+    proc = start(config, tmp_path / "runs")
+    run_dir = wait_for_epoch(tmp_path / "runs", 2, proc)
+    proc.kill()  # SIGKILL: no chance to clean up
+    proc.communicate()
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+
+    resumed = runner.invoke(app, ["run", "--resume", str(run_dir)])
+    assert resumed.exit_code == 0, resumed.output
+    assert losses(run_dir) == losses(reference.run_dir)  # every epoch, bit for bit
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["status"] == "completed" and manifest["resumes"][0]["from_epoch"] >= 2
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_resumes(config: Path, tmp_path: Path) -> None:
+    proc = start(config, tmp_path / "runs")
+    run_dir = wait_for_epoch(tmp_path / "runs", 1, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "dltrain run --resume" in out
+    assert "Traceback" not in err
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert (run_dir / "checkpoints" / "last.keras").is_file()
+    done = manifest["epochs_completed"]
+    assert [r[0] for r in losses(run_dir)] == list(range(1, done + 1))
+
+    resumed = runner.invoke(app, ["run", "--resume", str(run_dir)])
+    assert resumed.exit_code == 0, resumed.output
+    epochs = [r[0] for r in losses(run_dir)]
+    assert epochs == list(range(1, len(epochs) + 1)) and len(epochs) >= done
+
+
+def test_determinism_gives_identical_losses(config: Path, tmp_path: Path) -> None:
+    first = run_experiment(config, ["training.epochs=2"], runs_dir=tmp_path / "a")
+    second = run_experiment(config, ["training.epochs=2"], runs_dir=tmp_path / "a")
+    assert first.run_dir != second.run_dir
+    assert losses(first.run_dir) == losses(second.run_dir)
+    assert json.loads((first.run_dir / "run.json").read_text())["deterministic"] is True
+
+
+def test_resume_policy(config: Path, tmp_path: Path) -> None:
+    done = run_experiment(config, ["training.epochs=1"], runs_dir=tmp_path / "r")
+    again = runner.invoke(app, ["run", "--resume", str(done.run_dir)])
+    assert again.exit_code == 2 and "already trained 1 of 1" in again.output
+    refused = runner.invoke(
+        app,
+        [
+            "run",
+            "--resume",
+            str(done.run_dir),
+            "--set",
+            "training.epochs=2",
+            "--set",
+            "optimizer.learning_rate=0.1",
+        ],
+    )
+    assert refused.exit_code == 2
+    assert (
+        "optimizer.learning_rate: 0.0005 -> 0.1" in refused.output and "--force" in refused.output
+    )
+    extended = runner.invoke(
+        app, ["run", "--resume", str(done.run_dir), "--set", "training.epochs=2"]
+    )
+    assert extended.exit_code == 0, extended.output
+    assert [r[0] for r in losses(done.run_dir)] == [1, 2]
+    forced = runner.invoke(
+        app,
+        [
+            "run",
+            "--resume",
+            str(done.run_dir),
+            "--force",
+            "--set",
+            "training.epochs=3",
+            "--set",
+            "optimizer.learning_rate=0.001",
+        ],
+    )
+    assert forced.exit_code == 0, forced.output
+    manifest = json.loads((done.run_dir / "run.json").read_text())
+    assert manifest["resumes"][-1]["drift"] == [
+        {"key": "optimizer.learning_rate", "old": 0.0005, "new": 0.001}
+    ]
+
+
+def _create(args: tuple[str, str]) -> str:
+    fixed = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    return str(RunFolder.create(Path(args[0]), args[1], clock=lambda: fixed).path)
+
+
+def test_runs_started_in_the_same_second_get_different_folders(tmp_path: Path) -> None:
+    with ProcessPoolExecutor(max_workers=4) as pool:
+        paths = list(pool.map(_create, [(str(tmp_path), "same")] * 8))
+    assert len(set(paths)) == 8
+    assert sorted(Path(p).name for p in paths)[:2] == ["20260102T030405Z", "20260102T030405Z-1"]
+
+
+def test_corrupt_checkpoint_and_manifest_are_clear_errors(config: Path, tmp_path: Path) -> None:
+    done = run_experiment(config, ["training.epochs=1"], runs_dir=tmp_path / "r")
+    best = done.run_dir / "checkpoints" / "best.keras"
+    best.write_bytes(best.read_bytes()[:500])  # truncated
+    result = runner.invoke(app, ["eval", str(done.run_dir)])
+    assert result.exit_code == 2 and "best.keras" in result.output
+    assert "Traceback" not in result.output
+
+    (done.run_dir / "run.json").write_text("{ not json")
+    result = runner.invoke(app, ["eval", str(done.run_dir)])
+    assert result.exit_code == 2 and "run.json" in result.output
+    (done.run_dir / "run.json").unlink()
+    result = runner.invoke(app, ["eval", str(done.run_dir)])
+    assert result.exit_code == 2 and "not a run folder" in result.output
+
+
+def test_nan_rollback_lowers_the_learning_rate(tmp_path: Path, regression_csv: Path) -> None:
+    config = tmp_path / "nan.yaml"
+    config.write_text(
+        textwrap.dedent(f"""\
+        data: {{kind: csv, path: {regression_csv}, target: y, categorical: [color]}}
+        model: {{layers: [{{Dense: {{units: 1}}}}]}}
+        optimizer: {{name: sgd, learning_rate: 1.0e+6}}
+        training: {{epochs: 2, batch_size: 8, on_nan: rollback, max_rollbacks: 3, rollback_factor: 1.0e-9}}
+        """)
+    )
+    result = run_experiment(config, runs_dir=tmp_path / "runs")
+    assert result.status == "completed", result.message
+    manifest = json.loads((result.run_dir / "run.json").read_text())
+    assert manifest["rollbacks"] and manifest["rollbacks"][0]["learning_rate"] < 1.0
+    assert [r[0] for r in losses(result.run_dir)] == [1, 2]
