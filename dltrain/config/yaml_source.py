@@ -172,8 +172,9 @@ def parse_yaml(text: str, filename: str = "<string>") -> tuple[Any, SourceMap]:
     Raises:
         ConfigError: invalid YAML, an empty document, or an unsafe construct.
     """
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
             raise ConfigError(
@@ -191,7 +192,8 @@ def parse_yaml(text: str, filename: str = "<string>") -> tuple[Any, SourceMap]:
             problems=[Problem(f"invalid YAML: {exc}", location=Location(filename, 1))]
         ) from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, builder.source
 
 
