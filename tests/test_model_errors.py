@@ -125,6 +125,13 @@ def test_shape_mismatch_names_the_layer_and_line(tmp_path: Path) -> None:
     assert "expected min_ndim=4, found ndim=3" in message
 
 
+def test_keras_messages_lose_terminal_escape_codes(tmp_path: Path) -> None:
+    cfg = sequential(tmp_path, "- Dense: {units: 5}\n- Reshape: {target_shape: [7, 7]}\n" + MLP)
+    message = build_error(cfg)
+    assert "model.layers[1].Reshape: The total size of the tensor must be unchanged" in message
+    assert "\x1b" not in message
+
+
 def test_input_shape_must_match_the_data(tmp_path: Path) -> None:
     cfg = sequential(tmp_path, MLP, "")
     text = cfg.text.replace("model:\n", "model:\n  input_shape: [28, 28, 1]\n")

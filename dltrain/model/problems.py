@@ -59,9 +59,13 @@ class ProblemList:
         raise ConfigError(problems=ordered)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def keras_reason(exc: BaseException) -> str:
     """The useful part of a Keras exception: its innermost cause, first line, trimmed."""
-    text = str(exc)
+    # Keras highlights parts of some messages with terminal escape codes; drop them.
+    text = _ANSI.sub("", str(exc))
     if _ENCOUNTERED in text:
         text = text.rsplit(_ENCOUNTERED, 1)[1]
     lines = [line.strip() for line in text.splitlines()]
