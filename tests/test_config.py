@@ -335,3 +335,19 @@ def test_generated_docs_are_current() -> None:
     assert (docs / "config.schema.json").read_text() == json_schema_text(), (
         "docs/config.schema.json is stale: dltrain schema -o docs/config.schema.json"
     )
+
+
+@pytest.mark.parametrize(
+    ("typo", "choices", "expected"),
+    [
+        ("adma", ["Adamax", "Adam", "Nadam"], "Adam"),
+        ("epoch", ["epochs", "batch_size"], "epochs"),
+        ("Dens", ["DepthwiseConv2D", "Dense"], "Dense"),
+        ("learnin_rate", ["learning_rate", "name"], "learning_rate"),
+    ],
+)
+def test_did_you_mean_prefers_the_nearest_typo(typo: str, choices: list[str], expected: str) -> None:
+    from dltrain.config import did_you_mean
+
+    assert did_you_mean(typo, choices) == f" (did you mean {expected!r}?)"
+    assert did_you_mean("zzzzzz", choices) == ""
