@@ -1,0 +1,142 @@
+"""Shared helpers for the benchmark scripts (not part of dltrain, not collected by pytest).
+
+Every measurement runs in a fresh subprocess so that TensorFlow's start-up, graph tracing
+and memory are counted the same way for both sides of a comparison. Peak RSS comes from
+``/usr/bin/time -v`` when it exists (the child's own peak), else from
+``resource.getrusage(RUSAGE_CHILDREN)`` (the largest child so far, so only valid when the
+children are measured in increasing order of size; the scripts say which one they used).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DLTRAIN = str(BIN / "dltrain") if (BIN / "dltrain").exists() else "dltrain"
+GNU_TIME = "/usr/bin/time" if Path("/usr/bin/time").exists() else None
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@dataclass
+class Proc:
+    """One finished subprocess: wall time, peak RSS, return code, output."""
+
+    wall_s: float
+    peak_rss_mib: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json_line(self, tag: str = "RESULT ") -> dict[str, Any]:
+        """The JSON object the child printed on a line starting with ``tag``."""
+        for line in reversed(self.stdout.splitlines()):
+            if line.startswith(tag):
+                return json.loads(line[len(tag) :])  # type: ignore[no-any-return]
+        raise RuntimeError(f"no {tag!r} line in output:\n{self.stdout}\n{self.stderr[-3000:]}")
+
+
+def run(
+    cmd: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    check: bool = True,
+) -> Proc:
+    """Run ``cmd`` to completion; time it and measure its peak resident memory."""
+    full_env = {**os.environ, "CI": "1", "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    argv = list(cmd)
+    stats_file = None
+    if GNU_TIME:
+        stats_file = Path(f"/tmp/dltrain-bench-time-{os.getpid()}.txt")
+        argv = [GNU_TIME, "-v", "-o", str(stats_file), *argv]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    done = subprocess.run(
+        argv, env=full_env, cwd=cwd or REPO, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - start
+    if stats_file is not None:
+        text = stats_file.read_text()
+        stats_file.unlink()
+        match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+        peak_kib = int(match.group(1)) if match else 0
+    else:
+        peak_kib = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    proc = Proc(wall, peak_kib / 1024, done.returncode, done.stdout, done.stderr)
+    if check and done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd)} exited {done.returncode}\n{done.stdout[-3000:]}\n"
+            f"{done.stderr[-3000:]}"
+        )
+    return proc
+
+
+def median(values: Iterable[float]) -> float:
+    """Median of the values (NaN when there are none)."""
+    items = list(values)
+    return statistics.median(items) if items else float("nan")
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A Markdown table; floats printed with 3 significant digits after the point."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+        return str(value)
+
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+    ]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    """One line describing the machine and the library versions (no TensorFlow import)."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from importlib.metadata import version
+
+    versions = ", ".join(
+        f"{name} {version(name)}" for name in ("tensorflow", "keras", "numpy", "dltrain")
+    )
+    return (
+        f"{os.cpu_count()} CPU cores ({cpu}), "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM, "
+        f"Python {platform.python_version()}, {versions}; peak RSS via "
+        f"{'/usr/bin/time -v' if GNU_TIME else 'getrusage(RUSAGE_CHILDREN)'}; "
+        f"load average at start {os.getloadavg()[0]:.2f}"
+    )
+
+
+def need_fashion_mnist() -> None:
+    """Exit with a clear message when real Fashion-MNIST is not installed."""
+    if not FASHION.is_dir():
+        sys.exit(f"{FASHION} not found: apt-get install dataset-fashion-mnist")
+
+
+def which(name: str) -> str | None:
+    """``shutil.which`` (re-exported so scripts import one helper module)."""
+    return shutil.which(name)

@@ -1,0 +1,184 @@
+"""dltrain against the same MLP written by hand in Keras, on real Fashion-MNIST.
+
+Each side runs in a fresh subprocess; the order alternates from repeat to repeat (dltrain
+first, then the hand script; then the other way round), so a CPU-heavy job elsewhere on the
+machine hits both sides alike. Ratios are taken within each pair and the median is reported.
+
+    python benchmarks/train_vs_keras.py [--epochs 3] [--repeats 3] [--no-verbose-arm] [--quick]
+
+Per-epoch time is the time from ``on_epoch_begin`` to ``on_epoch_end`` (training plus the
+validation pass): dltrain records it as ``epoch_time_s`` in metrics.csv, the hand script with
+a callback. "steady" is the median over epochs 2..E (the first epoch also traces the graphs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from _bench import DLTRAIN, REPO, machine, median, need_fashion_mnist, run, table
+
+HAND = str(REPO / "benchmarks" / "hand_keras_mlp.py")
+
+
+def run_dltrain(epochs: int, limit: int | None, extra: list[str]) -> dict[str, Any]:
+    """One ``dltrain run`` of configs/mnist_mlp.yaml on Fashion-MNIST, in a fresh process."""
+    runs = Path(tempfile.mkdtemp(prefix="dltrain-bench-"))
+    try:
+        sets = ["data.kind=fashion_mnist", f"training.epochs={epochs}", *extra]
+        if limit:
+            sets.append(f"data.limit={limit}")
+        cmd = [DLTRAIN, "run", "configs/mnist_mlp.yaml", "--runs-dir", str(runs), "-q"]
+        for item in sets:
+            cmd += ["--set", item]
+        proc = run(cmd)
+        folder = next(runs.glob("*/*/run.json")).parent
+        manifest = json.loads((folder / "run.json").read_text())
+        with (folder / "metrics.csv").open() as f:
+            rows = list(csv.DictReader(f))
+        return {
+            "epoch_times_s": [float(r["epoch_time_s"]) for r in rows],
+            "time_to_first_step_s": manifest["timings"]["time_to_first_step_s"],
+            "test_accuracy": manifest["final_metrics"]["test"]["accuracy"],
+            "last_val_accuracy": float(rows[-1]["val_accuracy"]),
+            "wall_s": proc.wall_s,
+            "peak_rss_mib": proc.peak_rss_mib,
+        }
+    finally:
+        shutil.rmtree(runs, ignore_errors=True)
+
+
+def run_hand(epochs: int, limit: int | None, verbose: str) -> dict[str, Any]:
+    """One run of the hand-written script, in a fresh process."""
+    cmd = [sys.executable, HAND, "--epochs", str(epochs), "--verbose", verbose]
+    if limit:
+        cmd += ["--limit", str(limit)]
+    proc = run(cmd)
+    result = proc.json_line()
+    result["last_val_accuracy"] = result["test_accuracy"]
+    return {**result, "wall_s": proc.wall_s, "peak_rss_mib": proc.peak_rss_mib}
+
+
+def steady(times: list[float]) -> float:
+    """Median epoch time without the first epoch (which traces); the first when alone."""
+    return median(times[1:]) if len(times) > 1 else times[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--no-verbose-arm",
+        action="store_true",
+        help="skip the third arm: the hand script with Keras's default verbose (progress bar)",
+    )
+    parser.add_argument("--set", action="append", default=[], help="extra dltrain --set")
+    parser.add_argument("--quick", action="store_true", help="1 repeat, 2 epochs, 6000 examples")
+    args = parser.parse_args()
+    need_fashion_mnist()
+    limit = None
+    if args.quick:
+        args.epochs, args.repeats, limit = 2, 1, 6000
+
+    print(f"machine: {machine()}", flush=True)
+    arms: dict[str, Any] = {
+        "dltrain": lambda: run_dltrain(args.epochs, limit, args.set),
+        "keras (verbose=0)": lambda: run_hand(args.epochs, limit, "0"),
+    }
+    if not args.no_verbose_arm:
+        arms["keras (verbose=auto)"] = lambda: run_hand(args.epochs, limit, "auto")
+    names = list(arms)
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for repeat in range(args.repeats):
+        # Rotate the order so that no side always runs first (or last).
+        order = names[repeat % len(names) :] + names[: repeat % len(names)]
+        for name in order:
+            res = arms[name]()
+            results[name].append(res)
+            print(
+                f"repeat {repeat + 1} {name}: epochs {[round(t, 2) for t in res['epoch_times_s']]}"
+                f" wall {res['wall_s']:.1f}s rss {res['peak_rss_mib']:.0f} MiB",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    rows = []
+    for name in names:
+        rs = results[name]
+        rows.append(
+            [
+                name,
+                median(r["epoch_times_s"][0] for r in rs),
+                median(steady(r["epoch_times_s"]) for r in rs),
+                median(r["wall_s"] for r in rs),
+                median(r["time_to_first_step_s"] for r in rs),
+                median(r["peak_rss_mib"] for r in rs),
+                median(r["last_val_accuracy"] for r in rs),
+                median(r["test_accuracy"] for r in rs),
+            ]
+        )
+    print()
+    print(
+        f"{args.repeats} repeats x {args.epochs} epochs, batch 32, "
+        f"{'6000 examples' if limit else 'full Fashion-MNIST'}; medians over repeats"
+    )
+    print()
+    print(
+        table(
+            [
+                "side",
+                "epoch 1 (s)",
+                "steady epoch (s)",
+                "total wall (s)",
+                "first step (s)",
+                "peak RSS (MiB)",
+                "last-epoch test acc",
+                "reported test acc",
+            ],
+            rows,
+        )
+    )
+    print()
+    ratio_rows = []
+    base = results["dltrain"]
+    for name in names[1:]:
+        other = results[name]
+        pairs = list(zip(base, other, strict=True))
+        ratio_rows.append(
+            [
+                name,
+                median(steady(h["epoch_times_s"]) / steady(d["epoch_times_s"]) for d, h in pairs),
+                median(h["epoch_times_s"][0] / d["epoch_times_s"][0] for d, h in pairs),
+                median(h["wall_s"] / d["wall_s"] for d, h in pairs),
+                median(d["peak_rss_mib"] / h["peak_rss_mib"] for d, h in pairs),
+            ]
+        )
+    print(
+        table(
+            [
+                "hand script",
+                "steady epoch: hand / dltrain",
+                "epoch 1: hand / dltrain",
+                "wall: hand / dltrain",
+                "peak RSS: dltrain / hand",
+            ],
+            ratio_rows,
+        )
+    )
+    print()
+    print(
+        "dltrain's reported test accuracy is that of checkpoints/best.keras (lowest val_loss); "
+        "'last-epoch test acc' is the last epoch's val_accuracy (validation = test here), "
+        "comparable to the hand script's model.evaluate after fit."
+    )
+
+
+if __name__ == "__main__":
+    main()
