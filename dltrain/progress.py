@@ -77,7 +77,9 @@ class LineProgress(SilentProgress):
     def epoch(self, epoch: int, row: dict[str, float]) -> None:
         width = len(str(self.epochs))
         self.console.print(
-            f"epoch {epoch + 1:>{width}}/{self.epochs}  {format_row(row)}", markup=False
+            f"epoch {epoch + 1:>{width}}/{self.epochs}  {format_row(row)}",
+            markup=False,
+            highlight=False,
         )
 
     def message(self, text: str) -> None:

@@ -220,3 +220,52 @@ def test_python_api(mlp_config: Path, tmp_path: Path) -> None:
     result = dltrain.run(str(mlp_config), overrides=["training.epochs=1"], runs_dir=tmp_path / "r")
     assert result.run_dir.parent.name == "tiny_mlp" and result.epochs_completed == 1
     assert "accuracy" in result.test_metrics
+
+
+def test_callbacks_early_stopping_reduce_lr_and_tensorboard(
+    mlp_config: Path, tmp_path: Path
+) -> None:
+    result = run_experiment(
+        mlp_config,
+        [
+            "training.epochs=6",
+            "callbacks.early_stopping={patience: 2, min_delta: 100.0, monitor: val_loss}",
+            "callbacks.reduce_lr={patience: 0, factor: 0.5, min_delta: 100.0}",
+            "callbacks.tensorboard=true",
+        ],
+        runs_dir=tmp_path / "runs",
+    )
+    assert result.status == "completed" and result.stopped_early
+    # No epoch improves by 100: epoch 1 sets the best, epochs 2-3 exhaust patience 2.
+    assert result.epochs_completed == 3
+    manifest = json.loads((result.run_dir / "run.json").read_text())
+    assert manifest["stopped_early"] is True and manifest["epochs_completed"] == 3
+    with (result.run_dir / "metrics.csv").open() as handle:
+        rates = [float(r["learning_rate"]) for r in csv.DictReader(handle)]
+    # Reduce-LR (patience 0) halves the rate after epoch 2, so epoch 3 trains with half.
+    assert rates[1] == pytest.approx(rates[0]) and rates[2] == pytest.approx(rates[0] * 0.5)
+    events = list((result.run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events, "no TensorBoard event files"
+
+
+def test_live_progress_renders_on_a_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from dltrain.progress import LineProgress, LiveProgress, make_progress
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=120)
+    progress = LiveProgress(console, refresh_s=0.0)
+    progress.start(epochs=2, start_epoch=0, steps=10)
+    progress.batch(0, 4, {"loss": 0.5, "accuracy": 0.75})
+    progress.epoch(
+        0, {"epoch": 1, "loss": 0.5, "accuracy": 0.75, "learning_rate": 0.001, "epoch_time_s": 1.5}
+    )
+    progress.stop()
+    text = buffer.getvalue()
+    assert "epoch 1/2" in text and "loss 0.5" in text and "lr 0.001" in text
+
+    plain = Console(file=io.StringIO(), force_terminal=False)
+    assert isinstance(make_progress(plain), LineProgress)

@@ -96,6 +96,7 @@ def _callbacks(
         )
         extra.append(rl)
     if cfg.tensorboard is not None:
+        _require_tensorboard(loaded)
         extra.append(
             keras.callbacks.TensorBoard(
                 log_dir=str(run.path / "tensorboard"),
@@ -105,6 +106,21 @@ def _callbacks(
         )
     monitor = _monitor(cfg.checkpoint.monitor, has_validation)
     return extra, es, rl, monitor, cfg.checkpoint.mode
+
+
+def _require_tensorboard(loaded: LoadedConfig) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError(
+            problems=[
+                loaded.problem(
+                    ("callbacks", "tensorboard"),
+                    "TensorBoard logs need the tensorboard package: "
+                    "pip install 'dltrain[tensorboard]' (or pip install tensorboard)",
+                )
+            ]
+        )
 
 
 def _monitor(name: str, has_validation: bool) -> str:
@@ -122,6 +138,8 @@ def check_monitors(loaded: LoadedConfig, names: list[str], has_validation: bool)
     """
     logged = list(names) + ([f"val_{n}" for n in names] if has_validation else [])
     cfg = loaded.config.callbacks
+    if cfg.tensorboard is not None:
+        _require_tensorboard(loaded)
     problems = []
     sections: list[tuple[str, Any]] = [
         ("checkpoint", cfg.checkpoint),
