@@ -9,6 +9,7 @@ children are measured in increasing order of size; the scripts say which one the
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import platform
@@ -18,6 +19,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -140,3 +142,42 @@ def need_fashion_mnist() -> None:
 def which(name: str) -> str | None:
     """``shutil.which`` (re-exported so scripts import one helper module)."""
     return shutil.which(name)
+
+
+def run_dltrain(
+    config: str, epochs: int, limit: int | None = None, sets: Sequence[str] = ()
+) -> dict[str, Any]:
+    """One ``dltrain run CONFIG -q`` on Fashion-MNIST in a fresh process, and what it recorded.
+
+    Returns per-epoch times (metrics.csv ``epoch_time_s``), time to first step (run.json),
+    test accuracy (of best.keras), the last epoch's validation accuracy, wall time, peak RSS.
+    """
+    runs = Path(tempfile.mkdtemp(prefix="dltrain-bench-"))
+    try:
+        overrides = ["data.kind=fashion_mnist", f"training.epochs={epochs}", *sets]
+        if limit:
+            overrides.append(f"data.limit={limit}")
+        cmd = [DLTRAIN, "run", config, "--runs-dir", str(runs), "-q"]
+        for item in overrides:
+            cmd += ["--set", item]
+        proc = run(cmd)
+        folder = next(runs.glob("*/*/run.json")).parent
+        manifest = json.loads((folder / "run.json").read_text())
+        with (folder / "metrics.csv").open() as f:
+            rows = list(csv.DictReader(f))
+        return {
+            "epoch_times_s": [float(r["epoch_time_s"]) for r in rows],
+            "time_to_first_step_s": manifest["timings"]["time_to_first_step_s"],
+            "test_accuracy": manifest["final_metrics"]["test"]["accuracy"],
+            "last_val_accuracy": float(rows[-1]["val_accuracy"]),
+            "train_size": manifest["data"]["train_size"],
+            "wall_s": proc.wall_s,
+            "peak_rss_mib": proc.peak_rss_mib,
+        }
+    finally:
+        shutil.rmtree(runs, ignore_errors=True)
+
+
+def steady(times: Sequence[float]) -> float:
+    """Median epoch time without the first epoch (which traces); the first when alone."""
+    return median(times[1:]) if len(times) > 1 else times[0]

@@ -14,44 +14,13 @@ a callback. "steady" is the median over epochs 2..E (the first epoch also traces
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from _bench import DLTRAIN, REPO, machine, median, need_fashion_mnist, run, table
+from _bench import REPO, machine, median, need_fashion_mnist, run, run_dltrain, steady, table
 
 HAND = str(REPO / "benchmarks" / "hand_keras_mlp.py")
-
-
-def run_dltrain(epochs: int, limit: int | None, extra: list[str]) -> dict[str, Any]:
-    """One ``dltrain run`` of configs/mnist_mlp.yaml on Fashion-MNIST, in a fresh process."""
-    runs = Path(tempfile.mkdtemp(prefix="dltrain-bench-"))
-    try:
-        sets = ["data.kind=fashion_mnist", f"training.epochs={epochs}", *extra]
-        if limit:
-            sets.append(f"data.limit={limit}")
-        cmd = [DLTRAIN, "run", "configs/mnist_mlp.yaml", "--runs-dir", str(runs), "-q"]
-        for item in sets:
-            cmd += ["--set", item]
-        proc = run(cmd)
-        folder = next(runs.glob("*/*/run.json")).parent
-        manifest = json.loads((folder / "run.json").read_text())
-        with (folder / "metrics.csv").open() as f:
-            rows = list(csv.DictReader(f))
-        return {
-            "epoch_times_s": [float(r["epoch_time_s"]) for r in rows],
-            "time_to_first_step_s": manifest["timings"]["time_to_first_step_s"],
-            "test_accuracy": manifest["final_metrics"]["test"]["accuracy"],
-            "last_val_accuracy": float(rows[-1]["val_accuracy"]),
-            "wall_s": proc.wall_s,
-            "peak_rss_mib": proc.peak_rss_mib,
-        }
-    finally:
-        shutil.rmtree(runs, ignore_errors=True)
+MLP = "configs/mnist_mlp.yaml"
 
 
 def run_hand(epochs: int, limit: int | None, verbose: str) -> dict[str, Any]:
@@ -63,11 +32,6 @@ def run_hand(epochs: int, limit: int | None, verbose: str) -> dict[str, Any]:
     result = proc.json_line()
     result["last_val_accuracy"] = result["test_accuracy"]
     return {**result, "wall_s": proc.wall_s, "peak_rss_mib": proc.peak_rss_mib}
-
-
-def steady(times: list[float]) -> float:
-    """Median epoch time without the first epoch (which traces); the first when alone."""
-    return median(times[1:]) if len(times) > 1 else times[0]
 
 
 def main() -> None:
@@ -89,7 +53,7 @@ def main() -> None:
 
     print(f"machine: {machine()}", flush=True)
     arms: dict[str, Any] = {
-        "dltrain": lambda: run_dltrain(args.epochs, limit, args.set),
+        "dltrain": lambda: run_dltrain(MLP, args.epochs, limit, args.set),
         "keras (verbose=0)": lambda: run_hand(args.epochs, limit, "0"),
     }
     if not args.no_verbose_arm:
