@@ -1,0 +1,93 @@
+"""Start-up latency: ``dltrain --help``, ``dltrain check``, and the time to the first step.
+
+    python benchmarks/startup.py [--help-runs 10] [--check-runs 5] [--run-repeats 3] [--quick]
+
+Every command is a fresh process; the commands are interleaved (help, check, python, ...) so
+that load from other jobs falls on all of them. Targets: ``--help`` under 0.3 s without
+importing TensorFlow; ``check`` under 4 s including the TensorFlow import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from _bench import DLTRAIN, machine, median, need_fashion_mnist, run, run_dltrain, table
+
+TF_PROBE = (
+    "import sys\n"
+    "sys.argv = ['dltrain', '--help']\n"
+    "from dltrain.cli import main\n"
+    "try:\n"
+    "    main()\n"
+    "except SystemExit:\n"
+    "    pass\n"
+    "print('RESULT', int('tensorflow' in sys.modules), int('keras' in sys.modules))\n"
+)
+
+
+CHECK_LABEL = "dltrain check configs/mnist_mlp.yaml"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--help-runs", type=int, default=10)
+    parser.add_argument("--check-runs", type=int, default=5)
+    parser.add_argument("--run-repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="3 / 1 / 1 runs, 6000 examples")
+    args = parser.parse_args()
+    need_fashion_mnist()
+    limit = None
+    if args.quick:
+        args.help_runs, args.check_runs, args.run_repeats, limit = 3, 1, 1, 6000
+    print(f"machine: {machine()}", flush=True)
+
+    probe = run([sys.executable, "-c", TF_PROBE])
+    tf_loaded, keras_loaded = (int(v) for v in probe.stdout.split("RESULT")[-1].split())
+
+    python_s: list[float] = []
+    help_s: list[float] = []
+    check_s: list[float] = []
+    check_rss: list[float] = []
+    for i in range(max(args.help_runs, args.check_runs)):
+        if i < args.help_runs:
+            python_s.append(run([sys.executable, "-c", "pass"]).wall_s)
+            help_s.append(run([DLTRAIN, "--help"]).wall_s)
+        if i < args.check_runs:
+            proc = run([DLTRAIN, "check", "configs/mnist_mlp.yaml"])
+            check_s.append(proc.wall_s)
+            check_rss.append(proc.peak_rss_mib)
+
+    first_step = []
+    for _ in range(args.run_repeats):
+        res = run_dltrain("configs/mnist_mlp.yaml", 1, limit)
+        first_step.append(res["time_to_first_step_s"])
+        print(f"first step {res['time_to_first_step_s']:.2f}s", file=sys.stderr, flush=True)
+
+    print()
+    rows = [
+        ["python -c pass (interpreter alone)", len(python_s), median(python_s), max(python_s), "-"],
+        ["dltrain --help", len(help_s), median(help_s), max(help_s), "< 0.3 s"],
+        [CHECK_LABEL, len(check_s), median(check_s), max(check_s), "< 4 s"],
+        [
+            "dltrain run (Fashion-MNIST): time to first step",
+            len(first_step),
+            median(first_step),
+            max(first_step),
+            "-",
+        ],
+    ]
+    print(table(["command", "runs", "median (s)", "max (s)", "target"], rows))
+    print()
+    print(
+        f"`dltrain --help` imports TensorFlow: {'yes' if tf_loaded else 'no'}; "
+        f"Keras: {'yes' if keras_loaded else 'no'}. "
+        f"`dltrain check` peak RSS: {median(check_rss):.0f} MiB. "
+        "Time to first step is run.json's timings.time_to_first_step_s: from the start of "
+        "run_experiment (config read, TensorFlow import, data load, model build, one-batch "
+        "dry run, graph tracing) to the end of the first training step."
+    )
+
+
+if __name__ == "__main__":
+    main()
