@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -66,18 +69,33 @@ class _Prepared:
     datasets: Any
     model: Any
     strategy: Any
-    log_names: list[str]
+    multi_worker: bool
+
+    def session(self) -> AbstractContextManager[None]:
+        """Where the model may train, evaluate and predict (multi-worker needs patches)."""
+        if not self.multi_worker:
+            return nullcontext()
+        from dltrain.train.distributed import multi_worker_fit
+
+        batch = next(iter(self.datasets.test_dataset(self.datasets.batch_size).take(1)))
+        return multi_worker_fit(self.model, self.strategy, batch)
 
 
 def _prepare(loaded: LoadedConfig, model_path: Path | None = None) -> _Prepared:
-    """Seed, load the data, build and compile the model (or load it), dry-run one batch."""
+    """Seed, load the data, build and compile the model (or load it from a checkpoint)."""
     from dltrain.data import load_datasets
     from dltrain.model import build_model, compile_model, load_model_file
     from dltrain.train.environment import configure_environment, make_strategy
 
     cfg = loaded.config
-    configure_environment(cfg.seed, cfg.deterministic, cfg.precision)
+    multi_worker = cfg.distribute.strategy == "multi_worker_mirrored"
+    if multi_worker:
+        from dltrain.train.distributed import worker_role
+
+        worker_role()  # fails early, with advice, when TF_CONFIG is missing
+    # The strategy comes first: a multi-worker strategy must exist before other TF work.
     strategy = make_strategy(cfg.distribute.strategy, cfg.distribute.device, cfg.distribute.devices)
+    configure_environment(cfg.seed, cfg.deterministic, cfg.precision)
     datasets = load_datasets(cfg)
     with strategy.scope():
         if model_path is not None:
@@ -85,8 +103,7 @@ def _prepare(loaded: LoadedConfig, model_path: Path | None = None) -> _Prepared:
         else:
             model = build_model(loaded, datasets.spec)
             compile_model(model, loaded, datasets.spec)
-    log_names = _dry_run(loaded, model, datasets)
-    return _Prepared(datasets, model, strategy, log_names)
+    return _Prepared(datasets, model, strategy, multi_worker)
 
 
 def _dry_run(loaded: LoadedConfig, model: Any, datasets: Any) -> list[str]:
@@ -133,12 +150,32 @@ def run_experiment(
         loaded = config_from_dict(loaded.to_dict(), [f"name={name}"])
     cfg = loaded.config
     root = Path(runs_dir or cfg.output.runs_dir or "runs")
-    _check_writable(root)
-    quiet_tensorflow()
-    prepared = _prepare(loaded)
-    run = RunFolder.create(root, cfg.name, clock)
-    _start_manifest(run, loaded, prepared, command, clock)
-    return _train_and_report(loaded, prepared, run, progress, started, resume=None, rows=[])
+    scratch = _worker_scratch(cfg.distribute.strategy)
+    if scratch is not None:
+        root = scratch  # not the chief: a private folder outside runs/, removed at the end
+    try:
+        _check_writable(root)
+        quiet_tensorflow()
+        prepared = _prepare(loaded)
+        with prepared.session():
+            _dry_run(loaded, prepared.model, prepared.datasets)
+            run = RunFolder.create(root, cfg.name, clock)
+            _start_manifest(run, loaded, prepared, command, clock)
+            return _train_and_report(loaded, prepared, run, progress, started, resume=None, rows=[])
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _worker_scratch(strategy: str) -> Path | None:
+    """A temporary runs folder for multi-worker processes other than the chief."""
+    if strategy != "multi_worker_mirrored":
+        return None
+    from dltrain.train.distributed import worker_role
+
+    if worker_role().is_chief:
+        return None
+    return Path(tempfile.mkdtemp(prefix="dltrain-worker-"))
 
 
 def _start_manifest(
@@ -400,8 +437,14 @@ def resume_experiment(
             f"{run.path}: already trained {done} of {epochs} epochs; extend it with "
             f"--set training.epochs={done + 5}, say"
         )
+    if loaded.config.distribute.strategy == "multi_worker_mirrored":
+        raise UsageError(
+            "--resume of multi-worker runs is not supported: the workers' states live on "
+            "their own machines; start a new run (see docs/distributed.md)"
+        )
     quiet_tensorflow(run.path / "logs" / "warnings.log")
     prepared = _prepare(loaded, model_path=point.model_path if point else None)
+    _dry_run(loaded, prepared.model, prepared.datasets)
     rows = [
         {
             k: (int(float(v)) if k == "epoch" else float(v))
