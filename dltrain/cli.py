@@ -287,6 +287,32 @@ def compare(
         render_comparison(_console(), compare_runs(run_dirs, plot_path=plot))
 
 
+@app.command()
+def launch(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    workers: Annotated[int, typer.Option("--workers", "-n", help="Local worker processes.")] = 2,
+    set_: SetOption = None,
+    runs_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--runs-dir", help="Folder for run folders (default: ./runs)."),
+    ] = None,
+) -> None:
+    """Train with N local workers (multi-worker strategy, generated TF_CONFIG)."""
+    with _reporting(tensorflow=False):
+        from dltrain.launch import launch_workers
+
+        args = [arg for item in (set_ or []) for arg in ("--set", item)]
+        if runs_dir is not None:
+            args += ["--runs-dir", str(runs_dir)]
+        result = launch_workers(config, workers, args)
+        if result.exit_code:
+            where = f"; worker logs: {result.logs}" if result.logs else ""
+            _err_console().print(
+                f"a worker failed (exit codes {result.exit_codes}){where}", markup=False
+            )
+            raise typer.Exit(result.exit_code)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

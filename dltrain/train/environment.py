@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import random
@@ -46,6 +47,13 @@ def redirect_native_stderr() -> None:
     os.dup2(fd, 2)
     os.close(fd)
     _native_log.append(Path(name))
+    atexit.register(_drop_temporary_log)
+
+
+def _drop_temporary_log() -> None:
+    # Commands without a run folder (check, eval, predict) have nowhere to keep the log.
+    if _native_log and _native_log[-1].name.startswith("dltrain-native-"):
+        _native_log[-1].unlink(missing_ok=True)
 
 
 def _move_native_log(target: Path) -> None:
