@@ -39,6 +39,8 @@ class Proc:
 
     wall_s: float
     peak_rss_mib: float
+    cpu_s: float
+    """User + system CPU seconds of the child (NaN without /usr/bin/time)."""
     returncode: int
     stdout: str
     stderr: str
@@ -76,9 +78,14 @@ def run(
         stats_file.unlink()
         match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
         peak_kib = int(match.group(1)) if match else 0
+        cpu = sum(
+            float(m.group(1))
+            for m in re.finditer(r"(?:User|System) time \(seconds\): ([\d.]+)", text)
+        )
     else:
         peak_kib = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-    proc = Proc(wall, peak_kib / 1024, done.returncode, done.stdout, done.stderr)
+        cpu = float("nan")
+    proc = Proc(wall, peak_kib / 1024, cpu, done.returncode, done.stdout, done.stderr)
     if check and done.returncode != 0:
         raise RuntimeError(
             f"{' '.join(cmd)} exited {done.returncode}\n{done.stdout[-3000:]}\n"
@@ -172,6 +179,7 @@ def run_dltrain(
             "last_val_accuracy": float(rows[-1]["val_accuracy"]),
             "train_size": manifest["data"]["train_size"],
             "wall_s": proc.wall_s,
+            "cpu_s": proc.cpu_s,
             "peak_rss_mib": proc.peak_rss_mib,
         }
     finally:

@@ -72,6 +72,7 @@ def sweep(
                     for b, r in zip(base, rs, strict=True)
                 ),
                 median(r["time_to_first_step_s"] for r in rs),
+                median(r["cpu_s"] for r in rs),
                 median(r["peak_rss_mib"] for r in rs),
                 median(r["last_val_accuracy"] for r in rs),
                 # Batch-end callbacks (progress, the Ctrl-C check) fire once per execution.
@@ -87,6 +88,7 @@ def sweep(
             "steady epoch (s)",
             "speed-up vs 1/false",
             "first step (s)",
+            "process CPU (s)",
             "peak RSS (MiB)",
             "last val acc",
             "s between checks (≤)",

@@ -31,7 +31,7 @@ def run_hand(epochs: int, limit: int | None, verbose: str) -> dict[str, Any]:
     proc = run(cmd)
     result = proc.json_line()
     result["last_val_accuracy"] = result["test_accuracy"]
-    return {**result, "wall_s": proc.wall_s, "peak_rss_mib": proc.peak_rss_mib}
+    return {**result, "wall_s": proc.wall_s, "cpu_s": proc.cpu_s, "peak_rss_mib": proc.peak_rss_mib}
 
 
 def main() -> None:
@@ -82,6 +82,7 @@ def main() -> None:
                 median(r["epoch_times_s"][0] for r in rs),
                 median(steady(r["epoch_times_s"]) for r in rs),
                 median(r["wall_s"] for r in rs),
+                median(r["cpu_s"] for r in rs),
                 median(r["time_to_first_step_s"] for r in rs),
                 median(r["peak_rss_mib"] for r in rs),
                 median(r["last_val_accuracy"] for r in rs),
@@ -101,6 +102,7 @@ def main() -> None:
                 "epoch 1 (s)",
                 "steady epoch (s)",
                 "total wall (s)",
+                "process CPU (s)",
                 "first step (s)",
                 "peak RSS (MiB)",
                 "last-epoch test acc",
@@ -121,6 +123,7 @@ def main() -> None:
                 median(steady(h["epoch_times_s"]) / steady(d["epoch_times_s"]) for d, h in pairs),
                 median(h["epoch_times_s"][0] / d["epoch_times_s"][0] for d, h in pairs),
                 median(h["wall_s"] / d["wall_s"] for d, h in pairs),
+                median(h["cpu_s"] / d["cpu_s"] for d, h in pairs),
                 median(d["peak_rss_mib"] / h["peak_rss_mib"] for d, h in pairs),
             ]
         )
@@ -131,6 +134,7 @@ def main() -> None:
                 "steady epoch: hand / dltrain",
                 "epoch 1: hand / dltrain",
                 "wall: hand / dltrain",
+                "CPU: hand / dltrain",
                 "peak RSS: dltrain / hand",
             ],
             ratio_rows,
