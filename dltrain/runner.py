@@ -93,6 +93,15 @@ def _prepare(loaded: LoadedConfig, model_path: Path | None = None) -> _Prepared:
         from dltrain.train.distributed import worker_role
 
         worker_role()  # fails early, with advice, when TF_CONFIG is missing
+        if cfg.training.on_nan == "rollback":
+            raise ConfigError(
+                problems=[
+                    loaded.problem(
+                        ("training", "on_nan"),
+                        "on_nan: rollback is not supported with multi_worker_mirrored; use stop",
+                    )
+                ]
+            )
     # The strategy comes first: a multi-worker strategy must exist before other TF work.
     strategy = make_strategy(cfg.distribute.strategy, cfg.distribute.device, cfg.distribute.devices)
     configure_environment(cfg.seed, cfg.deterministic, cfg.precision)
