@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from dltrain.units import format_bytes
+
 __all__ = [
     "render_comparison",
     "render_metrics",
@@ -30,15 +32,6 @@ def _cells(*values: Any) -> list[Text]:
     return [Text(v if isinstance(v, str) else _fmt(v)) for v in values]
 
 
-def _bytes(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
-        size /= 1024
-    return f"{size:.1f} GiB"  # pragma: no cover
-
-
 def render_model_summary(console: Console, summary: Any) -> None:
     """Layer table with output shapes and parameter counts, then totals."""
     table = Table(title="model", title_justify="left")
@@ -52,7 +45,7 @@ def render_model_summary(console: Console, summary: Any) -> None:
     console.print(
         f"total params: {summary.total_params:,}  trainable: {summary.trainable_params:,}  "
         f"non-trainable: {summary.non_trainable_params:,}  "
-        f"weights: {_bytes(summary.weights_bytes)}",
+        f"weights: {format_bytes(summary.weights_bytes)}",
         markup=False,
     )
 

@@ -10,6 +10,7 @@ from typing import Any
 import keras
 
 from dltrain.model.tensors import format_shape
+from dltrain.units import format_bytes
 
 __all__ = ["LayerRow", "ModelSummary", "summarize_model"]
 
@@ -44,16 +45,14 @@ class ModelSummary:
         widths = [max(len(row[i]) for row in [header, *cells]) for i in range(3)]
 
         def line(row: tuple[str, str, str]) -> str:
-            return (
-                f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}".rstrip()
-            )
+            return f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}".rstrip()
 
         rule = "-" * (sum(widths) + 4)
         lines = [f'Model: "{self.name}"', rule, line(header), rule]
         lines += [line(c) for c in cells]
         lines += [
             rule,
-            f"Total params: {self.total_params:,} ({_human_bytes(self.weights_bytes)})",
+            f"Total params: {self.total_params:,} ({format_bytes(self.weights_bytes)})",
             f"Trainable params: {self.trainable_params:,}",
             f"Non-trainable params: {self.non_trainable_params:,}",
         ]
@@ -113,12 +112,3 @@ def _itemsize(dtype: Any) -> int:
     name = str(keras.backend.standardize_dtype(dtype))
     match = _BITS.search(name)
     return max(1, int(match.group(1)) // 8) if match else 1
-
-
-def _human_bytes(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.2f} {unit}" if unit != "B" else f"{count} B"
-        value /= 1024
-    return f"{count} B"
