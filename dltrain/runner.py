@@ -117,7 +117,7 @@ def _prepare(loaded: LoadedConfig, model_path: Path | None = None) -> _Prepared:
 
 def _dry_run(loaded: LoadedConfig, model: Any, datasets: Any) -> list[str]:
     """Evaluate one batch: proves outputs fit targets and learns the logged metric names."""
-    from dltrain.train.loop import check_monitors
+    from dltrain.train.loop import check_callbacks
 
     batch = datasets.test_dataset(min(datasets.batch_size, 64)).take(1)
     try:
@@ -133,7 +133,7 @@ def _dry_run(loaded: LoadedConfig, model: Any, datasets: Any) -> list[str]:
             ]
         ) from exc
     names = list(logs)
-    check_monitors(loaded, names, datasets.validation_size > 0)
+    check_callbacks(loaded, names, datasets.validation_size > 0)
     return names
 
 

@@ -269,3 +269,25 @@ def test_live_progress_renders_on_a_terminal() -> None:
 
     plain = Console(file=io.StringIO(), force_terminal=False)
     assert isinstance(make_progress(plain), LineProgress)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        (["callbacks.checkpoint.monitor=val_acuracy"], "did you mean 'val_accuracy'"),
+        (
+            ["callbacks.reduce_lr=true",
+             "optimizer.learning_rate={class_name: ExponentialDecay, config: "
+             "{initial_learning_rate: 0.01, decay_steps: 10, decay_rate: 0.9}}"],
+            "reduce_lr cannot change a learning-rate schedule",
+        ),
+    ],
+)
+def test_callback_problems_stop_before_training(
+    mlp_config: Path, tmp_path: Path, overrides: list[str], fragment: str
+) -> None:
+    args = [arg for item in overrides for arg in ("--set", item)]
+    result = runner.invoke(app, ["run", str(mlp_config), *args, "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output
+    assert not list((tmp_path / "runs").rglob("run.json"))

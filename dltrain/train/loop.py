@@ -72,18 +72,6 @@ def _callbacks(
         )
         extra.append(es)
     if cfg.reduce_lr is not None:
-        if loaded.config.optimizer.learning_rate is not None and not isinstance(
-            loaded.config.optimizer.learning_rate, float | int
-        ):
-            raise ConfigError(
-                problems=[
-                    loaded.problem(
-                        ("callbacks", "reduce_lr"),
-                        "reduce_lr cannot change a learning-rate schedule; use a constant "
-                        "optimizer.learning_rate or drop reduce_lr",
-                    )
-                ]
-            )
         r = cfg.reduce_lr
         rl = keras.callbacks.ReduceLROnPlateau(
             monitor=_monitor(r.monitor, has_validation),
@@ -96,7 +84,6 @@ def _callbacks(
         )
         extra.append(rl)
     if cfg.tensorboard is not None:
-        _require_tensorboard(loaded)
         extra.append(
             keras.callbacks.TensorBoard(
                 log_dir=str(run.path / "tensorboard"),
@@ -130,16 +117,30 @@ def _monitor(name: str, has_validation: bool) -> str:
     return name
 
 
-def check_monitors(loaded: LoadedConfig, names: list[str], has_validation: bool) -> None:
-    """Fail before training when a monitored metric will never be logged.
+def check_callbacks(loaded: LoadedConfig, names: list[str], has_validation: bool) -> None:
+    """Fail before training when a callback cannot work as configured.
+
+    A monitored metric that will never be logged, reduce-LR on a schedule, TensorBoard
+    without its package.
 
     Raises:
-        ConfigError: naming the callback key and the metrics that exist.
+        ConfigError: naming the callback key (and the metrics that exist).
     """
     logged = list(names) + ([f"val_{n}" for n in names] if has_validation else [])
     cfg = loaded.config.callbacks
     if cfg.tensorboard is not None:
         _require_tensorboard(loaded)
+    schedule = loaded.config.optimizer.learning_rate
+    if cfg.reduce_lr is not None and schedule is not None and not isinstance(schedule, float):
+        raise ConfigError(
+            problems=[
+                loaded.problem(
+                    ("callbacks", "reduce_lr"),
+                    "reduce_lr cannot change a learning-rate schedule; use a constant "
+                    "optimizer.learning_rate or drop reduce_lr",
+                )
+            ]
+        )
     problems = []
     sections: list[tuple[str, Any]] = [
         ("checkpoint", cfg.checkpoint),
