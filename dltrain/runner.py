@@ -247,6 +247,31 @@ def _train_and_report(
     resume: Any,
     rows: list[dict[str, float]],
 ) -> RunResult:
+    try:
+        return _train_and_report_once(
+            loaded, prepared, run, progress, started, resume=resume, rows=rows
+        )
+    except KeyboardInterrupt:
+        # A second Ctrl-C, wherever it lands: the manifest must still say what happened.
+        if run.manifest.get("status") == "running":
+            run.update(
+                status="interrupted",
+                error="interrupted twice: stopped at once",
+                finished_at=utc_now().isoformat(),
+            )
+        raise
+
+
+def _train_and_report_once(
+    loaded: LoadedConfig,
+    prepared: _Prepared,
+    run: RunFolder,
+    progress: Any,
+    started: float,
+    *,
+    resume: Any,
+    rows: list[dict[str, float]],
+) -> RunResult:
     from dltrain.model import load_model_file
     from dltrain.progress import SilentProgress
     from dltrain.train.loop import evaluation_batch_size, fit_model
@@ -264,13 +289,6 @@ def _train_and_report(
             rows=rows,
             load_checkpoint=load_model_file,
         )
-    except KeyboardInterrupt:
-        run.update(
-            status="interrupted",
-            error="interrupted twice: stopped at once",
-            finished_at=utc_now().isoformat(),
-        )
-        raise
     except DltrainError as exc:
         run.update(status="failed", error=exc.render(), finished_at=utc_now().isoformat())
         raise

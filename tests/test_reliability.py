@@ -123,6 +123,23 @@ def test_ctrl_c_stops_cleanly_and_resumes(config: Path, tmp_path: Path) -> None:
     assert epochs == list(range(1, len(epochs) + 1)) and len(epochs) >= done
 
 
+@pytest.mark.slow
+def test_second_ctrl_c_exits_at_once_leaving_a_readable_folder(
+    config: Path, tmp_path: Path
+) -> None:
+    proc = start(config, tmp_path / "runs")
+    run_dir = wait_for_epoch(tmp_path / "runs", 1, proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    manifest = json.loads((run_dir / "run.json").read_text())  # still whole JSON
+    assert manifest["status"] == "interrupted"
+    assert (run_dir / "checkpoints" / "resume" / "epoch-00001" / "model.keras").is_file()
+
+
 def test_determinism_gives_identical_losses(config: Path, tmp_path: Path) -> None:
     first = run_experiment(config, ["training.epochs=2"], runs_dir=tmp_path / "a")
     second = run_experiment(config, ["training.epochs=2"], runs_dir=tmp_path / "a")
