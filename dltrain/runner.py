@@ -17,7 +17,9 @@ from typing import Any
 import yaml
 
 from dltrain.config import LoadedConfig, config_from_dict, load_config
+from dltrain.config.diff import config_drift
 from dltrain.errors import ConfigError, DltrainError, RunFolderError, TrainingError, UsageError
+from dltrain.report.run_files import start_manifest, write_result_plots
 from dltrain.report.run_folder import RunFolder, utc_now
 from dltrain.train.environment import quiet_tensorflow
 
@@ -169,7 +171,7 @@ def run_experiment(
         with prepared.session():
             _dry_run(loaded, prepared.model, prepared.datasets)
             run = RunFolder.create(root, cfg.name, clock)
-            _start_manifest(run, loaded, prepared, command, clock)
+            start_manifest(run, loaded, prepared.model, prepared.datasets, command, clock)
             return _train_and_report(loaded, prepared, run, progress, started, resume=None, rows=[])
     finally:
         if scratch is not None:
@@ -185,56 +187,6 @@ def _worker_scratch(strategy: str) -> Path | None:
     if worker_role().is_chief:
         return None
     return Path(tempfile.mkdtemp(prefix="dltrain-worker-"))
-
-
-def _start_manifest(
-    run: RunFolder,
-    loaded: LoadedConfig,
-    prepared: _Prepared,
-    command: Sequence[str] | None,
-    clock: Callable[[], datetime],
-) -> None:
-    from dltrain.model import summarize_model
-    from dltrain.report.manifest import environment_facts, git_commit
-
-    quiet_tensorflow(run.path / "logs" / "warnings.log")
-    run.write_text("config.yaml", loaded.to_yaml())
-    summary = summarize_model(prepared.model)
-    run.write_text("model.txt", summary.to_text())
-    run.write_text("data_spec.json", prepared.datasets.spec.to_json())
-    cfg = loaded.config
-    where = loaded.path.parent if loaded.path else Path.cwd()
-    run.update(
-        name=cfg.name,
-        status="running",
-        command=list(command) if command else None,
-        config_file=str(loaded.path) if loaded.path else None,
-        config_files=[str(p) for p in loaded.files],
-        overrides=loaded.overrides,
-        config_hash=loaded.digest(),
-        seed=cfg.seed,
-        deterministic=cfg.deterministic,
-        precision=cfg.precision,
-        distribute=cfg.distribute.strategy,
-        started_at=clock().isoformat(),
-        epochs_planned=cfg.training.epochs,
-        epochs_completed=0,
-        batch_size=prepared.datasets.batch_size,
-        parameters={
-            "total": summary.total_params,
-            "trainable": summary.trainable_params,
-        },
-        data={
-            "train_size": prepared.datasets.train_size,
-            "validation_size": prepared.datasets.validation_size,
-            "test_size": prepared.datasets.test_size,
-            "fingerprint": prepared.datasets.fingerprint,
-            "warnings": list(getattr(prepared.datasets, "warnings", [])),
-        },
-        git=git_commit(where),
-        pid=os.getpid(),
-        **environment_facts(),
-    )
 
 
 def _train_and_report(
@@ -322,7 +274,7 @@ def _train_and_report_once(
         final["test"] = {k: float(v) for k, v in test.items()}
         result.test_metrics = final["test"]
         if loaded.config.output.plots:
-            _write_plots(run, prepared, model, test_ds, outcome.rows)
+            write_result_plots(run, model, prepared.datasets, test_ds, outcome.rows)
     else:
         if outcome.status == "interrupted":
             tmp = run.checkpoints / ".last.interrupted.tmp.keras"
@@ -352,68 +304,7 @@ def _train_and_report_once(
     return result
 
 
-def _write_plots(
-    run: RunFolder, prepared: _Prepared, model: Any, test_ds: Any, rows: list[dict[str, float]]
-) -> None:
-    import numpy as np
-
-    from dltrain.report.plots import (
-        write_confusion_matrix,
-        write_regression_plots,
-        write_training_plots,
-    )
-
-    write_training_plots(run.plots, rows)
-    predictions = model.predict(test_ds.map(lambda x, y: x), verbose=0)
-    outputs = predictions if isinstance(predictions, list | tuple) else [predictions]
-    targets = prepared.datasets.spec.targets
-    for target, truth, pred in zip(
-        targets, prepared.datasets.test_targets(), outputs, strict=False
-    ):
-        pred = np.asarray(pred)
-        suffix = "" if len(targets) == 1 else f"_{target.name}"
-        if target.task == "regression":
-            write_regression_plots(run.plots, truth.reshape(-1), pred.reshape(-1), target.name)
-        elif target.task == "binary":
-            write_confusion_matrix(
-                run.plots,
-                truth.reshape(-1).astype(int),
-                (pred.reshape(-1) > 0.5).astype(int),
-                target.class_names,
-                name=f"confusion_matrix{suffix}.png",
-            )
-        else:
-            write_confusion_matrix(
-                run.plots,
-                truth.reshape(-1).astype(int),
-                pred.argmax(axis=-1).reshape(-1),
-                target.class_names,
-                name=f"confusion_matrix{suffix}.png",
-            )
-
-
 # ----------------------------------------------------------------------- resume
-
-
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if isinstance(data, dict):
-        for key, value in data.items():
-            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            out.update(_flatten(value, f"{prefix}[{i}]"))
-    else:
-        out[prefix] = data
-    return out
-
-
-def config_drift(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """Dotted keys whose values differ between two resolved configs."""
-    a, b = _flatten(old), _flatten(new)
-    return [
-        (k, a.get(k, "-"), b.get(k, "-")) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)
-    ]
 
 
 def resume_experiment(

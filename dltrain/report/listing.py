@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from dltrain.config.diff import flatten
 from dltrain.errors import CheckpointError, UsageError
 from dltrain.report.run_folder import MANIFEST, RunFolder, utc_now
 
@@ -151,7 +152,7 @@ def compare_runs(
         seen.add(key)
     folders = [RunFolder.open(path) for path in run_dirs]
     runs = [_summarize(folder) for folder in folders]
-    configs = [_flatten(_read_config(folder.path)) for folder in folders]
+    configs = [flatten(_read_config(folder.path)) for folder in folders]
     config_diff = _diff(configs)
     metrics = _metric_rows(runs)
 
@@ -288,21 +289,6 @@ def _read_config(path: Path) -> Any:
         return yaml.safe_load(target.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise CheckpointError(f"{target}: unreadable config ({exc})") from exc
-
-
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested mappings and lists as ``{"a.b[0].c": leaf}``; empty containers are leaves."""
-    if isinstance(value, dict) and value:
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    if isinstance(value, list) and value:
-        out = {}
-        for index, item in enumerate(value):
-            out.update(_flatten(item, f"{prefix}[{index}]"))
-        return out
-    return {prefix: value} if prefix else {}
 
 
 def _diff(configs: list[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
