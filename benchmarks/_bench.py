@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+# The dltrain source the children run: this checkout, or a frozen copy (``git archive``) so
+# that edits others make to the working tree mid-benchmark cannot change what is measured.
+SRC = Path(os.environ.get("DLTRAIN_BENCH_SRC") or REPO).resolve()
 BIN = Path(sys.executable).parent
 DLTRAIN = str(BIN / "dltrain") if (BIN / "dltrain").exists() else "dltrain"
 GNU_TIME = "/usr/bin/time" if Path("/usr/bin/time").exists() else None
@@ -62,6 +65,11 @@ def run(
 ) -> Proc:
     """Run ``cmd`` to completion; time it and measure its peak resident memory."""
     full_env = {**os.environ, "CI": "1", "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    if SRC != REPO:
+        # Ahead of the editable install's finder, which Python consults after sys.path.
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(SRC), full_env.get("PYTHONPATH", "")) if p
+        )
     argv = list(cmd)
     stats_file = None
     if GNU_TIME:
@@ -70,7 +78,7 @@ def run(
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     done = subprocess.run(
-        argv, env=full_env, cwd=cwd or REPO, capture_output=True, text=True, check=False
+        argv, env=full_env, cwd=cwd or SRC, capture_output=True, text=True, check=False
     )
     wall = time.perf_counter() - start
     if stats_file is not None:
@@ -131,7 +139,9 @@ def machine() -> str:
     versions = ", ".join(
         f"{name} {version(name)}" for name in ("tensorflow", "keras", "numpy", "dltrain")
     )
+    commit = SRC.name if SRC != REPO else "this checkout"
     return (
+        f"dltrain source: {commit}; "
         f"{os.cpu_count()} CPU cores ({cpu}), "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM, "
         f"Python {platform.python_version()}, {versions}; peak RSS via "
