@@ -75,6 +75,11 @@ def render_run_result(console: Console, result: Any) -> None:
     console.print(f"run folder: {result.run_dir}  ({result.status})", markup=False)
 
 
+def _when(stamp: Any) -> str:
+    """ISO timestamps to the minute-and-second a table needs: ``2026-11-28 21:10:52``."""
+    return str(stamp)[:19].replace("T", " ") if stamp else "-"
+
+
 def render_runs_table(console: Console, runs: list[Any]) -> None:
     """``dltrain runs``: one row per run."""
     table = Table()
@@ -98,7 +103,7 @@ def render_runs_table(console: Console, runs: list[Any]) -> None:
                 best,
                 test,
                 duration,
-                _fmt(run.started_at),
+                _when(run.started_at),
             )
         )
     console.print(table)
