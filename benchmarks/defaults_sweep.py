@@ -24,14 +24,12 @@ CONFIGS = {"mlp": "configs/mnist_mlp.yaml", "cnn": "benchmarks/configs/small_cnn
 MLP_ARMS = [
     (1, "false"),
     (4, "false"),
+    (8, "false"),
     (16, "false"),
     (64, "false"),
     (1, "true"),
-    (4, "true"),
     (16, "true"),
-    (64, "true"),
     (1, "auto"),
-    (16, "auto"),
 ]
 CNN_ARMS = [(1, "false"), (16, "false"), (1, "true"), (16, "true"), (16, "auto")]
 
