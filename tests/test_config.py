@@ -344,6 +344,7 @@ def test_generated_docs_are_current() -> None:
         ("epoch", ["epochs", "batch_size"], "epochs"),
         ("Dens", ["DepthwiseConv2D", "Dense"], "Dense"),
         ("learnin_rate", ["learning_rate", "name"], "learning_rate"),
+        ("adamm", ["AdamW", "Adam"], "Adam"),
     ],
 )
 def test_did_you_mean_prefers_the_nearest_typo(typo: str, choices: list[str], expected: str) -> None:

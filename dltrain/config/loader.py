@@ -44,7 +44,11 @@ def did_you_mean(name: str, choices: Sequence[str]) -> str:
     if not lowered:
         return ""
     key = name.lower()
-    best = min(lowered, key=lambda c: (_edit_distance(key, c), len(c) != len(key)))
+    # Fewest edits first; among equals, the most similar overall (adamm -> Adam, not AdamW).
+    best = min(
+        lowered,
+        key=lambda c: (_edit_distance(key, c), -difflib.SequenceMatcher(None, key, c).ratio()),
+    )
     if _edit_distance(key, best) <= max(1, len(key) // 3):
         return f" (did you mean {lowered[best]!r}?)"
     close = difflib.get_close_matches(key, list(lowered), n=1, cutoff=0.6)
