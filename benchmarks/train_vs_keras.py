@@ -44,6 +44,14 @@ def main() -> None:
         help="skip the third arm: the hand script with Keras's default verbose (progress bar)",
     )
     parser.add_argument("--set", action="append", default=[], help="extra dltrain --set")
+    parser.add_argument(
+        "--arm",
+        action="append",
+        default=[],
+        metavar="NAME=KEY=VALUE[,KEY=VALUE]",
+        help="another dltrain side with these --set overrides, e.g. "
+        "'spe15=training.steps_per_execution=15'",
+    )
     parser.add_argument("--quick", action="store_true", help="1 repeat, 2 epochs, 6000 examples")
     args = parser.parse_args()
     need_fashion_mnist()
@@ -58,6 +66,10 @@ def main() -> None:
     }
     if not args.no_verbose_arm:
         arms["keras (verbose=auto)"] = lambda: run_hand(args.epochs, limit, "auto")
+    for spec in args.arm:
+        name, _, sets = spec.partition("=")
+        extra = [*args.set, *sets.split(",")]
+        arms[f"dltrain {name}"] = lambda extra=extra: run_dltrain(MLP, args.epochs, limit, extra)
     names = list(arms)
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for repeat in range(args.repeats):
@@ -113,24 +125,25 @@ def main() -> None:
     )
     print()
     ratio_rows = []
-    base = results["dltrain"]
-    for name in names[1:]:
-        other = results[name]
-        pairs = list(zip(base, other, strict=True))
-        ratio_rows.append(
-            [
-                name,
-                median(steady(h["epoch_times_s"]) / steady(d["epoch_times_s"]) for d, h in pairs),
-                median(h["epoch_times_s"][0] / d["epoch_times_s"][0] for d, h in pairs),
-                median(h["wall_s"] / d["wall_s"] for d, h in pairs),
-                median(h["cpu_s"] / d["cpu_s"] for d, h in pairs),
-                median(d["peak_rss_mib"] / h["peak_rss_mib"] for d, h in pairs),
-            ]
-        )
+    for ours in [n for n in names if n.startswith("dltrain")]:
+        for theirs in [n for n in names if n.startswith("keras")]:
+            pairs = list(zip(results[ours], results[theirs], strict=True))
+            ratio_rows.append(
+                [
+                    f"{theirs} vs {ours}",
+                    median(
+                        steady(h["epoch_times_s"]) / steady(d["epoch_times_s"]) for d, h in pairs
+                    ),
+                    median(h["epoch_times_s"][0] / d["epoch_times_s"][0] for d, h in pairs),
+                    median(h["wall_s"] / d["wall_s"] for d, h in pairs),
+                    median(h["cpu_s"] / d["cpu_s"] for d, h in pairs),
+                    median(d["peak_rss_mib"] / h["peak_rss_mib"] for d, h in pairs),
+                ]
+            )
     print(
         table(
             [
-                "hand script",
+                "pair (same repeat)",
                 "steady epoch: hand / dltrain",
                 "epoch 1: hand / dltrain",
                 "wall: hand / dltrain",
