@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from dltrain.config.data_schema import CsvData, DataConfig, Fraction, MnistData, Strict
+
 __all__ = [
     "CallbacksConfig",
     "CheckpointConfig",
@@ -46,19 +48,11 @@ __all__ = [
     "TrainingConfig",
 ]
 
-Fraction = Annotated[float, Field(gt=0, lt=1)]
-"""A number strictly between 0 and 1."""
-
 Shape = list[PositiveInt | None]
-Task = Literal["regression", "binary", "multiclass"]
 MonitorMode = Literal["auto", "min", "max"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-
-class ObjectSpec(_Strict):
+class ObjectSpec(Strict):
     """A Keras object in its serialized form: ``{class_name: ..., config: {...}}``."""
 
     class_name: str
@@ -69,94 +63,6 @@ class ObjectSpec(_Strict):
 
 NamedObject = str | ObjectSpec
 """A Keras object given by name (``"mse"``) or as ``{class_name, config}``."""
-
-
-# --------------------------------------------------------------------------- data
-
-
-class MnistData(_Strict):
-    """MNIST-format image data (MNIST, Fashion-MNIST)."""
-
-    kind: Literal["mnist", "fashion_mnist"]
-    """Which data set."""
-    path: str | None = None
-    """A Keras-layout ``.npz`` or a folder of the four IDX files (``.gz`` or raw). Default:
-    ``$DLTRAIN_DATA_DIR``, ``~/.keras/datasets/``, ``/usr/share/datasets/<kind>/``, then a
-    Keras download."""
-    validation: Literal["test"] | Fraction | None = "test"
-    """``test`` uses the test split as validation data (the classic Keras example); a fraction
-    holds out that share of the training split (seeded); ``null`` trains without validation."""
-    one_hot: bool = True
-    """Labels as one-hot vectors (for ``categorical_crossentropy``); false gives integer labels
-    (for ``sparse_categorical_crossentropy``)."""
-    scale: bool = True
-    """Scale pixels from 0..255 to [0, 1]."""
-    channel_axis: bool = False
-    """Add a trailing channel axis (28, 28) -> (28, 28, 1), as Conv2D layers need."""
-    limit: PositiveInt | None = None
-    """Use only the first N training and test examples (smoke runs)."""
-
-
-class CsvData(_Strict):
-    """Tabular data from CSV files."""
-
-    kind: Literal["csv"]
-    """Tabular data from CSV."""
-    path: str | None = None
-    """One CSV file; the test split is then cut from it (see ``test``)."""
-    train_path: str | None = None
-    """Training CSV, when the test data is in another file (``test_path``)."""
-    test_path: str | None = None
-    """Test CSV with the same columns."""
-    delimiter: str | None = None
-    """Field separator; default: detected from the first lines."""
-    header: bool | None = None
-    """Whether the first row names the columns; default: detected. Without a header the
-    columns are named ``c0``, ``c1``, ..."""
-    target: str | list[str]
-    """The column(s) to predict. Several targets pair, in order, with the model's outputs."""
-    features: list[str] | None = None
-    """Feature columns; default: every column that is not a target."""
-    categorical: list[str] = Field(default_factory=list)
-    """Feature columns holding categories (text or integer codes), one-hot encoded inside
-    the model with a vocabulary taken from the training split."""
-    feature_groups: dict[str, list[str]] | None = None
-    """Split the features into several named model inputs (for multi-input functional
-    models); default: one input named ``features``."""
-    missing: Literal["drop", "mean", "error"] = "error"
-    """Empty cells: drop the row, fill with the training mean (numeric) or most frequent
-    value (categorical), or report an error naming the first one."""
-    test: Fraction | None = 0.2
-    """Share of ``path`` held out as the test split (seeded). Ignored with ``test_path``."""
-    validation: Fraction | None = 0.2
-    """Share of the training split held out as validation data (seeded); null for none."""
-    task: Task | dict[str, Task] = "regression"
-    """``regression``, ``binary`` or ``multiclass``; a mapping target -> task when targets
-    differ."""
-    one_hot: bool = False
-    """Classification labels as one-hot vectors instead of integer indices."""
-    stream: bool = False
-    """Read the file in chunks through tf.data instead of loading it into memory."""
-    chunk_rows: PositiveInt = 65536
-    """Rows per chunk when streaming."""
-    limit: PositiveInt | None = None
-    """Use only the first N rows of each file (smoke runs)."""
-
-    @model_validator(mode="after")
-    def _one_source(self) -> CsvData:
-        if self.path is None and self.train_path is None:
-            raise ValueError("give `path` (one file) or `train_path` with `test_path`")
-        if self.path is not None and self.train_path is not None:
-            raise ValueError("give either `path` or `train_path`, not both")
-        if self.train_path is not None and self.test_path is None and self.test is None:
-            raise ValueError("`train_path` needs `test_path` or a `test` fraction")
-        return self
-
-
-DataConfig = Annotated[
-    MnistData | CsvData,
-    Field(discriminator="kind"),
-]
 
 
 # -------------------------------------------------------------------------- model
@@ -226,7 +132,7 @@ class LayerSpec(BaseModel):
         return value
 
 
-class InputSpec(_Strict):
+class InputSpec(Strict):
     """A named input of a functional model."""
 
     shape: Shape | None = None
@@ -235,7 +141,7 @@ class InputSpec(_Strict):
     """Element type."""
 
 
-class SequentialModel(_Strict):
+class SequentialModel(Strict):
     """A stack of layers (``keras.Sequential``)."""
 
     type: Literal["sequential"] = "sequential"
@@ -248,7 +154,7 @@ class SequentialModel(_Strict):
     """The layers, in order."""
 
 
-class FunctionalModel(_Strict):
+class FunctionalModel(Strict):
     """A graph of layers (Keras functional API): several inputs, outputs, shared layers."""
 
     type: Literal["functional"]
@@ -308,7 +214,7 @@ class OptimizerConfig(BaseModel):
 # ----------------------------------------------------------------------- training
 
 
-class TrainingConfig(_Strict):
+class TrainingConfig(Strict):
     """How ``model.fit`` runs."""
 
     epochs: PositiveInt = 10
@@ -333,7 +239,7 @@ class TrainingConfig(_Strict):
     """Learning-rate multiplier applied at each NaN rollback."""
 
 
-class CheckpointConfig(_Strict):
+class CheckpointConfig(Strict):
     """Saving ``checkpoints/best.keras`` and ``last.keras``."""
 
     monitor: str = "val_loss"
@@ -342,7 +248,7 @@ class CheckpointConfig(_Strict):
     """Whether lower or higher is better; ``auto`` infers it from the name."""
 
 
-class EarlyStoppingConfig(_Strict):
+class EarlyStoppingConfig(Strict):
     """Stop when the monitored metric stops improving."""
 
     monitor: str = "val_loss"
@@ -359,7 +265,7 @@ class EarlyStoppingConfig(_Strict):
     """Epochs to wait before watching."""
 
 
-class ReduceLROnPlateauConfig(_Strict):
+class ReduceLROnPlateauConfig(Strict):
     """Lower the learning rate when the monitored metric plateaus."""
 
     monitor: str = "val_loss"
@@ -378,7 +284,7 @@ class ReduceLROnPlateauConfig(_Strict):
     """Whether lower or higher is better."""
 
 
-class TensorBoardConfig(_Strict):
+class TensorBoardConfig(Strict):
     """TensorBoard event files under ``<run>/tensorboard``."""
 
     histogram_freq: NonNegativeInt = 0
@@ -396,7 +302,7 @@ def _flag_section(value: Any) -> Any:
     return value
 
 
-class CallbacksConfig(_Strict):
+class CallbacksConfig(Strict):
     """Callbacks added to ``model.fit``. ``true`` enables a section with its defaults."""
 
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
@@ -415,7 +321,7 @@ class CallbacksConfig(_Strict):
     )
 
 
-class DistributeConfig(_Strict):
+class DistributeConfig(Strict):
     """tf.distribute strategy."""
 
     strategy: Literal["default", "mirrored", "multi_worker_mirrored", "one_device"] = "default"
@@ -427,7 +333,7 @@ class DistributeConfig(_Strict):
     """Devices for ``mirrored``; default: all visible GPUs (or the CPU)."""
 
 
-class OutputConfig(_Strict):
+class OutputConfig(Strict):
     """Where and what a run writes."""
 
     runs_dir: str | None = None
@@ -437,7 +343,7 @@ class OutputConfig(_Strict):
     """Write PNG plots into ``plots/``."""
 
 
-class ExperimentConfig(_Strict):
+class ExperimentConfig(Strict):
     """One experiment: data, model, optimizer, loss, metrics and how to train."""
 
     name: str = Field(default="experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
