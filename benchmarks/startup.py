@@ -46,6 +46,7 @@ def main() -> None:
     tf_loaded, keras_loaded = (int(v) for v in probe.stdout.split("RESULT")[-1].split())
 
     python_s: list[float] = []
+    tf_s: list[float] = []
     help_s: list[float] = []
     check_s: list[float] = []
     check_rss: list[float] = []
@@ -54,6 +55,7 @@ def main() -> None:
             python_s.append(run([sys.executable, "-c", "pass"]).wall_s)
             help_s.append(run([DLTRAIN, "--help"]).wall_s)
         if i < args.check_runs:
+            tf_s.append(run([sys.executable, "-c", "import tensorflow, keras"]).wall_s)
             proc = run([DLTRAIN, "check", "configs/mnist_mlp.yaml"])
             check_s.append(proc.wall_s)
             check_rss.append(proc.peak_rss_mib)
@@ -68,6 +70,7 @@ def main() -> None:
     rows = [
         ["python -c pass (interpreter alone)", len(python_s), median(python_s), max(python_s), "-"],
         ["dltrain --help", len(help_s), median(help_s), max(help_s), "< 0.3 s"],
+        ["python -c 'import tensorflow, keras'", len(tf_s), median(tf_s), max(tf_s), "-"],
         [CHECK_LABEL, len(check_s), median(check_s), max(check_s), "< 4 s"],
         [
             "dltrain run (Fashion-MNIST): time to first step",
