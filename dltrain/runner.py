@@ -19,7 +19,7 @@ import yaml
 from dltrain.config import LoadedConfig, config_from_dict, load_config
 from dltrain.config.diff import config_drift
 from dltrain.errors import ConfigError, DltrainError, RunFolderError, TrainingError, UsageError
-from dltrain.report.run_files import start_manifest, write_result_plots
+from dltrain.report.run_files import split_metrics, start_manifest, write_result_plots
 from dltrain.report.run_folder import RunFolder, utc_now
 from dltrain.train.environment import quiet_tensorflow
 
@@ -267,7 +267,13 @@ def _train_and_report_once(
         best_path = run.checkpoints / "best.keras"
         if best_path.is_file():
             model.load_weights(best_path)
-            run.update(test_checkpoint={"file": "checkpoints/best.keras", **(outcome.best or {})})
+            best_epoch = int((outcome.best or {}).get("epoch", 0))
+            best_row = next((r for r in outcome.rows if r["epoch"] == best_epoch), None)
+            run.update(
+                test_checkpoint={"file": "checkpoints/best.keras", **(outcome.best or {})},
+                # The test metrics come from this epoch's weights, not the last epoch's.
+                best_epoch_metrics=split_metrics(best_row) if best_row else None,
+            )
         batch = evaluation_batch_size(prepared.datasets.batch_size, prepared.datasets.train_size)
         test_ds = prepared.datasets.test_dataset(batch)
         test = model.evaluate(test_ds, return_dict=True, verbose=0)

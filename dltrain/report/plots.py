@@ -48,7 +48,7 @@ def _figure(width: float = 6.4, height: float = 4.8) -> Figure:
 def _save(fig: Figure, path: Path) -> Path:
     """Render ``fig`` to PNG bytes and write them atomically to ``path``."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
+    fig.savefig(buffer, format="png", bbox_inches="tight", pad_inches=0.15, dpi=100)
     try:
         atomic_write_bytes(path, buffer.getvalue())
     except OSError as exc:

@@ -12,7 +12,7 @@ from dltrain.config import LoadedConfig
 from dltrain.report.run_folder import RunFolder
 from dltrain.train.environment import quiet_tensorflow
 
-__all__ = ["start_manifest", "write_result_plots"]
+__all__ = ["split_metrics", "start_manifest", "write_result_plots"]
 
 
 def start_manifest(
@@ -104,3 +104,18 @@ def write_result_plots(
                 target.class_names,
                 name=f"confusion_matrix{suffix}.png",
             )
+
+
+def split_metrics(row: dict[str, float]) -> dict[str, dict[str, float]]:
+    """``{"loss": .., "val_loss": ..}`` -> ``{"train": {"loss": ..}, "validation": {...}}``."""
+    out: dict[str, dict[str, float]] = {"train": {}, "validation": {}}
+    for key, value in row.items():
+        if key in ("epoch", "learning_rate", "epoch_time_s"):
+            continue
+        if key.startswith("val_"):
+            out["validation"][key[4:]] = value
+        else:
+            out["train"][key] = value
+    if not out["validation"]:
+        del out["validation"]
+    return out

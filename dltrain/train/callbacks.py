@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import keras
 import numpy as np
 
+from dltrain.report.run_files import split_metrics
 from dltrain.report.run_folder import RunFolder
 from dltrain.train.state import (
     ResumePoint,
@@ -313,18 +314,3 @@ class Recorder(keras.callbacks.Callback):
             return True
         best = float(self.best["value"])
         return value < best if self.mode == "min" else value > best
-
-
-def split_metrics(row: dict[str, float]) -> dict[str, dict[str, float]]:
-    """``{"loss": .., "val_loss": ..}`` -> ``{"train": {"loss": ..}, "validation": {...}}``."""
-    out: dict[str, dict[str, float]] = {"train": {}, "validation": {}}
-    for key, value in row.items():
-        if key in ("epoch", "learning_rate", "epoch_time_s"):
-            continue
-        if key.startswith("val_"):
-            out["validation"][key[4:]] = value
-        else:
-            out["train"][key] = value
-    if not out["validation"]:
-        del out["validation"]
-    return out
