@@ -7,8 +7,8 @@ import shlex
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -172,7 +172,10 @@ def run_experiment(
             _dry_run(loaded, prepared.model, prepared.datasets)
             run = RunFolder.create(root, cfg.name, clock)
             start_manifest(run, loaded, prepared.model, prepared.datasets, command, clock)
-            return _train_and_report(loaded, prepared, run, progress, started, resume=None, rows=[])
+            with _interrupt_recorded(run):
+                return _train_and_report(
+                    loaded, prepared, run, progress, started, resume=None, rows=[]
+                )
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -189,22 +192,12 @@ def _worker_scratch(strategy: str) -> Path | None:
     return Path(tempfile.mkdtemp(prefix="dltrain-worker-"))
 
 
-def _train_and_report(
-    loaded: LoadedConfig,
-    prepared: _Prepared,
-    run: RunFolder,
-    progress: Any,
-    started: float,
-    *,
-    resume: Any,
-    rows: list[dict[str, float]],
-) -> RunResult:
+@contextmanager
+def _interrupt_recorded(run: RunFolder) -> Iterator[None]:
+    """A second Ctrl-C, wherever it lands: the manifest must still say what happened."""
     try:
-        return _train_and_report_once(
-            loaded, prepared, run, progress, started, resume=resume, rows=rows
-        )
+        yield
     except KeyboardInterrupt:
-        # A second Ctrl-C, wherever it lands: the manifest must still say what happened.
         if run.manifest.get("status") == "running":
             run.update(
                 status="interrupted",
@@ -214,7 +207,7 @@ def _train_and_report(
         raise
 
 
-def _train_and_report_once(
+def _train_and_report(
     loaded: LoadedConfig,
     prepared: _Prepared,
     run: RunFolder,
@@ -396,4 +389,5 @@ def resume_experiment(
         error=None,
         config_hash=loaded.digest(),
     )
-    return _train_and_report(loaded, prepared, run, progress, started, resume=point, rows=rows)
+    with _interrupt_recorded(run):
+        return _train_and_report(loaded, prepared, run, progress, started, resume=point, rows=rows)
