@@ -114,6 +114,8 @@ def _prepare(loaded: LoadedConfig, model_path: Path | None = None) -> _Prepared:
         else:
             model = build_model(loaded, datasets.spec)
             compile_model(model, loaded, datasets.spec)
+    if multi_worker:
+        model.steps_per_execution = 1  # see train/loop.py: multi-step executions fail there
     return _Prepared(datasets, model, strategy, multi_worker)
 
 
@@ -192,6 +194,20 @@ def _worker_scratch(strategy: str) -> Path | None:
     return Path(tempfile.mkdtemp(prefix="dltrain-worker-"))
 
 
+def _failure_reason(exc: BaseException) -> str:
+    """The line of a TensorFlow/Keras error that says what went wrong.
+
+    Graph errors start with "Graph execution error:" and the Python stack that defined the
+    failing op; the reason is the first line after that stack.
+    """
+    noise = ("Graph execution error", "Detected at node", "File ", "[[", "The above")
+    for line in str(exc).splitlines():
+        text = line.strip()
+        if text and not line.startswith((" ", "\t")) and not text.startswith(noise):
+            return text
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
+
+
 @contextmanager
 def _interrupt_recorded(run: RunFolder) -> Iterator[None]:
     """A second Ctrl-C, wherever it lands: the manifest must still say what happened."""
@@ -239,7 +255,7 @@ def _train_and_report(
         raise
     except Exception as exc:
         # Keras/TensorFlow failed mid-training: the run keeps what it wrote and says why.
-        message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+        message = f"{type(exc).__name__}: {_failure_reason(exc)}"
         run.update(status="failed", error=message, finished_at=utc_now().isoformat())
         raise TrainingError(f"training failed: {message} (run folder: {run.path})") from exc
 

@@ -276,9 +276,11 @@ def test_live_progress_renders_on_a_terminal() -> None:
     [
         (["callbacks.checkpoint.monitor=val_acuracy"], "did you mean 'val_accuracy'"),
         (
-            ["callbacks.reduce_lr=true",
-             "optimizer.learning_rate={class_name: ExponentialDecay, config: "
-             "{initial_learning_rate: 0.01, decay_steps: 10, decay_rate: 0.9}}"],
+            [
+                "callbacks.reduce_lr=true",
+                "optimizer.learning_rate={class_name: ExponentialDecay, config: "
+                "{initial_learning_rate: 0.01, decay_steps: 10, decay_rate: 0.9}}",
+            ],
             "reduce_lr cannot change a learning-rate schedule",
         ),
     ],
@@ -287,7 +289,27 @@ def test_callback_problems_stop_before_training(
     mlp_config: Path, tmp_path: Path, overrides: list[str], fragment: str
 ) -> None:
     args = [arg for item in overrides for arg in ("--set", item)]
-    result = runner.invoke(app, ["run", str(mlp_config), *args, "--runs-dir", str(tmp_path / "runs")])
+    result = runner.invoke(
+        app, ["run", str(mlp_config), *args, "--runs-dir", str(tmp_path / "runs")]
+    )
     assert result.exit_code == 2, result.output
     assert fragment in result.output
     assert not list((tmp_path / "runs").rglob("run.json"))
+
+
+def test_steps_per_execution_keeps_epoch_boundaries(mlp_config: Path, tmp_path: Path) -> None:
+    from dltrain.train.loop import execution_steps
+
+    assert [execution_steps(1875, 16), execution_steps(8, 3), execution_steps(7, 16)] == [15, 2, 7]
+    assert execution_steps(13, 4) == 1  # a prime number of steps: one batch per execution
+    losses = []
+    for spe in (1, 3, 16):  # 8 steps per epoch: executions of 1, 2 and 8 batches
+        result = run_experiment(
+            mlp_config,
+            [f"training.steps_per_execution={spe}", "deterministic=true"],
+            runs_dir=tmp_path / f"spe{spe}",
+        )
+        with (result.run_dir / "metrics.csv").open() as handle:
+            losses.append([float(r["loss"]) for r in csv.DictReader(handle)])
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+    assert losses[2] == pytest.approx(losses[0], rel=1e-5)

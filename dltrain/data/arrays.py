@@ -103,7 +103,8 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
     parts: list[Prepared] = []
     warnings: list[str] = []
     for source in sources.all:
-        prepared = merge_prepared(list(source.chunks(data, seed, 1 << 30)))
+        # Chunk by chunk: only one chunk's raw text is held at a time, not the whole file's.
+        prepared = merge_prepared(list(source.chunks(data, seed, data.chunk_rows)))
         if source is sources.main:
             check_present(
                 prepared.present, len(prepared) + prepared.dropped, source.plan, source.path

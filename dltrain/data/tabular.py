@@ -83,30 +83,38 @@ def prepare_chunk(
     fields = {c: plan.index(c) for c in plan.features}
     if with_targets:
         fields.update({t: plan.index(t) for t in plan.targets})
-    if data.missing == "error":
+    out = Prepared(codes)
+    try:
+        for column in plan.features:
+            if column in plan.categorical:
+                out.categorical[column] = parse_strings(chunk, fields[column])
+            else:
+                out.numeric[column] = parse_floats(chunk, fields[column], column, path, _TEXT_HINT)
+        if with_targets:
+            for target in plan.targets:
+                field_ = fields[target]
+                if plan.tasks[target] == "regression":
+                    out.targets[target] = parse_floats(chunk, field_, target, path, _TARGET_HINT)
+                else:
+                    out.targets[target] = np.array(
+                        [
+                            "" if is_missing(r[field_]) else canonical_label(r[field_])
+                            for r in chunk.rows
+                        ],
+                        dtype=object,
+                    )
+    except DataError:
+        # An empty cell is reported before text in a numeric column, as it always was.
+        if data.missing == "error" and (hit := first_missing(chunk, fields)) is not None:
+            raise missing_error(path, chunk, *hit) from None
+        raise
+    empty = {c: _empty(v) for c, v in {**out.numeric, **out.categorical, **out.targets}.items()}
+    # Scanning every cell for emptiness is the costliest step of a load; only locate the
+    # first empty cell when the parsed columns show there is one.
+    if data.missing == "error" and any(e.any() for e in empty.values()):
         hit = first_missing(chunk, fields)
         if hit is not None:
             raise missing_error(path, chunk, *hit)
-    out = Prepared(codes)
-    for column in plan.features:
-        if column in plan.categorical:
-            out.categorical[column] = parse_strings(chunk, fields[column])
-        else:
-            out.numeric[column] = parse_floats(chunk, fields[column], column, path, _TEXT_HINT)
-    if with_targets:
-        for target in plan.targets:
-            field_ = fields[target]
-            if plan.tasks[target] == "regression":
-                out.targets[target] = parse_floats(chunk, field_, target, path, _TARGET_HINT)
-            else:
-                out.targets[target] = np.array(
-                    [
-                        "" if is_missing(r[field_]) else canonical_label(r[field_])
-                        for r in chunk.rows
-                    ],
-                    dtype=object,
-                )
-    empty = {c: _empty(v) for c, v in {**out.numeric, **out.categorical, **out.targets}.items()}
     out.present = {c: int((~e).sum()) for c, e in empty.items()}
     target_empty = [empty[t] for t in out.targets]
     if data.missing == "drop":

@@ -226,6 +226,8 @@ def fit_model(
                 shuffle=training.shuffle,
             )
             sink.start(epochs=training.epochs, start_epoch=epoch, steps=steps)
+            # Set on every pass: a rollback loads a model compiled with the configured value.
+            model.steps_per_execution = execution_steps(steps, _steps_per_execution(cfg))
             try:
                 if epoch < training.epochs:
                     model.fit(
@@ -300,6 +302,24 @@ def fit_model(
             outcome.status = "failed"
             outcome.error = "the last epoch's metrics are not finite"
     return outcome
+
+
+def _steps_per_execution(cfg: Any) -> int:
+    # Multi-step executions under MultiWorkerMirroredStrategy fail inside TensorFlow
+    # ("You must feed a value for placeholder tensor 'while/cond/Placeholder'").
+    if cfg.distribute.strategy == "multi_worker_mirrored":
+        return 1
+    return int(cfg.training.steps_per_execution)
+
+
+def execution_steps(steps: int, wanted: int) -> int:
+    """Batches per execution: the largest divisor of the epoch's ``steps`` up to ``wanted``.
+
+    Keras runs whole executions, and the training dataset spans all epochs, so an execution
+    that does not end on the epoch's last batch would train on the next epoch's batches
+    (wrong epoch boundaries, broken exact resume).
+    """
+    return max(d for d in range(1, max(min(wanted, steps), 1) + 1) if steps % d == 0)
 
 
 def _class_weight(setting: Any, datasets: Any) -> dict[int, float] | None:
