@@ -85,6 +85,20 @@ def multi_worker_fit(model: Any, strategy: Any, local_batch: Any) -> Iterator[No
     import tensorflow as tf
     from keras.src.backend.tensorflow import trainer as tf_trainer
 
+    needed = (
+        "reduce_per_replica",
+        "_collective_all_reduce_multi_worker",
+        "_is_per_replica_instance",
+    )
+    if not all(hasattr(tf_trainer, name) for name in needed) or not hasattr(
+        model, "_symbolic_build"
+    ):
+        import keras
+
+        raise UsageError(
+            f"multi-worker training relies on Keras internals that Keras {keras.__version__} "
+            "does not have (written against Keras 3.15); use a single-machine strategy"
+        )
     with strategy.scope():
         _prebuild(model, local_batch)
     original_reduce = tf_trainer.reduce_per_replica
