@@ -238,6 +238,8 @@ def _train_and_report(
     from dltrain.train.loop import evaluation_batch_size, fit_model
 
     sink = progress or SilentProgress()
+    for warning in getattr(prepared.datasets, "warnings", []):
+        sink.message(f"warning: {warning}")  # also kept in run.json under data.warnings
     timings = dict(run.manifest.get("timings") or {})
     try:
         outcome = fit_model(
