@@ -313,3 +313,18 @@ def test_steps_per_execution_keeps_epoch_boundaries(mlp_config: Path, tmp_path: 
             losses.append([float(r["loss"]) for r in csv.DictReader(handle)])
     assert losses[1] == pytest.approx(losses[0], rel=1e-5)
     assert losses[2] == pytest.approx(losses[0], rel=1e-5)
+
+
+def test_data_warnings_are_shown_and_kept(tmp_path: Path) -> None:
+    rows = ["a,k,y"] + [f"{i / 50:.3f},5,{2 * i / 50:.3f}" for i in range(120)]
+    (tmp_path / "w.csv").write_text("\n".join(rows) + "\n")
+    config = tmp_path / "w.yaml"
+    config.write_text(
+        "data: {kind: csv, path: w.csv, target: y}\n"
+        "model: {layers: [{Dense: {units: 1}}]}\ntraining: {epochs: 1}\n"
+    )
+    result = runner.invoke(app, ["run", str(config), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    assert "warning: column 'k' is constant" in result.output
+    manifest = json.loads(next((tmp_path / "runs").rglob("run.json")).read_text())
+    assert any("'k'" in w for w in manifest["data"]["warnings"])
