@@ -372,6 +372,14 @@ def resume_experiment(
             f"{run.path}: already trained {done} of {epochs} epochs; extend it with "
             f"--set training.epochs={done + 5}, say"
         )
+    if run.manifest.get("status") == "completed" and epochs == saved.get("training", {}).get(
+        "epochs"
+    ):
+        # Early stopping ended it: going on would undo that decision.
+        raise UsageError(
+            f"{run.path}: completed (stopped early after epoch {done}); to train on anyway, "
+            f"extend it with --set training.epochs={epochs + 5}, say"
+        )
     if loaded.config.distribute.strategy == "multi_worker_mirrored":
         raise UsageError(
             "--resume of multi-worker runs is not supported: the workers' states live on "

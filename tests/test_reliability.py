@@ -40,7 +40,7 @@ loss: categorical_crossentropy
 metrics: [accuracy]
 training: {{epochs: {epochs}, batch_size: 8}}
 callbacks:
-  early_stopping: {{patience: 2, monitor: val_accuracy}}
+  early_stopping: {{patience: 4, monitor: val_accuracy}}
   reduce_lr: {{patience: 1, factor: 0.5}}
 """
 
@@ -56,7 +56,8 @@ def config(tmp_path: Path) -> Path:
 
     npz = write_mnist_npz(tmp_path / "m.npz", n_train=1600, n_test=100)
     path = tmp_path / "c.yaml"
-    path.write_text(CONFIG.format(path=npz, epochs=4))
+    # Enough epochs that a SIGKILL after epoch 2 always lands before the run ends.
+    path.write_text(CONFIG.format(path=npz, epochs=6))
     return path
 
 
@@ -236,3 +237,14 @@ def test_nan_rollback_lowers_the_learning_rate(tmp_path: Path, regression_csv: P
     manifest = json.loads((result.run_dir / "run.json").read_text())
     assert manifest["rollbacks"] and manifest["rollbacks"][0]["learning_rate"] < 1.0
     assert [r[0] for r in losses(result.run_dir)] == [1, 2]
+
+
+def test_resume_does_not_undo_early_stopping(config: Path, tmp_path: Path) -> None:
+    stopped = run_experiment(
+        config,
+        ["callbacks.early_stopping={patience: 0, min_delta: 100.0}"],
+        runs_dir=tmp_path / "r",
+    )
+    assert stopped.stopped_early and stopped.epochs_completed == 2
+    refused = runner.invoke(app, ["run", "--resume", str(stopped.run_dir)])
+    assert refused.exit_code == 2 and "stopped early after epoch 2" in refused.output
