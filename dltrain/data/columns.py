@@ -138,6 +138,25 @@ def parse_floats(chunk: Chunk, field: int, column: str, path: Path, hint: str) -
     Raises:
         DataError: ``file:row:col`` of the first cell that is not a number, plus ``hint``.
     """
+    try:
+        # Fast path: NumPy converts the whole column in C; any empty or text cell makes it
+        # fail, and the loop below then finds and names that cell.
+        out = np.array([row[field] for row in chunk.rows], dtype=np.float64)
+    except ValueError:
+        out = _parse_floats_slowly(chunk, field, column, path, hint)
+    bad = np.flatnonzero(np.isinf(out))
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(
+            f"{_where(path, chunk, i, field)}: column {column!r} holds "
+            f"{chunk.rows[i][field].strip()!r}; only finite numbers are allowed"
+        )
+    return out
+
+
+def _parse_floats_slowly(
+    chunk: Chunk, field: int, column: str, path: Path, hint: str
+) -> np.ndarray:
     out = np.empty(len(chunk.rows), dtype=np.float64)
     for i, row in enumerate(chunk.rows):
         value = row[field]
@@ -150,13 +169,6 @@ def parse_floats(chunk: Chunk, field: int, column: str, path: Path, hint: str) -
                     f"{value.strip()!r} where numbers are expected; {hint}"
                 ) from None
             out[i] = np.nan
-    bad = np.flatnonzero(np.isinf(out))
-    if bad.size:
-        i = int(bad[0])
-        raise DataError(
-            f"{_where(path, chunk, i, field)}: column {column!r} holds "
-            f"{chunk.rows[i][field].strip()!r}; only finite numbers are allowed"
-        )
     return out
 
 
