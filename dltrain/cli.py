@@ -46,6 +46,12 @@ SetOption = Annotated[
 ]
 
 
+RunsDirOption = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional here on Python 3.10
+    typer.Option("--runs-dir", help="Folder for run folders (default: ./runs)."),
+]
+
+
 def _console() -> Console:
     console = Console(highlight=False, soft_wrap=True)
     if not console.is_terminal and "COLUMNS" not in os.environ:
@@ -161,10 +167,7 @@ def run(
         Optional[str],  # noqa: UP045
         typer.Option("--name", help="Run name (default: the config's name)."),
     ] = None,
-    runs_dir: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option("--runs-dir", help="Folder for run folders (default: ./runs)."),
-    ] = None,
+    runs_dir: RunsDirOption = None,
     resume: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--resume", help="Continue this interrupted or finished run folder."),
@@ -292,10 +295,7 @@ def launch(
     config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
     workers: Annotated[int, typer.Option("--workers", "-n", help="Local worker processes.")] = 2,
     set_: SetOption = None,
-    runs_dir: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option("--runs-dir", help="Folder for run folders (default: ./runs)."),
-    ] = None,
+    runs_dir: RunsDirOption = None,
 ) -> None:
     """Train with N local workers (multi-worker strategy, generated TF_CONFIG)."""
     with _reporting(tensorflow=False):
