@@ -150,8 +150,12 @@ def run_experiment(
     progress: Any = None,
     command: Sequence[str] | None = None,
     clock: Callable[[], datetime] = utc_now,
+    callbacks: Sequence[Any] = (),
 ) -> RunResult:
     """Train from a config (file path, mapping or :class:`LoadedConfig`) and write a run folder.
+
+    ``callbacks`` are extra Keras callbacks (for example a tuner's pruning callback), run
+    after the built-in ones and before the epoch recorder.
 
     Raises:
         ConfigError, DataError: bad config or data (nothing is written).
@@ -176,7 +180,8 @@ def run_experiment(
             start_manifest(run, loaded, prepared.model, prepared.datasets, command, clock)
             with _interrupt_recorded(run):
                 return _train_and_report(
-                    loaded, prepared, run, progress, started, resume=None, rows=[]
+                    loaded, prepared, run, progress, started, resume=None, rows=[],
+                    callbacks=callbacks,
                 )
     finally:
         if scratch is not None:
@@ -232,6 +237,7 @@ def _train_and_report(
     *,
     resume: Any,
     rows: list[dict[str, float]],
+    callbacks: Sequence[Any] = (),
 ) -> RunResult:
     from dltrain.model import load_model_file
     from dltrain.progress import SilentProgress
@@ -251,6 +257,7 @@ def _train_and_report(
             resume=resume,
             rows=rows,
             load_checkpoint=load_model_file,
+            extra_callbacks=callbacks,
         )
     except DltrainError as exc:
         run.update(status="failed", error=exc.render(), finished_at=utc_now().isoformat())

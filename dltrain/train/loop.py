@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -176,6 +176,7 @@ def fit_model(
     rows: list[dict[str, float]] | None = None,
     clock: Callable[[], float] = time.perf_counter,
     load_checkpoint: Callable[[Any], Any] | None = None,
+    extra_callbacks: Sequence[Any] = (),
 ) -> FitOutcome:
     """Train ``model`` on ``datasets`` as the config says, recording into ``run``.
 
@@ -206,7 +207,7 @@ def fit_model(
         reduce_lr=rl,
         resume=resume,
     )
-    callbacks = [watchdog, ProgressCallback(sink), *extra, recorder]
+    callbacks = [watchdog, ProgressCallback(sink), *extra, *extra_callbacks, recorder]
     class_weight = _class_weight(training.class_weight, datasets)
     outcome = FitOutcome("completed", model, start_epoch, rows, recorder.best)
     started = clock()
