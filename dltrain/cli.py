@@ -12,12 +12,15 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 
 from dltrain import __version__
+
+if TYPE_CHECKING:
+    from dltrain.quiet import QuietOutput
 
 app = typer.Typer(
     name="dltrain",
@@ -65,21 +68,19 @@ def _err_console() -> Console:
 
 
 @contextmanager
-def _reporting(tensorflow: bool = True) -> Iterator[None]:
+def _reporting(tensorflow: bool = True) -> Iterator[QuietOutput]:
     """Turn library errors into one message and an exit code (tracebacks only with --debug).
 
-    Commands that may import TensorFlow first route native stderr to a log file, so that its
-    C++ start-up notices do not drown the output.
+    Commands that may import TensorFlow route its native log and library warnings to log
+    files for their duration (:class:`dltrain.quiet.QuietOutput`), so that its C++ start-up
+    notices do not drown the output; a command that makes a run folder moves them there.
     """
     from dltrain.errors import DltrainError
-
-    if tensorflow:
-        from dltrain.train.environment import redirect_native_stderr
-
-        redirect_native_stderr()
+    from dltrain.quiet import QuietOutput
 
     try:
-        yield
+        with QuietOutput(enabled=tensorflow and not _state.debug) as quiet:
+            yield quiet
     except DltrainError as exc:
         err = _err_console()
         if _state.debug:
@@ -110,8 +111,6 @@ def _main(
 ) -> None:
     """Train Keras models from YAML experiment files."""
     _state.debug = debug
-    if debug:
-        os.environ["DLTRAIN_DEBUG"] = "1"
 
 
 @app.command()
@@ -131,7 +130,7 @@ def check(
         if show_config:
             console.print(f"# {config} (resolved)", markup=False, style="dim")
             console.print(loaded.to_yaml(), markup=False)
-        from dltrain.inspect import inspect_config
+        from dltrain.checking import inspect_config
         from dltrain.render import render_model_summary
 
         summary = inspect_config(loaded)
@@ -178,11 +177,16 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final metrics.")] = False,
 ) -> None:
     """Train a model, evaluate it on the test split and write a run folder."""
-    with _reporting():
+    with _reporting() as output:
         from dltrain.errors import UsageError
 
         if config is None and resume is None:
             raise UsageError("give a CONFIG file, or --resume RUN_FOLDER")
+        if config is not None and resume is not None:
+            raise UsageError(
+                "--resume uses the run's saved config.yaml; do not give a CONFIG file "
+                "(extend with --set training.epochs=N)"
+            )
         from dltrain.progress import make_progress
         from dltrain.render import render_run_result
         from dltrain.runner import resume_experiment, run_experiment
@@ -197,7 +201,7 @@ def run(
                 force=force,
                 progress=progress,
                 command=command,
-                config_path=config,
+                on_run_folder=output.attach,
             )
         else:
             assert config is not None
@@ -208,6 +212,7 @@ def run(
                 runs_dir=runs_dir,
                 progress=progress,
                 command=command,
+                on_run_folder=output.attach,
             )
         render_run_result(console, result)
         if result.exit_code:
@@ -256,7 +261,7 @@ def predict(
         if output is None:
             sys.stdout.write(text)
         else:
-            from dltrain.report.run_folder import atomic_write_text
+            from dltrain.storage import atomic_write_text
 
             atomic_write_text(output, text)
             _err_console().print(f"written: {output}", markup=False)

@@ -43,6 +43,8 @@ class Problem:
     message: str
     path: str = ""
     location: Location | None = None
+    key: tuple[str | int, ...] = ()
+    """The key path as parts, so a later stage can locate a problem raised without a source."""
 
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""

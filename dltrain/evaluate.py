@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dltrain.errors import UsageError
-from dltrain.report.run_folder import utc_now
 from dltrain.saved_run import open_saved_run
-from dltrain.train.environment import quiet_tensorflow
+from dltrain.storage import utc_now
 
 __all__ = ["EvalResult", "evaluate_target"]
 
@@ -40,11 +39,10 @@ def evaluate_target(
     if data is not None and split != "test":
         raise UsageError("--data replaces the test split; use it with --split test")
     saved = open_saved_run(target, checkpoint)
-    quiet_tensorflow()
     from dltrain.data import load_datasets
     from dltrain.model import load_model_file
+    from dltrain.train import evaluation_batch_size
     from dltrain.train.environment import configure_environment
-    from dltrain.train.loop import evaluation_batch_size
 
     cfg = saved.loaded.config
     configure_environment(cfg.seed, False, cfg.precision)

@@ -12,7 +12,6 @@ import numpy as np
 from dltrain.data.spec import DataSpec, TargetInfo
 from dltrain.errors import CheckpointError
 from dltrain.saved_run import open_saved_run
-from dltrain.train.environment import quiet_tensorflow
 
 __all__ = ["predict_file", "prediction_columns"]
 
@@ -64,7 +63,6 @@ def predict_file(target: Path, input_path: Path, *, checkpoint: str = "best") ->
         spec = DataSpec.from_json(spec_file.read_text(encoding="utf-8"))
     except (OSError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{spec_file}: unreadable data spec ({exc})") from exc
-    quiet_tensorflow()
     from dltrain.data import load_prediction_inputs
     from dltrain.model import load_model_file
 

@@ -9,7 +9,7 @@ import yaml
 
 from dltrain.config import LoadedConfig, config_from_dict
 from dltrain.errors import CheckpointError, ConfigError, UsageError
-from dltrain.report.run_folder import RunFolder
+from dltrain.storage import RunFolder
 
 __all__ = ["SavedRun", "open_saved_run"]
 
@@ -49,7 +49,7 @@ def open_saved_run(target: Path, checkpoint: str = "best") -> SavedRun:
         if not model_path.is_file():
             raise CheckpointError(
                 f"{run.path}: no checkpoints/{checkpoint}.keras (status: "
-                f"{run.manifest.get('status')}); no epoch finished, or try --checkpoint last"
+                f"{run.manifest.status}); no epoch finished, or try --checkpoint last"
             )
     config_file = run.path / "config.yaml"
     try:

@@ -16,8 +16,8 @@ from types import ModuleType
 
 import pytest
 
+from dltrain.checking import inspect_config
 from dltrain.config import LoadedConfig, load_config
-from dltrain.inspect import inspect_config
 from dltrain.runner import run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]

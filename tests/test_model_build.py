@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from dltrain.config import LoadedConfig, config_from_dict
+from dltrain.config import ExperimentConfig, config_from_dict
 from dltrain.data.spec import DataSpec, InputInfo, TargetInfo
 from dltrain.model import build_model, compile_model, load_model_file, summarize_model
 
@@ -31,8 +31,8 @@ def regression_spec(shape: tuple[int, ...], dtype: str = "float32") -> DataSpec:
     return DataSpec("csv", info, list(info), [TargetInfo("y", "regression")])
 
 
-def loaded(model: dict[str, Any], **extra: Any) -> LoadedConfig:
-    return config_from_dict({"data": {"kind": "mnist"}, "model": model, **extra})
+def loaded(model: dict[str, Any], **extra: Any) -> ExperimentConfig:
+    return config_from_dict({"data": {"kind": "mnist"}, "model": model, **extra}).config
 
 
 def sequential(*layers: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from dltrain.config import LoadedConfig, config_from_dict
+from dltrain.config import ExperimentConfig, config_from_dict
 from dltrain.data.spec import DataSpec, InputInfo, TargetInfo
 from dltrain.model import build_model, build_optimizer, compile_model
 from dltrain.model.compile import default_loss
@@ -19,8 +19,8 @@ SMALL = DataSpec(
 STACK = {"layers": [{"Dense": {"units": 1}}]}
 
 
-def loaded(model: dict[str, Any] | None = None, **extra: Any) -> LoadedConfig:
-    return config_from_dict({"data": {"kind": "mnist"}, "model": model or STACK, **extra})
+def loaded(model: dict[str, Any] | None = None, **extra: Any) -> ExperimentConfig:
+    return config_from_dict({"data": {"kind": "mnist"}, "model": model or STACK, **extra}).config
 
 
 def optimizer_for(**section: Any) -> Any:

@@ -44,15 +44,15 @@ class Config:
 
 
 def build_error(cfg: Config, spec: DataSpec = MNIST) -> str:
-    with pytest.raises(ConfigError) as info:
-        build_model(cfg.loaded, spec)
+    with pytest.raises(ConfigError) as info, cfg.loaded.located():
+        build_model(cfg.loaded.config, spec)
     return str(info.value)
 
 
 def compile_error(cfg: Config, spec: DataSpec = MNIST) -> str:
-    model = build_model(cfg.loaded, spec)
-    with pytest.raises(ConfigError) as info:
-        compile_model(model, cfg.loaded, spec)
+    model = build_model(cfg.loaded.config, spec)
+    with pytest.raises(ConfigError) as info, cfg.loaded.located():
+        compile_model(model, cfg.loaded.config, spec)
     return str(info.value)
 
 

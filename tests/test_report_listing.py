@@ -105,8 +105,13 @@ def test_list_runs_tolerates_early_crash_and_broken_manifests(tmp_path: Path) ->
     crashed = tmp_path / "mnist_mlp" / "20240503T000000Z"
     crashed.mkdir(parents=True)
     (crashed / "run.json").write_text(
-        json.dumps({"status": "failed", "error": "loss became NaN", "timings": "junk"}),
+        json.dumps({"status": "failed", "error": "loss became NaN"}),
         encoding="utf-8",
+    )
+    damaged = tmp_path / "mnist_mlp" / "20240502T000000Z"
+    damaged.mkdir()
+    (damaged / "run.json").write_text(
+        json.dumps({"status": "failed", "timings": "junk"}), encoding="utf-8"
     )
     broken = tmp_path / "mnist_mlp" / "20240504T000000Z"
     broken.mkdir()
@@ -116,7 +121,7 @@ def test_list_runs_tolerates_early_crash_and_broken_manifests(tmp_path: Path) ->
     (tmp_path / "compare-20240505T000000Z.png").write_bytes(b"not a folder")
 
     runs = list_runs(tmp_path)
-    assert [r.path for r in runs] == [broken, crashed]
+    assert [r.path for r in runs] == [broken, crashed, damaged]
     assert runs[0].status == UNREADABLE
     assert runs[0].name == "mnist_mlp"
     assert runs[0].error and "unreadable manifest" in runs[0].error
@@ -125,6 +130,9 @@ def test_list_runs_tolerates_early_crash_and_broken_manifests(tmp_path: Path) ->
     assert runs[1].best is None and runs[1].test_metric is None
     assert runs[1].epochs_completed is None and runs[1].duration_s is None
     assert runs[1].epochs == MISSING
+    # A manifest whose fields have the wrong types is shown as damaged, naming the field.
+    assert runs[2].status == UNREADABLE
+    assert runs[2].error and "timings" in runs[2].error and "'junk'" in runs[2].error
 
 
 def test_list_runs_duration_from_timestamps_when_timings_missing(tmp_path: Path) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import json
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,39 +20,9 @@ from dltrain.config.overrides import apply_override, load_with_extends
 from dltrain.config.schema import CsvData, ExperimentConfig, LayerSpec, MnistData, OutputConfig
 from dltrain.config.yaml_source import KeyPath, SourceMap
 from dltrain.errors import ConfigError, Problem
+from dltrain.keys import did_you_mean
 
 __all__ = ["LoadedConfig", "config_from_dict", "did_you_mean", "load_config"]
-
-
-def _edit_distance(a: str, b: str) -> int:
-    """Optimal-string-alignment distance: typos, including swapped neighbours, cost 1."""
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        row = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                row[j] = min(row[j], prev2[j - 2] + 1)
-        prev2, prev = prev, row
-    return prev[-1]
-
-
-def did_you_mean(name: str, choices: Sequence[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
-    lowered = {c.lower(): c for c in choices}
-    if not lowered:
-        return ""
-    key = name.lower()
-    # Fewest edits first; among equals, the most similar overall (adamm -> Adam, not AdamW).
-    best = min(
-        lowered,
-        key=lambda c: (_edit_distance(key, c), -difflib.SequenceMatcher(None, key, c).ratio()),
-    )
-    if _edit_distance(key, best) <= max(1, len(key) // 3):
-        return f" (did you mean {lowered[best]!r}?)"
-    close = difflib.get_close_matches(key, list(lowered), n=1, cutoff=0.6)
-    return f" (did you mean {lowered[close[0]]!r}?)" if close else ""
 
 
 @dataclass
@@ -68,6 +38,44 @@ class LoadedConfig:
     def problem(self, path: KeyPath, message: str) -> Problem:
         """A problem located at a key path of this config."""
         return self.source.problem(path, message)
+
+    @contextmanager
+    def located(self) -> Iterator[None]:
+        """Add file:line:col to the key-path problems that later stages raise, in file order.
+
+        The model and train stages know key paths only; inside this block their
+        :class:`ConfigError` gains the places where the values were written.
+        """
+        try:
+            yield
+        except ConfigError as exc:
+            if not any(p.key and p.location is None for p in exc.problems):
+                raise
+            problems = [
+                self.problem(p.key, p.message) if p.key and p.location is None else p
+                for p in exc.problems
+            ]
+            problems.sort(
+                key=lambda p: (
+                    (p.location.line, p.location.column) if p.location else (0, 0),
+                    p.path,
+                )
+            )
+            raise ConfigError(exc.message if len(problems) > 1 else "", problems) from None
+
+    def with_overrides(self, overrides: Sequence[str]) -> LoadedConfig:
+        """This config with more ``key.path=value`` overrides, provenance kept.
+
+        A config read from a file is read again (its locations, ``extends`` chain and earlier
+        overrides stay); a config given as a mapping is validated again from its values.
+        """
+        if not overrides:
+            return self
+        if self.path is not None:
+            return load_config(self.path, [*self.overrides, *overrides])
+        again = config_from_dict(self.to_dict(), overrides)
+        again.overrides = [*self.overrides, *overrides]
+        return again
 
     def to_dict(self) -> dict[str, Any]:
         """The fully resolved config as plain data (what ``config.yaml`` holds)."""

@@ -20,10 +20,10 @@ from typing import Any
 import yaml
 
 from dltrain.errors import ConfigError, Location, Problem
+from dltrain.keys import KeyPath, format_path
 
 __all__ = ["KeyPath", "SourceMap", "format_path", "load_yaml_file", "parse_yaml"]
 
-KeyPath = tuple[str | int, ...]
 
 # The largest number of nodes one file may expand to (guards against "billion laughs" aliases).
 _MAX_NODES = 200_000
@@ -47,17 +47,6 @@ _Loader.add_implicit_resolver(
 )
 
 
-def format_path(path: Iterable[str | int]) -> str:
-    """Render a key path the way users write it: ``model.layers[1].Dense.units``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
 @dataclass
 class SourceMap:
     """Where each key path of a loaded document was written."""
@@ -77,7 +66,7 @@ class SourceMap:
     def problem(self, path: Iterable[str | int], message: str) -> Problem:
         """A :class:`Problem` at ``path``, located in the source."""
         key = tuple(path)
-        return Problem(message=message, path=format_path(key), location=self.locate(key))
+        return Problem(message=message, path=format_path(key), location=self.locate(key), key=key)
 
     def overlay(self, other: SourceMap, prefix: KeyPath = ()) -> None:
         """Record ``other``'s locations (under ``prefix``), replacing what they cover."""

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dltrain.config.loader import did_you_mean
 from dltrain.config.schema import CsvData
 from dltrain.data.csv_reader import Chunk, is_missing
 from dltrain.data.spec import TaskName
 from dltrain.errors import DataError
+from dltrain.keys import did_you_mean
 
 __all__ = [
     "ColumnPlan",

@@ -76,7 +76,7 @@ def rebind(plan: ColumnPlan, columns: tuple[str, ...], path: Path, targets: bool
     Raises:
         DataError: the file lacks a used column (targets only when ``targets``).
     """
-    from dltrain.config.loader import did_you_mean
+    from dltrain.keys import did_you_mean
 
     needed = plan.features + (list(plan.targets) if targets else [])
     for name in needed:

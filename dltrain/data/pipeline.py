@@ -197,6 +197,17 @@ class Datasets:
         """Test data in file order."""
         return self._source().evaluation("test", resolve_batch(batch_size, self.test_size))
 
+    def train_class_counts(self) -> dict[int, int]:
+        """Examples per class index in the training split, for the (single) target.
+
+        What ``training.class_weight: balanced`` weighs by; for a classification target.
+        """
+        target = self.spec.targets[0]
+        labels = np.asarray(self._source().labels("train")[0]).reshape(-1)
+        classes = max(len(target.class_names or []), 2)
+        counts = np.bincount(labels.astype(np.int64), minlength=classes)
+        return {index: int(count) for index, count in enumerate(counts)}
+
     def test_targets(self) -> list[np.ndarray]:
         """Test labels per target, in order: class indices (even when one-hot) or floats."""
         return self._source().labels("test")

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dltrain.config.loader import did_you_mean
 from dltrain.config.schema import CsvData, ExperimentConfig, MnistData
 from dltrain.data.columns import parse_floats, parse_strings
 from dltrain.data.csv_reader import detect_format, read_all
 from dltrain.data.mnist import load_image_file
 from dltrain.data.spec import DataSpec
 from dltrain.errors import DataError
+from dltrain.keys import did_you_mean
 
 if TYPE_CHECKING:
     import tensorflow as tf

@@ -6,10 +6,9 @@ from typing import Any
 
 import keras
 
-from dltrain.config.loader import LoadedConfig
-from dltrain.config.schema import SequentialModel
-from dltrain.config.yaml_source import KeyPath
+from dltrain.config.schema import ExperimentConfig, SequentialModel
 from dltrain.data.spec import DataSpec, TargetInfo
+from dltrain.keys import KeyPath
 from dltrain.model.graph import build_functional
 from dltrain.model.problems import ProblemList
 from dltrain.model.sequential import build_sequential
@@ -17,7 +16,7 @@ from dltrain.model.sequential import build_sequential
 __all__ = ["build_model"]
 
 
-def build_model(loaded: LoadedConfig, spec: DataSpec) -> keras.Model:
+def build_model(config: ExperimentConfig, spec: DataSpec) -> keras.Model:
     """Build the model a config describes, for the data ``spec`` describes (not compiled).
 
     The model takes the data's raw inputs (one tensor, or a dict by name when there are
@@ -26,18 +25,18 @@ def build_model(loaded: LoadedConfig, spec: DataSpec) -> keras.Model:
     policy), every output is computed in float32 so that losses are.
 
     Args:
-        loaded: The validated config (its source map locates errors).
+        config: The validated config (its ``model`` and ``precision`` sections).
         spec: Inputs, targets and preprocessing of the data.
 
     Returns:
         The model, its outputs in target order.
 
     Raises:
-        ConfigError: every problem found in the model section, each with its file:line.
+        ConfigError: every problem found in the model section, each at its key path.
     """
-    problems = ProblemList(loaded)
-    cfg = loaded.config.model
-    mixed = loaded.config.precision != "float32"
+    problems = ProblemList()
+    cfg = config.model
+    mixed = config.precision != "float32"
     raw = {
         info.name: keras.Input(shape=info.shape, dtype=info.dtype, name=info.name)
         for info in spec.raw_inputs
@@ -45,12 +44,12 @@ def build_model(loaded: LoadedConfig, spec: DataSpec) -> keras.Model:
     facing = dict(spec.preprocess(raw)) if spec.preprocess is not None else dict(raw)
     # Without a model name, the experiment's name reads better in model.txt than Keras's
     # counters ("functional_4").
-    name = cfg.name or loaded.config.name
+    name = cfg.name or config.name
     if isinstance(cfg, SequentialModel):
         model, paths = build_sequential(cfg, name, spec, raw, facing, problems, mixed)
     else:
         model, paths = build_functional(cfg, name, raw, facing, problems, mixed)
-    _check_outputs(model, paths, spec.targets, problems, loaded)
+    _check_outputs(model, paths, spec.targets, problems, config)
     problems.raise_if_any()
     return model
 
@@ -60,13 +59,13 @@ def _check_outputs(
     paths: list[KeyPath],
     targets: list[TargetInfo],
     problems: ProblemList,
-    loaded: LoadedConfig,
+    config: ExperimentConfig,
 ) -> None:
     """Each output must be as wide as the target it pairs with (in order)."""
     outputs: list[Any] = list(model.outputs)
     if len(outputs) != len(targets):
         where: KeyPath = (
-            ("model", "layers") if isinstance(loaded.config.model, SequentialModel)
+            ("model", "layers") if isinstance(config.model, SequentialModel)
             else ("model", "outputs")
         )
         names = ", ".join(repr(t.name) for t in targets)

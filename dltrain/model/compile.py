@@ -12,10 +12,9 @@ from typing import Any
 
 import keras
 
-from dltrain.config.loader import LoadedConfig, did_you_mean
-from dltrain.config.schema import ObjectSpec, OptimizerConfig
-from dltrain.config.yaml_source import KeyPath
+from dltrain.config.schema import ExperimentConfig, ObjectSpec, OptimizerConfig
 from dltrain.data.spec import DataSpec, TargetInfo
+from dltrain.keys import KeyPath, did_you_mean
 from dltrain.model.objects import LOSS, METRIC, OPTIMIZER, SCHEDULE, resolve
 from dltrain.model.problems import ProblemList, SpecError
 
@@ -56,20 +55,20 @@ def default_metrics(target: TargetInfo) -> list[str]:
     return ["mae"] if target.task == "regression" else ["accuracy"]
 
 
-def build_optimizer(loaded: LoadedConfig) -> keras.optimizers.Optimizer:
+def build_optimizer(config: ExperimentConfig) -> keras.optimizers.Optimizer:
     """The configured optimizer, with its learning rate or schedule.
 
     Raises:
         ConfigError: unknown optimizer or schedule, or an argument it does not take.
     """
-    problems = ProblemList(loaded)
-    optimizer = _optimizer(loaded.config.optimizer, problems)
+    problems = ProblemList()
+    optimizer = _optimizer(config.optimizer, problems)
     problems.raise_if_any()
     assert optimizer is not None
     return optimizer
 
 
-def compile_model(model: keras.Model, loaded: LoadedConfig, spec: DataSpec) -> None:
+def compile_model(model: keras.Model, config: ExperimentConfig, spec: DataSpec) -> None:
     """Compile ``model`` with the config's optimizer, losses and metrics.
 
     Losses and metrics the config leaves out come from each target's task. ``loss``,
@@ -77,14 +76,13 @@ def compile_model(model: keras.Model, loaded: LoadedConfig, spec: DataSpec) -> N
 
     Args:
         model: A model from :func:`dltrain.model.build_model`.
-        loaded: The validated config.
+        config: The validated config.
         spec: The data spec (targets pair with the model's outputs in order).
 
     Raises:
-        ConfigError: every problem found, located in the config file.
+        ConfigError: every problem found, each at its key path.
     """
-    config = loaded.config
-    problems = ProblemList(loaded)
+    problems = ProblemList()
     names = output_names(model)
     targets = spec.targets
     if len(names) != len(targets):

@@ -12,9 +12,8 @@ from typing import Any
 
 import keras
 
-from dltrain.config.loader import did_you_mean
 from dltrain.config.schema import FunctionalModel, LayerSpec
-from dltrain.config.yaml_source import KeyPath
+from dltrain.keys import KeyPath, did_you_mean
 from dltrain.model.layers import LayerFactory
 from dltrain.model.problems import ProblemList, keras_reason
 from dltrain.model.tensors import (

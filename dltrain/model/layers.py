@@ -17,7 +17,7 @@ import keras
 from pydantic import ValidationError
 
 from dltrain.config.schema import LayerSpec
-from dltrain.config.yaml_source import KeyPath
+from dltrain.keys import KeyPath
 from dltrain.model.objects import (
     ACTIVATION,
     CONSTRAINT,

@@ -16,8 +16,7 @@ from typing import Any
 
 import keras
 
-from dltrain.config.loader import did_you_mean
-from dltrain.config.yaml_source import KeyPath
+from dltrain.keys import KeyPath, did_you_mean
 from dltrain.model.problems import SpecError, keras_reason
 
 __all__ = [

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from dltrain.config.loader import LoadedConfig
-from dltrain.config.yaml_source import KeyPath
 from dltrain.errors import ConfigError, Problem
+from dltrain.keys import KeyPath, format_path
 
 __all__ = ["ProblemList", "SpecError", "keras_reason"]
 
@@ -28,15 +27,18 @@ class SpecError(Exception):
 
 
 class ProblemList:
-    """Problems found so far, each located through the loaded config's source map."""
+    """Problems found so far, each at a key path of the config.
 
-    def __init__(self, loaded: LoadedConfig) -> None:
-        self.loaded = loaded
+    The model stage knows key paths only; the config stage adds file:line
+    (:meth:`dltrain.config.LoadedConfig.located`).
+    """
+
+    def __init__(self) -> None:
         self.items: list[Problem] = []
 
     def add(self, path: KeyPath, message: str) -> None:
         """Record a problem at ``path``."""
-        self.items.append(self.loaded.problem(path, message))
+        self.items.append(Problem(message, path=format_path(path), key=tuple(path)))
 
     def add_error(self, error: SpecError) -> None:
         """Record a :class:`SpecError`."""
@@ -49,14 +51,7 @@ class ProblemList:
         """Raise one :class:`ConfigError` holding every problem, in file order."""
         if not self.items:
             return
-        ordered = sorted(
-            self.items,
-            key=lambda p: (
-                (p.location.line, p.location.column) if p.location else (0, 0),
-                p.path,
-            ),
-        )
-        raise ConfigError(problems=ordered)
+        raise ConfigError(problems=list(self.items))
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

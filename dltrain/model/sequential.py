@@ -7,8 +7,8 @@ from typing import Any
 import keras
 
 from dltrain.config.schema import SequentialModel
-from dltrain.config.yaml_source import KeyPath
 from dltrain.data.spec import DataSpec
+from dltrain.keys import KeyPath
 from dltrain.model.layers import LayerFactory
 from dltrain.model.problems import ProblemList, keras_reason
 from dltrain.model.tensors import format_shape, is_float32, shapes_compatible, to_float32

@@ -12,7 +12,7 @@ from typing import Any
 
 from dltrain.config.diff import flatten
 from dltrain.errors import CheckpointError, UsageError
-from dltrain.report.run_folder import MANIFEST, RunFolder, utc_now
+from dltrain.storage import MANIFEST, RunFolder, utc_now
 
 __all__ = ["MISSING", "UNREADABLE", "Comparison", "RunSummary", "compare_runs", "list_runs"]
 
@@ -195,30 +195,26 @@ def _summarize(folder: RunFolder) -> RunSummary:
     m = folder.manifest
     path = folder.path
     default_name = path.parent.name if _STAMP.match(path.name) else path.name
-    best = _mapping(m.get("best"))
-    monitor, best_value = best.get("monitor"), _number(best.get("value"))
-    finals: dict[str, dict[str, float]] = {}
-    for split, values in _mapping(m.get("final_metrics")).items():
-        numbers = {str(k): _number(v) for k, v in _mapping(values).items()}
-        finals[str(split)] = {k: v for k, v in numbers.items() if v is not None}
+    finals = {
+        split: {k: v for k, v in values.items() if not math.isnan(v)}
+        for split, values in m.final_metrics.items()
+    }
     test = finals.get("test", {})
     primary = next((k for k in ("accuracy", "loss") if k in test), None)
-    timings = _mapping(m.get("timings"))
-    started = m.get("started_at")
-    error = m.get("error")
+    best = m.best
     return RunSummary(
-        name=str(m.get("name") or default_name),
+        name=m.name or default_name,
         path=path,
-        status=str(m.get("status")),
-        epochs_completed=_integer(m.get("epochs_completed")),
-        epochs_planned=_integer(m.get("epochs_planned")),
-        best=(str(monitor), best_value) if monitor and best_value is not None else None,
-        best_epoch=_integer(best.get("epoch")),
+        status=m.status,
+        epochs_completed=m.epochs_completed,
+        epochs_planned=m.epochs_planned,
+        best=(best.monitor, best.value) if best else None,
+        best_epoch=best.epoch if best else None,
         test_metric=(primary, test[primary]) if primary else None,
         final_metrics=finals,
-        duration_s=_duration(timings.get("total_s"), started, m.get("finished_at")),
-        started_at=started if isinstance(started, str) else None,
-        error=error if isinstance(error, str) else None,
+        duration_s=_duration(m.timings.get("total_s"), m.started_at, m.finished_at),
+        started_at=m.started_at,
+        error=m.error,
     )
 
 
@@ -237,11 +233,6 @@ def _newest_first_key(run: RunSummary) -> tuple[datetime, int, str]:
             mtime = 0.0
         when = datetime.fromtimestamp(mtime, timezone.utc)
     return when, int(match.group(2) or 0) if match else 0, str(run.path)
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    """A manifest section, or ``{}`` when it is absent or not a mapping (a damaged run.json)."""
-    return value if isinstance(value, dict) else {}
 
 
 def _parse_time(value: Any) -> datetime | None:

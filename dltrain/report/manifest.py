@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dltrain import __version__
+from dltrain.version import __version__
 
 __all__ = ["environment_facts", "git_commit"]
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dltrain.errors import RunFolderError, UsageError
-from dltrain.report.run_folder import atomic_write_bytes
+from dltrain.storage import atomic_write_bytes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -1,25 +1,33 @@
-"""The files a run writes around training: the starting manifest and the result plots."""
+"""The report stage: the files a run writes before training and its final report after."""
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dltrain.config import LoadedConfig
-from dltrain.report.run_folder import RunFolder
-from dltrain.train.environment import quiet_tensorflow
+from dltrain.storage import RunFolder, utc_now
+from dltrain.storage.manifest import DataFacts, split_metrics
 
-__all__ = ["split_metrics", "start_manifest", "write_result_plots"]
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+    from dltrain.data import Datasets
+    from dltrain.train import FitOutcome
+
+__all__ = ["record_start", "write_report"]
 
 
-def start_manifest(
+def record_start(
     run: RunFolder,
     loaded: LoadedConfig,
-    model: Any,
-    datasets: Any,
+    model: keras.Model,
+    datasets: Datasets,
     command: Sequence[str] | None,
     clock: Callable[[], datetime],
 ) -> None:
@@ -27,7 +35,6 @@ def start_manifest(
     from dltrain.model import summarize_model
     from dltrain.report.manifest import environment_facts, git_commit
 
-    quiet_tensorflow(run.path / "logs" / "warnings.log")
     run.write_text("config.yaml", loaded.to_yaml())
     summary = summarize_model(model)
     run.write_text("model.txt", summary.to_text())
@@ -50,26 +57,74 @@ def start_manifest(
         epochs_planned=cfg.training.epochs,
         epochs_completed=0,
         batch_size=datasets.batch_size,
-        parameters={
-            "total": summary.total_params,
-            "trainable": summary.trainable_params,
-        },
-        data={
-            "train_size": datasets.train_size,
-            "validation_size": datasets.validation_size,
-            "test_size": datasets.test_size,
-            "fingerprint": datasets.fingerprint,
-            "warnings": list(getattr(datasets, "warnings", [])),
-        },
+        parameters={"total": summary.total_params, "trainable": summary.trainable_params},
+        data=DataFacts(
+            train_size=datasets.train_size,
+            validation_size=datasets.validation_size,
+            test_size=datasets.test_size,
+            fingerprint=datasets.fingerprint,
+            warnings=list(datasets.warnings),
+        ),
         git=git_commit(where),
         pid=os.getpid(),
         **environment_facts(),
     )
 
 
-def write_result_plots(
-    run: RunFolder, model: Any, datasets: Any, test_ds: Any, rows: list[dict[str, float]]
+def write_report(
+    run: RunFolder,
+    loaded: LoadedConfig,
+    outcome: FitOutcome,
+    datasets: Datasets,
+    started: float,
 ) -> None:
+    """Plots and the final manifest of a run whose training ended (any way but a crash).
+
+    Args:
+        run: The run folder.
+        loaded: The config (``output.plots`` decides whether plots are drawn).
+        outcome: What :func:`dltrain.train.train` returned.
+        datasets: The run's data (test predictions for confusion matrix / residuals).
+        started: ``time.perf_counter()`` when this command started (for ``timings``).
+    """
+    if loaded.config.output.plots and outcome.rows:
+        if outcome.test_metrics is not None:
+            _result_plots(run, outcome, datasets)
+        else:
+            from dltrain.report.plots import write_training_plots
+
+            write_training_plots(run.plots, outcome.rows)
+    timings = dict(run.manifest.timings)
+    timings["train_s"] = round(timings.get("train_s", 0.0) + outcome.train_s, 3)
+    if outcome.first_step_s is not None and "time_to_first_step_s" not in timings:
+        timings["time_to_first_step_s"] = round(outcome.first_step_s - started, 3)
+    timings["total_s"] = round(timings.get("total_s", 0.0) + time.perf_counter() - started, 3)
+    final = dict(run.manifest.final_metrics)
+    fields: dict[str, Any] = {}
+    if outcome.test_metrics is not None:
+        final["test"] = outcome.test_metrics
+    if outcome.test_checkpoint is not None:
+        epoch = outcome.test_checkpoint.epoch
+        best_row = next((r for r in outcome.rows if r["epoch"] == epoch), None)
+        # The test metrics come from this epoch's weights, not the last epoch's.
+        fields.update(
+            test_checkpoint=outcome.test_checkpoint,
+            best_epoch_metrics=split_metrics(best_row) if best_row else None,
+        )
+    run.update(
+        **fields,
+        status=outcome.status,
+        error=outcome.error,
+        stopped_early=outcome.stopped_early,
+        epochs_completed=outcome.epochs_completed,
+        final_metrics=final,
+        best=outcome.best,
+        timings=timings,
+        finished_at=utc_now().isoformat(),
+    )
+
+
+def _result_plots(run: RunFolder, outcome: FitOutcome, datasets: Datasets) -> None:
     """Training curves, and per target a confusion matrix or regression plots on test."""
     import numpy as np
 
@@ -78,9 +133,13 @@ def write_result_plots(
         write_regression_plots,
         write_training_plots,
     )
+    from dltrain.train import evaluation_batch_size
 
-    write_training_plots(run.plots, rows)
-    predictions = model.predict(test_ds.map(lambda x, y: x), verbose=0)
+    write_training_plots(run.plots, outcome.rows)
+    test_ds: tf.data.Dataset = datasets.test_dataset(
+        evaluation_batch_size(datasets.batch_size, datasets.train_size)
+    )
+    predictions = outcome.model.predict(test_ds.map(lambda x, y: x), verbose=0)
     outputs = predictions if isinstance(predictions, list | tuple) else [predictions]
     targets = datasets.spec.targets
     for target, truth, pred in zip(targets, datasets.test_targets(), outputs, strict=False):
@@ -104,18 +163,3 @@ def write_result_plots(
                 target.class_names,
                 name=f"confusion_matrix{suffix}.png",
             )
-
-
-def split_metrics(row: dict[str, float]) -> dict[str, dict[str, float]]:
-    """``{"loss": .., "val_loss": ..}`` -> ``{"train": {"loss": ..}, "validation": {...}}``."""
-    out: dict[str, dict[str, float]] = {"train": {}, "validation": {}}
-    for key, value in row.items():
-        if key in ("epoch", "learning_rate", "epoch_time_s"):
-            continue
-        if key.startswith("val_"):
-            out["validation"][key[4:]] = value
-        else:
-            out["train"][key] = value
-    if not out["validation"]:
-        del out["validation"]
-    return out

@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from dltrain.errors import UsageError
 
-__all__ = ["WorkerRole", "multi_worker_fit", "worker_role"]
+__all__ = ["WorkerRole", "multi_worker_fit", "worker_role", "worker_scratch"]
 
 
 @dataclass(frozen=True)
@@ -124,3 +127,19 @@ def multi_worker_fit(model: Any, strategy: Any, local_batch: Any) -> Iterator[No
     finally:
         tf_trainer.reduce_per_replica = original_reduce
         del model._maybe_symbolic_build
+
+
+@contextmanager
+def worker_scratch(strategy: str) -> Iterator[Path | None]:
+    """A private runs folder for multi-worker processes other than the chief, removed after."""
+    if strategy != "multi_worker_mirrored":
+        yield None
+        return
+    if worker_role().is_chief:
+        yield None
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="dltrain-worker-"))
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -6,23 +6,31 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import keras
 
-from dltrain.config import LoadedConfig
-from dltrain.errors import ConfigError
-from dltrain.report.run_folder import RunFolder
-from dltrain.train.callbacks import (
-    ProgressCallback,
-    ProgressSink,
-    Recorder,
-    StopSignal,
-    TrainingDiverged,
-    TrainingInterrupted,
-    Watchdog,
+from dltrain.config.schema import ExperimentConfig
+from dltrain.storage import (
+    BestCheckpoint,
+    ResumePoint,
+    RunFolder,
+    latest_resume_point,
+    save_resume_point,
 )
-from dltrain.train.state import ResumePoint, latest_resume_point, save_resume_point
+from dltrain.storage.manifest import TestCheckpoint
+from dltrain.train.monitors import (
+    ResumableEarlyStopping,
+    ResumableReduceLROnPlateau,
+    monitored_name,
+    resolve_mode,
+)
+from dltrain.train.recorder import ProgressCallback, ProgressSink, Recorder
+from dltrain.train.signals import StopSignal, TrainingDiverged, TrainingInterrupted, Watchdog
+
+if TYPE_CHECKING:
+    from dltrain.data import Datasets
 
 __all__ = ["FitOutcome", "evaluation_batch_size", "fit_model"]
 
@@ -34,15 +42,18 @@ class FitOutcome:
     """How training ended."""
 
     status: Status
-    model: Any
+    model: keras.Model
     epochs_completed: int
     rows: list[dict[str, float]]
-    best: dict[str, Any] | None
+    best: BestCheckpoint | None
     stopped_early: bool = False
     error: str | None = None
     train_s: float = 0.0
     first_step_s: float | None = None
     rollbacks: list[dict[str, Any]] = field(default_factory=list)
+    test_metrics: dict[str, float] | None = None
+    """Set by :func:`dltrain.train.train` after a completed fit."""
+    test_checkpoint: TestCheckpoint | None = None
 
 
 def evaluation_batch_size(batch_size: int, train_size: int) -> int:
@@ -55,32 +66,34 @@ def evaluation_batch_size(batch_size: int, train_size: int) -> int:
 
 
 def _callbacks(
-    loaded: LoadedConfig, run: RunFolder, has_validation: bool
-) -> tuple[list[Any], Any, Any, str, str]:
-    cfg = loaded.config.callbacks
+    config: ExperimentConfig, model: keras.Model, run: RunFolder, has_validation: bool
+) -> tuple[list[Any], ResumableEarlyStopping | None, ResumableReduceLROnPlateau | None]:
+    cfg = config.callbacks
     extra: list[Any] = []
     es = rl = None
     if cfg.early_stopping is not None:
         e = cfg.early_stopping
-        es = keras.callbacks.EarlyStopping(
-            monitor=_monitor(e.monitor, has_validation),
+        monitor = monitored_name(e.monitor, has_validation)
+        es = ResumableEarlyStopping(
+            monitor=monitor,
             patience=e.patience,
             min_delta=e.min_delta,
-            mode=e.mode,
+            mode=resolve_mode(model, monitor, e.mode, ("callbacks", "early_stopping", "mode")),
             restore_best_weights=e.restore_best_weights,
             start_from_epoch=e.start_from_epoch,
         )
         extra.append(es)
     if cfg.reduce_lr is not None:
         r = cfg.reduce_lr
-        rl = keras.callbacks.ReduceLROnPlateau(
-            monitor=_monitor(r.monitor, has_validation),
+        monitor = monitored_name(r.monitor, has_validation)
+        rl = ResumableReduceLROnPlateau(
+            monitor=monitor,
             factor=r.factor,
             patience=r.patience,
             min_delta=r.min_delta,
             cooldown=r.cooldown,
             min_lr=r.min_lr,
-            mode=r.mode,
+            mode=resolve_mode(model, monitor, r.mode, ("callbacks", "reduce_lr", "mode")),
         )
         extra.append(rl)
     if cfg.tensorboard is not None:
@@ -91,91 +104,20 @@ def _callbacks(
                 update_freq=cfg.tensorboard.update_freq,
             )
         )
-    monitor = _monitor(cfg.checkpoint.monitor, has_validation)
-    return extra, es, rl, monitor, cfg.checkpoint.mode
-
-
-def _require_tensorboard(loaded: LoadedConfig) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("tensorboard") is None:
-        raise ConfigError(
-            problems=[
-                loaded.problem(
-                    ("callbacks", "tensorboard"),
-                    "TensorBoard logs need the tensorboard package: "
-                    "pip install 'dltrain[tensorboard]' (or pip install tensorboard)",
-                )
-            ]
-        )
-
-
-def _monitor(name: str, has_validation: bool) -> str:
-    # Without validation data, "val_x" can never be seen: watch the training value instead.
-    if not has_validation and name.startswith("val_"):
-        return name[4:]
-    return name
-
-
-def check_callbacks(loaded: LoadedConfig, names: list[str], has_validation: bool) -> None:
-    """Fail before training when a callback cannot work as configured.
-
-    A monitored metric that will never be logged, reduce-LR on a schedule, TensorBoard
-    without its package.
-
-    Raises:
-        ConfigError: naming the callback key (and the metrics that exist).
-    """
-    logged = list(names) + ([f"val_{n}" for n in names] if has_validation else [])
-    cfg = loaded.config.callbacks
-    if cfg.tensorboard is not None:
-        _require_tensorboard(loaded)
-    schedule = loaded.config.optimizer.learning_rate
-    if cfg.reduce_lr is not None and schedule is not None and not isinstance(schedule, float):
-        raise ConfigError(
-            problems=[
-                loaded.problem(
-                    ("callbacks", "reduce_lr"),
-                    "reduce_lr cannot change a learning-rate schedule; use a constant "
-                    "optimizer.learning_rate or drop reduce_lr",
-                )
-            ]
-        )
-    problems = []
-    sections: list[tuple[str, Any]] = [
-        ("checkpoint", cfg.checkpoint),
-        ("early_stopping", cfg.early_stopping),
-        ("reduce_lr", cfg.reduce_lr),
-    ]
-    for section, spec in sections:
-        if spec is None:
-            continue
-        monitor = _monitor(spec.monitor, has_validation)
-        if monitor not in logged:
-            from dltrain.config import did_you_mean
-
-            problems.append(
-                loaded.problem(
-                    ("callbacks", section, "monitor"),
-                    f"metric {spec.monitor!r} is never logged{did_you_mean(monitor, logged)}; "
-                    f"logged: {', '.join(logged)}",
-                )
-            )
-    if problems:
-        raise ConfigError(problems=problems)
+    return extra, es, rl
 
 
 def fit_model(
-    model: Any,
-    datasets: Any,
-    loaded: LoadedConfig,
+    model: keras.Model,
+    datasets: Datasets,
+    cfg: ExperimentConfig,
     run: RunFolder,
     sink: ProgressSink,
     *,
     resume: ResumePoint | None = None,
     rows: list[dict[str, float]] | None = None,
     clock: Callable[[], float] = time.perf_counter,
-    load_checkpoint: Callable[[Any], Any] | None = None,
+    load_checkpoint: Callable[[Path], keras.Model] | None = None,
     extra_callbacks: Sequence[Any] = (),
 ) -> FitOutcome:
     """Train ``model`` on ``datasets`` as the config says, recording into ``run``.
@@ -183,12 +125,16 @@ def fit_model(
     Returns a :class:`FitOutcome`; interruption and divergence are outcomes, not exceptions.
     A second Ctrl-C raises ``KeyboardInterrupt`` after the folder is left consistent.
     """
-    cfg = loaded.config
     training = cfg.training
     batch_size = datasets.batch_size
     eval_batch = evaluation_batch_size(batch_size, datasets.train_size)
     validation = datasets.validation_dataset(eval_batch)
-    extra, es, rl, monitor, mode = _callbacks(loaded, run, validation is not None)
+    has_validation = validation is not None
+    extra, es, rl = _callbacks(cfg, model, run, has_validation)
+    monitor = monitored_name(cfg.callbacks.checkpoint.monitor, has_validation)
+    mode = resolve_mode(
+        model, monitor, cfg.callbacks.checkpoint.mode, ("callbacks", "checkpoint", "mode")
+    )
     rows = list(rows or [])
     stop = StopSignal()
     start_epoch = resume.epochs_completed if resume else 0
@@ -305,7 +251,7 @@ def fit_model(
     return outcome
 
 
-def _steps_per_execution(cfg: Any) -> int:
+def _steps_per_execution(cfg: ExperimentConfig) -> int:
     # Multi-step executions under MultiWorkerMirroredStrategy fail inside TensorFlow
     # ("You must feed a value for placeholder tensor 'while/cond/Placeholder'").
     if cfg.distribute.strategy == "multi_worker_mirrored":
@@ -323,7 +269,7 @@ def execution_steps(steps: int, wanted: int) -> int:
     return max(d for d in range(1, max(min(wanted, steps), 1) + 1) if steps % d == 0)
 
 
-def _class_weight(setting: Any, datasets: Any) -> dict[int, float] | None:
+def _class_weight(setting: Any, datasets: Datasets) -> dict[int, float] | None:
     if setting is None:
         return None
     if setting != "balanced":

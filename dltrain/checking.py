@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from dltrain.config import LoadedConfig
-from dltrain.train.environment import quiet_tensorflow
 
 __all__ = ["inspect_config"]
 
@@ -20,7 +19,6 @@ def inspect_config(loaded: LoadedConfig) -> Any:
         ConfigError: a layer, optimizer, loss or metric problem, located in the file.
         DataError: CSV data that cannot be read.
     """
-    quiet_tensorflow()
     from dltrain.data import describe_data, load_datasets
     from dltrain.model import build_model, compile_model, summarize_model
     from dltrain.train.environment import configure_environment
@@ -30,6 +28,7 @@ def inspect_config(loaded: LoadedConfig) -> Any:
     spec = describe_data(cfg)
     if spec is None:
         spec = load_datasets(cfg).spec
-    model = build_model(loaded, spec)
-    compile_model(model, loaded, spec)
+    with loaded.located():
+        model = build_model(cfg, spec)
+        compile_model(model, cfg, spec)
     return summarize_model(model)

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -14,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from dltrain.errors import CheckpointError, RunFolderError
+from dltrain.storage.atomic import atomic_write_text
+from dltrain.storage.manifest import MANIFEST, SCHEMA_VERSION, RunManifest, read_manifest
 
-__all__ = ["RunFolder", "atomic_write_bytes", "atomic_write_text", "utc_now"]
+__all__ = ["RunFolder", "utc_now"]
 
-MANIFEST = "run.json"
 _TIMESTAMP = "%Y%m%dT%H%M%SZ"
 
 
@@ -26,37 +26,32 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and a rename.
-
-    A crash leaves either the old file or the new one, never half of one.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Atomic UTF-8 text write (see :func:`atomic_write_bytes`)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 @dataclass
 class RunFolder:
     """One run's folder and its manifest."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: RunManifest
 
     # ------------------------------------------------------------------ creation
+    @staticmethod
+    def check_root(root: Path) -> None:
+        """Fail early (before data or models are loaded) when ``root`` cannot hold runs.
+
+        Raises:
+            RunFolderError: ``root`` cannot be created or written.
+        """
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            probe = root / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as exc:
+            raise RunFolderError(
+                f"{root}: the runs folder is not writable ({exc.strerror}); "
+                "choose another with --runs-dir"
+            ) from exc
+
     @classmethod
     def create(
         cls,
@@ -95,7 +90,7 @@ class RunFolder:
                 ) from exc
         else:  # pragma: no cover - ten thousand runs in one second
             raise RunFolderError(f"{parent}: too many runs started at {stamp}")
-        folder = cls(path, {"status": "created"})
+        folder = cls(path, RunManifest(schema_version=SCHEMA_VERSION, status="created"))
         try:
             folder.save_manifest()
         except OSError as exc:
@@ -114,13 +109,7 @@ class RunFolder:
         manifest_path = path / MANIFEST
         if not manifest_path.is_file():
             raise CheckpointError(f"{path}: not a run folder (no {MANIFEST})")
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CheckpointError(f"{manifest_path}: unreadable manifest ({exc})") from exc
-        if not isinstance(manifest, dict) or "status" not in manifest:
-            raise CheckpointError(f"{manifest_path}: not a dltrain manifest (no 'status')")
-        return cls(path, manifest)
+        return cls(path, read_manifest(manifest_path))
 
     # -------------------------------------------------------------------- places
     @property
@@ -133,6 +122,11 @@ class RunFolder:
         """``plots/`` (created on first use)."""
         return self._dir("plots")
 
+    @property
+    def logs(self) -> Path:
+        """``logs/`` (created on first use): TensorFlow's and Python's warnings."""
+        return self._dir("logs")
+
     def _dir(self, name: str) -> Path:
         folder = self.path / name
         folder.mkdir(exist_ok=True)
@@ -140,19 +134,17 @@ class RunFolder:
 
     # ------------------------------------------------------------------- writing
     def update(self, **fields: Any) -> None:
-        """Merge ``fields`` into the manifest and write ``run.json``."""
-        self.manifest.update(fields)
+        """Set manifest ``fields`` (validated) and write ``run.json``."""
+        self.manifest = self.manifest.updated(**fields)
         self.save_manifest()
 
     def save_manifest(self) -> None:
         """Write ``run.json`` atomically."""
-        self.write_json(MANIFEST, self.manifest)
+        self.write_text(MANIFEST, self.manifest.to_json())
 
     def write_text(self, relative: str, text: str) -> Path:
         """Atomically write a text file inside the run folder."""
-        target = self.path / relative
-        atomic_write_text(target, text)
-        return target
+        return atomic_write_text(self.path / relative, text)
 
     def write_json(self, relative: str, data: Any) -> Path:
         """Atomically write JSON inside the run folder."""
@@ -169,6 +161,7 @@ class RunFolder:
             writer.writerow(row)
         return self.write_text(relative, buffer.getvalue())
 
+    # ------------------------------------------------------------------- reading
     def read_json(self, relative: str) -> Any:
         """Read a JSON file of the run (CheckpointError if unreadable)."""
         target = self.path / relative
@@ -177,10 +170,52 @@ class RunFolder:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CheckpointError(f"{target}: unreadable ({exc})") from exc
 
-    def read_metrics(self) -> list[dict[str, str]]:
-        """Rows of ``metrics.csv`` (empty when there is none yet)."""
-        target = self.path / "metrics.csv"
+    def read_text(self, relative: str) -> str | None:
+        """A text file of the run, or None when it does not exist.
+
+        Raises:
+            CheckpointError: it exists but cannot be read as UTF-8.
+        """
+        target = self.path / relative
         if not target.is_file():
+            return None
+        try:
+            return target.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"{target}: unreadable ({exc})") from exc
+
+    def read_metrics(self) -> list[dict[str, str]]:
+        """Rows of ``metrics.csv`` (empty when there is none yet).
+
+        Raises:
+            CheckpointError: the file is not UTF-8 CSV.
+        """
+        text = self.read_text("metrics.csv")
+        if text is None:
             return []
-        with target.open(newline="", encoding="utf-8") as handle:
-            return list(csv.DictReader(handle))
+        try:
+            return list(csv.DictReader(io.StringIO(text, newline="")))
+        except csv.Error as exc:
+            raise CheckpointError(f"{self.path / 'metrics.csv'}: unreadable ({exc})") from exc
+
+    def metric_rows(self, up_to_epoch: int) -> list[dict[str, float]]:
+        """``metrics.csv`` as numbers, epochs ``1..up_to_epoch`` (what a resume continues).
+
+        Raises:
+            CheckpointError: a cell is not a number.
+        """
+        rows: list[dict[str, float]] = []
+        for number, row in enumerate(self.read_metrics(), start=2):
+            try:
+                parsed = {
+                    k: (int(float(v)) if k == "epoch" else float(v))
+                    for k, v in row.items()
+                    if k is not None and v not in ("", None)
+                }
+            except (TypeError, ValueError) as exc:
+                raise CheckpointError(
+                    f"{self.path / 'metrics.csv'}:{number}: not a number ({exc})"
+                ) from exc
+            if parsed.get("epoch", 0) <= up_to_epoch:
+                rows.append(parsed)
+        return rows

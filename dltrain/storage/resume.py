@@ -13,15 +13,21 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from dltrain.errors import CheckpointError
-from dltrain.report.run_folder import atomic_write_text
+from dltrain.storage.atomic import atomic_write_text, fsync_dir, publish_file
 
-__all__ = ["ResumePoint", "latest_resume_point", "publish_file", "save_resume_point"]
+__all__ = ["ResumePoint", "Savable", "latest_resume_point", "save_resume_point"]
 
 _PREFIX = "epoch-"
 _KEEP = 2
+
+
+class Savable(Protocol):
+    """Anything with Keras's ``save(path)`` (a ``keras.Model``)."""
+
+    def save(self, filepath: str | Path) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -32,21 +38,15 @@ class ResumePoint:
     model_path: Path
     state: dict[str, Any]
 
-
-def publish_file(source: Path, target: Path) -> None:
-    """Make ``target`` a copy of ``source`` atomically (hard link when possible)."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copy2(source, tmp)
-    os.replace(tmp, target)
+    @property
+    def folder(self) -> Path:
+        """The point's folder (where extra state files live)."""
+        return self.model_path.parent
 
 
 def save_resume_point(
     checkpoints: Path,
-    model: Any,
+    model: Savable,
     epochs_completed: int,
     state: dict[str, Any],
     extra: Callable[[Path], None] | None = None,
@@ -61,13 +61,19 @@ def save_resume_point(
     tmp = root / f".tmp-{epochs_completed:05d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    model.save(tmp / "model.keras")
-    atomic_write_text(tmp / "state.json", json.dumps(state, indent=2, default=float) + "\n")
-    if extra is not None:
-        extra(tmp)
-    if final.exists():
-        shutil.rmtree(final)
-    os.rename(tmp, final)
+    try:
+        model.save(tmp / "model.keras")
+        atomic_write_text(tmp / "state.json", json.dumps(state, indent=2, default=float) + "\n")
+        if extra is not None:
+            extra(tmp)
+        fsync_dir(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync_dir(root)
     publish_file(final / "model.keras", checkpoints / "last.keras")
     for old in _points(root)[:-_KEEP]:
         shutil.rmtree(old, ignore_errors=True)
@@ -94,39 +100,6 @@ def latest_resume_point(checkpoints: Path) -> ResumePoint | None:
     state_file = newest / "state.json"
     try:
         state = json.loads(state_file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{state_file}: unreadable resume state ({exc})") from exc
     return ResumePoint(int(newest.name[len(_PREFIX) :]), newest / "model.keras", state)
-
-
-def _seed_generators(model: Any) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for layer in model._flatten_layers(include_self=True, recursive=True):
-        for i, generator in enumerate(getattr(layer, "_seed_generators", [])):
-            found[f"{layer.name}/{i}"] = generator
-    return found
-
-
-def save_rng_states(model: Any, path: Path) -> None:
-    """Save the state of every layer's random seed generator (dropout masks, augmentation).
-
-    Keras's ``.keras`` format does not keep them, and without them a resumed run would draw
-    different dropout masks than the uninterrupted run.
-    """
-    import numpy as np
-
-    states = {key: np.asarray(gen.state.numpy()) for key, gen in _seed_generators(model).items()}
-    np.savez(path, **states)  # type: ignore[arg-type]  # numpy stubs mistype **kwargs
-
-
-def restore_rng_states(model: Any, path: Path) -> None:
-    """Put back what :func:`save_rng_states` saved (missing file: nothing to restore)."""
-    import numpy as np
-
-    if not path.is_file():
-        return
-    generators = _seed_generators(model)
-    with np.load(path) as saved:
-        for key in saved.files:
-            if key in generators:
-                generators[key].state.assign(saved[key])

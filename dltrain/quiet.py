@@ -1,0 +1,146 @@
+"""The process-wide output settings of one dltrain command, entered by the CLI (or the API).
+
+TensorFlow prints C++ start-up notices (absl, oneDNN, CPU features) straight to file
+descriptor 2 and Python warnings through ``logging``; a run's terminal output is ours alone,
+so for the length of a command they go to log files in the run folder instead
+(``logs/tensorflow.log``, ``logs/warnings.log``). Library code never does this itself:
+:class:`QuietOutput` is a context manager that changes these settings on entry and puts
+every one of them back on exit, so a notebook or test process is left as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import TextIO
+
+__all__ = ["QuietOutput"]
+
+_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "ABSL_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR"}
+_LOGGERS = ("py.warnings", "tensorflow", "absl", "keras")
+
+
+class QuietOutput:
+    """Route TensorFlow's native log and library warnings to files while a command runs.
+
+    Args:
+        enabled: False (``--debug``) leaves everything as it is.
+        native: Also redirect file descriptor 2 (only where stderr is the real terminal
+            stream: a test runner or notebook that captures it is left alone).
+    """
+
+    def __init__(self, enabled: bool = True, *, native: bool = True) -> None:
+        self.enabled = enabled
+        self.native = native
+        self._env: dict[str, str | None] = {}
+        self._loggers: dict[str, tuple[list[logging.Handler], bool]] = {}
+        self._handler: logging.Handler = logging.NullHandler()
+        self._captured_warnings = False
+        self._saved_fd: int | None = None
+        self._saved_stderr: TextIO | None = None
+        self._native_log: Path | None = None
+
+    # ----------------------------------------------------------------- entering
+    def __enter__(self) -> QuietOutput:
+        if not self.enabled:
+            return self
+        for key, value in _ENV.items():
+            self._env[key] = os.environ.get(key)
+            os.environ.setdefault(key, value)
+        if self.native and sys.stderr is sys.__stderr__:
+            self._redirect_native()
+        # logging.captureWarnings has no getter; its private flag is the only way to know.
+        self._captured_warnings = bool(getattr(logging, "_warnings_showwarning", None))
+        logging.captureWarnings(True)
+        for name in _LOGGERS:
+            logger = logging.getLogger(name)
+            self._loggers[name] = (list(logger.handlers), logger.propagate)
+        self._install(logging.NullHandler())
+        return self
+
+    def _redirect_native(self) -> None:
+        try:
+            saved = os.dup(2)
+        except OSError:
+            return
+        if sys.stderr is not None:
+            sys.stderr.flush()
+        self._saved_fd = saved
+        self._saved_stderr = sys.stderr
+        # Python's own messages keep going to the terminal through a copy of the old fd 2.
+        sys.stderr = os.fdopen(
+            os.dup(saved), "w", buffering=1, encoding="utf-8", errors="backslashreplace"
+        )
+        fd, name = tempfile.mkstemp(prefix="dltrain-native-", suffix=".log")
+        os.dup2(fd, 2)
+        os.close(fd)
+        self._native_log = Path(name)
+
+    def _install(self, handler: logging.Handler) -> None:
+        self._handler.close()
+        self._handler = handler
+        for name in _LOGGERS:
+            logger = logging.getLogger(name)
+            logger.handlers = [handler]
+            logger.propagate = False
+
+    # ------------------------------------------------------------------- moving
+    def attach(self, run_dir: Path) -> None:
+        """From now on, keep the logs in ``run_dir/logs/`` (called once the folder exists)."""
+        if not self.enabled:
+            return
+        logs = run_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(logs / "warnings.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        self._install(handler)
+        if self._native_log is None:
+            return
+        target = logs / "tensorflow.log"
+        with target.open("ab") as out:
+            if self._native_log.is_file() and self._native_log.parent != logs:
+                out.write(self._native_log.read_bytes())
+            os.dup2(out.fileno(), 2)
+        self._drop_temporary()
+        self._native_log = target
+
+    def _drop_temporary(self) -> None:
+        if self._native_log is not None and self._native_log.name.startswith("dltrain-native-"):
+            self._native_log.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ leaving
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if not self.enabled:
+            return
+        self._handler.close()
+        for name, (handlers, propagate) in self._loggers.items():
+            logger = logging.getLogger(name)
+            logger.handlers = handlers
+            logger.propagate = propagate
+        if not self._captured_warnings:
+            logging.captureWarnings(False)
+        if self._saved_fd is not None:
+            if sys.stderr is not None:
+                sys.stderr.flush()
+            os.dup2(self._saved_fd, 2)
+            os.close(self._saved_fd)
+            replaced = sys.stderr
+            sys.stderr = self._saved_stderr
+            if replaced is not None and replaced is not sys.stderr:
+                replaced.close()
+            self._saved_fd = None
+        self._drop_temporary()
+        for key, value in self._env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -1,0 +1,93 @@
+"""The one way dltrain publishes a file: temporary file, fsync, rename, fsync the folder.
+
+A crash at any moment leaves either the old file or the new one, never half of one, and
+after the folder's fsync the rename itself survives a power loss.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "publish_file", "temp_path"]
+
+_counter = itertools.count()
+
+
+def temp_path(target: Path) -> Path:
+    """A hidden temporary name beside ``target`` that keeps its suffix (``.keras`` needs it)."""
+    return target.with_name(f".{target.stem}.{os.getpid()}-{next(_counter)}.tmp{target.suffix}")
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename inside ``folder`` durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on folders; the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+def atomic_write(target: Path, write: Callable[[Path], object]) -> Path:
+    """Publish ``target`` atomically: ``write(tmp)`` fills a temporary file beside it.
+
+    The temporary file is removed when ``write`` (or anything after it) fails, so no
+    ``.tmp`` file outlives an error. Files get the usual permissions (0666 less the umask).
+
+    Returns:
+        ``target``.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(target)
+    try:
+        write(tmp)
+        _fsync_file(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(target.parent)
+    return target
+
+
+def atomic_write_bytes(target: Path, data: bytes) -> Path:
+    """Atomically write ``data`` to ``target`` (see :func:`atomic_write`)."""
+
+    def write(tmp: Path) -> None:
+        with tmp.open("xb") as handle:
+            handle.write(data)
+
+    return atomic_write(target, write)
+
+
+def atomic_write_text(target: Path, text: str) -> Path:
+    """Atomically write UTF-8 ``text`` to ``target``."""
+    return atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def publish_file(source: Path, target: Path) -> Path:
+    """Make ``target`` an atomic copy of ``source`` (a hard link where the file system allows)."""
+
+    def link(tmp: Path) -> None:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copy2(source, tmp)
+
+    return atomic_write(target, link)

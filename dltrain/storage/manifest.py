@@ -1,0 +1,183 @@
+"""``run.json``: the typed run manifest, the one module that knows its fields.
+
+Every writer and reader goes through :class:`RunManifest`. Manifests written by dltrain 0.1
+have no ``schema_version`` and read as version 1; fields this version does not know are kept
+(``extra="allow"``) so a newer manifest survives being updated by an older dltrain.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dltrain.errors import CheckpointError
+
+__all__ = [
+    "MANIFEST",
+    "SCHEMA_VERSION",
+    "BestCheckpoint",
+    "DataFacts",
+    "ResumeRecord",
+    "Rollback",
+    "RunManifest",
+    "Status",
+    "read_manifest",
+    "split_metrics",
+]
+
+MANIFEST = "run.json"
+SCHEMA_VERSION = 2
+"""1: dltrain 0.1 (no ``schema_version`` field); 2: this module."""
+
+Status = Literal["created", "running", "completed", "failed", "interrupted"]
+Metrics = dict[str, float]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class BestCheckpoint(_Section):
+    """Which epoch ``checkpoints/best.keras`` holds, and why it is the best."""
+
+    monitor: str
+    mode: str
+    value: float
+    epoch: int
+
+
+class TestCheckpoint(_Section):
+    """The checkpoint the test metrics were computed with."""
+
+    file: str
+    monitor: str | None = None
+    mode: str | None = None
+    value: float | None = None
+    epoch: int | None = None
+
+
+class DataFacts(_Section):
+    """Split sizes, the data fingerprint and the warnings shown when the run started."""
+
+    train_size: int | None = None
+    validation_size: int | None = None
+    test_size: int | None = None
+    fingerprint: dict[str, Any] | None = None
+    """What the data was: kind, source files with their hashes, per-split shapes and counts."""
+    warnings: list[str] = Field(default_factory=list)
+
+
+class Drift(_Section):
+    """A config value a forced resume changed."""
+
+    key: str
+    old: Any = None
+    new: Any = None
+
+
+class ResumeRecord(_Section):
+    """One ``dltrain run --resume`` of the run."""
+
+    at: str
+    from_epoch: int
+    command: list[str] = Field(default_factory=list)
+    drift: list[Drift] = Field(default_factory=list)
+
+
+class Rollback(_Section):
+    """One ``on_nan: rollback`` recovery."""
+
+    at_epoch: int
+    at_batch: int
+    resumed_from_epoch: int
+    learning_rate: float
+
+
+class RunManifest(BaseModel):
+    """What ``run.json`` records: status, provenance, environment, progress and results."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    schema_version: int = 1
+    status: Status
+    name: str | None = None
+    command: list[str] | None = None
+    config_file: str | None = None
+    config_files: list[str] = Field(default_factory=list)
+    overrides: list[str] = Field(default_factory=list)
+    config_hash: str | None = None
+    seed: int | None = None
+    deterministic: bool | None = None
+    precision: str | None = None
+    distribute: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    epochs_planned: int | None = None
+    epochs_completed: int | None = None
+    batch_size: int | None = None
+    parameters: dict[str, int] = Field(default_factory=dict)
+    data: DataFacts | None = None
+    git: dict[str, Any] | None = None
+    pid: int | None = None
+    versions: dict[str, str] = Field(default_factory=dict)
+    platform: dict[str, Any] = Field(default_factory=dict)
+    timings: dict[str, float] = Field(default_factory=dict)
+    final_metrics: dict[str, Metrics] = Field(default_factory=dict)
+    """split (``train``, ``validation``, ``test``) -> metric -> value."""
+    best: BestCheckpoint | None = None
+    test_checkpoint: TestCheckpoint | None = None
+    best_epoch_metrics: dict[str, Metrics] | None = None
+    stopped_early: bool = False
+    error: str | None = None
+    resumes: list[ResumeRecord] = Field(default_factory=list)
+    rollbacks: list[Rollback] = Field(default_factory=list)
+
+    def updated(self, **fields: Any) -> RunManifest:
+        """A copy with ``fields`` replaced, validated like a manifest read from disk."""
+        data = self.model_dump()
+        data.update(fields)
+        return RunManifest.model_validate(data)
+
+    def to_json(self) -> str:
+        """The ``run.json`` text (non-finite metrics as JSON's ``NaN``/``Infinity``)."""
+        return json.dumps(self.model_dump(mode="python"), indent=2, default=str) + "\n"
+
+
+def read_manifest(path: Path) -> RunManifest:
+    """Read and validate a ``run.json``.
+
+    Raises:
+        CheckpointError: missing, unreadable, not JSON, or fields of the wrong type.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: unreadable manifest ({exc})") from exc
+    if not isinstance(data, dict) or "status" not in data:
+        raise CheckpointError(f"{path}: not a dltrain manifest (no 'status')")
+    try:
+        return RunManifest.model_validate(data)
+    except ValidationError as exc:
+        bad = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (received {e.get('input')!r:.60})"
+            for e in exc.errors()[:5]
+        )
+        raise CheckpointError(f"{path}: damaged manifest: {bad}") from None
+
+
+def split_metrics(row: dict[str, float]) -> dict[str, Metrics]:
+    """``{"loss": .., "val_loss": ..}`` -> ``{"train": {"loss": ..}, "validation": {...}}``."""
+    out: dict[str, Metrics] = {"train": {}, "validation": {}}
+    for key, value in row.items():
+        if key in ("epoch", "learning_rate", "epoch_time_s"):
+            continue
+        if key.startswith("val_"):
+            out["validation"][key[4:]] = value
+        else:
+            out["train"][key] = value
+    if not out["validation"]:
+        del out["validation"]
+    return out

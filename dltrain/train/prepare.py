@@ -1,0 +1,191 @@
+"""Before training: seed, strategy, data, model; then one batch proves it all fits together."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dltrain.config import LoadedConfig
+from dltrain.config.schema import ExperimentConfig
+from dltrain.errors import ConfigError, Problem
+from dltrain.keys import KeyPath, did_you_mean, format_path
+from dltrain.train.environment import configure_environment, make_strategy
+
+if TYPE_CHECKING:
+    import keras
+
+    from dltrain.data import Datasets
+
+__all__ = ["Prepared", "check_callbacks", "dry_run", "prepare"]
+
+
+@dataclass
+class Prepared:
+    """The data, the compiled model and the distribution strategy of one run."""
+
+    datasets: Datasets
+    model: keras.Model
+    strategy: Any
+    multi_worker: bool
+
+    def session(self) -> AbstractContextManager[None]:
+        """Where the model may train, evaluate and predict (multi-worker needs patches)."""
+        if not self.multi_worker:
+            return nullcontext()
+        from dltrain.train.distributed import multi_worker_fit
+
+        batch = next(iter(self.datasets.test_dataset(self.datasets.batch_size).take(1)))
+        return multi_worker_fit(self.model, self.strategy, batch)
+
+
+def _problem(key: KeyPath, message: str) -> Problem:
+    return Problem(message, path=format_path(key), key=key)
+
+
+def prepare(loaded: LoadedConfig, model_path: Path | None = None) -> Prepared:
+    """Seed, load the data, build and compile the model (or load it from a checkpoint).
+
+    Raises:
+        ConfigError, DataError, CheckpointError: located in the config where they can be.
+    """
+    from dltrain.data import load_datasets
+    from dltrain.model import build_model, compile_model, load_model_file
+
+    cfg = loaded.config
+    multi_worker = cfg.distribute.strategy == "multi_worker_mirrored"
+    if multi_worker:
+        from dltrain.train.distributed import worker_role
+
+        worker_role()  # fails early, with advice, when TF_CONFIG is missing
+        if cfg.training.on_nan == "rollback":
+            raise ConfigError(
+                problems=[
+                    loaded.problem(
+                        ("training", "on_nan"),
+                        "on_nan: rollback is not supported with multi_worker_mirrored; use stop",
+                    )
+                ]
+            )
+    # The strategy comes first: a multi-worker strategy must exist before other TF work.
+    strategy = make_strategy(cfg.distribute.strategy, cfg.distribute.device, cfg.distribute.devices)
+    configure_environment(cfg.seed, cfg.deterministic, cfg.precision)
+    datasets = load_datasets(cfg)
+    with strategy.scope(), loaded.located():
+        if model_path is not None:
+            model = load_model_file(model_path)
+        else:
+            model = build_model(cfg, datasets.spec)
+            compile_model(model, cfg, datasets.spec)
+    if multi_worker:
+        model.steps_per_execution = 1  # see train/loop.py: multi-step executions fail there
+    return Prepared(datasets, model, strategy, multi_worker)
+
+
+@contextmanager
+def _outputs_fit_targets(loaded: LoadedConfig) -> Iterator[None]:
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = ("loss",) if ("loss",) in loaded.source.locations else ("model",)
+        raise ConfigError(
+            problems=[
+                loaded.problem(where, f"the model's outputs do not fit the data's targets: {first}")
+            ]
+        ) from exc
+
+
+def dry_run(loaded: LoadedConfig, prepared: Prepared) -> list[str]:
+    """Evaluate one batch: proves outputs fit targets and learns the logged metric names.
+
+    Raises:
+        ConfigError: the outputs do not fit the targets, or a callback cannot work.
+    """
+    datasets = prepared.datasets
+    batch = datasets.test_dataset(min(datasets.batch_size, 64)).take(1)
+    with _outputs_fit_targets(loaded):
+        logs = prepared.model.evaluate(batch, return_dict=True, verbose=0)
+    names = list(logs)
+    with loaded.located():
+        check_callbacks(loaded.config, prepared.model, names, datasets.validation_size > 0)
+        _check_class_weight(loaded.config, datasets)
+    return names
+
+
+def check_callbacks(
+    cfg: ExperimentConfig, model: keras.Model, names: list[str], has_validation: bool
+) -> None:
+    """Fail before training when a callback cannot work as configured.
+
+    A monitored metric that will never be logged, a direction ``mode: auto`` cannot tell,
+    reduce-LR on a schedule, TensorBoard without its package.
+
+    Raises:
+        ConfigError: at the callback's key path (and the metrics that exist).
+    """
+    from dltrain.train.monitors import monitored_name, resolve_mode
+
+    logged = list(names) + ([f"val_{n}" for n in names] if has_validation else [])
+    callbacks = cfg.callbacks
+    problems: list[Problem] = []
+    if callbacks.tensorboard is not None and importlib.util.find_spec("tensorboard") is None:
+        problems.append(
+            _problem(
+                ("callbacks", "tensorboard"),
+                "TensorBoard logs need the tensorboard package: "
+                "pip install 'dltrain[tensorboard]' (or pip install tensorboard)",
+            )
+        )
+    schedule = cfg.optimizer.learning_rate
+    if callbacks.reduce_lr is not None and schedule is not None and not isinstance(schedule, float):
+        problems.append(
+            _problem(
+                ("callbacks", "reduce_lr"),
+                "reduce_lr cannot change a learning-rate schedule; use a constant "
+                "optimizer.learning_rate or drop reduce_lr",
+            )
+        )
+    sections: list[tuple[str, Any]] = [
+        ("checkpoint", callbacks.checkpoint),
+        ("early_stopping", callbacks.early_stopping),
+        ("reduce_lr", callbacks.reduce_lr),
+    ]
+    for section, spec in sections:
+        if spec is None:
+            continue
+        monitor = monitored_name(spec.monitor, has_validation)
+        if monitor not in logged:
+            problems.append(
+                _problem(
+                    ("callbacks", section, "monitor"),
+                    f"metric {spec.monitor!r} is never logged{did_you_mean(monitor, logged)}; "
+                    f"logged: {', '.join(logged)}",
+                )
+            )
+            continue
+        try:
+            resolve_mode(model, monitor, spec.mode, ("callbacks", section, "mode"))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems=problems)
+
+
+def _check_class_weight(cfg: ExperimentConfig, datasets: Datasets) -> None:
+    if cfg.training.class_weight is None:
+        return
+    targets = datasets.spec.targets
+    if len(targets) != 1 or targets[0].task == "regression":
+        raise ConfigError(
+            problems=[
+                _problem(
+                    ("training", "class_weight"),
+                    "class_weight needs exactly one classification target; received "
+                    + ", ".join(f"{t.name} ({t.task})" for t in targets),
+                )
+            ]
+        )

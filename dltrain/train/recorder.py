@@ -1,0 +1,174 @@
+"""The epoch recorder (metrics.csv, best.keras, resume point, run.json) and progress relay."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import keras
+import numpy as np
+
+from dltrain.storage import (
+    BestCheckpoint,
+    ResumePoint,
+    RunFolder,
+    atomic_write,
+    save_resume_point,
+)
+from dltrain.storage.manifest import split_metrics
+from dltrain.train.monitors import Mode, ResumableEarlyStopping, ResumableReduceLROnPlateau
+from dltrain.train.rng import restore_rng_states, save_rng_states
+from dltrain.train.signals import scalar
+
+__all__ = ["ProgressCallback", "ProgressSink", "Recorder", "current_learning_rate"]
+
+
+class ProgressSink(Protocol):
+    """Where training progress goes (a terminal display, plain lines, or nowhere)."""
+
+    def start(self, *, epochs: int, start_epoch: int, steps: int) -> None: ...
+    def batch(self, epoch: int, step: int, logs: dict[str, Any]) -> None: ...
+    def epoch(self, epoch: int, row: dict[str, float]) -> None: ...
+    def message(self, text: str) -> None: ...
+    def stop(self) -> None: ...
+
+
+class ProgressCallback(keras.callbacks.Callback):
+    """Forwards batches to a :class:`ProgressSink`."""
+
+    async_safe = True
+
+    def __init__(self, sink: ProgressSink) -> None:
+        super().__init__()
+        self.sink = sink
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.sink.batch(self._epoch, batch, logs or {})
+
+
+def current_learning_rate(model: Any) -> float:
+    """The optimizer's learning rate now (schedules evaluated at the current step)."""
+    return scalar(model.optimizer.learning_rate)
+
+
+class Recorder(keras.callbacks.Callback):
+    """At each epoch end: metrics.csv, best.keras, a resume point, run.json, progress.
+
+    It must come after early stopping and LR reduction in the callback list (Keras calls
+    callbacks in order), so their state for the epoch is final when it is saved;
+    :func:`dltrain.train.loop.fit_model` builds the list that way.
+    """
+
+    def __init__(
+        self,
+        run: RunFolder,
+        sink: ProgressSink,
+        *,
+        monitor: str,
+        mode: Mode,
+        rows: list[dict[str, float]],
+        early_stopping: ResumableEarlyStopping | None,
+        reduce_lr: ResumableReduceLROnPlateau | None,
+        resume: ResumePoint | None,
+    ) -> None:
+        super().__init__()
+        self.run = run
+        self.sink = sink
+        self.monitor = monitor
+        self.mode = mode
+        self.rows = rows
+        self.early_stopping = early_stopping
+        self.reduce_lr = reduce_lr
+        self.resume = resume
+        saved = (resume.state if resume else {}).get("best")
+        self.best: BestCheckpoint | None = BestCheckpoint(**saved) if saved else None
+        self._epoch_start = 0.0
+        self._epoch_lr = 0.0
+
+    # -------------------------------------------------------------- restoring
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.resume is None:
+            return
+        folder = self.resume.folder
+        restore_rng_states(self.model, folder / "rng_state.npz")
+        saved = self.resume.state.get("callbacks", {})
+        if self.early_stopping is not None and "early_stopping" in saved:
+            weights_file = folder / "early_stopping_best.npz"
+            weights = None
+            if weights_file.is_file():
+                with np.load(weights_file) as data:
+                    weights = {key: data[key] for key in data.files}
+            self.early_stopping.set_state(saved["early_stopping"], weights)
+        if self.reduce_lr is not None and "reduce_lr" in saved:
+            self.reduce_lr.set_state(saved["reduce_lr"])
+
+    def initial_state(self) -> dict[str, Any]:
+        """The state before the first epoch (for a rollback point at epoch 0)."""
+        return self._state(0)
+
+    def _state(self, epochs_completed: int) -> dict[str, Any]:
+        callbacks: dict[str, Any] = {}
+        if self.early_stopping is not None:
+            callbacks["early_stopping"] = self.early_stopping.get_state()
+        if self.reduce_lr is not None:
+            callbacks["reduce_lr"] = self.reduce_lr.get_state()
+        return {
+            "epochs_completed": epochs_completed,
+            "best": self.best.model_dump() if self.best else None,
+            "learning_rate": current_learning_rate(self.model),
+            "callbacks": callbacks,
+        }
+
+    # ---------------------------------------------------------------- recording
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch_start = time.perf_counter()
+        self._epoch_lr = current_learning_rate(self.model)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        row: dict[str, float] = {"epoch": epoch + 1}
+        for key, value in (logs or {}).items():
+            if key != "learning_rate":
+                row[key] = scalar(value)
+        row["learning_rate"] = self._epoch_lr
+        row["epoch_time_s"] = round(time.perf_counter() - self._epoch_start, 4)
+        self.rows.append(row)
+        columns = list(dict.fromkeys(k for r in self.rows for k in r))
+        self.run.write_csv("metrics.csv", self.rows, columns)
+
+        value = row.get(self.monitor)
+        if value is not None and math.isfinite(value) and self._improved(value):
+            self.best = BestCheckpoint(
+                monitor=self.monitor, mode=self.mode, value=value, epoch=epoch + 1
+            )
+            atomic_write(self.run.checkpoints / "best.keras", self.model.save)
+        save_resume_point(
+            self.run.checkpoints,
+            self.model,
+            epoch + 1,
+            self._state(epoch + 1),
+            extra=self._save_extra_state,
+        )
+        self.run.update(
+            epochs_completed=epoch + 1,
+            best=self.best,
+            final_metrics=split_metrics(row),
+        )
+        self.sink.epoch(epoch, row)
+
+    def _save_extra_state(self, folder: Path) -> None:
+        save_rng_states(self.model, folder / "rng_state.npz")
+        es = self.early_stopping
+        if es is not None and es.best_weights is not None:
+            np.savez(folder / "early_stopping_best.npz", **es.best_weights_arrays())  # type: ignore[arg-type]  # numpy stubs mistype **kwargs
+
+    def _improved(self, value: float) -> bool:
+        # Keras's ModelCheckpoint rule: strictly better than the best so far.
+        if self.best is None:
+            return True
+        return value < self.best.value if self.mode == "min" else value > self.best.value

@@ -1,0 +1,91 @@
+"""``train``: the train stage's entry point (fit with callbacks, then evaluate on test)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from dltrain.config.schema import ExperimentConfig
+from dltrain.errors import DltrainError, TrainingError
+from dltrain.storage import ResumePoint, RunFolder, atomic_write, utc_now
+from dltrain.storage.manifest import TestCheckpoint
+from dltrain.train.loop import FitOutcome, evaluation_batch_size, fit_model
+from dltrain.train.prepare import Prepared
+from dltrain.train.recorder import ProgressSink
+
+__all__ = ["failure_reason", "train"]
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The line of a TensorFlow/Keras error that says what went wrong.
+
+    Graph errors start with "Graph execution error:" and the Python stack that defined the
+    failing op; the reason is the first line after that stack.
+    """
+    noise = ("Graph execution error", "Detected at node", "File ", "[[", "The above")
+    for line in str(exc).splitlines():
+        text = line.strip()
+        if text and not line.startswith((" ", "\t")) and not text.startswith(noise):
+            return text
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
+
+
+def train(
+    cfg: ExperimentConfig,
+    prepared: Prepared,
+    run: RunFolder,
+    sink: ProgressSink,
+    *,
+    resume: ResumePoint | None = None,
+    rows: list[dict[str, float]] | None = None,
+    callbacks: Sequence[Any] = (),
+) -> FitOutcome:
+    """Train as the config says, recording each epoch into ``run``; then test the best model.
+
+    A completed fit is evaluated on the test split with the best checkpoint's weights; an
+    interrupted one saves its weights as ``checkpoints/last.keras`` for ``--resume``.
+
+    Raises:
+        TrainingError: Keras or TensorFlow failed mid-training (``run.json`` says why).
+        DltrainError: a problem found while training (recorded as the run's error too).
+    """
+    from dltrain.model import load_model_file
+
+    try:
+        outcome = fit_model(
+            prepared.model,
+            prepared.datasets,
+            cfg,
+            run,
+            sink,
+            resume=resume,
+            rows=rows,
+            load_checkpoint=load_model_file,
+            extra_callbacks=callbacks,
+        )
+    except DltrainError as exc:
+        run.update(status="failed", error=exc.render(), finished_at=utc_now().isoformat())
+        raise
+    except Exception as exc:
+        # Keras/TensorFlow failed mid-training: the run keeps what it wrote and says why.
+        message = f"{type(exc).__name__}: {failure_reason(exc)}"
+        run.update(status="failed", error=message, finished_at=utc_now().isoformat())
+        raise TrainingError(f"training failed: {message} (run folder: {run.path})") from exc
+    if outcome.status == "completed":
+        _test(outcome, prepared, run)
+    elif outcome.status == "interrupted":
+        atomic_write(run.checkpoints / "last.keras", outcome.model.save)
+    return outcome
+
+
+def _test(outcome: FitOutcome, prepared: Prepared, run: RunFolder) -> None:
+    """Evaluate on test with the best checkpoint's weights (they are the run's result)."""
+    best_path = run.checkpoints / "best.keras"
+    if best_path.is_file():
+        outcome.model.load_weights(best_path)
+        best = outcome.best.model_dump() if outcome.best else {}
+        outcome.test_checkpoint = TestCheckpoint(file="checkpoints/best.keras", **best)
+    datasets = prepared.datasets
+    batch = evaluation_batch_size(datasets.batch_size, datasets.train_size)
+    logs = outcome.model.evaluate(datasets.test_dataset(batch), return_dict=True, verbose=0)
+    outcome.test_metrics = {k: float(v) for k, v in logs.items()}
