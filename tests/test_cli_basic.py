@@ -71,7 +71,9 @@ def test_schema_is_json_schema(tmp_path: Path) -> None:
     assert result.exit_code == 0
     schema = json.loads(out.read_text())
     assert schema["title"] == "ExperimentConfig"
-    assert "data" in schema["required"]
+    # A complete file needs data and model; a file that `extends` another does not.
+    assert "data" in schema["$defs"]["ExperimentConfig"]["required"]
+    assert schema["if"] == {"not": {"required": ["extends"]}}
     assert "training" in schema["properties"]
     assert "epochs" in json.dumps(schema)
 
