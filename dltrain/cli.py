@@ -18,8 +18,9 @@ import typer
 from rich.console import Console
 
 from dltrain import __version__
+from dltrain.cli_help import App
 
-app = typer.Typer(
+app = App(
     name="dltrain",
     help="Train Keras models from YAML experiment files.",
     add_completion=False,
@@ -116,7 +117,7 @@ def _main(
 
 @app.command()
 def check(
-    config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment YAML file.")],
     set_: SetOption = None,
     show_config: Annotated[
         bool, typer.Option("--config/--no-config", help="Print the resolved config.")
@@ -160,7 +161,7 @@ def schema(
 def run(
     config: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Argument(help="Experiment YAML file (omit with --resume)."),
+        typer.Argument(metavar="CONFIG", help="Experiment YAML file (omit with --resume)."),
     ] = None,
     set_: SetOption = None,
     name: Annotated[
@@ -216,7 +217,9 @@ def run(
 
 @app.command("eval")
 def eval_(
-    target: Annotated[Path, typer.Argument(help="A run folder or a .keras checkpoint.")],
+    target: Annotated[
+        Path, typer.Argument(metavar="TARGET", help="A run folder or a .keras checkpoint.")
+    ],
     split: Annotated[str, typer.Option("--split", help="test, validation or train.")] = "test",
     data: Annotated[
         Optional[Path],  # noqa: UP045
@@ -240,7 +243,9 @@ def eval_(
 
 @app.command()
 def predict(
-    target: Annotated[Path, typer.Argument(help="A run folder or a .keras checkpoint.")],
+    target: Annotated[
+        Path, typer.Argument(metavar="TARGET", help="A run folder or a .keras checkpoint.")
+    ],
     input_: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or MNIST-format file.")],
     output: Annotated[
         Optional[Path],  # noqa: UP045
@@ -264,7 +269,9 @@ def predict(
 
 @app.command()
 def runs(
-    directory: Annotated[Path, typer.Argument(help="Runs folder.")] = Path("runs"),
+    directory: Annotated[
+        Path, typer.Argument(metavar="RUNS_DIR", help="Runs folder.")
+    ] = Path("runs"),
 ) -> None:
     """List runs: name, status, epochs, best validation and test metric, duration."""
     with _reporting(tensorflow=False):
@@ -276,7 +283,9 @@ def runs(
 
 @app.command()
 def compare(
-    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Run folders.")],
+    run_dirs: Annotated[
+        list[Path], typer.Argument(metavar="RUN", help="Run folders (two or more).")
+    ],
     plot: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--plot", help="Where to write the overlay plot (PNG)."),
@@ -292,7 +301,7 @@ def compare(
 
 @app.command()
 def launch(
-    config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment YAML file.")],
     workers: Annotated[int, typer.Option("--workers", "-n", help="Local worker processes.")] = 2,
     set_: SetOption = None,
     runs_dir: RunsDirOption = None,
