@@ -29,7 +29,7 @@ def inspect_config(loaded: LoadedConfig) -> Any:
     configure_environment(cfg.seed, False, cfg.precision)
     spec = describe_data(cfg)
     if spec is None:
-        spec = load_datasets(cfg).spec
+        spec = load_datasets(cfg, source=loaded.source).spec
     model = build_model(loaded, spec)
     compile_model(model, loaded, spec)
     return summarize_model(model)

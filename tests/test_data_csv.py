@@ -75,9 +75,9 @@ def test_missing_target_and_feature_suggest(regression_csv: Path) -> None:
     text = _error(path=str(regression_csv), target="Y1")
     assert "data.target: no column 'Y1'" in text and "x1, x2, color, y" in text
     text = _error(path=str(regression_csv), target="y", features=["x1", "colour"])
-    assert "data.features: no column 'colour' (did you mean 'color'?)" in text
+    assert "data.features[1]: no column 'colour' (did you mean 'color'?)" in text
     text = _error(path=str(regression_csv), target="y", categorical=["colr"])
-    assert "data.categorical: no column 'colr' (did you mean 'color'?)" in text
+    assert "data.categorical[0]: no column 'colr' (did you mean 'color'?)" in text
 
 
 def test_text_in_numeric_column_is_located(tmp_path: Path) -> None:
