@@ -15,7 +15,7 @@ import numpy as np
 
 from dltrain.config.loader import did_you_mean
 from dltrain.config.schema import CsvData
-from dltrain.data.csv_reader import Chunk, is_missing
+from dltrain.data.csv_reader import Chunk, is_comma_number, is_missing
 from dltrain.data.spec import TaskName
 from dltrain.errors import DataError
 
@@ -157,12 +157,15 @@ def parse_floats(chunk: Chunk, field: int, column: str, path: Path, hint: str) -
     Raises:
         DataError: ``file:row:col`` of the first cell that is not a number, plus ``hint``.
     """
+    cells = [row[field] for row in chunk.rows]
+    if chunk.decimal == ",":
+        cells = [cell.replace(",", ".") for cell in cells]
     try:
         # Fast path: NumPy converts the whole column in C; any empty or text cell makes it
         # fail, and the loop below then finds and names that cell.
-        out = np.array([row[field] for row in chunk.rows], dtype=np.float64)
+        out = np.array(cells, dtype=np.float64)
     except ValueError:
-        out = _parse_floats_slowly(chunk, field, column, path, hint)
+        out = _parse_floats_slowly(chunk, cells, field, column, path, hint)
     bad = np.flatnonzero(np.isinf(out))
     if bad.size:
         i = int(bad[0])
@@ -174,18 +177,20 @@ def parse_floats(chunk: Chunk, field: int, column: str, path: Path, hint: str) -
 
 
 def _parse_floats_slowly(
-    chunk: Chunk, field: int, column: str, path: Path, hint: str
+    chunk: Chunk, cells: list[str], field: int, column: str, path: Path, hint: str
 ) -> np.ndarray:
-    out = np.empty(len(chunk.rows), dtype=np.float64)
-    for i, row in enumerate(chunk.rows):
-        value = row[field]
+    out = np.empty(len(cells), dtype=np.float64)
+    for i, value in enumerate(cells):
         try:
             out[i] = float(value)
         except ValueError:
             if not is_missing(value):
+                written = chunk.rows[i][field].strip()
+                if chunk.decimal == "." and is_comma_number(written):
+                    hint = "it looks like a number with a decimal comma: set data.decimal to ','"
                 raise DataError(
                     f"{_where(path, chunk, i, field)}: column {column!r} holds text "
-                    f"{value.strip()!r} where numbers are expected; {hint}"
+                    f"{written!r} where numbers are expected; {hint}"
                 ) from None
             out[i] = np.nan
     return out

@@ -97,7 +97,7 @@ def resolve_sources(data: CsvData, test_path: Path | None = None) -> CsvSources:
     """
     main_path = Path(data.path or data.train_path or "")
     with about(("data", "path" if data.path else "train_path")):
-        fmt = detect_format(main_path, data.delimiter, data.header)
+        fmt = detect_format(main_path, data.delimiter, data.header, data.decimal)
     plan = plan_columns(data, fmt.columns, main_path)
     other = (
         test_path
@@ -115,7 +115,10 @@ def resolve_sources(data: CsvData, test_path: Path | None = None) -> CsvSources:
     # A --data file given on the command line is not a config value.
     with about(("data", "test_path") if test_path is None else None):
         test_fmt = detect_format(
-            other, data.delimiter, data.header if data.header is not None else fmt.header
+            other,
+            data.delimiter,
+            data.header if data.header is not None else fmt.header,
+            data.decimal or fmt.decimal,
         )
         test_plan = rebind(plan, test_fmt.columns, other, True)
     test = CsvFile(other, test_fmt, test_plan, all_test=True)
