@@ -218,7 +218,9 @@ def run(
 @app.command("eval")
 def eval_(
     target: Annotated[
-        Path, typer.Argument(metavar="TARGET", help="A run folder or a .keras checkpoint.")
+        Path, typer.Argument(
+            metavar="RUN_OR_CHECKPOINT", help="A run folder or a .keras checkpoint."
+        )
     ],
     split: Annotated[str, typer.Option("--split", help="test, validation or train.")] = "test",
     data: Annotated[
@@ -244,7 +246,9 @@ def eval_(
 @app.command()
 def predict(
     target: Annotated[
-        Path, typer.Argument(metavar="TARGET", help="A run folder or a .keras checkpoint.")
+        Path, typer.Argument(
+            metavar="RUN_OR_CHECKPOINT", help="A run folder or a .keras checkpoint."
+        )
     ],
     input_: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or MNIST-format file.")],
     output: Annotated[
