@@ -27,7 +27,7 @@ def inspect_config(loaded: LoadedConfig) -> Any:
     configure_environment(cfg.seed, False, cfg.precision)
     spec = describe_data(cfg)
     if spec is None:
-        spec = load_datasets(cfg).spec
+        spec = load_datasets(cfg, source=loaded.source).spec
     with loaded.located():
         model = build_model(cfg, spec)
         compile_model(model, cfg, spec)

@@ -18,11 +18,12 @@ import typer
 from rich.console import Console
 
 from dltrain import __version__
+from dltrain.cli_help import App
 
 if TYPE_CHECKING:
     from dltrain.quiet import QuietOutput
 
-app = typer.Typer(
+app = App(
     name="dltrain",
     help="Train Keras models from YAML experiment files.",
     add_completion=False,
@@ -115,7 +116,7 @@ def _main(
 
 @app.command()
 def check(
-    config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment YAML file.")],
     set_: SetOption = None,
     show_config: Annotated[
         bool, typer.Option("--config/--no-config", help="Print the resolved config.")
@@ -159,7 +160,7 @@ def schema(
 def run(
     config: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Argument(help="Experiment YAML file (omit with --resume)."),
+        typer.Argument(metavar="CONFIG", help="Experiment YAML file (omit with --resume)."),
     ] = None,
     set_: SetOption = None,
     name: Annotated[
@@ -221,7 +222,11 @@ def run(
 
 @app.command("eval")
 def eval_(
-    target: Annotated[Path, typer.Argument(help="A run folder or a .keras checkpoint.")],
+    target: Annotated[
+        Path, typer.Argument(
+            metavar="RUN_OR_CHECKPOINT", help="A run folder or a .keras checkpoint."
+        )
+    ],
     split: Annotated[str, typer.Option("--split", help="test, validation or train.")] = "test",
     data: Annotated[
         Optional[Path],  # noqa: UP045
@@ -245,7 +250,11 @@ def eval_(
 
 @app.command()
 def predict(
-    target: Annotated[Path, typer.Argument(help="A run folder or a .keras checkpoint.")],
+    target: Annotated[
+        Path, typer.Argument(
+            metavar="RUN_OR_CHECKPOINT", help="A run folder or a .keras checkpoint."
+        )
+    ],
     input_: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or MNIST-format file.")],
     output: Annotated[
         Optional[Path],  # noqa: UP045
@@ -269,7 +278,9 @@ def predict(
 
 @app.command()
 def runs(
-    directory: Annotated[Path, typer.Argument(help="Runs folder.")] = Path("runs"),
+    directory: Annotated[
+        Path, typer.Argument(metavar="RUNS_DIR", help="Runs folder.")
+    ] = Path("runs"),
 ) -> None:
     """List runs: name, status, epochs, best validation and test metric, duration."""
     with _reporting(tensorflow=False):
@@ -281,7 +292,9 @@ def runs(
 
 @app.command()
 def compare(
-    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Run folders.")],
+    run_dirs: Annotated[
+        list[Path], typer.Argument(metavar="RUN", help="Run folders (two or more).")
+    ],
     plot: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--plot", help="Where to write the overlay plot (PNG)."),
@@ -297,7 +310,7 @@ def compare(
 
 @app.command()
 def launch(
-    config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment YAML file.")],
     workers: Annotated[int, typer.Option("--workers", "-n", help="Local worker processes.")] = 2,
     set_: SetOption = None,
     runs_dir: RunsDirOption = None,

@@ -82,7 +82,27 @@ class ConfigError(DltrainError):
 
 
 class DataError(DltrainError):
-    """A data file is missing, malformed or does not fit the config."""
+    """A data file is missing, malformed or does not fit the config.
+
+    ``key`` is the config key whose value the problem is about (``("data", "target")``), so
+    that a caller holding the config's source can name the file and line it was written at.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        problems: list[Problem] | None = None,
+        *,
+        key: tuple[str | int, ...] | None = None,
+    ) -> None:
+        self.key = key
+        self.detail = message
+        if key is not None and not problems:
+            from dltrain.keys import format_path
+
+            problems = [Problem(message, format_path(key), key=key)]
+            message = ""
+        super().__init__(message, problems)
 
 
 class CheckpointError(DltrainError):

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from dltrain.config.diff import format_value
 from dltrain.units import format_bytes
 
 __all__ = [
@@ -119,7 +120,8 @@ def render_comparison(console: Console, comparison: Any) -> None:
     for label in labels:
         diff.add_column(label)
     for key, values in comparison.config_diff:
-        diff.add_row(*_cells(key, *[_fmt(v) for v in values]))
+        # Config values as written (learning rates 1e-5 and 2e-5 must not both read 0.0000).
+        diff.add_row(*_cells(key, *[format_value(v) for v in values]))
     if comparison.config_diff:
         console.print(diff)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,7 +72,9 @@ def test_schema_is_json_schema(tmp_path: Path) -> None:
     assert result.exit_code == 0
     schema = json.loads(out.read_text())
     assert schema["title"] == "ExperimentConfig"
-    assert "data" in schema["required"]
+    # A complete file needs data and model; a file that `extends` another does not.
+    assert "data" in schema["$defs"]["ExperimentConfig"]["required"]
+    assert schema["if"] == {"not": {"required": ["extends"]}}
     assert "training" in schema["properties"]
     assert "epochs" in json.dumps(schema)
 
@@ -92,3 +95,25 @@ def test_run_without_config_or_resume_is_usage_error() -> None:
     result = runner.invoke(app, ["run"])
     assert result.exit_code == 2
     assert "--resume" in result.output
+
+
+COMMANDS = ["check", "schema", "run", "eval", "predict", "runs", "compare", "launch"]
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_shows_flags_bare_and_arguments_in_capitals(command: str | None) -> None:
+    result = runner.invoke(app, [command, "--help"] if command else ["--help"],
+                           env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.output
+    usage = next(line for line in result.output.splitlines() if "Usage:" in line)
+    # Positional arguments: one style, CAPITALS in {required} or [optional] brackets.
+    after = usage.split("[OPTIONS]", 1)[1]
+    for token in after.split():
+        assert re.fullmatch(r"(\{[A-Z_]+\}|\[[A-Z_]+\])(\.\.\.)?|COMMAND|\[ARGS\]\.\.\.", token), usage
+
+
+def test_help_flag_lines() -> None:
+    result = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "120"})
+    quiet = next(line for line in result.output.splitlines() if "--quiet" in line)
+    assert re.sub(r"[│\s]+", " ", quiet).strip() == "--quiet -q Only the final metrics."

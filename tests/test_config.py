@@ -352,3 +352,90 @@ def test_did_you_mean_prefers_the_nearest_typo(typo: str, choices: list[str], ex
 
     assert did_you_mean(typo, choices) == f" (did you mean {expected!r}?)"
     assert did_you_mean("zzzzzz", choices) == ""
+
+
+# ------------------------------------------------- one key form: model.layers[1].Dense.units
+LONG_FORM_SAVED = {
+    "name": "old",
+    "data": {"kind": "mnist"},
+    "model": {
+        "type": "sequential",
+        "layers": [
+            {"class_name": "Flatten", "config": {}},
+            {"class_name": "Dense", "config": {"units": 64, "activation": "relu"}},
+            {"class_name": "Dense", "config": {"units": 10}, "name": "out"},
+        ],
+    },
+}
+
+
+def test_resolved_config_writes_layers_in_the_short_form(tmp_path: Path) -> None:
+    import yaml
+
+    loaded = load_config(write(tmp_path, MLP))
+    layers = loaded.to_dict()["model"]["layers"]
+    assert layers[1] == {"Dense": {"units": 512, "activation": "relu"}}
+    assert "class_name" not in loaded.to_yaml()
+    saved = yaml.safe_load(loaded.to_yaml())
+    assert config_from_dict(saved, ["model.layers[1].Dense.units=7"]).config.model.layers[
+        1
+    ].config["units"] == 7
+
+
+def test_functional_and_shared_layers_round_trip_in_the_short_form(tmp_path: Path) -> None:
+    text = """\
+    data: {kind: mnist}
+    model:
+      type: functional
+      inputs: {image: }
+      layers:
+        - {name: flat, Flatten: {}, inputs: image}
+        - {name: d, Dense: {units: 4}, inputs: flat}
+        - {name: again, shared: d, inputs: flat}
+      outputs: [d, again]
+    """
+    loaded = load_config(write(tmp_path, text))
+    layers = loaded.to_dict()["model"]["layers"]
+    assert layers[0] == {"name": "flat", "Flatten": {}, "inputs": ["image"]}
+    assert layers[2] == {"name": "again", "shared": "d", "inputs": ["flat"]}
+    assert config_from_dict(loaded.to_dict()).config == loaded.config
+
+
+def test_set_in_the_short_form_applies_to_an_older_long_form_saved_config() -> None:
+    from dltrain.config.diff import config_drift
+
+    # What an older run folder's config.yaml holds: every key, layers in the long form.
+    saved = config_from_dict(LONG_FORM_SAVED).config.model_dump(mode="json", exclude_none=True)
+    assert saved["model"]["layers"][1]["class_name"] == "Dense"
+    loaded = config_from_dict(saved, ["model.layers[1].Dense.units=32"])
+    assert loaded.config.model.layers[1].config == {"units": 32, "activation": "relu"}
+    assert loaded.config.model.layers[2].name == "out"
+    # The drift --resume reports uses the same key form, and nothing else differs.
+    assert config_drift(saved, loaded.to_dict()) == [
+        ("model.layers[1].Dense.units", 64, 32)
+    ]
+
+
+def test_set_errors_name_the_override(tmp_path: Path) -> None:
+    path = write(tmp_path, MLP)
+    message = errors_of(path, ["model.layers[9].Dense.units=3"])
+    assert message.startswith("--set model.layers[9].Dense.units=3: "), message
+    assert "no item [9] here (a list of 3)" in message
+    message = errors_of(path, ["model.layers[1].config.units=3"])
+    assert message.startswith("--set model.layers[1].config.units=3: "), message
+    assert "model.layers[1].Dense.units" in message and "c.yaml" not in message
+    message = errors_of(path, ["model.layers[1].class_name=Conv2D"])
+    assert "replace the entry: model.layers[1]={NewClass: {...}}" in message
+
+
+def test_long_form_file_errors_point_at_the_written_line(tmp_path: Path) -> None:
+    text = """\
+    data: {kind: mnist}
+    model:
+      layers:
+        - class_name: Dense
+          config: {units: 3}
+          inputs: 5
+    """
+    message = errors_of(write(tmp_path, text))
+    assert "c.yaml:6:" in message and "model.layers[0].inputs" in message

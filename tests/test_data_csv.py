@@ -75,9 +75,9 @@ def test_missing_target_and_feature_suggest(regression_csv: Path) -> None:
     text = _error(path=str(regression_csv), target="Y1")
     assert "data.target: no column 'Y1'" in text and "x1, x2, color, y" in text
     text = _error(path=str(regression_csv), target="y", features=["x1", "colour"])
-    assert "data.features: no column 'colour' (did you mean 'color'?)" in text
+    assert "data.features[1]: no column 'colour' (did you mean 'color'?)" in text
     text = _error(path=str(regression_csv), target="y", categorical=["colr"])
-    assert "data.categorical: no column 'colr' (did you mean 'color'?)" in text
+    assert "data.categorical[0]: no column 'colr' (did you mean 'color'?)" in text
 
 
 def test_text_in_numeric_column_is_located(tmp_path: Path) -> None:
@@ -239,3 +239,36 @@ def test_limit_and_seed(regression_csv: Path) -> None:
     a = _load(seed=1, path=str(regression_csv), target="y", categorical=["color"])
     b = _load(seed=1, path=str(regression_csv), target="y", categorical=["color"])
     np.testing.assert_array_equal(a.splits["test"].x["features"], b.splits["test"].x["features"])
+
+
+# ------------------------------------------------------------------ decimal commas
+SEMICOLON_COMMAS = "temp;rain;city;y\n29,1;0,5;Lyon;1\n-3,25;12;Oslo;0\n18;1,75;Lyon;1\n21,5;;Oslo;0\n"
+
+
+def test_decimal_comma_is_detected_with_semicolons(tmp_path: Path) -> None:
+    path = write_text(tmp_path / "weather.csv", SEMICOLON_COMMAS)
+    fmt = detect_format(path, None, None)
+    assert (fmt.delimiter, fmt.decimal, fmt.header) == (";", ",", True)
+    csv = _csv_data(path=str(path), target="y", categorical=["city"], validation=None,
+                    missing="mean", test=0.5)
+    (prepared,) = list(resolve_sources(csv).main.chunks(csv, 0, 100))
+    temps = sorted(round(float(v), 4) for v in prepared.numeric["temp"])
+    assert temps == [-3.25, 18.0, 21.5, 29.1]
+    rain = prepared.numeric["rain"]
+    assert sorted(round(float(v), 4) for v in rain if v == v) == [0.5, 1.75, 12.0]
+
+
+def test_decimal_option_and_points_stay_points(tmp_path: Path) -> None:
+    points = write_text(tmp_path / "p.csv", "a;y\n1.5;2\n2,5;3\n")
+    assert detect_format(points, None, None).decimal == "."  # a point number: not obvious
+    assert detect_format(points, None, None, ",").decimal == ","
+    commas = write_text(tmp_path / "c.csv", "a,y\n1,2\n3,4\n")
+    assert detect_format(commas, None, None).decimal == "."  # comma-separated: never
+
+
+def test_decimal_comma_text_gets_the_decimal_hint(tmp_path: Path) -> None:
+    path = write_text(tmp_path / "weather.csv", SEMICOLON_COMMAS)
+    text = _error(path=str(path), target="y", categorical=["city"], decimal=".", test=0.5,
+                  missing="mean")
+    assert f"{path}:2:1: column 'temp' holds text '29,1'" in text
+    assert "set data.decimal to ','" in text and "data.categorical" not in text

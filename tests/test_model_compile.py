@@ -142,3 +142,39 @@ def test_multi_input_multi_output_fits_one_epoch() -> None:
     assert {"loss", "price_out_loss", "kind_out_loss", "kind_out_accuracy"} <= keys
     assert not any(k.startswith("price_out_accuracy") for k in keys)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_chosen_defaults_are_recorded_in_the_resolved_config() -> None:
+    cfg = loaded(optimizer={"name": "sgd"})
+    assert "loss" not in cfg.to_dict() and "learning_rate" not in cfg.to_dict()["optimizer"]
+    compile_model(build_model(cfg, SMALL), cfg, SMALL)
+    resolved = cfg.to_dict()
+    assert resolved["loss"] == "mse" and resolved["metrics"] == ["mae"]
+    assert resolved["optimizer"] == {"name": "sgd", "learning_rate": 0.01}
+    # What the run records loads back to the same choices.
+    again = config_from_dict(resolved)
+    compile_model(build_model(again, SMALL), again, SMALL)
+    assert again.to_dict() == resolved
+
+
+def test_per_output_defaults_fill_only_what_is_left_out() -> None:
+    raw = [InputInfo("x", (3,))]
+    spec = DataSpec(
+        "csv", raw, list(raw),
+        [TargetInfo("price", "regression"), TargetInfo("kind", "multiclass", 3)],
+    )
+    model_cfg = {
+        "type": "functional",
+        "inputs": {"x": {}},
+        "layers": [
+            {"name": "price", "Dense": {"units": 1}, "inputs": "x"},
+            {"name": "kind", "Dense": {"units": 3, "activation": "softmax"}, "inputs": "x"},
+        ],
+        "outputs": ["price", "kind"],
+    }
+    cfg = loaded(model_cfg, loss={"price": "huber"})
+    compile_model(build_model(cfg, spec), cfg, spec)
+    resolved = cfg.to_dict()
+    assert resolved["loss"] == {"price": "huber", "kind": "sparse_categorical_crossentropy"}
+    assert resolved["metrics"] == {"price": ["mae"], "kind": ["accuracy"]}
+    assert resolved["optimizer"] == {"name": "adam", "learning_rate": 0.001}

@@ -311,3 +311,14 @@ def test_nested_and_wrapped_layers_are_checked_in_place(tmp_path: Path) -> None:
         "model.layers[2].Sequential.layers[0].Dense.kernel_initializer: unknown initializer "
         "'glorot_unifrom' (did you mean 'glorot_uniform'?)"
     ) in message
+
+
+@pytest.mark.parametrize(
+    ("setting", "wanted"),
+    [("loss: mse2", "loss: unknown loss 'mse2' (did you mean 'mse'?)"),
+     ("loss: msle_", "loss: unknown loss 'msle_' (did you mean 'msle'?)"),
+     ("metrics: [maee]", "metrics[0]: unknown metric 'maee' (did you mean 'mae'?)")],
+)
+def test_short_loss_and_metric_names_are_suggested(tmp_path: Path, setting: str, wanted: str) -> None:
+    cfg = sequential(tmp_path, MLP, setting + "\n")
+    assert wanted in compile_error(cfg)

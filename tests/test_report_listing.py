@@ -245,3 +245,30 @@ def test_compare_needs_two_distinct_readable_runs(tmp_path: Path) -> None:
     (b / "config.yaml").write_text("optimizer: [unclosed\n", encoding="utf-8")
     with pytest.raises(CheckpointError, match="unreadable config"):
         compare_runs([a, b])
+
+
+def test_compare_reads_long_form_configs_of_older_runs_with_the_set_keys(tmp_path: Path) -> None:
+    old = copy.deepcopy(CONFIG)
+    old["model"]["layers"] = [
+        {"class_name": "Flatten", "config": {}},
+        {"class_name": "Dense", "config": {"units": 64, "activation": "relu"}},
+    ]
+    a = make_run(tmp_path, "20240501T120000Z", config=old)
+    b = make_run(tmp_path, "20240502T120000Z")
+    diff = dict(compare_runs([a, b], clock=fixed_clock).config_diff)
+    assert diff == {"model.layers[1].Dense.units": [64, 512]}
+
+
+def test_compare_shows_config_values_as_written(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from dltrain.render import render_comparison
+
+    a = make_run(tmp_path, "20240501T120000Z", config=with_lr(1e-5))
+    b = make_run(tmp_path, "20240502T120000Z", config=with_lr(2e-5))
+    out = io.StringIO()
+    render_comparison(Console(file=out, width=200), compare_runs([a, b], clock=fixed_clock))
+    row = next(line for line in out.getvalue().splitlines() if "learning_rate" in line)
+    assert "1e-5" in row and "2e-5" in row and "0.0000" not in row

@@ -56,6 +56,10 @@ class CsvData(Strict):
     """Test CSV with the same columns."""
     delimiter: str | None = None
     """Field separator; default: detected from the first lines."""
+    decimal: Literal[".", ","] | None = None
+    """Decimal mark of numbers: ``,`` for files such as ``29,1`` (usual with ``;`` as the field
+    separator); default: detected, ``,`` when the separator is not a comma, some cells are
+    numbers written with a comma and none with a point."""
     header: bool | None = None
     """Whether the first row names the columns; default: detected. Without a header the
     columns are named ``c0``, ``c1``, ..."""

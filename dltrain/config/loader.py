@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from dltrain.config.layer_form import short_layer, shorten_layers
 from dltrain.config.overrides import apply_override, load_with_extends
 from dltrain.config.schema import CsvData, ExperimentConfig, LayerSpec, MnistData, OutputConfig
 from dltrain.config.yaml_source import KeyPath, SourceMap
@@ -78,8 +79,14 @@ class LoadedConfig:
         return again
 
     def to_dict(self) -> dict[str, Any]:
-        """The fully resolved config as plain data (what ``config.yaml`` holds)."""
-        return self.config.model_dump(mode="json", exclude_none=True)
+        """The fully resolved config as plain data (what ``config.yaml`` holds).
+
+        Layers are in the short form users write (``{Dense: {units: 64}}``), so the keys of
+        the run folder's config are the keys ``--set`` and ``dltrain compare`` use.
+        """
+        data = self.config.model_dump(mode="json", exclude_none=True)
+        data["model"]["layers"] = [short_layer(entry) for entry in data["model"]["layers"]]
+        return data
 
     def to_yaml(self) -> str:
         """The fully resolved config as YAML."""
@@ -123,6 +130,9 @@ def _finish(
     files: list[Path],
     base_dir: Path | None = None,
 ) -> LoadedConfig:
+    # Long-form layers (older run folders) take the short form first, so that overrides and
+    # error messages use one key form: model.layers[1].Dense.units.
+    shorten_layers(data, source)
     for override in overrides:
         apply_override(data, source, override)
     try:

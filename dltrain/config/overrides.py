@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from dltrain.config.layer_form import layer_key_problem
 from dltrain.config.yaml_source import KeyPath, SourceMap, format_path, load_yaml_file, parse_yaml
 from dltrain.errors import ConfigError, Location, Problem
 
@@ -122,6 +123,9 @@ def apply_override(data: dict[str, Any], source: SourceMap, override: str) -> No
         value, _ = parse_yaml(value_text, where.file) if value_text.strip() else (None, None)
     except ValueError as exc:
         raise ConfigError(problems=[Problem(str(exc), location=where)]) from exc
+    wrong_form = layer_key_problem(data, path)
+    if wrong_form is not None:
+        raise ConfigError(problems=[Problem(wrong_form, format_path(path), where)])
     node: Any = data
     for depth, part in enumerate(path[:-1]):
         here = format_path(path[: depth + 1])

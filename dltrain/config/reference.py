@@ -21,7 +21,6 @@ _SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("data (kind: csv)", schema.CsvData),
     ("model (type: sequential)", schema.SequentialModel),
     ("model (type: functional)", schema.FunctionalModel),
-    ("model.layers[i]", schema.LayerSpec),
     ("model.inputs.<name>", schema.InputSpec),
     ("optimizer", schema.OptimizerConfig),
     ("training", schema.TrainingConfig),
@@ -36,21 +35,63 @@ _SECTIONS: list[tuple[str, type[BaseModel]]] = [
 ]
 
 
-def _type_name(tp: Any) -> str:
+# Defaults that the schema's value does not tell: (section class, key) -> text.
+_DEFAULT_TEXT: dict[tuple[type[BaseModel], str], str] = {
+    (schema.ExperimentConfig, "name"): "the file's name",
+}
+
+# The layer entry, in the form every example uses (the parsed class_name/config is internal).
+_LAYER_SECTION = """## model.layers[i]
+
+One layer: its Keras class as the key, the constructor arguments as the value.
+
+```yaml
+layers:
+  - Flatten                                  # a class with no arguments
+  - Dense: {units: 64, activation: relu}     # class: arguments
+  - {name: out, Dense: {units: 10}, inputs: hidden}   # functional models: name and inputs
+  - {name: again, shared: out, inputs: other}         # apply layer `out` again (shared weights)
+  - Sequential: {layers: [{Dense: {units: 8}}, {Dropout: {rate: 0.5}}]}   # a nested block
+```
+
+| key | type | default | meaning |
+|---|---|---|---|
+| `<LayerClass>` | mapping text → any \\| null | **required** (one) | A `keras.layers` \
+class such as `Dense`, `Conv2D`, `LSTM`; its value holds the constructor arguments (Keras \
+checks them when the model is built). `Lambda` is refused. |
+| `name` | text | from the class | Layer name; functional models refer to layers by it. |
+| `inputs` | text \\| list of text | - | Functional models: the input or layer name(s) this \
+layer is applied to. |
+| `shared` | text | - | Instead of a class: apply the layer of this name again (shared \
+weights). |
+
+Keras's long form `{class_name: Dense, config: {units: 64}}` is accepted too; run folders
+record the short form.
+"""
+
+
+def _type_name(tp: Any, nested: bool = False) -> str:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Annotated:
         inner = _type_name(args[0])
         bounds = [m for m in args[1:] if hasattr(m, "metadata") or type(m).__name__ in ("Gt", "Lt")]
         return inner if not bounds else inner.replace("float", "fraction (0, 1)")
-    if origin in (typing.Union, types.UnionType):
-        return " \\| ".join(_type_name(a) for a in args)
-    if origin is typing.Literal:
-        return " \\| ".join(f"`{a}`" for a in args)
+    if origin in (typing.Union, types.UnionType, typing.Literal):
+        parts: list[str] = []
+        for arg in args:
+            name = f"`{arg}`" if origin is typing.Literal else _type_name(arg)
+            if name not in parts:
+                parts.append(name)
+        text = " \\| ".join(parts)
+        # A union inside a list or mapping is bracketed: "list of (integer \| null)".
+        return f"({text})" if nested and len(parts) > 1 else text
     if origin is list:
-        return f"list of {_type_name(args[0])}"
+        return f"list of {_type_name(args[0], nested=True)}"
     if origin is dict:
-        return f"mapping {_type_name(args[0])} → {_type_name(args[1])}"
+        return f"mapping {_type_name(args[0], True)} → {_type_name(args[1], True)}"
+    if tp is Any:
+        return "any"
     if tp is type(None):
         return "null"
     if isinstance(tp, type):
@@ -62,11 +103,16 @@ def _type_name(tp: Any) -> str:
     return str(tp).replace("typing.", "")
 
 
-def _default(field: FieldInfo) -> str:
+def _default(model: type[BaseModel], name: str, field: FieldInfo) -> str:
+    if (model, name) in _DEFAULT_TEXT:
+        return _DEFAULT_TEXT[(model, name)]
     if field.is_required():
         return "**required**"
-    if field.default_factory is not None:
-        return "see section" if isinstance(field.default_factory, type) else "`[]`/`{}`"
+    factory = field.default_factory
+    if factory is not None:
+        if isinstance(factory, type) and issubclass(factory, BaseModel):
+            return "see its section"
+        return f"`{json.dumps(factory())}`"  # type: ignore[call-arg]
     value = field.default
     if value is PydanticUndefined:
         return ""
@@ -85,6 +131,8 @@ def config_reference_markdown() -> str:
         "",
     ]
     for title, model in _SECTIONS:
+        if title == "model.inputs.<name>":
+            out += _LAYER_SECTION.replace("\\\n", "").splitlines() + [""]
         out += [
             f"## {title}",
             "",
@@ -94,14 +142,30 @@ def config_reference_markdown() -> str:
         out += ["| key | type | default | meaning |", "|---|---|---|---|"]
         for name, field in model.model_fields.items():
             doc = " ".join((field.description or "").split()).replace("|", "\\|").replace("``", "`")
-            out.append(f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | {doc} |")
+            out.append(
+                f"| `{name}` | {_type_name(field.annotation)} | {_default(model, name, field)} "
+                f"| {doc} |"
+            )
+        if model is schema.OptimizerConfig:
+            out.append(
+                "| *other keys* | any | - | Passed to the optimizer's constructor, e.g. "
+                "`momentum: 0.9`, `weight_decay: 0.004`, `clipnorm: 1.0`. |"
+            )
+        if model is schema.ExperimentConfig:
+            out.append(
+                "| `extends` | text \\| list of text | - | Config file(s) this one builds on, "
+                "relative to it: mappings merge key by key, lists and values here replace the "
+                "base's. |"
+            )
         out.append("")
     return "\n".join(out)
 
 
 def json_schema_text() -> str:
-    """The JSON Schema of the config, as ``dltrain schema`` prints it."""
-    return json.dumps(schema.ExperimentConfig.model_json_schema(), indent=2) + "\n"
+    """The JSON Schema of the config as written in YAML, as ``dltrain schema`` prints it."""
+    from dltrain.config.json_schema import config_json_schema
+
+    return json.dumps(config_json_schema(), indent=2) + "\n"
 
 
 if __name__ == "__main__":  # pragma: no cover - documentation generator

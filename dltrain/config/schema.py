@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Discriminator,
     Field,
@@ -68,14 +67,12 @@ NamedObject = str | ObjectSpec
 # -------------------------------------------------------------------------- model
 
 
-class LayerSpec(BaseModel):
+class LayerSpec(Strict):
     """One layer: ``{LayerClass: {arguments}}``, plus ``name`` and ``inputs`` in functional models.
 
     ``{name: b, shared: a, inputs: x}`` applies the already defined layer ``a`` again (shared
     weights). ``{Sequential: {layers: [...]}}`` nests a block of layers.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     class_name: str
     """The Keras layer class, e.g. ``Dense`` (written as the entry's key)."""
@@ -198,9 +195,10 @@ ModelConfig = Annotated[
 ]
 
 
-class OptimizerConfig(BaseModel):
+class OptimizerConfig(Strict):
     """A Keras optimizer by name; every other key is passed to its constructor."""
 
+    # Other keys (momentum, weight_decay, ...) go to the constructor, which Keras checks.
     model_config = ConfigDict(extra="allow")
 
     name: str = "adam"

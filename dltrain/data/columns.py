@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from dltrain.config.schema import CsvData
-from dltrain.data.csv_reader import Chunk, is_missing
+from dltrain.data.csv_reader import Chunk, is_comma_number, is_missing
 from dltrain.data.spec import TaskName
 from dltrain.errors import DataError
 from dltrain.keys import did_you_mean
@@ -61,12 +61,23 @@ class ColumnPlan:
         return self.columns.index(column)
 
 
-def _check_names(names: Sequence[str], columns: Sequence[str], key: str, path: Path) -> None:
-    for name in names:
+def _check_names(
+    names: Sequence[str],
+    columns: Sequence[str],
+    key: tuple[str, ...],
+    listed: bool,
+    scope: str,
+) -> None:
+    """Each of ``names`` (written at ``key``, item by item when ``listed``) is in ``columns``.
+
+    ``scope`` says what ``columns`` are: ``"in FILE"``, ``"among the features"``...
+    """
+    for index, name in enumerate(names):
         if name not in columns:
             raise DataError(
-                f"{path}: {key}: no column {name!r}{did_you_mean(name, columns)}; the file has "
-                f"{', '.join(columns)}"
+                f"no column {name!r}{did_you_mean(name, columns)} {scope}: "
+                f"{', '.join(columns)}",
+                key=(*key, index) if listed else key,
             )
 
 
@@ -78,17 +89,21 @@ def plan_columns(data: CsvData, columns: tuple[str, ...], path: Path) -> ColumnP
             used as a feature, a task for an unknown target, or no feature left.
     """
     targets = (data.target,) if isinstance(data.target, str) else tuple(data.target)
-    _check_names(targets, columns, "data.target", path)
+    in_file = f"in {path}, which has"
+    _check_names(targets, columns, ("data", "target"), not isinstance(data.target, str), in_file)
     if isinstance(data.task, str):
         tasks: dict[str, TaskName] = {t: data.task for t in targets}
     else:
-        _check_names(list(data.task), targets, "data.task", path)
+        for name in data.task:
+            _check_names([name], targets, ("data", "task", name), False, "among the targets")
         absent = [t for t in targets if t not in data.task]
         if absent:
-            raise DataError(f"data.task: no task given for target(s) {', '.join(absent)}")
+            raise DataError(
+                f"no task given for target(s) {', '.join(absent)}", key=("data", "task")
+            )
         tasks = {t: data.task[t] for t in targets}
     if data.features is not None:
-        _check_names(data.features, columns, "data.features", path)
+        _check_names(data.features, columns, ("data", "features"), True, in_file)
         features = list(data.features)
     elif data.feature_groups:
         features = [c for cols in data.feature_groups.values() for c in cols]
@@ -96,17 +111,21 @@ def plan_columns(data: CsvData, columns: tuple[str, ...], path: Path) -> ColumnP
         features = [c for c in columns if c not in targets]
     both = [c for c in features if c in targets]
     if both:
-        raise DataError(f"data.features: {both[0]!r} is a target and cannot also be a feature")
+        raise DataError(
+            f"{both[0]!r} is a target and cannot also be a feature", key=("data", "features")
+        )
     if data.feature_groups:
         groups = {}
         for group, cols in data.feature_groups.items():
-            _check_names(cols, features, f"data.feature_groups.{group}", path)
+            _check_names(
+                cols, features, ("data", "feature_groups", group), True, "among the features"
+            )
             groups[group] = tuple(cols)
     else:
         groups = {DEFAULT_GROUP: tuple(features)}
     if not any(groups.values()):
         raise DataError(f"{path}: no feature columns left besides the target(s)")
-    _check_names(data.categorical, features, "data.categorical", path)
+    _check_names(data.categorical, features, ("data", "categorical"), True, "among the features")
     plan = ColumnPlan(columns, targets, tasks, groups, frozenset(data.categorical))
     _check_input_names(plan)
     return plan
@@ -138,12 +157,15 @@ def parse_floats(chunk: Chunk, field: int, column: str, path: Path, hint: str) -
     Raises:
         DataError: ``file:row:col`` of the first cell that is not a number, plus ``hint``.
     """
+    cells = [row[field] for row in chunk.rows]
+    if chunk.decimal == ",":
+        cells = [cell.replace(",", ".") for cell in cells]
     try:
         # Fast path: NumPy converts the whole column in C; any empty or text cell makes it
         # fail, and the loop below then finds and names that cell.
-        out = np.array([row[field] for row in chunk.rows], dtype=np.float64)
+        out = np.array(cells, dtype=np.float64)
     except ValueError:
-        out = _parse_floats_slowly(chunk, field, column, path, hint)
+        out = _parse_floats_slowly(chunk, cells, field, column, path, hint)
     bad = np.flatnonzero(np.isinf(out))
     if bad.size:
         i = int(bad[0])
@@ -155,18 +177,20 @@ def parse_floats(chunk: Chunk, field: int, column: str, path: Path, hint: str) -
 
 
 def _parse_floats_slowly(
-    chunk: Chunk, field: int, column: str, path: Path, hint: str
+    chunk: Chunk, cells: list[str], field: int, column: str, path: Path, hint: str
 ) -> np.ndarray:
-    out = np.empty(len(chunk.rows), dtype=np.float64)
-    for i, row in enumerate(chunk.rows):
-        value = row[field]
+    out = np.empty(len(cells), dtype=np.float64)
+    for i, value in enumerate(cells):
         try:
             out[i] = float(value)
         except ValueError:
             if not is_missing(value):
+                written = chunk.rows[i][field].strip()
+                if chunk.decimal == "." and is_comma_number(written):
+                    hint = "it looks like a number with a decimal comma: set data.decimal to ','"
                 raise DataError(
                     f"{_where(path, chunk, i, field)}: column {column!r} holds text "
-                    f"{value.strip()!r} where numbers are expected; {hint}"
+                    f"{written!r} where numbers are expected; {hint}"
                 ) from None
             out[i] = np.nan
     return out

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import csv
 import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dltrain.errors import DataError
 
-__all__ = ["Chunk", "CsvFormat", "detect_format", "is_missing", "iter_chunks", "read_all"]
+__all__ = [
+    "Chunk",
+    "CsvFormat",
+    "detect_format",
+    "is_comma_number",
+    "is_missing",
+    "iter_chunks",
+    "read_all",
+]
 
 _SNIFF_ROWS = 50
 _DELIMITERS = ",;\t|"
@@ -27,13 +36,23 @@ def is_missing(value: str) -> bool:
     return value.strip().lower() in MISSING_TOKENS
 
 
+_COMMA_NUMBER = re.compile(r"^[-+]?\d*,\d+(?:[eE][-+]?\d+)?$")
+_POINT_NUMBER = re.compile(r"^[-+]?\d*\.\d+(?:[eE][-+]?\d+)?$")
+
+
+def is_comma_number(value: str) -> bool:
+    """Whether a cell is a number written with a decimal comma, such as ``29,1``."""
+    return bool(_COMMA_NUMBER.match(value.strip()))
+
+
 @dataclass(frozen=True)
 class CsvFormat:
-    """How a CSV file is laid out: delimiter, whether row 1 is a header, the column names."""
+    """How a CSV file is laid out: delimiter, header row, column names and decimal mark."""
 
     delimiter: str
     header: bool
     columns: tuple[str, ...]
+    decimal: str = "."
 
 
 @dataclass
@@ -43,6 +62,8 @@ class Chunk:
     rows: list[list[str]] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     start: int = 0
+    decimal: str = "."
+    """The file's decimal mark (numbers are parsed with it)."""
 
 
 def _open(path: Path):  # type: ignore[no-untyped-def]
@@ -57,9 +78,9 @@ def _open(path: Path):  # type: ignore[no-untyped-def]
         raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
-def _is_number(value: str) -> bool:
+def _is_number(value: str, decimal: str = ".") -> bool:
     try:
-        float(value)
+        float(value.replace(",", ".") if decimal == "," else value)
     except ValueError:
         return False
     return True
@@ -72,24 +93,38 @@ def _sniff_delimiter(lines: list[str]) -> str:
         return ","
 
 
-def _detect_header(rows: list[list[str]]) -> bool:
+def _detect_header(rows: list[list[str]], decimal: str) -> bool:
     """Row 1 is a header when some column is numeric below it but not in it."""
     first, below = rows[0], rows[1:]
     if not below:
-        return not any(_is_number(v) for v in first)
+        return not any(_is_number(v, decimal) for v in first)
     any_numeric = False
     for col, name in enumerate(first):
         values = [r[col] for r in below if col < len(r) and not is_missing(r[col])]
-        if values and all(_is_number(v) for v in values):
+        if values and all(_is_number(v, decimal) for v in values):
             any_numeric = True
-            if not _is_number(name) and not is_missing(name):
+            if not _is_number(name, decimal) and not is_missing(name):
                 return True
     # All-text files: a header is far more common than none.
-    return not any_numeric and not any(_is_number(v) for v in first)
+    return not any_numeric and not any(_is_number(v, decimal) for v in first)
 
 
-def detect_format(path: Path, delimiter: str | None, header: bool | None) -> CsvFormat:
-    """Delimiter (sniffed unless given), header (detected unless given) and column names.
+def _detect_decimal(rows: list[list[str]], delimiter: str) -> str:
+    """``,`` when it obviously is the decimal mark: the separator is not a comma, some cells
+    are numbers written with a comma (``29,1``) and none with a point (``29.1``)."""
+    if delimiter == ",":
+        return "."
+    cells = [value for row in rows for value in row]
+    if any(_POINT_NUMBER.match(v.strip()) for v in cells):
+        return "."
+    return "," if any(is_comma_number(v) for v in cells) else "."
+
+
+def detect_format(
+    path: Path, delimiter: str | None, header: bool | None, decimal: str | None = None
+) -> CsvFormat:
+    """Delimiter (sniffed unless given), header and decimal mark (detected unless given), and
+    column names.
 
     Raises:
         DataError: missing or empty file, a header without data rows, duplicate column names.
@@ -104,7 +139,8 @@ def detect_format(path: Path, delimiter: str | None, header: bool | None) -> Csv
         raise DataError(f"{path}: the file is empty")
     delim = delimiter or _sniff_delimiter(lines)
     rows = [r for r in csv.reader(lines, delimiter=delim) if r]
-    has_header = _detect_header(rows) if header is None else header
+    mark = decimal or _detect_decimal(rows, delim)
+    has_header = _detect_header(rows, mark) if header is None else header
     if has_header:
         names = [v.strip() or f"c{i}" for i, v in enumerate(rows[0])]
         if len(rows) == 1:
@@ -119,7 +155,7 @@ def detect_format(path: Path, delimiter: str | None, header: bool | None) -> Csv
             seen[name] = i
     else:
         names = [f"c{i}" for i in range(len(rows[0]))]
-    return CsvFormat(delim, has_header, tuple(names))
+    return CsvFormat(delim, has_header, tuple(names), mark)
 
 
 def iter_chunks(
@@ -132,7 +168,7 @@ def iter_chunks(
     """
     width = len(fmt.columns)
     index = 0
-    chunk = Chunk(start=0)
+    chunk = Chunk(start=0, decimal=fmt.decimal)
     skip_header = fmt.header
     with _open(path) as handle:
         reader = csv.reader(handle, delimiter=fmt.delimiter)
@@ -155,7 +191,7 @@ def iter_chunks(
                     break
                 if len(chunk.rows) >= chunk_rows:
                     yield chunk
-                    chunk = Chunk(start=index)
+                    chunk = Chunk(start=index, decimal=fmt.decimal)
         except UnicodeDecodeError as exc:
             raise DataError(f"{path}: not UTF-8 text ({exc.reason})") from None
         except csv.Error as exc:
@@ -170,7 +206,7 @@ def read_all(path: Path, fmt: CsvFormat, limit: int | None = None) -> Chunk:
     Raises:
         DataError: as :func:`iter_chunks`, or no data rows at all.
     """
-    out = Chunk()
+    out = Chunk(decimal=fmt.decimal)
     for chunk in iter_chunks(path, fmt, 1 << 30, limit):
         out.rows += chunk.rows
         out.lines += chunk.lines

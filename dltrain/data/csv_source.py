@@ -13,6 +13,7 @@ import numpy as np
 
 from dltrain.config.schema import CsvData
 from dltrain.data.columns import ColumnPlan, check_classes, plan_columns
+from dltrain.data.config_keys import about
 from dltrain.data.csv_reader import CsvFormat, detect_format, iter_chunks
 from dltrain.data.spec import TargetInfo
 from dltrain.data.stats import TEST, split_codes
@@ -95,7 +96,8 @@ def resolve_sources(data: CsvData, test_path: Path | None = None) -> CsvSources:
         DataError: a missing or malformed file, or columns that do not fit the config.
     """
     main_path = Path(data.path or data.train_path or "")
-    fmt = detect_format(main_path, data.delimiter, data.header)
+    with about(("data", "path" if data.path else "train_path")):
+        fmt = detect_format(main_path, data.delimiter, data.header, data.decimal)
     plan = plan_columns(data, fmt.columns, main_path)
     other = (
         test_path
@@ -110,10 +112,16 @@ def resolve_sources(data: CsvData, test_path: Path | None = None) -> CsvSources:
         if not data.test:
             raise DataError("data: no test split: give data.test (a fraction) or data.test_path")
         return CsvSources(main, None, [main_path])
-    test_fmt = detect_format(
-        other, data.delimiter, data.header if data.header is not None else fmt.header
-    )
-    test = CsvFile(other, test_fmt, rebind(plan, test_fmt.columns, other, True), all_test=True)
+    # A --data file given on the command line is not a config value.
+    with about(("data", "test_path") if test_path is None else None):
+        test_fmt = detect_format(
+            other,
+            data.delimiter,
+            data.header if data.header is not None else fmt.header,
+            data.decimal or fmt.decimal,
+        )
+        test_plan = rebind(plan, test_fmt.columns, other, True)
+    test = CsvFile(other, test_fmt, test_plan, all_test=True)
     return CsvSources(main, test, [main_path, other])
 
 

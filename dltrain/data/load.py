@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 
 from dltrain.config.schema import CsvData, ExperimentConfig, MnistData
+from dltrain.config.yaml_source import SourceMap
 from dltrain.data.arrays import SplitArrays, load_csv_arrays
+from dltrain.data.config_keys import locate
 from dltrain.data.csv_source import resolve_sources
 from dltrain.data.fingerprint import class_counts, file_fingerprint, files_fingerprint
 from dltrain.data.mnist import (
@@ -37,17 +39,34 @@ def describe_data(config: ExperimentConfig) -> DataSpec | None:
     return None
 
 
-def load_datasets(config: ExperimentConfig, *, test_path: Path | None = None) -> Datasets:
+def load_datasets(
+    config: ExperimentConfig,
+    *,
+    test_path: Path | None = None,
+    source: SourceMap | None = None,
+) -> Datasets:
     """Read the configured data and return its splits as tf.data pipelines plus a spec.
 
     Args:
         config: A validated config (paths already absolute).
         test_path: Evaluate on this file (same format as the configured data) instead of the
             configured test split, as ``dltrain eval --data`` does.
+        source: Where the config's values were written (``LoadedConfig.source``); errors about
+            a config value (``data.path``, ``data.target``) then name that file and line.
 
     Raises:
         DataError: missing, corrupt or ill-fitting data, with file (and row/column) named.
     """
+    try:
+        return _load(config, test_path)
+    except DataError as exc:
+        located = locate(exc, source)
+        if located is exc:
+            raise
+        raise located from None
+
+
+def _load(config: ExperimentConfig, test_path: Path | None) -> Datasets:
     data = config.data
     if isinstance(data, MnistData):
         return _load_mnist(data, config, test_path)

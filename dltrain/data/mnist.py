@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from dltrain.config.schema import MnistData
+from dltrain.data.config_keys import about
 from dltrain.data.idx import (
     IMAGE_SIZE,
     NUM_CLASSES,
@@ -163,7 +164,8 @@ def load_mnist(data: MnistData) -> MnistArrays:
             message lists every place looked at and what to put where).
     """
     if data.path is not None:
-        return load_mnist_file(Path(data.path))
+        with about(("data", "path")):
+            return load_mnist_file(Path(data.path))
     tries, notes = _candidates(data.kind)
     for how, path in tries:
         if _found(how, path):

@@ -76,7 +76,7 @@ def _images(data: MnistData, path: Path, batch: int) -> PredictionInputs:
 def _csv(data: CsvData, spec: DataSpec, path: Path, batch: int) -> PredictionInputs:
     import tensorflow as tf
 
-    fmt = detect_format(path, data.delimiter, data.header)
+    fmt = detect_format(path, data.delimiter, data.header, data.decimal)
     table = read_all(path, fmt)
     columns = list(fmt.columns)
     x: dict[str, Any] = {}

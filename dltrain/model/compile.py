@@ -7,6 +7,7 @@ name) become lists in output order, the form Keras 3 handles most reliably.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -120,6 +121,7 @@ def compile_model(model: keras.Model, config: ExperimentConfig, spec: DataSpec) 
         weights = [float(config.loss_weights.get(name, 1.0)) for name in names]
     problems.raise_if_any()
 
+    _record_choices(config, names, loss_list, metric_lists, optimizer)
     single = len(names) == 1
     model.compile(
         optimizer=optimizer,
@@ -129,6 +131,35 @@ def compile_model(model: keras.Model, config: ExperimentConfig, spec: DataSpec) 
         steps_per_execution=config.training.steps_per_execution,
         jit_compile=config.training.jit_compile,
     )
+
+
+def _record_choices(
+    config: ExperimentConfig,
+    names: list[str],
+    losses: list[Any],
+    metrics: list[list[Any]],
+    optimizer: Any,
+) -> None:
+    """Write the defaults chosen for the config back into it, so config.yaml shows them.
+
+    A run folder's ``config.yaml`` then records everything the run used: the loss and metrics
+    picked from the task, and the optimizer's own default learning rate.
+    """
+    def chosen(given: Any, values: list[Any]) -> Any:
+        # Only what the config left out is filled in; those entries hold the defaults (text).
+        if given is None:
+            return values[0] if len(names) == 1 else dict(zip(names, values, strict=True))
+        if isinstance(given, dict) and not isinstance(given, ObjectSpec):
+            pairs = zip(names, values, strict=True)
+            return {name: given[name] if name in given else value for name, value in pairs}
+        return given
+
+    config.loss = chosen(config.loss, losses)
+    config.metrics = chosen(config.metrics, metrics)
+    if config.optimizer.learning_rate is None and optimizer is not None:
+        default = inspect.signature(type(optimizer)).parameters.get("learning_rate")
+        if default is not None and isinstance(default.default, int | float):
+            config.optimizer.learning_rate = float(default.default)
 
 
 def _optimizer(cfg: OptimizerConfig, problems: ProblemList) -> Any:

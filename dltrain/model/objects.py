@@ -86,7 +86,34 @@ def names_of(kind: Kind) -> tuple[str, ...]:
                 names.append(name)
         elif kind.functions and inspect.isfunction(obj):
             names.append(name)
-    return tuple(names)
+    return tuple(names) + _aliases(kind, names)
+
+
+def _aliases(kind: Kind, names: list[str]) -> tuple[str, ...]:
+    """Short names the registry also accepts, such as ``mse`` and ``kld``.
+
+    Keras keeps its aliases in private tables; they are initialisms, so the initialisms of the
+    public names (``mean_squared_error`` -> ``mse``, ``KLDivergence`` -> ``kld``) that the
+    public ``get`` accepts are the aliases.
+    """
+    if not kind.functions:
+        return ()
+    candidates = {
+        "".join(word[0] for word in name.split("_")) if "_" in name
+        else "".join(c for c in name if c.isupper()).lower()
+        for name in names
+    }
+    found = []
+    for alias in sorted(candidates - {n.lower() for n in names}):
+        if len(alias) < 3:
+            continue
+        try:
+            obj = kind.get(alias)
+        except Exception:  # noqa: BLE001 - Keras raises several types for unknown names
+            continue
+        if obj is not None and not isinstance(obj, str):
+            found.append(alias)
+    return tuple(found)
 
 
 def find_class(kind: Kind, name: str) -> type | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dltrain.config.diff import flatten
+from dltrain.config.layer_form import short_form
 from dltrain.errors import CheckpointError, UsageError
 from dltrain.storage import MANIFEST, RunFolder, utc_now
 
@@ -152,7 +153,8 @@ def compare_runs(
         seen.add(key)
     folders = [RunFolder.open(path) for path in run_dirs]
     runs = [_summarize(folder) for folder in folders]
-    configs = [flatten(_read_config(folder.path)) for folder in folders]
+    # Older run folders wrote layers in the long form; compare keys as users write them.
+    configs = [flatten(short_form(_read_config(folder.path))) for folder in folders]
     config_diff = _diff(configs)
     metrics = _metric_rows(runs)
 

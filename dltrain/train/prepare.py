@@ -73,7 +73,7 @@ def prepare(loaded: LoadedConfig, model_path: Path | None = None) -> Prepared:
     # The strategy comes first: a multi-worker strategy must exist before other TF work.
     strategy = make_strategy(cfg.distribute.strategy, cfg.distribute.device, cfg.distribute.devices)
     configure_environment(cfg.seed, cfg.deterministic, cfg.precision)
-    datasets = load_datasets(cfg)
+    datasets = load_datasets(cfg, source=loaded.source)
     with strategy.scope(), loaded.located():
         if model_path is not None:
             model = load_model_file(model_path)
