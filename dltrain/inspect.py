@@ -32,4 +32,7 @@ def inspect_config(loaded: LoadedConfig) -> Any:
         spec = load_datasets(cfg).spec
     model = build_model(loaded, spec)
     compile_model(model, loaded, spec)
+    from dltrain.train.extra_callbacks import build_extra_callbacks
+
+    build_extra_callbacks(loaded)  # `callbacks.extra`: names and arguments, before training
     return summarize_model(model)

@@ -361,7 +361,12 @@ def resume_experiment(
     if saved_text is None:
         raise UsageError(f"{run.path}: no config.yaml; this run cannot be resumed")
     saved = yaml.safe_load(saved_text)
-    loaded = config_from_dict(saved, overrides)
+    # [plugins] re-import the run's `imports` from where the run found them.
+    from dltrain.plugins import import_paths_of
+
+    loaded = config_from_dict(
+        saved, overrides, import_paths=import_paths_of(run.manifest.get("imports"))
+    )
     drift = [d for d in config_drift(saved, loaded.to_dict()) if d[0] != "training.epochs"]
     if drift and not force:
         lines = "\n".join(f"  {k}: {old!r} -> {new!r}" for k, old, new in drift)

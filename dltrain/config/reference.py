@@ -101,7 +101,10 @@ def config_reference_markdown() -> str:
 
 def json_schema_text() -> str:
     """The JSON Schema of the config, as ``dltrain schema`` prints it."""
-    return json.dumps(schema.ExperimentConfig.model_json_schema(), indent=2) + "\n"
+    from dltrain.config.plugin_schema import experiment_model
+
+    # With the dataset kinds that imported plugins registered.
+    return json.dumps(experiment_model().model_json_schema(), indent=2) + "\n"
 
 
 if __name__ == "__main__":  # pragma: no cover - documentation generator

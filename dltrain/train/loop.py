@@ -22,6 +22,7 @@ from dltrain.train.callbacks import (
     TrainingInterrupted,
     Watchdog,
 )
+from dltrain.train.extra_callbacks import build_extra_callbacks
 from dltrain.train.state import ResumePoint, latest_resume_point, save_resume_point
 
 __all__ = ["FitOutcome", "evaluation_batch_size", "fit_model"]
@@ -91,6 +92,7 @@ def _callbacks(
                 update_freq=cfg.tensorboard.update_freq,
             )
         )
+    extra.extend(build_extra_callbacks(loaded))  # `callbacks.extra`, after the built-in ones
     monitor = _monitor(cfg.checkpoint.monitor, has_validation)
     return extra, es, rl, monitor, cfg.checkpoint.mode
 
@@ -163,6 +165,7 @@ def check_callbacks(loaded: LoadedConfig, names: list[str], has_validation: bool
             )
     if problems:
         raise ConfigError(problems=problems)
+    build_extra_callbacks(loaded)  # Unknown names and bad arguments fail before training.
 
 
 def fit_model(
