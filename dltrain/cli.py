@@ -155,7 +155,8 @@ def schema(
     ] = None,
 ) -> None:
     """Print the JSON Schema of the config (for editor completion)."""
-    with _reporting(tensorflow=False):
+    # Plugins may import Keras: its native start-up notices go to a log, as for `run`.
+    with _reporting():
         from dltrain.config.reference import json_schema_text
         from dltrain.plugins import import_plugins, load_entry_points
 

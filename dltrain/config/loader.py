@@ -130,7 +130,7 @@ def _finish(
 ) -> LoadedConfig:
     for override in overrides:
         apply_override(data, source, override)
-    default_dir = base_dir or (path.parent if path else Path.cwd())
+    default_dir = (base_dir or (path.parent if path else Path.cwd())).resolve()
     # Plugins register dataset kinds and Keras objects, so they are imported before validation.
     load_entry_points()
     search = [*import_paths, default_dir, *(f.parent for f in reversed(files))]
@@ -311,9 +311,15 @@ def _describe(value: Any) -> str:
 
 def _translate(exc: ValidationError, raw: dict[str, Any], source: SourceMap) -> list[Problem]:
     grouped: dict[KeyPath, list[Any]] = {}
+    data = raw.get("data")
+    kind_tag = data.get("kind") if isinstance(data, dict) else None
     for err in exc.errors(include_url=False):
         kind = err["type"]
-        path = _data_path(err["loc"], raw, keep_last=kind in ("missing", "extra_forbidden"))
+        loc = err["loc"]
+        if loc[:2] == ("data", kind_tag):
+            # The union's tag: dropped here, since a plugin section may have a field so named.
+            loc = loc[:1] + loc[2:]
+        path = _data_path(loc, raw, keep_last=kind in ("missing", "extra_forbidden"))
         if kind in ("union_tag_invalid", "invalid_model_type"):
             key = "kind" if kind == "union_tag_invalid" else "type"
             path = path + (key,)
