@@ -127,7 +127,10 @@ def registered_name(kind: Kind, name: str, path: KeyPath) -> str | None:
 
 def names_of(kind: Kind) -> tuple[str, ...]:
     """The names a config may use for ``kind`` (for suggestions), registered ones included."""
-    return _builtin_names(kind) + tuple(_registered(kind))
+    registered = list(_registered(kind))
+    plain = [key.rsplit(">", 1)[-1] for key in registered]
+    unique = [name for name in plain if plain.count(name) == 1]
+    return _builtin_names(kind) + tuple(unique) + tuple(registered)
 
 
 @cache
