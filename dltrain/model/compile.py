@@ -201,7 +201,8 @@ def _lookup(
 def _loss(given: Any, path: KeyPath) -> Any:
     if isinstance(given, ObjectSpec):
         return resolve(LOSS, given.model_dump(), path)
-    # Names stay text: Keras serializes them as written, which reads best in saved configs.
+    # Names Keras knows stay text (serialized as written, which reads best in saved configs);
+    # registered names become the object, since compile's own lookup does not search them.
     return keras_identifier(LOSS, given, path)
 
 
