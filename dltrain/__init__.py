@@ -9,16 +9,20 @@ The Python API mirrors the CLI::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dltrain.version import __version__
 
-__all__ = ["__version__", "run"]
+__all__ = ["__version__", "register_dataset", "run"]
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from dltrain.runner import RunResult
+
+_Loader = TypeVar("_Loader", bound=Callable[..., Any])
 
 
 def run(
@@ -53,3 +57,10 @@ def run(
             on_run_folder=output.attach,
             **kwargs,
         )
+
+
+def register_dataset(kind: str, *, config: type[BaseModel]) -> Callable[[_Loader], _Loader]:
+    """Register a ``data.kind`` loader (see :func:`dltrain.plugins.register_dataset`)."""
+    from dltrain.plugins import register_dataset as register
+
+    return register(kind, config=config)

@@ -28,7 +28,10 @@ def inspect_config(loaded: LoadedConfig) -> Any:
     spec = describe_data(cfg)
     if spec is None:
         spec = load_datasets(cfg, source=loaded.source).spec
+    from dltrain.train.extra_callbacks import build_extra_callbacks
+
     with loaded.located():
         model = build_model(cfg, spec)
         compile_model(model, cfg, spec)
+        build_extra_callbacks(cfg)  # `callbacks.extra`: names and arguments, before training
     return summarize_model(model)

@@ -145,11 +145,24 @@ def schema(
         Optional[Path],  # noqa: UP045
         typer.Option("--output", "-o", help="Write to this file instead of stdout."),
     ] = None,
+    imports: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--import",
+            help="Import this plugin module first (repeatable; looked up in the current "
+            "folder, then sys.path), so its dataset kinds are in the schema.",
+        ),
+    ] = None,
 ) -> None:
     """Print the JSON Schema of the config (for editor completion)."""
-    from dltrain.config.reference import json_schema_text
+    # Plugins may import Keras: its native start-up notices go to a log, as for `run`.
+    with _reporting():
+        from dltrain.config.reference import json_schema_text
+        from dltrain.plugins import import_plugins, load_entry_points
 
-    text = json_schema_text()
+        load_entry_points()
+        import_plugins(imports or [], [Path.cwd()])
+        text = json_schema_text()
     if output is None:
         sys.stdout.write(text)
     else:

@@ -9,6 +9,7 @@ import yaml
 
 from dltrain.config import LoadedConfig, config_from_dict
 from dltrain.errors import CheckpointError, ConfigError, UsageError
+from dltrain.plugins import import_paths_of
 from dltrain.storage import RunFolder
 
 __all__ = ["SavedRun", "open_saved_run"]
@@ -59,7 +60,8 @@ def open_saved_run(target: Path, checkpoint: str = "best") -> SavedRun:
     if not isinstance(data, dict):
         raise CheckpointError(f"{config_file}: not a config mapping")
     try:
-        loaded = config_from_dict(data)
+        # Plugins (`imports`) are found again where the run found them.
+        loaded = config_from_dict(data, import_paths=import_paths_of(run.manifest.imports))
     except ConfigError as exc:
         raise CheckpointError(
             f"{config_file}: the saved config is invalid:\n{exc.render()}"

@@ -17,8 +17,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from dltrain.config.schema import ExperimentConfig
-
 __all__ = ["config_json_schema"]
 
 _REF = "#/$defs/"
@@ -102,7 +100,10 @@ _FLAG_SECTIONS = ("early_stopping", "reduce_lr", "tensorboard")
 
 def config_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of an experiment YAML file as users write it."""
-    full = ExperimentConfig.model_json_schema()
+    from dltrain.config.plugin_schema import experiment_model
+
+    # With the dataset kinds that imported plugins registered.
+    full = experiment_model().model_json_schema()
     defs: dict[str, Any] = full.pop("$defs")
     defs["LayerSpec"] = _LAYER_ENTRY
     for name in _FLAG_SECTIONS:

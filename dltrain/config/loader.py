@@ -18,10 +18,12 @@ from pydantic import BaseModel, ValidationError
 
 from dltrain.config.layer_form import short_layer, shorten_layers
 from dltrain.config.overrides import apply_override, load_with_extends
+from dltrain.config.plugin_schema import experiment_model
 from dltrain.config.schema import CsvData, ExperimentConfig, LayerSpec, MnistData, OutputConfig
 from dltrain.config.yaml_source import KeyPath, SourceMap
 from dltrain.errors import ConfigError, Problem
 from dltrain.keys import did_you_mean
+from dltrain.plugins import ImportedModule, ImportFailure, import_plugin, load_entry_points
 
 __all__ = ["LoadedConfig", "config_from_dict", "did_you_mean", "load_config"]
 
@@ -35,6 +37,8 @@ class LoadedConfig:
     path: Path | None = None
     files: list[Path] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)
+    imports: list[ImportedModule] = field(default_factory=list)
+    """The modules ``imports`` named, as imported (``run.json`` records them)."""
 
     def problem(self, path: KeyPath, message: str) -> Problem:
         """A problem located at a key path of this config."""
@@ -114,12 +118,20 @@ def load_config(path: Path, overrides: Sequence[str] = ()) -> LoadedConfig:
 
 
 def config_from_dict(
-    data: dict[str, Any], overrides: Sequence[str] = (), base_dir: Path | None = None
+    data: dict[str, Any],
+    overrides: Sequence[str] = (),
+    base_dir: Path | None = None,
+    *,
+    import_paths: Sequence[Path] = (),
 ) -> LoadedConfig:
-    """Validate a config given as a Python mapping (paths relative to ``base_dir`` or cwd)."""
+    """Validate a config given as a Python mapping (paths relative to ``base_dir`` or cwd).
+
+    ``imports`` are looked for in ``import_paths`` (a saved run's recorded folders), then
+    ``base_dir`` (or cwd), then ``sys.path``.
+    """
     source = SourceMap()
     data = copy.deepcopy(data)
-    return _finish(data, source, overrides, None, [], base_dir)
+    return _finish(data, source, overrides, None, [], base_dir, import_paths)
 
 
 def _finish(
@@ -129,21 +141,47 @@ def _finish(
     path: Path | None,
     files: list[Path],
     base_dir: Path | None = None,
+    import_paths: Sequence[Path] = (),
 ) -> LoadedConfig:
     # Long-form layers (older run folders) take the short form first, so that overrides and
     # error messages use one key form: model.layers[1].Dense.units.
     shorten_layers(data, source)
     for override in overrides:
         apply_override(data, source, override)
+    default_dir = (base_dir or (path.parent if path else Path.cwd())).resolve()
+    # Plugins register dataset kinds and Keras objects, so they are imported before validation.
+    load_entry_points()
+    search = [*import_paths, default_dir, *(f.parent for f in reversed(files))]
+    imported = _import_modules(data, source, path, list(dict.fromkeys(search)))
     try:
-        config = ExperimentConfig.model_validate(data)
+        config = experiment_model().model_validate(data)
     except ValidationError as exc:
         problems = _translate(exc, data, source)
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
         raise ConfigError(f"{path or 'config'}: {count} in the config", problems) from None
-    default_dir = base_dir or (path.parent if path else Path.cwd())
     _resolve_paths(config, source, default_dir)
-    return LoadedConfig(config, source, path, files, list(overrides))
+    return LoadedConfig(config, source, path, files, list(overrides), imported)
+
+
+def _import_modules(
+    data: dict[str, Any], source: SourceMap, path: Path | None, search: list[Path]
+) -> list[ImportedModule]:
+    """Import the modules of ``imports``; a failure is a problem at that list item."""
+    names = data.get("imports")
+    if not isinstance(names, list):
+        return []  # Absent, or malformed: validation reports that.
+    imported, problems = [], []
+    for index, name in enumerate(names):
+        if not isinstance(name, str):
+            continue
+        try:
+            imported.append(import_plugin(name, search))
+        except ImportFailure as exc:
+            problems.append(source.problem(("imports", index), str(exc)))
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise ConfigError(f"{path or 'config'}: {count} in the config", problems)
+    return imported
 
 
 def _resolve_paths(config: ExperimentConfig, source: SourceMap, default_dir: Path) -> None:
@@ -259,7 +297,7 @@ def _pick_model(candidates: list[type[BaseModel]], raw: Any) -> type[BaseModel] 
 
 def _allowed_keys(path: KeyPath, raw: Any) -> list[str] | None:
     """The keys the schema allows in the mapping at ``path`` (None if not a model)."""
-    tp: Any = ExperimentConfig
+    tp: Any = experiment_model()
     node = raw
     for part in path:
         if isinstance(part, int):
@@ -291,9 +329,15 @@ def _describe(value: Any) -> str:
 
 def _translate(exc: ValidationError, raw: dict[str, Any], source: SourceMap) -> list[Problem]:
     grouped: dict[KeyPath, list[Any]] = {}
+    data = raw.get("data")
+    kind_tag = data.get("kind") if isinstance(data, dict) else None
     for err in exc.errors(include_url=False):
         kind = err["type"]
-        path = _data_path(err["loc"], raw, keep_last=kind in ("missing", "extra_forbidden"))
+        loc = err["loc"]
+        if loc[:2] == ("data", kind_tag):
+            # The union's tag: dropped here, since a plugin section may have a field so named.
+            loc = loc[:1] + loc[2:]
+        path = _data_path(loc, raw, keep_last=kind in ("missing", "extra_forbidden"))
         if kind in ("union_tag_invalid", "invalid_model_type"):
             key = "kind" if kind == "union_tag_invalid" else "type"
             path = path + (key,)

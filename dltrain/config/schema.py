@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 Shape = list[PositiveInt | None]
+ModuleName = Annotated[str, Field(pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")]
+"""A dotted Python module name."""
 MonitorMode = Literal["auto", "min", "max"]
 
 
@@ -316,10 +318,34 @@ class CallbacksConfig(Strict):
     """Stop as soon as the loss is NaN/Inf."""
     tensorboard: TensorBoardConfig | None = None
     """TensorBoard logs; off by default."""
+    extra: list[dict[str, dict[str, Any]]] | None = None
+    """More Keras callbacks, each ``{ClassName: {arguments}}``: built-in ones
+    (``CSVLogger: {filename: log.csv}``) or classes registered with
+    ``@keras.saving.register_keras_serializable`` by a module in ``imports``."""
 
     _flags = field_validator("early_stopping", "reduce_lr", "tensorboard", mode="before")(
         _flag_section
     )
+
+    @field_validator("extra", mode="before")
+    @classmethod
+    def _one_class_per_entry(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        entries = []
+        for entry in value:
+            if isinstance(entry, str):
+                entry = {entry: {}}  # A bare class name: `- TerminateOnNaN`.
+            if isinstance(entry, dict) and len(entry) != 1:
+                got = ", ".join(repr(k) for k in entry) or "none"
+                raise ValueError(
+                    "a callback entry needs exactly one callback class as its key, like "
+                    f"`CSVLogger: {{filename: log.csv}}`; received {got}"
+                )
+            if isinstance(entry, dict):
+                entry = {k: {} if v is None else v for k, v in entry.items()}
+            entries.append(entry)
+        return entries
 
 
 class DistributeConfig(Strict):
@@ -352,6 +378,11 @@ class ExperimentConfig(Strict):
     config file's name."""
     description: str | None = None
     """Free text, shown by ``dltrain runs``."""
+    imports: list[ModuleName] | None = None
+    """Python modules to import before the rest is checked, found beside the config file (and
+    the files it extends) or on ``sys.path``: they register custom layers, losses, metrics,
+    callbacks... (``@keras.saving.register_keras_serializable``) and dataset kinds
+    (``@dltrain.register_dataset``). See docs/extending.md."""
     seed: NonNegativeInt = 42
     """Seeds Python, NumPy, TensorFlow and data shuffling."""
     deterministic: bool = False

@@ -3,6 +3,7 @@
 Importing this package does not import TensorFlow; building pipelines does.
 """
 
+from dltrain.data.custom import datasets_from_arrays
 from dltrain.data.load import describe_data, load_datasets
 from dltrain.data.pipeline import Datasets
 from dltrain.data.predict import PredictionInputs, load_prediction_inputs
@@ -14,6 +15,7 @@ __all__ = [
     "InputInfo",
     "PredictionInputs",
     "TargetInfo",
+    "datasets_from_arrays",
     "describe_data",
     "load_datasets",
     "load_prediction_inputs",

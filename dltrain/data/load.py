@@ -23,6 +23,7 @@ from dltrain.data.mnist import (
 from dltrain.data.pipeline import ArraySource, Datasets, resolve_batch
 from dltrain.data.spec import DataSpec, TargetInfo
 from dltrain.errors import DataError
+from dltrain.plugins import dataset_kind
 
 __all__ = ["describe_data", "load_datasets"]
 
@@ -70,11 +71,27 @@ def _load(config: ExperimentConfig, test_path: Path | None) -> Datasets:
     data = config.data
     if isinstance(data, MnistData):
         return _load_mnist(data, config, test_path)
+    if not isinstance(data, CsvData):
+        return _load_registered(config, test_path)
     if data.stream:
         from dltrain.data.stream import load_stream
 
         return load_stream(data, config, test_path)
     return _load_csv(data, config, test_path)
+
+
+def _load_registered(config: ExperimentConfig, test_path: Path | None) -> Datasets:
+    """A ``data.kind`` registered by a plugin: its own loader builds the Datasets."""
+    kind = dataset_kind(config.data.kind)
+    if kind is None:
+        raise DataError(f"data.kind {config.data.kind!r} is not registered by any import")
+    datasets = kind.load(config.data, config, test_path)
+    if not isinstance(datasets, Datasets):
+        raise DataError(
+            f"the loader of data.kind {kind.kind!r} ({kind.module}) returned "
+            f"{type(datasets).__name__}, not Datasets (see dltrain.data.datasets_from_arrays)"
+        )
+    return datasets
 
 
 def _split_fingerprint(

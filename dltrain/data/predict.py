@@ -73,10 +73,17 @@ def _images(data: MnistData, path: Path, batch: int) -> PredictionInputs:
     return PredictionInputs(ds.prefetch(tf.data.AUTOTUNE), len(images))
 
 
-def _csv(data: CsvData, spec: DataSpec, path: Path, batch: int) -> PredictionInputs:
+def _csv(data: Any, spec: DataSpec, path: Path, batch: int) -> PredictionInputs:
     import tensorflow as tf
 
-    fmt = detect_format(path, data.delimiter, data.header, data.decimal)
+    # Plugin dataset kinds predict from a CSV of their named columns, its layout detected.
+    csv_data = data if isinstance(data, CsvData) else None
+    fmt = detect_format(
+        path,
+        csv_data.delimiter if csv_data else None,
+        csv_data.header if csv_data else None,
+        csv_data.decimal if csv_data else None,
+    )
     table = read_all(path, fmt)
     columns = list(fmt.columns)
     x: dict[str, Any] = {}

@@ -16,7 +16,7 @@ import keras
 from dltrain.config.schema import ExperimentConfig, ObjectSpec, OptimizerConfig
 from dltrain.data.spec import DataSpec, TargetInfo
 from dltrain.keys import KeyPath, did_you_mean
-from dltrain.model.objects import LOSS, METRIC, OPTIMIZER, SCHEDULE, resolve
+from dltrain.model.objects import LOSS, METRIC, OPTIMIZER, SCHEDULE, keras_identifier, resolve
 from dltrain.model.problems import ProblemList, SpecError
 
 __all__ = [
@@ -230,9 +230,9 @@ def _lookup(
 def _loss(given: Any, path: KeyPath) -> Any:
     if isinstance(given, ObjectSpec):
         return resolve(LOSS, given.model_dump(), path)
-    resolve(LOSS, given, path)
-    # Names stay text: Keras serializes them as written, which reads best in saved configs.
-    return given
+    # Names Keras knows stay text (serialized as written, which reads best in saved configs);
+    # registered names become the object, since compile's own lookup does not search them.
+    return keras_identifier(LOSS, given, path)
 
 
 def _metric(given: Any, path: KeyPath) -> Any:
@@ -240,5 +240,5 @@ def _metric(given: Any, path: KeyPath) -> Any:
         # A fresh object per output: Keras metrics hold state and cannot be shared.
         return resolve(METRIC, given.model_dump(), path)
     if given.lower() not in _ACCURACY_NAMES:
-        resolve(METRIC, given, path)
+        return keras_identifier(METRIC, given, path)
     return given

@@ -27,7 +27,8 @@ from dltrain.model.objects import (
     Kind,
     accepted_args,
     arg_problem,
-    resolve,
+    keras_identifier,
+    registered_name,
     unknown_name,
 )
 from dltrain.model.problems import ProblemList, SpecError
@@ -50,12 +51,19 @@ class _Reported(Exception):
     """A nested block failed and its problems are already recorded."""
 
 
-def layer_class(name: str) -> type | None:
-    """The ``keras.layers`` class called ``name`` (exact spelling), or None."""
+def layer_class(name: str, path: KeyPath = ()) -> type | None:
+    """The ``keras.layers`` class called ``name`` (exact spelling), else a registered one.
+
+    Raises:
+        SpecError: a plain name that several packages registered (at ``path``).
+    """
     obj = getattr(keras.layers, name, None)
     if inspect.isclass(obj) and issubclass(obj, keras.layers.Layer):
         return obj
-    return None
+    # ``package>Name``, or ``Name`` when one package registered it (plugins in ``imports``).
+    key = registered_name(LAYER, name, path)
+    obj = keras.saving.get_registered_object(key) if key else None
+    return obj if inspect.isclass(obj) else None
 
 
 class LayerFactory:
@@ -97,7 +105,7 @@ class LayerFactory:
             )
         if spec.class_name == _SEQUENTIAL:
             return self._sequential(spec, class_path, force_float32)
-        cls = layer_class(spec.class_name)
+        cls = layer_class(spec.class_name, class_path)
         if cls is None:
             raise unknown_name(LAYER, spec.class_name, class_path)
         try:
@@ -152,8 +160,7 @@ class LayerFactory:
             return self._build(entry, path + ("config",), force_float32=False)
         for suffix, kind in _NESTED_KINDS:
             if key.endswith(suffix) and isinstance(value, str | dict):
-                resolve(kind, value, path)
-                break
+                return keras_identifier(kind, value, path)
         return value
 
     def _sequential(

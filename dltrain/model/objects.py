@@ -2,7 +2,9 @@
 
 Every lookup goes through the public ``get``/``deserialize`` functions of a Keras module; the
 lists used for "did you mean" are read from those same modules, so new Keras classes are
-found without any change here.
+found without any change here. Names Keras does not know are then looked up among the
+objects registered with ``@keras.saving.register_keras_serializable`` (by the config's
+``imports``), by their registered name ``package>Name`` or, when unambiguous, ``Name``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dltrain.model.problems import SpecError, keras_reason
 
 __all__ = [
     "ACTIVATION",
+    "CALLBACK",
     "CONSTRAINT",
     "INITIALIZER",
     "LAYER",
@@ -33,7 +36,9 @@ __all__ = [
     "accepted_args",
     "arg_problem",
     "find_class",
+    "keras_identifier",
     "names_of",
+    "registered_name",
     "resolve",
     "unknown_name",
 ]
@@ -73,9 +78,62 @@ CONSTRAINT = Kind("constraint", keras.constraints, keras.constraints.Constraint,
                   keras.constraints.get)
 
 
-@cache
+def _get_callback(identifier: Any) -> keras.callbacks.Callback:
+    """``keras.callbacks`` has no ``get``: construct the named class with its arguments."""
+    args: dict[str, Any] = {}
+    if isinstance(identifier, str):
+        name = identifier
+    else:
+        name, args = identifier["class_name"], identifier.get("config") or {}
+    cls = getattr(keras.callbacks, name, None) or keras.saving.get_registered_object(name)
+    if not (inspect.isclass(cls) and issubclass(cls, keras.callbacks.Callback)):
+        raise ValueError(f"unknown callback {name!r}")
+    return cls(**args)
+
+
+CALLBACK = Kind("callback", keras.callbacks, keras.callbacks.Callback, False, _get_callback)
+
+
+def _fits(kind: Kind, obj: Any) -> bool:
+    """Whether a registered object can serve as a ``kind``."""
+    if inspect.isclass(obj):
+        return issubclass(obj, kind.base) and obj is not kind.base
+    return kind.functions and inspect.isfunction(obj)
+
+
+def _registered(kind: Kind) -> dict[str, Any]:
+    """Registered name -> object, for the registered objects that fit ``kind``."""
+    return {k: v for k, v in keras.saving.get_custom_objects().items() if _fits(kind, v)}
+
+
+def registered_name(kind: Kind, name: str, path: KeyPath) -> str | None:
+    """The registered name (``package>Name``) that ``name`` means for ``kind``, or None.
+
+    Raises:
+        SpecError: a plain name that several packages registered.
+    """
+    found = _registered(kind)
+    if ">" in name:
+        return name if name in found else None
+    matches = [key for key in found if key.rsplit(">", 1)[-1] == name]
+    if len(matches) > 1:
+        raise SpecError(
+            path, f"{name!r} is registered by several packages: {', '.join(sorted(matches))}; "
+            "write the full registered name"
+        )
+    return matches[0] if matches else None
+
+
 def names_of(kind: Kind) -> tuple[str, ...]:
-    """The public names of ``kind``'s module that a config may use (for suggestions)."""
+    """The names a config may use for ``kind`` (for suggestions), registered ones included."""
+    registered = list(_registered(kind))
+    plain = [key.rsplit(">", 1)[-1] for key in registered]
+    unique = [name for name in plain if plain.count(name) == 1]
+    return _builtin_names(kind) + tuple(unique) + tuple(registered)
+
+
+@cache
+def _builtin_names(kind: Kind) -> tuple[str, ...]:
     names = []
     for name in dir(kind.module):
         if name.startswith("_") or name in _MODULE_FUNCTIONS:
@@ -122,11 +180,13 @@ def find_class(kind: Kind, name: str) -> type | None:
     if inspect.isclass(obj) and issubclass(obj, kind.base) and obj is not kind.base:
         return obj
     # Keras accepts lowercase names for built-in optimizers ("adam"), so match loosely.
-    for candidate in names_of(kind):
+    for candidate in _builtin_names(kind):
         if candidate.lower() == name.lower():
             obj = getattr(kind.module, candidate)
             return obj if inspect.isclass(obj) else None
-    return None
+    key = registered_name(kind, name, ())
+    obj = _registered(kind).get(key) if key else None
+    return obj if inspect.isclass(obj) else None
 
 
 @cache
@@ -195,6 +255,24 @@ def resolve(kind: Kind, identifier: Any, path: KeyPath) -> Any:
     Raises:
         SpecError: unknown name (with a suggestion) or arguments the class does not take.
     """
+    return _resolve(kind, identifier, path)[0]
+
+
+def keras_identifier(kind: Kind, identifier: Any, path: KeyPath) -> Any:
+    """What to hand a Keras constructor or ``compile`` for ``identifier``, checked.
+
+    Names Keras knows stay as written (they serialize as written); a registered object's
+    name becomes the object, since Keras's string lookups do not search the registry.
+
+    Raises:
+        SpecError: as :func:`resolve`.
+    """
+    obj, registered = _resolve(kind, identifier, path)
+    return obj if registered else identifier
+
+
+def _resolve(kind: Kind, identifier: Any, path: KeyPath) -> tuple[Any, bool]:
+    """The object, and whether it was found among registered objects."""
     if isinstance(identifier, dict):
         name = identifier.get("class_name")
         if not isinstance(name, str):
@@ -213,7 +291,15 @@ def resolve(kind: Kind, identifier: Any, path: KeyPath) -> Any:
     else:
         # Some registries hand an unknown name back unchanged instead of raising.
         if obj is not None and not isinstance(obj, str):
-            return obj
+            return obj, False
+    key = registered_name(kind, name, name_path)
+    if key is not None:
+        config = identifier.get("config") if isinstance(identifier, dict) else None
+        try:
+            # Keras's deserializers find registered objects by their full name in this form.
+            return kind.get({"class_name": key, "config": config or {}}), True
+        except Exception as exc:  # Raised by the registered class's own constructor.
+            failure = exc
     cls = find_class(kind, name)
     if cls is None or failure is None:
         raise unknown_name(kind, name, name_path)

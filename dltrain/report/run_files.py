@@ -48,6 +48,8 @@ def record_start(
         config_file=str(loaded.path) if loaded.path else None,
         config_files=[str(p) for p in loaded.files],
         overrides=loaded.overrides,
+        # Plugin modules, so eval/predict/--resume can import them again (docs/extending.md).
+        imports=[module.to_json() for module in loaded.imports],
         config_hash=loaded.digest(),
         seed=cfg.seed,
         deterministic=cfg.deterministic,

@@ -134,6 +134,8 @@ class RunManifest(BaseModel):
     error: str | None = None
     resumes: list[ResumeRecord] = Field(default_factory=list)
     rollbacks: list[Rollback] = Field(default_factory=list)
+    imports: list[dict[str, str | None]] = Field(default_factory=list)
+    """Plugin modules the config imported: ``{module, file, path}`` (docs/extending.md)."""
 
     def updated(self, **fields: Any) -> RunManifest:
         """A copy with ``fields`` replaced, validated like a manifest read from disk."""

@@ -20,6 +20,7 @@ from dltrain.storage import (
     save_resume_point,
 )
 from dltrain.storage.manifest import TestCheckpoint
+from dltrain.train.extra_callbacks import build_extra_callbacks
 from dltrain.train.monitors import (
     ResumableEarlyStopping,
     ResumableReduceLROnPlateau,
@@ -104,6 +105,7 @@ def _callbacks(
                 update_freq=cfg.tensorboard.update_freq,
             )
         )
+    extra.extend(build_extra_callbacks(config))  # `callbacks.extra`, after the built-in ones
     return extra, es, rl
 
 

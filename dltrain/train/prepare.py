@@ -173,6 +173,9 @@ def check_callbacks(
             problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems=problems)
+    from dltrain.train.extra_callbacks import build_extra_callbacks
+
+    build_extra_callbacks(cfg)  # `callbacks.extra`: unknown names and bad arguments, now
 
 
 def _check_class_weight(cfg: ExperimentConfig, datasets: Datasets) -> None:

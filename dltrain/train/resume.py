@@ -11,6 +11,7 @@ import yaml
 from dltrain.config import LoadedConfig, config_from_dict
 from dltrain.config.diff import config_drift
 from dltrain.errors import CheckpointError, ConfigError, UsageError
+from dltrain.plugins import import_paths_of
 from dltrain.storage import ResumePoint, ResumeRecord, RunFolder, latest_resume_point, utc_now
 from dltrain.storage.manifest import Drift
 
@@ -50,7 +51,10 @@ def plan_resume(run: RunFolder, overrides: Sequence[str], *, force: bool) -> Res
     """
     saved = _saved_config(run)
     try:
-        loaded = config_from_dict(saved, overrides)
+        # Plugins (`imports`) are found again where the run found them.
+        loaded = config_from_dict(
+            saved, overrides, import_paths=import_paths_of(run.manifest.imports)
+        )
     except ConfigError as exc:
         if not overrides:
             raise CheckpointError(
