@@ -137,7 +137,8 @@ def test_schema_shows_an_imported_kind(plugin_dir: Path) -> None:
     assert plain.exit_code == 0 and "SquaresData" not in plain.output
     result = runner.invoke(app, ["schema", "--import", "tp_squares"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)["properties"]["data"]
+    # The strict form (a file without `extends:`) lists every kind under its discriminator.
+    data = json.loads(result.output)["$defs"]["ExperimentConfig"]["properties"]["data"]
     assert data["discriminator"]["mapping"]["squares"] == "#/$defs/SquaresData"
     bad = runner.invoke(app, ["schema", "--import", "tp_nothing"])
     assert bad.exit_code == 2 and "no module named 'tp_nothing'" in bad.output
