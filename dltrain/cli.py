@@ -252,14 +252,17 @@ def predict(
     with _reporting():
         from dltrain.predict import predict_file
 
-        text = predict_file(target, input_, checkpoint=checkpoint)
+        result = predict_file(target, input_, checkpoint=checkpoint)
+        err = _err_console()
+        for note in result.notes:
+            err.print(note, markup=False)
         if output is None:
-            sys.stdout.write(text)
+            sys.stdout.write(result.text)
         else:
             from dltrain.report.run_folder import atomic_write_text
 
-            atomic_write_text(output, text)
-            _err_console().print(f"written: {output}", markup=False)
+            atomic_write_text(output, result.text)
+            err.print(f"written: {output} ({result.count} predictions)", markup=False)
 
 
 @app.command()

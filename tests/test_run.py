@@ -135,7 +135,9 @@ def test_predict_images(mlp_run: Path, mnist_npz: Path, tmp_path: Path) -> None:
     with out.open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 64  # x_test of the generated npz
-    assert list(rows[0])[:2] == ["row", "label"]
+    assert list(rows[0])[:2] == ["row", "predicted_label"]
+    assert [r["row"] for r in rows[:2]] == ["1", "2"]
+    assert f"{mnist_npz}: the test split (x_test), 64 images" in result.output
     probs = [float(rows[0][f"label_p_{k}"]) for k in range(10)]
     assert sum(probs) == pytest.approx(1.0, abs=1e-4)
 
@@ -175,7 +177,17 @@ def test_csv_regression_end_to_end_and_eval_on_raw_csv(tmp_path: Path) -> None:
     out = runner.invoke(app, ["predict", str(result.run_dir), str(test)])
     assert out.exit_code == 0, out.output
     lines = out.stdout.strip().splitlines()
-    assert lines[0] == "row,y" and len(lines) == 61
+    assert lines[0] == "row,predicted_y" and len(lines) == 61
+    assert lines[1].startswith("2,")  # row numbers as error messages count them
+
+    # Trained with missing: mean, so predict fills empty cells (numeric and categorical).
+    holes = tmp_path / "holes.csv"
+    holes.write_text("x1,x2,color\n,1.0,red\n2.0,,\n")
+    out = runner.invoke(app, ["predict", str(result.run_dir), str(holes)])
+    assert out.exit_code == 0, out.output
+    assert [line.split(",")[0] for line in out.stdout.strip().splitlines()] == ["row", "2", "3"]
+    warnings = json.loads((result.run_dir / "run.json").read_text())["data"]["warnings"]
+    assert any("empty cells filled" in w and "x1 " in w for w in warnings), warnings
 
 
 def test_failing_run_says_why_and_exits_1(tmp_path: Path, regression_csv: Path) -> None:

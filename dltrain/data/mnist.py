@@ -29,6 +29,7 @@ __all__ = [
     "IDX_FILES",
     "MnistArrays",
     "describe_mnist",
+    "image_source",
     "find_idx_files",
     "load_mnist",
     "load_image_file",
@@ -249,6 +250,38 @@ def load_image_file(path: Path, *, labels: bool) -> tuple[np.ndarray, np.ndarray
             f"{path.name}: labels file {labels_path.name} not found next to the images file"
         )
     return _read_split(path, labels_path if labels else None)
+
+
+def image_source(path: Path) -> str:
+    """Which images :func:`load_image_file` (without labels) reads from ``path``, in words.
+
+    A folder or ``.npz`` holding a whole data set gives its test split (or, without one, its
+    training split); callers say so, since the user may have meant the other.
+    """
+    if path.is_dir():
+        for split, name in (("test", "test"), ("train", "training")):
+            files = find_idx_files(path, split)
+            if f"{split}_images" in files:
+                return f"the {name} split ({files[f'{split}_images'].name})"
+    elif path.suffix == ".npz" or _magic(path) == b"PK":
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                keys = set(archive.files)
+        except (OSError, ValueError, EOFError):
+            keys = set()
+        if "x_test" in keys:
+            return "the test split (x_test)"
+        if "x_train" in keys:
+            return "the training split (x_train)"
+    return "the images file"
+
+
+def _magic(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(2)
+    except OSError:
+        return b""
 
 
 def _read_split(images: Path, labels: Path | None) -> tuple[np.ndarray, np.ndarray | None]:
