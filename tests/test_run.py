@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -109,6 +110,10 @@ def test_run_folder_contents(mlp_run: Path) -> None:
     for plot in ("loss.png", "accuracy.png", "confusion_matrix.png"):
         assert (mlp_run / "plots" / plot).read_bytes()[:4] == b"\x89PNG"
     assert not list(mlp_run.rglob("*.tmp*")), "temporary files left behind"
+    umask = os.umask(0)
+    os.umask(umask)
+    for written in ("run.json", "metrics.csv", "config.yaml", "plots/loss.png"):
+        assert (mlp_run / written).stat().st_mode & 0o777 == 0o666 & ~umask, written
 
 
 def test_eval_reproduces_the_runs_test_metrics(mlp_run: Path) -> None:

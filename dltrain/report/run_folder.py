@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,10 +29,20 @@ def utc_now() -> datetime:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder and a rename.
 
-    A crash leaves either the old file or the new one, never half of one.
+    A crash leaves either the old file or the new one, never half of one. The file gets the
+    permissions of any new file (0666 less the umask: 0644 under umask 022), not the 0600
+    that ``tempfile.mkstemp`` would give it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # os.open with mode 0o666 lets the kernel apply the umask, without reading or changing
+    # the process-wide umask; O_EXCL and a random name keep the temp file private to us.
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:  # pragma: no cover - a 48-bit name collision
+            continue
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
