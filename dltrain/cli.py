@@ -214,13 +214,23 @@ def run(
             raise typer.Exit(result.exit_code)
 
 
+_TARGET_HELP = (
+    "A run folder (runs/NAME/STAMP), a name's folder (runs/NAME: its latest run), or a .keras "
+    "checkpoint inside a run folder; a .keras file on its own lacks the run's data settings."
+)
+
+
 @app.command("eval")
 def eval_(
-    target: Annotated[Path, typer.Argument(help="A run folder or a .keras checkpoint.")],
+    target: Annotated[Path, typer.Argument(help=_TARGET_HELP)],
     split: Annotated[str, typer.Option("--split", help="test, validation or train.")] = "test",
     data: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--data", help="Evaluate on this file instead (same format/columns)."),
+        typer.Option(
+            "--data",
+            help="Evaluate on this file instead of the test split (same format/columns); "
+            "the result is named after the file.",
+        ),
     ] = None,
     checkpoint: Annotated[
         str, typer.Option("--checkpoint", help="best or last (run folders).")
@@ -233,15 +243,22 @@ def eval_(
 
         result = evaluate_target(target, split=split, data=data, checkpoint=checkpoint)
         console = _console()
-        render_metrics(console, result.metrics, title=f"{result.split} metrics")
+        if result.note:
+            _err_console().print(result.note, markup=False)
+        title = f"{result.label} metrics" if data is None else f"metrics on {result.label}"
+        render_metrics(console, result.metrics, title=title)
         if result.written is not None:
             console.print(f"written: {result.written}", markup=False, style="dim")
 
 
 @app.command()
 def predict(
-    target: Annotated[Path, typer.Argument(help="A run folder or a .keras checkpoint.")],
-    input_: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or MNIST-format file.")],
+    target: Annotated[Path, typer.Argument(help=_TARGET_HELP)],
+    input_: Annotated[Path, typer.Argument(
+            metavar="INPUT",
+            help="CSV file, or MNIST-format .npz, IDX folder (both: their test split) or IDX "
+            "images file.",
+        )],
     output: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--output", "-o", help="Output CSV (default: stdout)."),
@@ -267,9 +284,12 @@ def predict(
 
 @app.command()
 def runs(
-    directory: Annotated[Path, typer.Argument(help="Runs folder.")] = Path("runs"),
+    directory: Annotated[
+        Path,
+        typer.Argument(help="Runs folder, one name's folder (runs/NAME) or one run folder."),
+    ] = Path("runs"),
 ) -> None:
-    """List runs: name, status, epochs, best validation and test metric, duration."""
+    """List runs: name, data, status, epochs, best val and test metric, duration, description."""
     with _reporting(tensorflow=False):
         from dltrain.render import render_runs_table
         from dltrain.report.listing import list_runs

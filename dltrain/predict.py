@@ -92,4 +92,5 @@ def predict_file(target: Path, input_path: Path, *, checkpoint: str = "best") ->
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     writer.writerows(zip(*columns.values(), strict=True))
-    return Predictions(buffer.getvalue(), inputs.count, inputs.notes)
+    notes = ([saved.note] if saved.note else []) + inputs.notes
+    return Predictions(buffer.getvalue(), inputs.count, notes)

@@ -83,7 +83,8 @@ def _when(stamp: Any) -> str:
 def render_runs_table(console: Console, runs: list[Any]) -> None:
     """``dltrain runs``: one row per run."""
     table = Table()
-    for column in ("name", "run", "status", "epochs", "best val", "test", "duration", "started"):
+    columns = ("name", "run", "data", "status", "epochs", "best val", "test", "duration")
+    for column in (*columns, "started", "description"):
         table.add_column(column)
     for run in runs:
         best = f"{run.best[0]} {_fmt(run.best[1])}" if run.best else "-"
@@ -96,6 +97,7 @@ def render_runs_table(console: Console, runs: list[Any]) -> None:
             *_cells(
                 run.name,
                 run.path.name,
+                run.data or "-",
                 run.status,
                 f"{run.epochs[0]}/{run.epochs[1]}"
                 if isinstance(run.epochs, tuple)
@@ -104,6 +106,7 @@ def render_runs_table(console: Console, runs: list[Any]) -> None:
                 test,
                 duration,
                 _when(run.started_at),
+                run.description or "",
             )
         )
     console.print(table)

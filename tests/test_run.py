@@ -133,6 +133,32 @@ def test_eval_cli_on_checkpoint_and_validation_split(mlp_run: Path) -> None:
     assert "accuracy" in result.output and "validation metrics" in result.output
 
 
+def test_eval_latest_run_of_a_name_and_data_file_naming(
+    mlp_run: Path, mnist_npz: Path, tmp_path: Path
+) -> None:
+    holdout = tmp_path / "holdout-set.npz"
+    holdout.write_bytes(mnist_npz.read_bytes())
+    result = runner.invoke(app, ["eval", str(mlp_run.parent), "--data", str(holdout)])
+    assert result.exit_code == 0, result.output
+    assert f"using the latest run in {mlp_run.parent}: {mlp_run}" in result.output
+    assert "metrics on holdout-set.npz" in result.output and "test metrics" not in result.output
+    (written,) = mlp_run.glob("eval-holdout-set-*.json")
+    saved = json.loads(written.read_text())
+    assert saved["split"] == "holdout-set" and saved["data"] == str(holdout.resolve())
+
+
+def test_bare_checkpoint_is_refused_saying_what_is_accepted(mlp_run: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "model.keras"
+    bare.write_bytes((mlp_run / "checkpoints" / "best.keras").read_bytes())
+    result = runner.invoke(app, ["eval", str(bare)])
+    assert result.exit_code == 2, result.output
+    assert "not inside a run folder" in result.output
+    assert "a name's folder (runs/NAME: its latest run)" in result.output
+    listing = runner.invoke(app, ["runs", str(mlp_run)])
+    assert listing.exit_code == 0 and mlp_run.name in listing.output, listing.output
+    assert "mnist mnist.npz" in listing.output
+
+
 def test_predict_images(mlp_run: Path, mnist_npz: Path, tmp_path: Path) -> None:
     out = tmp_path / "pred.csv"
     result = runner.invoke(app, ["predict", str(mlp_run), str(mnist_npz), "-o", str(out)])

@@ -14,7 +14,15 @@ from dltrain.config.diff import flatten
 from dltrain.errors import CheckpointError, UsageError
 from dltrain.report.run_folder import MANIFEST, RunFolder, utc_now
 
-__all__ = ["MISSING", "UNREADABLE", "Comparison", "RunSummary", "compare_runs", "list_runs"]
+__all__ = [
+    "MISSING",
+    "UNREADABLE",
+    "Comparison",
+    "RunSummary",
+    "compare_runs",
+    "latest_run",
+    "list_runs",
+]
 
 MISSING = "-"
 """Shown for a value a run does not have (a crashed run, a key absent from its config)."""
@@ -48,6 +56,11 @@ class RunSummary:
     duration_s: float | None = None
     started_at: str | None = None
     error: str | None = None
+    data: str | None = None
+    """What the run trained on, from its config.yaml: the data kind and file, e.g.
+    ``fashion_mnist`` or ``csv houses.csv``."""
+    description: str | None = None
+    """The config's ``description``."""
 
     @property
     def epochs(self) -> str:
@@ -85,7 +98,8 @@ def list_runs(runs_dir: Path) -> list[RunSummary]:
     """Summarize every run under ``runs_dir``, newest first.
 
     Run folders are ``runs_dir/<name>/<stamp>/`` (a folder one level down that holds a
-    ``run.json`` is taken as a run too, so ``runs_dir`` may also be one ``runs/<name>``).
+    ``run.json`` is taken as a run too, so ``runs_dir`` may also be one ``runs/<name>``;
+    and ``runs_dir`` itself may be one run folder, which lists that run).
     A run whose ``run.json`` cannot be read is listed with status ``"unreadable"``.
 
     Args:
@@ -101,6 +115,8 @@ def list_runs(runs_dir: Path) -> list[RunSummary]:
         raise UsageError(f"{runs_dir}: no such folder")
     if not runs_dir.is_dir():
         raise UsageError(f"{runs_dir}: not a folder")
+    if (runs_dir / MANIFEST).exists():
+        return [_summarize_path(runs_dir)]
     folders: list[Path] = []
     for child in _subdirs(runs_dir):
         if (child / MANIFEST).exists():
@@ -206,6 +222,11 @@ def _summarize(folder: RunFolder) -> RunSummary:
     timings = _mapping(m.get("timings"))
     started = m.get("started_at")
     error = m.get("error")
+    try:
+        config = _mapping(_read_config(path))
+    except CheckpointError:
+        config = {}  # a damaged config.yaml costs the data and description cells, not the row
+    description = config.get("description")
     return RunSummary(
         name=str(m.get("name") or default_name),
         path=path,
@@ -219,7 +240,24 @@ def _summarize(folder: RunFolder) -> RunSummary:
         duration_s=_duration(timings.get("total_s"), started, m.get("finished_at")),
         started_at=started if isinstance(started, str) else None,
         error=error if isinstance(error, str) else None,
+        data=_data_label(_mapping(config.get("data"))),
+        description=str(description) if description not in (None, "") else None,
     )
+
+
+def _data_label(data: dict[str, Any]) -> str | None:
+    """``mnist``, ``fashion_mnist mnist.npz``, ``csv houses.csv``: kind and file name."""
+    kind = data.get("kind") or ("csv" if data.get("target") else None)
+    if kind is None:
+        return None
+    source = data.get("path") or data.get("train_path")
+    return f"{kind} {Path(str(source)).name}" if source else str(kind)
+
+
+def latest_run(folder: Path) -> Path | None:
+    """The newest run folder directly inside ``folder`` (a ``runs/<name>`` folder), if any."""
+    runs = [r.path for r in list_runs(folder) if r.path.parent == folder]
+    return runs[0] if runs else None
 
 
 def _newest_first_key(run: RunSummary) -> tuple[datetime, int, str]:
