@@ -119,23 +119,32 @@ def check(
     config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
     set_: SetOption = None,
     show_config: Annotated[
-        bool, typer.Option("--config/--no-config", help="Print the resolved config.")
+        bool,
+        typer.Option(
+            "--config/--no-config", help="Print the resolved config once every check passed."
+        ),
     ] = True,
 ) -> None:
-    """Validate a config, build its model and show layer shapes, without training."""
+    """Validate a config, find its data, build its model and show layer shapes, without training.
+
+    Problems are printed alone; the resolved config follows only when all checks pass.
+    """
     with _reporting():
         from dltrain.config import load_config
 
         loaded = load_config(config, set_ or [])
+        from dltrain.inspect import inspect_config, locate_data
+        from dltrain.render import render_model_summary
+
+        found = locate_data(loaded)
+        summary = inspect_config(loaded)
         console = _console()
         if show_config:
             console.print(f"# {config} (resolved)", markup=False, style="dim")
             console.print(loaded.to_yaml(), markup=False)
-        from dltrain.inspect import inspect_config
-        from dltrain.render import render_model_summary
-
-        summary = inspect_config(loaded)
         render_model_summary(console, summary)
+        if found:
+            console.print(found, markup=False)
         console.print("config OK", style="green")
 
 
