@@ -38,3 +38,13 @@ def test_format_column_switches_whole_column_to_scientific() -> None:
     assert format_column([1.5e-6, 0.3]) == ["1.5000e-06", "3.0000e-01"]
     assert format_column([2.0e13, 1.0]) == ["2.0000e+13", "1.0000e+00"]
     assert format_column([math.nan, 1.0]) == ["nan", "1.0000"]
+
+
+def test_nan_advice_names_the_next_step() -> None:
+    from dltrain.hints import nan_advice
+
+    stop = nan_advice("stop", 0, 3, 0.5)
+    assert "try --set optimizer.learning_rate=0.05" in stop and "on_nan: rollback" in stop
+    spent = nan_advice("rollback", 3, 3, 0.01)
+    assert "rolled back 3 times (training.max_rollbacks)" in spent and "0.001" in spent
+    assert "no earlier checkpoint" in nan_advice("rollback", 0, 3, None)

@@ -234,6 +234,8 @@ def test_failing_run_says_why_and_exits_1(tmp_path: Path, regression_csv: Path) 
     result = runner.invoke(app, ["run", str(config), "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 1, result.output
     assert "loss became" in result.output
+    assert "next: lower optimizer.learning_rate (it was 1e+30; try --set" in result.output
+    assert "training.on_nan: rollback" in result.output
     manifest_path = next((tmp_path / "runs").glob("nan/*/run.json"))
     manifest = json.loads(manifest_path.read_text())
     assert manifest["status"] == "failed"
