@@ -74,12 +74,14 @@ def write_result_plots(
     import numpy as np
 
     from dltrain.report.plots import (
+        result_caption,
         write_confusion_matrix,
         write_regression_plots,
         write_training_plots,
     )
 
     write_training_plots(run.plots, rows)
+    caption = result_caption(run.manifest, rows)
     predictions = model.predict(test_ds.map(lambda x, y: x), verbose=0)
     outputs = predictions if isinstance(predictions, list | tuple) else [predictions]
     targets = datasets.spec.targets
@@ -87,7 +89,9 @@ def write_result_plots(
         pred = np.asarray(pred)
         suffix = "" if len(targets) == 1 else f"_{target.name}"
         if target.task == "regression":
-            write_regression_plots(run.plots, truth.reshape(-1), pred.reshape(-1), target.name)
+            write_regression_plots(
+                run.plots, truth.reshape(-1), pred.reshape(-1), target.name, caption=caption
+            )
         elif target.task == "binary":
             write_confusion_matrix(
                 run.plots,
@@ -95,6 +99,7 @@ def write_result_plots(
                 (pred.reshape(-1) > 0.5).astype(int),
                 target.class_names,
                 name=f"confusion_matrix{suffix}.png",
+                caption=caption,
             )
         else:
             write_confusion_matrix(
@@ -103,6 +108,7 @@ def write_result_plots(
                 pred.argmax(axis=-1).reshape(-1),
                 target.class_names,
                 name=f"confusion_matrix{suffix}.png",
+                caption=caption,
             )
 
 
