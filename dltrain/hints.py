@@ -17,9 +17,7 @@ def current_learning_rate(model: Any) -> float | None:
         return None
 
 
-def nan_advice(
-    on_nan: str, rollbacks: int, max_rollbacks: int, learning_rate: float | None
-) -> str:
+def nan_advice(on_nan: str, rollbacks: int, max_rollbacks: int, learning_rate: float | None) -> str:
     """The next step after the loss became NaN or infinite, for a failure message.
 
     Args:

@@ -97,8 +97,9 @@ def _when(stamp: Any) -> str:
 def render_runs_table(console: Console, runs: list[Any]) -> None:
     """``dltrain runs``: one row per run."""
     table = Table()
+    described = any(run.description for run in runs)  # no empty column when none has one
     columns = ("name", "run", "data", "status", "epochs", "best val", "test", "duration")
-    for column in (*columns, "started", "description"):
+    for column in (*columns, "started", *(["description"] if described else [])):
         table.add_column(column)
     for run in runs:
         best = f"{run.best[0]} {_fmt(run.best[1])}" if run.best else "-"
@@ -120,7 +121,7 @@ def render_runs_table(console: Console, runs: list[Any]) -> None:
                 test,
                 duration,
                 _when(run.started_at),
-                run.description or "",
+                *([run.description or ""] if described else []),
             )
         )
     console.print(table)

@@ -48,3 +48,30 @@ def test_nan_advice_names_the_next_step() -> None:
     spent = nan_advice("rollback", 3, 3, 0.01)
     assert "rolled back 3 times (training.max_rollbacks)" in spent and "0.001" in spent
     assert "no earlier checkpoint" in nan_advice("rollback", 0, 3, None)
+
+
+def test_runs_table_shows_data_and_description_only_when_there_is_one() -> None:
+    from dltrain.render import render_runs_table
+    from dltrain.report.listing import RunSummary
+
+    def table(*descriptions: str | None) -> str:
+        runs = [
+            RunSummary(
+                "mlp",
+                Path(f"runs/mlp/2026010{i}T000000Z"),
+                "completed",
+                data=data,
+                description=text,
+            )
+            for i, (text, data) in enumerate(
+                zip(descriptions, ["mnist", "fashion_mnist"], strict=True)
+            )
+        ]
+        out = io.StringIO()
+        render_runs_table(Console(file=out, width=200), runs)
+        return out.getvalue()
+
+    plain = table(None, None)
+    assert "fashion_mnist" in plain and "mnist " in plain and "description" not in plain
+    described = table("MLP baseline", None)
+    assert "description" in described and "MLP baseline" in described
