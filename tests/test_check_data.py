@@ -9,7 +9,6 @@ from datagen import write_mnist_idx_dir, write_mnist_npz
 from typer.testing import CliRunner
 
 from dltrain.cli import app
-from dltrain.data import mnist
 
 runner = CliRunner()
 
@@ -24,23 +23,6 @@ training: {{epochs: 1}}
 """
 
 
-@pytest.fixture
-def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """No image data anywhere and a download that fails, as on an offline machine."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("KERAS_HOME", raising=False)
-    monkeypatch.delenv("DLTRAIN_DATA_DIR", raising=False)
-    monkeypatch.setattr(mnist, "SYSTEM_DATA_DIR", tmp_path / "system")
-    calls: list[str] = []
-
-    def fail(kind: str) -> None:
-        calls.append(kind)
-        raise OSError("network is unreachable")
-
-    monkeypatch.setattr(mnist, "_download", fail)
-    return calls
-
-
 def _config(tmp_path: Path, kind: str = "mnist", path: Path | None = None) -> Path:
     target = tmp_path / "c.yaml"
     target.write_text(CONFIG.format(kind=kind, path=f", path: {path}" if path else ""))
@@ -48,7 +30,7 @@ def _config(tmp_path: Path, kind: str = "mnist", path: Path | None = None) -> Pa
 
 
 def test_check_fails_like_run_when_image_data_is_missing(
-    tmp_path: Path, offline: list[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, no_sources: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = _config(tmp_path)
     monkeypatch.chdir(tmp_path)
@@ -64,7 +46,7 @@ def test_check_fails_like_run_when_image_data_is_missing(
 
 
 def test_offline_error_points_at_installed_fashion_mnist(
-    tmp_path: Path, offline: list[str]
+    tmp_path: Path, no_sources: list[str]
 ) -> None:
     write_mnist_idx_dir(tmp_path / "system" / "fashion-mnist", 4, 3)
     result = runner.invoke(app, ["check", "--no-config", str(_config(tmp_path))])
@@ -81,14 +63,14 @@ def test_offline_error_points_at_installed_fashion_mnist(
 
 
 def test_check_finds_data_path_and_shows_yaml_after_checks(
-    tmp_path: Path, offline: list[str]
+    tmp_path: Path, no_sources: list[str]
 ) -> None:
     npz = write_mnist_npz(tmp_path / "m.npz", 8, 4)
     result = runner.invoke(app, ["check", str(_config(tmp_path, path=npz))])
     assert result.exit_code == 0, result.output
     assert f"mnist data: {npz}" in result.output and "config OK" in result.output
     assert result.output.index("(resolved)") < result.output.index("config OK")
-    assert offline == []  # nothing downloaded when the data is at hand
+    assert no_sources == []  # nothing downloaded when the data is at hand
     folder = write_mnist_idx_dir(tmp_path / "idx", 4, 3)
     (folder / "t10k-labels-idx1-ubyte.gz").unlink()
     broken = runner.invoke(app, ["check", str(_config(tmp_path, path=folder))])
