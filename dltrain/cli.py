@@ -229,6 +229,11 @@ _TARGET_HELP = (
 )
 
 
+_INPUT_HELP = (
+    "CSV file, or MNIST-format .npz, IDX folder (both: their test split) or IDX images file."
+)
+
+
 @app.command("eval")
 def eval_(
     target: Annotated[Path, typer.Argument(help=_TARGET_HELP)],
@@ -263,11 +268,7 @@ def eval_(
 @app.command()
 def predict(
     target: Annotated[Path, typer.Argument(help=_TARGET_HELP)],
-    input_: Annotated[Path, typer.Argument(
-            metavar="INPUT",
-            help="CSV file, or MNIST-format .npz, IDX folder (both: their test split) or IDX "
-            "images file.",
-        )],
+    input_: Annotated[Path, typer.Argument(metavar="INPUT", help=_INPUT_HELP)],
     output: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--output", "-o", help="Output CSV (default: stdout)."),
