@@ -6,7 +6,7 @@ from typing import Any
 
 from dltrain.config import LoadedConfig
 
-__all__ = ["inspect_config"]
+__all__ = ["inspect_config", "locate_data"]
 
 
 def inspect_config(loaded: LoadedConfig) -> Any:
@@ -35,3 +35,23 @@ def inspect_config(loaded: LoadedConfig) -> Any:
         compile_model(model, cfg, spec)
         build_extra_callbacks(cfg)  # `callbacks.extra`: names and arguments, before training
     return summarize_model(model)
+
+
+def locate_data(loaded: LoadedConfig) -> str | None:
+    """Where ``dltrain run`` would read the config's image data, found the same way.
+
+    Reads no images: it finds the ``.npz`` or IDX folder by the same search order as ``run``
+    (``data.path``, ``$DLTRAIN_DATA_DIR``, the Keras cache, ``/usr/share/datasets``, then a
+    Keras download). CSV data is read by :func:`inspect_config` already, so ``None`` here.
+
+    Raises:
+        DataError: the same error ``run`` gives when the data cannot be found.
+    """
+    from dltrain.config.schema import MnistData
+    from dltrain.data.mnist import locate_mnist
+
+    data = loaded.config.data
+    if not isinstance(data, MnistData):
+        return None
+    how, path = locate_mnist(data)
+    return f"{data.kind} data: {path}" + ("" if how == "npz" else " (IDX files)")

@@ -119,23 +119,32 @@ def check(
     config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment YAML file.")],
     set_: SetOption = None,
     show_config: Annotated[
-        bool, typer.Option("--config/--no-config", help="Print the resolved config.")
+        bool,
+        typer.Option(
+            "--config/--no-config", help="Print the resolved config once every check passed."
+        ),
     ] = True,
 ) -> None:
-    """Validate a config, build its model and show layer shapes, without training."""
+    """Validate a config, find its data, build its model and show layer shapes, without training.
+
+    Problems are printed alone; the resolved config follows only when all checks pass.
+    """
     with _reporting():
         from dltrain.config import load_config
 
         loaded = load_config(config, set_ or [])
+        from dltrain.checking import inspect_config, locate_data
+        from dltrain.render import render_model_summary
+
+        found = locate_data(loaded)
+        summary = inspect_config(loaded)
         console = _console()
         if show_config:
             console.print(f"# {config} (resolved)", markup=False, style="dim")
             console.print(loaded.to_yaml(), markup=False)
-        from dltrain.checking import inspect_config
-        from dltrain.render import render_model_summary
-
-        summary = inspect_config(loaded)
         render_model_summary(console, summary)
+        if found:
+            console.print(found, markup=False)
         console.print("config OK", style="green")
 
 
@@ -233,17 +242,28 @@ def run(
             raise typer.Exit(result.exit_code)
 
 
+_TARGET_HELP = (
+    "A run folder (runs/NAME/STAMP), a name's folder (runs/NAME: its latest run), or a .keras "
+    "checkpoint inside a run folder; a .keras file on its own lacks the run's data settings."
+)
+
+
+_INPUT_HELP = (
+    "CSV file, or MNIST-format .npz, IDX folder (both: their test split) or IDX images file."
+)
+
+
 @app.command("eval")
 def eval_(
-    target: Annotated[
-        Path, typer.Argument(
-            metavar="RUN_OR_CHECKPOINT", help="A run folder or a .keras checkpoint."
-        )
-    ],
+    target: Annotated[Path, typer.Argument(help=_TARGET_HELP)],
     split: Annotated[str, typer.Option("--split", help="test, validation or train.")] = "test",
     data: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--data", help="Evaluate on this file instead (same format/columns)."),
+        typer.Option(
+            "--data",
+            help="Evaluate on this file instead of the test split (same format/columns); "
+            "the result is named after the file.",
+        ),
     ] = None,
     checkpoint: Annotated[
         str, typer.Option("--checkpoint", help="best or last (run folders).")
@@ -256,19 +276,18 @@ def eval_(
 
         result = evaluate_target(target, split=split, data=data, checkpoint=checkpoint)
         console = _console()
-        render_metrics(console, result.metrics, title=f"{result.split} metrics")
+        if result.note:
+            _err_console().print(result.note, markup=False)
+        title = f"{result.label} metrics" if data is None else f"metrics on {result.label}"
+        render_metrics(console, result.metrics, title=title)
         if result.written is not None:
             console.print(f"written: {result.written}", markup=False, style="dim")
 
 
 @app.command()
 def predict(
-    target: Annotated[
-        Path, typer.Argument(
-            metavar="RUN_OR_CHECKPOINT", help="A run folder or a .keras checkpoint."
-        )
-    ],
-    input_: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or MNIST-format file.")],
+    target: Annotated[Path, typer.Argument(help=_TARGET_HELP)],
+    input_: Annotated[Path, typer.Argument(metavar="INPUT", help=_INPUT_HELP)],
     output: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--output", "-o", help="Output CSV (default: stdout)."),
@@ -279,23 +298,27 @@ def predict(
     with _reporting():
         from dltrain.predict import predict_file
 
-        text = predict_file(target, input_, checkpoint=checkpoint)
+        result = predict_file(target, input_, checkpoint=checkpoint)
+        err = _err_console()
+        for note in result.notes:
+            err.print(note, markup=False)
         if output is None:
-            sys.stdout.write(text)
+            sys.stdout.write(result.text)
         else:
             from dltrain.storage import atomic_write_text
 
-            atomic_write_text(output, text)
-            _err_console().print(f"written: {output}", markup=False)
+            atomic_write_text(output, result.text)
+            err.print(f"written: {output} ({result.count} predictions)", markup=False)
 
 
 @app.command()
 def runs(
     directory: Annotated[
-        Path, typer.Argument(metavar="RUNS_DIR", help="Runs folder.")
+        Path,
+        typer.Argument(help="Runs folder, one name's folder (runs/NAME) or one run folder."),
     ] = Path("runs"),
 ) -> None:
-    """List runs: name, status, epochs, best validation and test metric, duration."""
+    """List runs: name, data, status, epochs, best val and test metric, duration, description."""
     with _reporting(tensorflow=False):
         from dltrain.render import render_runs_table
         from dltrain.report.listing import list_runs

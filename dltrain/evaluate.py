@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,15 +20,23 @@ class EvalResult:
     """Metrics of one evaluation and the file they were written to."""
 
     split: str
+    """``test``, ``validation``, ``train``, or for ``--data FILE`` the file's stem."""
     metrics: dict[str, float]
     checkpoint: Path
     written: Path | None
+    label: str = ""
+    """How to title the metrics: ``test`` or ``holdout.csv`` (the file given)."""
+    note: str | None = None
+    """Which run was chosen, when the target was a ``runs/NAME`` folder."""
 
 
 def evaluate_target(
     target: Path, *, split: str = "test", data: Path | None = None, checkpoint: str = "best"
 ) -> EvalResult:
     """Evaluate a run's checkpoint and write ``eval-<split>-<timestamp>.json`` into the run.
+
+    With ``data`` the result is named after that file: ``eval-<file stem>-<timestamp>.json``
+    whose ``split`` is the stem and ``data`` the file's path.
 
     Raises:
         CheckpointError: unreadable run or checkpoint.
@@ -61,11 +70,13 @@ def evaluate_target(
         )
     metrics = {k: float(v) for k, v in model.evaluate(dataset, return_dict=True, verbose=0).items()}
     now = utc_now()
-    name = f"eval-{split}-{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
+    # A file given with --data is not the run's test split: name the result after the file.
+    name_part = re.sub(r"[^A-Za-z0-9_.-]", "_", data.stem) if data else split
+    name = f"eval-{name_part}-{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
     written = saved.run.write_json(
         name,
         {
-            "split": split,
+            "split": name_part,
             "checkpoint": str(saved.checkpoint),
             "data": str(data.resolve()) if data else None,
             "examples": {
@@ -77,4 +88,5 @@ def evaluate_target(
             "at": now.isoformat(),
         },
     )
-    return EvalResult(split, metrics, saved.checkpoint, written)
+    label = data.name if data else split
+    return EvalResult(name_part, metrics, saved.checkpoint, written, label, saved.note)

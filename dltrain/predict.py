@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,16 @@ from dltrain.data.spec import DataSpec, TargetInfo
 from dltrain.errors import CheckpointError
 from dltrain.saved_run import open_saved_run
 
-__all__ = ["predict_file", "prediction_columns"]
+__all__ = ["Predictions", "predict_file", "prediction_columns"]
+
+
+@dataclass
+class Predictions:
+    """The output CSV text, and notes for the user (rows left out, which split was read)."""
+
+    text: str
+    count: int
+    notes: list[str] = field(default_factory=list)
 
 
 def _label(target: TargetInfo, index: int) -> str:
@@ -26,32 +36,36 @@ def prediction_columns(
 ) -> dict[str, list[Any]]:
     """Output columns per target: the prediction, and for classification label + probabilities.
 
-    Regression: ``<target>``. Binary: ``<target>`` (class label) and ``<target>_probability``
-    (of the second class). Multi-class: ``<target>`` and ``<target>_p_<class>`` per class.
+    Regression: ``predicted_<target>``. Binary: ``predicted_<target>`` (class label) and
+    ``<target>_probability`` (of the second class). Multi-class: ``predicted_<target>`` and
+    ``<target>_p_<class>`` per class. No column carries a target's own name, so an input
+    that still holds the target column cannot be confused with the prediction.
     """
     columns: dict[str, list[Any]] = {}
     for target, raw in zip(targets, outputs, strict=True):
         pred = np.asarray(raw, dtype=np.float64)
         name = target.name
+        predicted = f"predicted_{name}"
         if target.task == "regression":
-            columns[name] = [f"{v:.6g}" for v in pred.reshape(len(pred), -1)[:, 0]]
+            columns[predicted] = [f"{v:.6g}" for v in pred.reshape(len(pred), -1)[:, 0]]
         elif target.task == "binary":
             prob = pred.reshape(len(pred), -1)[:, 0]
-            columns[name] = [_label(target, int(p > 0.5)) for p in prob]
+            columns[predicted] = [_label(target, int(p > 0.5)) for p in prob]
             columns[f"{name}_probability"] = [f"{p:.6f}" for p in prob]
         else:
             probs = pred.reshape(len(pred), -1)
-            columns[name] = [_label(target, int(i)) for i in probs.argmax(axis=1)]
+            columns[predicted] = [_label(target, int(i)) for i in probs.argmax(axis=1)]
             for k in range(probs.shape[1]):
                 columns[f"{name}_p_{_label(target, k)}"] = [f"{p:.6f}" for p in probs[:, k]]
     return columns
 
 
-def predict_file(target: Path, input_path: Path, *, checkpoint: str = "best") -> str:
-    """Predict every row (or image) of ``input_path``; returns the output CSV text.
+def predict_file(target: Path, input_path: Path, *, checkpoint: str = "best") -> Predictions:
+    """Predict every row (or image) of ``input_path``; returns the output CSV text and notes.
 
-    The first column, ``row``, numbers the input rows from 1 (images: their index from 0 is
-    ``row - 1``).
+    The first column, ``row``, is a CSV row's number as error messages give it (the file's
+    line: the header is row 1, the first data row is row 2); for images it counts from 1
+    (the array index is ``row - 1``). Rows left out (``missing: drop``) keep their numbers.
 
     Raises:
         CheckpointError: unreadable run or checkpoint.
@@ -70,10 +84,11 @@ def predict_file(target: Path, input_path: Path, *, checkpoint: str = "best") ->
     model = load_model_file(saved.checkpoint)
     predictions = model.predict(inputs.dataset, verbose=0)
     outputs = list(predictions) if isinstance(predictions, list | tuple) else [predictions]
-    columns = {"row": list(range(1, inputs.count + 1))}
+    columns: dict[str, list[Any]] = {"row": list(inputs.numbers)}
     columns.update(prediction_columns(spec.targets, outputs))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     writer.writerows(zip(*columns.values(), strict=True))
-    return buffer.getvalue()
+    notes = ([saved.note] if saved.note else []) + inputs.notes
+    return Predictions(buffer.getvalue(), inputs.count, notes)

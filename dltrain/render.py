@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rich.console import Console
@@ -12,6 +13,7 @@ from dltrain.config.diff import format_value
 from dltrain.units import format_bytes
 
 __all__ = [
+    "format_column",
     "render_comparison",
     "render_metrics",
     "render_model_summary",
@@ -51,23 +53,35 @@ def render_model_summary(console: Console, summary: Any) -> None:
     )
 
 
+def format_column(values: list[float]) -> list[str]:
+    """Numbers of one table column in one format, so they line up and compare at a glance.
+
+    Fixed point with 4 decimals and thousands separators (``1,296,000.1234`` beside
+    ``976.3585``), unless a value would lose its digits that way (non-zero below 1e-4, or
+    1e12 and up): then the whole column is scientific (``1.2960e-05``). NaN and infinities
+    are written as such.
+    """
+    finite = [abs(v) for v in values if math.isfinite(v) and v != 0]
+    fixed = all(1e-4 <= v < 1e12 for v in finite)
+    return [
+        (f"{v:,.4f}" if fixed else f"{v:.4e}") if math.isfinite(v) else str(v) for v in values
+    ]
+
+
 def render_metrics(console: Console, metrics: dict[str, float], title: str) -> None:
-    """A two-column table of metric values."""
+    """A two-column table of metric values, all in one number format."""
     table = Table(title=title, title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for name, value in metrics.items():
-        table.add_row(*_cells(name, _fmt(value)))
+    for name, text in zip(metrics, format_column(list(metrics.values())), strict=True):
+        table.add_row(*_cells(name, text))
     console.print(table)
 
 
 def render_run_result(console: Console, result: Any) -> None:
-    """Final metrics (as the classic Keras example prints them) and where the run is."""
+    """The test metrics table (printed once) and where the run is."""
     if result.test_metrics:
         render_metrics(console, result.test_metrics, "test metrics")
-        for name in ("loss", "accuracy"):
-            if name in result.test_metrics:
-                console.print(f"Test {name}: {result.test_metrics[name]:.4f}", markup=False)
     if result.stopped_early:
         console.print(f"stopped early after epoch {result.epochs_completed}", markup=False)
     if result.message:
@@ -84,7 +98,9 @@ def _when(stamp: Any) -> str:
 def render_runs_table(console: Console, runs: list[Any]) -> None:
     """``dltrain runs``: one row per run."""
     table = Table()
-    for column in ("name", "run", "status", "epochs", "best val", "test", "duration", "started"):
+    described = any(run.description for run in runs)  # no empty column when none has one
+    columns = ("name", "run", "data", "status", "epochs", "best val", "test", "duration")
+    for column in (*columns, "started", *(["description"] if described else [])):
         table.add_column(column)
     for run in runs:
         best = f"{run.best[0]} {_fmt(run.best[1])}" if run.best else "-"
@@ -97,6 +113,7 @@ def render_runs_table(console: Console, runs: list[Any]) -> None:
             *_cells(
                 run.name,
                 run.path.name,
+                run.data or "-",
                 run.status,
                 f"{run.epochs[0]}/{run.epochs[1]}"
                 if isinstance(run.epochs, tuple)
@@ -105,6 +122,7 @@ def render_runs_table(console: Console, runs: list[Any]) -> None:
                 test,
                 duration,
                 _when(run.started_at),
+                *([run.description or ""] if described else []),
             )
         )
     console.print(table)

@@ -12,7 +12,7 @@ from dltrain.errors import CheckpointError, ConfigError, UsageError
 from dltrain.plugins import import_paths_of
 from dltrain.storage import RunFolder
 
-__all__ = ["SavedRun", "open_saved_run"]
+__all__ = ["ACCEPTED", "SavedRun", "open_saved_run"]
 
 
 @dataclass
@@ -22,10 +22,23 @@ class SavedRun:
     run: RunFolder
     loaded: LoadedConfig
     checkpoint: Path
+    note: str | None = None
+    """Said to the user when the run was chosen for them (the latest in ``runs/NAME``)."""
+
+
+ACCEPTED = (
+    "a run folder (runs/NAME/STAMP), a name's folder (runs/NAME: its latest run), or a "
+    ".keras checkpoint inside a run folder (runs/NAME/STAMP/checkpoints/best.keras)"
+)
+"""What ``eval`` and ``predict`` accept, in the words their help and errors use."""
 
 
 def open_saved_run(target: Path, checkpoint: str = "best") -> SavedRun:
-    """Resolve ``RUN_OR_CHECKPOINT``: a run folder, or a ``.keras`` file inside one.
+    """Resolve ``RUN_OR_CHECKPOINT``: a run folder, ``runs/NAME`` (its latest run), or a
+    ``.keras`` file inside a run folder.
+
+    A ``.keras`` file alone is not enough: the run's ``config.yaml`` and ``data_spec.json``
+    say how to read data for it (columns, scaling, class names, fill values).
 
     Raises:
         CheckpointError: no such run/checkpoint, or an unreadable run folder.
@@ -33,18 +46,28 @@ def open_saved_run(target: Path, checkpoint: str = "best") -> SavedRun:
     """
     if checkpoint not in ("best", "last"):
         raise UsageError(f"--checkpoint must be 'best' or 'last'; received {checkpoint!r}")
+    note = None
     if target.is_file():
         if target.suffix != ".keras":
-            raise CheckpointError(f"{target}: not a .keras checkpoint or a run folder")
+            raise CheckpointError(f"{target}: not a .keras checkpoint; give {ACCEPTED}")
         folder = target.parent.parent if target.parent.name == "checkpoints" else target.parent
         if not (folder / "run.json").is_file():
             raise CheckpointError(
-                f"{target}: not inside a run folder, so its data config is unknown; "
-                "give the run folder that holds it"
+                f"{target}: this .keras file is not inside a run folder (no run.json in "
+                f"{folder}), so how to read data for it is unknown: the run's config.yaml and "
+                f"data_spec.json hold the columns, scaling, class names and fill values. "
+                f"Give {ACCEPTED}"
             )
         run = RunFolder.open(folder)
         model_path = target
     else:
+        if target.is_dir() and not (target / "run.json").exists():
+            from dltrain.report.listing import latest_run
+
+            latest = latest_run(target)
+            if latest is not None:
+                note = f"using the latest run in {target}: {latest}"
+                target = latest
         run = RunFolder.open(target)
         model_path = run.path / "checkpoints" / f"{checkpoint}.keras"
         if not model_path.is_file():
@@ -66,4 +89,4 @@ def open_saved_run(target: Path, checkpoint: str = "best") -> SavedRun:
         raise CheckpointError(
             f"{config_file}: the saved config is invalid:\n{exc.render()}"
         ) from exc
-    return SavedRun(run, loaded, model_path)
+    return SavedRun(run, loaded, model_path, note)

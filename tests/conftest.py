@@ -41,3 +41,24 @@ def regression_csv(tmp_path: Path) -> Path:
 def classification_csv(tmp_path: Path) -> Path:
     """A three-class CSV with string labels."""
     return write_classification_csv(tmp_path / "cls.csv")
+
+
+@pytest.fixture
+def no_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """No image data anywhere, as on an offline machine: empty HOME, no $DLTRAIN_DATA_DIR,
+    an empty system folder, and a Keras download that fails. Returns the kinds it was asked
+    to download."""
+    from dltrain.data import mnist
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("KERAS_HOME", raising=False)
+    monkeypatch.delenv("DLTRAIN_DATA_DIR", raising=False)
+    monkeypatch.setattr(mnist, "SYSTEM_DATA_DIR", tmp_path / "system")
+    calls: list[str] = []
+
+    def offline(kind: str) -> None:
+        calls.append(kind)
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(mnist, "_download", offline)
+    return calls

@@ -29,23 +29,6 @@ def _data(cfg: ExperimentConfig) -> MnistData:
     return cfg.data
 
 
-@pytest.fixture
-def no_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """No data anywhere: empty HOME, no $DLTRAIN_DATA_DIR, empty system dir, failing download."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("KERAS_HOME", raising=False)
-    monkeypatch.delenv("DLTRAIN_DATA_DIR", raising=False)
-    monkeypatch.setattr(mnist, "SYSTEM_DATA_DIR", tmp_path / "system")
-    calls: list[str] = []
-
-    def offline(kind: str) -> None:
-        calls.append(kind)
-        raise OSError("network is unreachable")
-
-    monkeypatch.setattr(mnist, "_download", offline)
-    return calls
-
-
 @pytest.mark.parametrize("gz", [True, False])
 def test_idx_folder_raw_and_gz(tmp_path: Path, gz: bool) -> None:
     folder = write_mnist_idx_dir(tmp_path / "idx", n_train=30, n_test=10, gz=gz)

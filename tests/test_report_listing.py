@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from dltrain.errors import CheckpointError, UsageError
-from dltrain.report.listing import MISSING, UNREADABLE, compare_runs, list_runs
+from dltrain.report.listing import MISSING, UNREADABLE, compare_runs, latest_run, list_runs
 
 CONFIG: dict[str, Any] = {
     "name": "mnist_mlp",
@@ -147,6 +147,31 @@ def test_list_runs_accepts_one_name_folder_and_empty(tmp_path: Path) -> None:
     assert [r.path for r in list_runs(tmp_path / "mnist_mlp")] == [run]
     (tmp_path / "empty").mkdir()
     assert list_runs(tmp_path / "empty") == []
+
+
+def test_list_runs_shows_data_and_description(tmp_path: Path) -> None:
+    fashion = copy.deepcopy(CONFIG)
+    fashion["data"]["kind"] = "fashion_mnist"
+    fashion["description"] = "MLP baseline"
+    csv = copy.deepcopy(CONFIG)
+    csv["data"] = {"kind": "csv", "path": "../data/houses.csv", "target": "price"}
+    make_run(tmp_path, "20240501T120000Z")
+    make_run(tmp_path, "20240502T120000Z", config=fashion)
+    make_run(tmp_path, "20240503T120000Z", config=csv)
+    runs = list_runs(tmp_path)
+    assert [(r.data, r.description) for r in runs] == [
+        ("csv houses.csv", None),
+        ("fashion_mnist", "MLP baseline"),
+        ("mnist", None),
+    ]
+
+
+def test_list_runs_of_one_run_folder_and_latest_run(tmp_path: Path) -> None:
+    old = make_run(tmp_path, "20240501T120000Z")
+    new = make_run(tmp_path, "20240501T120000Z-1")
+    assert [r.path for r in list_runs(old)] == [old]
+    assert latest_run(tmp_path / "mnist_mlp") == new
+    assert latest_run(tmp_path) is None  # runs/ itself holds names, not runs
 
 
 def test_list_runs_missing_folder(tmp_path: Path) -> None:

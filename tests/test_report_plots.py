@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -161,6 +162,7 @@ def test_report_modules_import_neither_tensorflow_nor_pyplot(tmp_path: Path) -> 
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 import numpy as np
 from dltrain.report.listing import list_runs
 from dltrain.report.plots import write_confusion_matrix
@@ -172,3 +174,45 @@ print(sorted(m for m in ("tensorflow", "keras", "matplotlib.pyplot") if m in sys
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def _capture(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Figures as they are saved: file name -> the figure's axes (titles, ticks)."""
+    from dltrain.report import plots
+
+    seen: dict[str, Any] = {}
+    real = plots._save
+
+    def save(fig: Any, path: Path) -> Path:
+        seen[path.name] = [
+            (ax.get_title(), [float(t) for t in ax.get_yticks()]) for ax in fig.axes
+        ]
+        return real(fig, path)
+
+    monkeypatch.setattr(plots, "_save", save)
+    return seen
+
+
+def test_titles_say_split_and_checkpoint_and_counts_are_integers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dltrain.report.plots import result_caption
+
+    seen = _capture(monkeypatch)
+    rows = metrics_rows(3)
+    caption = result_caption(2, rows)
+    assert caption == "test split, best checkpoint (epoch 2)"
+    assert result_caption(None, rows) == "test split, last epoch (3)"
+    write_training_plots(tmp_path, rows)
+    assert seen["loss.png"][0][0] == "loss per epoch (train and validation)"
+    write_confusion_matrix(tmp_path, np.array([0, 1, 1]), np.array([0, 1, 0]), None, caption=caption)
+    assert seen["confusion_matrix.png"][0][0] == (
+        "confusion matrix (test split, best checkpoint (epoch 2), 3 examples)"
+    )
+    write_regression_plots(
+        tmp_path, np.array([1.0, 2.0, 3.5]), np.array([1.1, 2.0, 3.0]), "y", caption=caption
+    )
+    assert seen["predicted_vs_true_y.png"][0][0].endswith("\ntest split, best checkpoint (epoch 2)")
+    left, right = seen["residuals_y.png"]
+    assert "best checkpoint" in left[0] and "best checkpoint" in right[0]
+    assert right[1] and all(t.is_integer() for t in right[1]), right[1]  # histogram counts

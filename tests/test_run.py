@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -109,6 +110,10 @@ def test_run_folder_contents(mlp_run: Path) -> None:
     for plot in ("loss.png", "accuracy.png", "confusion_matrix.png"):
         assert (mlp_run / "plots" / plot).read_bytes()[:4] == b"\x89PNG"
     assert not list(mlp_run.rglob("*.tmp*")), "temporary files left behind"
+    umask = os.umask(0)
+    os.umask(umask)
+    for written in ("run.json", "metrics.csv", "config.yaml", "plots/loss.png"):
+        assert (mlp_run / written).stat().st_mode & 0o777 == 0o666 & ~umask, written
 
 
 def test_eval_reproduces_the_runs_test_metrics(mlp_run: Path) -> None:
@@ -128,6 +133,32 @@ def test_eval_cli_on_checkpoint_and_validation_split(mlp_run: Path) -> None:
     assert "accuracy" in result.output and "validation metrics" in result.output
 
 
+def test_eval_latest_run_of_a_name_and_data_file_naming(
+    mlp_run: Path, mnist_npz: Path, tmp_path: Path
+) -> None:
+    holdout = tmp_path / "holdout-set.npz"
+    holdout.write_bytes(mnist_npz.read_bytes())
+    result = runner.invoke(app, ["eval", str(mlp_run.parent), "--data", str(holdout)])
+    assert result.exit_code == 0, result.output
+    assert f"using the latest run in {mlp_run.parent}: {mlp_run}" in result.output
+    assert "metrics on holdout-set.npz" in result.output and "test metrics" not in result.output
+    (written,) = mlp_run.glob("eval-holdout-set-*.json")
+    saved = json.loads(written.read_text())
+    assert saved["split"] == "holdout-set" and saved["data"] == str(holdout.resolve())
+
+
+def test_bare_checkpoint_is_refused_saying_what_is_accepted(mlp_run: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "model.keras"
+    bare.write_bytes((mlp_run / "checkpoints" / "best.keras").read_bytes())
+    result = runner.invoke(app, ["eval", str(bare)])
+    assert result.exit_code == 2, result.output
+    assert "not inside a run folder" in result.output
+    assert "a name's folder (runs/NAME: its latest run)" in result.output
+    listing = runner.invoke(app, ["runs", str(mlp_run)])
+    assert listing.exit_code == 0 and mlp_run.name in listing.output, listing.output
+    assert "mnist mnist.npz" in listing.output
+
+
 def test_predict_images(mlp_run: Path, mnist_npz: Path, tmp_path: Path) -> None:
     out = tmp_path / "pred.csv"
     result = runner.invoke(app, ["predict", str(mlp_run), str(mnist_npz), "-o", str(out)])
@@ -135,7 +166,9 @@ def test_predict_images(mlp_run: Path, mnist_npz: Path, tmp_path: Path) -> None:
     with out.open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 64  # x_test of the generated npz
-    assert list(rows[0])[:2] == ["row", "label"]
+    assert list(rows[0])[:2] == ["row", "predicted_label"]
+    assert [r["row"] for r in rows[:2]] == ["1", "2"]
+    assert f"{mnist_npz}: the test split (x_test), 64 images" in result.output
     probs = [float(rows[0][f"label_p_{k}"]) for k in range(10)]
     assert sum(probs) == pytest.approx(1.0, abs=1e-4)
 
@@ -175,7 +208,17 @@ def test_csv_regression_end_to_end_and_eval_on_raw_csv(tmp_path: Path) -> None:
     out = runner.invoke(app, ["predict", str(result.run_dir), str(test)])
     assert out.exit_code == 0, out.output
     lines = out.stdout.strip().splitlines()
-    assert lines[0] == "row,y" and len(lines) == 61
+    assert lines[0] == "row,predicted_y" and len(lines) == 61
+    assert lines[1].startswith("2,")  # row numbers as error messages count them
+
+    # Trained with missing: mean, so predict fills empty cells (numeric and categorical).
+    holes = tmp_path / "holes.csv"
+    holes.write_text("x1,x2,color\n,1.0,red\n2.0,,\n")
+    out = runner.invoke(app, ["predict", str(result.run_dir), str(holes)])
+    assert out.exit_code == 0, out.output
+    assert [line.split(",")[0] for line in out.stdout.strip().splitlines()] == ["row", "2", "3"]
+    warnings = json.loads((result.run_dir / "run.json").read_text())["data"]["warnings"]
+    assert any("empty cells filled" in w and "x1 " in w for w in warnings), warnings
 
 
 def test_failing_run_says_why_and_exits_1(tmp_path: Path, regression_csv: Path) -> None:
@@ -191,6 +234,8 @@ def test_failing_run_says_why_and_exits_1(tmp_path: Path, regression_csv: Path) 
     result = runner.invoke(app, ["run", str(config), "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 1, result.output
     assert "loss became" in result.output
+    assert "next: lower optimizer.learning_rate (it was 1e+30; try --set" in result.output
+    assert "training.on_nan: rollback" in result.output
     manifest_path = next((tmp_path / "runs").glob("nan/*/run.json"))
     manifest = json.loads(manifest_path.read_text())
     assert manifest["status"] == "failed"

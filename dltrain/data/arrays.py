@@ -78,6 +78,18 @@ def drop_warning(dropped: int, path: Path, data: CsvData) -> str | None:
     return f"{path}: {dropped} row{'s' if dropped > 1 else ''} with {why} left out"
 
 
+def fill_warning(filled: dict[str, int], path: Path, data: CsvData) -> str | None:
+    """The note for empty cells ``missing: mean`` filled, counted per column, if any were."""
+    if data.missing != "mean" or not filled:
+        return None
+    counts = ", ".join(f"{column} {count}" for column, count in filled.items())
+    total = sum(filled.values())
+    return (
+        f"{path}: {total} empty cell{'s' if total > 1 else ''} filled with the training mean "
+        f"(numeric) or most frequent value (categorical): {counts}"
+    )
+
+
 def check_split_sizes(sizes: dict[str, int], data: CsvData) -> None:
     """Empty training, test, or (when asked for) validation split: an error that says why.
 
@@ -111,6 +123,8 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
             )
         if (text := drop_warning(prepared.dropped, source.path, data)) is not None:
             warnings.append(text)
+        if (text := fill_warning(prepared.empty_features(), source.path, data)) is not None:
+            warnings.append(text)
         parts.append(prepared)
     plan = sources.main.plan
     infos = target_infos(plan, data, class_sets(parts, list(plan.targets)), sources.main.path)
@@ -130,4 +144,5 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
         if len(prepared) or name != "validation":
             ys, labels = encode_targets(prepared, plan, infos)
             splits[name] = SplitArrays(assemble(prepared, plan, stats), ys, labels)
-    return LoadedArrays(tabular_spec(plan, stats, infos), splits, stats, warnings, sources.files)
+    spec = tabular_spec(plan, stats, infos, data.missing)
+    return LoadedArrays(spec, splits, stats, warnings, sources.files)

@@ -30,10 +30,12 @@ __all__ = [
     "IDX_FILES",
     "MnistArrays",
     "describe_mnist",
+    "image_source",
     "find_idx_files",
     "load_mnist",
     "load_image_file",
     "load_mnist_file",
+    "locate_mnist",
 ]
 
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")
@@ -100,7 +102,7 @@ def find_idx_files(folder: Path, split: str | None = None) -> dict[str, Path]:
     return found
 
 
-def _load_idx_folder(folder: Path) -> MnistArrays:
+def _check_idx_folder(folder: Path) -> dict[str, Path]:
     files = find_idx_files(folder)
     missing = [IDX_FILES[k] for k in IDX_FILES if k not in files]
     if missing:
@@ -108,6 +110,11 @@ def _load_idx_folder(folder: Path) -> MnistArrays:
             f"{folder}: missing IDX file(s) {', '.join(missing)} (raw or .gz); the folder "
             f"needs {', '.join(IDX_FILES.values())}"
         )
+    return files
+
+
+def _load_idx_folder(folder: Path) -> MnistArrays:
+    files = _check_idx_folder(folder)
     x_train, y_train = read_idx_pair(files["train_images"], files["train_labels"])
     x_test, y_test = read_idx_pair(files["test_images"], files["test_labels"])
     return MnistArrays(x_train, y_train, x_test, y_test, list(files.values()), str(folder))
@@ -156,6 +163,33 @@ def _download(kind: str) -> None:
     getattr(keras.datasets, kind).load_data()
 
 
+def locate_mnist(data: MnistData) -> tuple[str, Path]:
+    """Where :func:`load_mnist` reads from, as (``"npz"`` | ``"idx"``, path), reading no images.
+
+    Tries the places in order and, when none has the data, a Keras download, exactly as
+    :func:`load_mnist` does (``dltrain check`` calls this so it finds data as ``run`` would).
+
+    Raises:
+        DataError: ``data.path`` is missing or incomplete, or nothing was found and the
+            download failed (the message lists every place looked at and what to put where).
+    """
+    if data.path is not None:
+        with about(("data", "path")):
+            return _locate_file(Path(data.path))
+    tries, notes = _candidates(data.kind)
+    for how, path in tries:
+        if _found(how, path):
+            return how, path
+    try:
+        _download(data.kind)
+    except Exception as exc:  # noqa: BLE001 - network failures come in many types
+        raise DataError(_not_found_message(data.kind, tries, notes, exc)) from None
+    for how, path in tries:
+        if _found(how, path):
+            return how, path
+    raise DataError(_not_found_message(data.kind, tries, notes, None))
+
+
 def load_mnist(data: MnistData) -> MnistArrays:
     """Images and labels of both splits from the first source that has them.
 
@@ -163,35 +197,29 @@ def load_mnist(data: MnistData) -> MnistArrays:
         DataError: a source is corrupt, or nothing was found and the download failed (the
             message lists every place looked at and what to put where).
     """
-    if data.path is not None:
-        with about(("data", "path")):
-            return load_mnist_file(Path(data.path))
-    tries, notes = _candidates(data.kind)
-    for how, path in tries:
-        if _found(how, path):
-            return _load_npz(path) if how == "npz" else _load_idx_folder(path)
-    try:
-        _download(data.kind)
-    except Exception as exc:  # noqa: BLE001 - network failures come in many types
-        raise DataError(_not_found_message(data.kind, tries, notes, exc)) from None
-    for how, path in tries:
-        if _found(how, path):
-            return _load_npz(path) if how == "npz" else _load_idx_folder(path)
-    raise DataError(_not_found_message(data.kind, tries, notes, None))
+    how, path = locate_mnist(data)
+    return _load_npz(path) if how == "npz" else _load_idx_folder(path)
 
 
 def load_mnist_file(path: Path) -> MnistArrays:
     """Both splits from an explicit ``.npz`` or IDX folder (``data.path``)."""
+    how, found = _locate_file(path)
+    return _load_npz(found) if how == "npz" else _load_idx_folder(found)
+
+
+def _locate_file(path: Path) -> tuple[str, Path]:
+    """How to read an explicit ``data.path``; an IDX folder must hold all four files."""
     if path.is_dir():
         npz = [p for p in (path / "mnist.npz", path / "fashion_mnist.npz") if p.is_file()]
         if npz and not find_idx_files(path):
-            return _load_npz(npz[0])
-        return _load_idx_folder(path)
+            return "npz", npz[0]
+        _check_idx_folder(path)
+        return "idx", path
     if not path.exists():
         raise DataError(
             f"{path}: not found (data.path must be a Keras-layout .npz or a folder of IDX files)"
         )
-    return _load_npz(path)
+    return "npz", path
 
 
 def _not_found_message(
@@ -216,9 +244,20 @@ def _not_found_message(
     else:
         fix = f"put the four IDX files ({idx_names}) into {cache / dir_name}/, "
     fix += f"or set data.path to a Keras-layout .npz or a folder with {idx_names}"
-    return (
-        f"{kind} data not found and {failed}.\nLooked in:\n" + "\n".join(looked) + f"\nFix: {fix}"
-    )
+    text = f"{kind} data not found and {failed}.\nLooked in:\n" + "\n".join(looked)
+    fashion = SYSTEM_DATA_DIR / _DIR_NAMES["fashion_mnist"]
+    if kind == "mnist" and _found("idx", fashion):
+        # The README's offline first run: Debian's package is the data most likely at hand.
+        text += (
+            f"\nQuickest fix: Fashion-MNIST is installed in {fashion}; train on it instead "
+            "with --set data.kind=fashion_mnist"
+        )
+    elif kind == "mnist":
+        text += (
+            "\nQuickest fix offline: install Fashion-MNIST (apt-get install "
+            "dataset-fashion-mnist) and train on it with --set data.kind=fashion_mnist"
+        )
+    return text + f"\nFix: {fix}"
 
 
 def load_image_file(path: Path, *, labels: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -251,6 +290,38 @@ def load_image_file(path: Path, *, labels: bool) -> tuple[np.ndarray, np.ndarray
             f"{path.name}: labels file {labels_path.name} not found next to the images file"
         )
     return _read_split(path, labels_path if labels else None)
+
+
+def image_source(path: Path) -> str:
+    """Which images :func:`load_image_file` (without labels) reads from ``path``, in words.
+
+    A folder or ``.npz`` holding a whole data set gives its test split (or, without one, its
+    training split); callers say so, since the user may have meant the other.
+    """
+    if path.is_dir():
+        for split, name in (("test", "test"), ("train", "training")):
+            files = find_idx_files(path, split)
+            if f"{split}_images" in files:
+                return f"the {name} split ({files[f'{split}_images'].name})"
+    elif path.suffix == ".npz" or _magic(path) == b"PK":
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                keys = set(archive.files)
+        except (OSError, ValueError, EOFError):
+            keys = set()
+        if "x_test" in keys:
+            return "the test split (x_test)"
+        if "x_train" in keys:
+            return "the training split (x_train)"
+    return "the images file"
+
+
+def _magic(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(2)
+    except OSError:
+        return b""
 
 
 def _read_split(images: Path, labels: Path | None) -> tuple[np.ndarray, np.ndarray | None]:

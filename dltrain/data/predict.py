@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,8 +10,8 @@ import numpy as np
 
 from dltrain.config.schema import CsvData, ExperimentConfig, MnistData
 from dltrain.data.columns import parse_floats, parse_strings
-from dltrain.data.csv_reader import detect_format, read_all
-from dltrain.data.mnist import load_image_file
+from dltrain.data.csv_reader import Chunk, detect_format, read_all
+from dltrain.data.mnist import image_source, load_image_file
 from dltrain.data.spec import DataSpec
 from dltrain.errors import DataError
 from dltrain.keys import did_you_mean
@@ -22,11 +22,12 @@ if TYPE_CHECKING:
 __all__ = ["PredictionInputs", "load_prediction_inputs"]
 
 _DEFAULT_BATCH = 256
+_SHOWN = 10
 
 
 @dataclass
 class PredictionInputs:
-    """Model inputs for prediction, one example per input row / image."""
+    """Model inputs for prediction, one example per kept input row / image."""
 
     dataset: tf.data.Dataset
     """Batches of ``x`` only, structured like the training ``x``."""
@@ -35,7 +36,12 @@ class PredictionInputs:
     header: list[str] | None = None
     """CSV: the input file's column names (``None`` for images)."""
     rows: list[list[str]] | None = None
-    """CSV: the raw input rows, in order, so output can be written one row per input row."""
+    """CSV: the raw input rows that are predicted, in order."""
+    numbers: list[int] = field(default_factory=list)
+    """Per example: CSV, its row number as error messages give it (the file's line, the
+    header being row 1); images, its position from 1."""
+    notes: list[str] = field(default_factory=list)
+    """What the caller should tell the user: rows left out, which split of a data set."""
 
 
 def load_prediction_inputs(
@@ -43,15 +49,21 @@ def load_prediction_inputs(
 ) -> PredictionInputs:
     """Read ``path`` into batches the trained model accepts.
 
+    Empty cells are handled as ``data.missing`` handled them in training: ``mean`` fills them
+    with the training fill values saved in ``spec``, ``drop`` leaves that row out (with a
+    note naming it), ``error`` refuses the file at the first one.
+
     Args:
-        config: The run's config (CSV layout options, image scaling, batch size).
-        spec: The run's data spec (raw input names, and for CSV their columns).
+        config: The run's config (CSV layout options, missing values, image scaling, batch).
+        spec: The run's data spec (raw input names, for CSV their columns and fill values).
         path: A CSV with the raw feature columns (target columns may be present and are
-            ignored), or a ``.npz`` with ``x_test`` or ``x_train``, or one IDX images file.
+            ignored), or a ``.npz`` with ``x_test`` or ``x_train``, or a folder of IDX files,
+            or one IDX images file.
 
     Raises:
-        DataError: unreadable file, a missing feature column, text in a numeric column, or an
-            empty numeric cell (located as ``file:row:column``).
+        DataError: unreadable file, a missing feature column, text in a numeric column, an
+            empty cell (located as ``file:row:column``) the training would have refused too,
+            or no row left to predict.
     """
     batch = config.training.batch_size
     batch_size = batch if isinstance(batch, int) else _DEFAULT_BATCH
@@ -70,7 +82,13 @@ def _images(data: MnistData, path: Path, batch: int) -> PredictionInputs:
     scale = 1.0 / 255.0 if data.scale else 1.0
     ds = tf.data.Dataset.from_tensor_slices(images).batch(batch)
     ds = ds.map(lambda x: tf.cast(x, tf.float32) * scale, num_parallel_calls=tf.data.AUTOTUNE)
-    return PredictionInputs(ds.prefetch(tf.data.AUTOTUNE), len(images))
+    notes = [f"{path}: {image_source(path)}, {len(images)} images"]
+    return PredictionInputs(
+        ds.prefetch(tf.data.AUTOTUNE),
+        len(images),
+        numbers=list(range(1, len(images) + 1)),
+        notes=notes,
+    )
 
 
 def _csv(data: Any, spec: DataSpec, path: Path, batch: int) -> PredictionInputs:
@@ -86,7 +104,7 @@ def _csv(data: Any, spec: DataSpec, path: Path, batch: int) -> PredictionInputs:
     )
     table = read_all(path, fmt)
     columns = list(fmt.columns)
-    x: dict[str, Any] = {}
+    needed = [c for info in spec.raw_inputs for c in info.columns]
     for info in spec.raw_inputs:
         if not info.columns:
             raise DataError(
@@ -97,31 +115,110 @@ def _csv(data: Any, spec: DataSpec, path: Path, batch: int) -> PredictionInputs:
             if name not in columns:
                 raise DataError(
                     f"{path}: no column {name!r}{did_you_mean(name, columns)}; the model needs "
-                    f"{', '.join(c for i in spec.raw_inputs for c in i.columns)}"
+                    f"{', '.join(needed)}"
                 )
+    filler = _Filler(data.missing, spec.fill, path, table, columns)
+    x: dict[str, Any] = {}
+    for info in spec.raw_inputs:
         if info.dtype == "string":
-            x[info.name] = parse_strings(table, columns.index(info.columns[0])).astype(str)
-            x[info.name] = x[info.name].reshape(-1, 1)
+            name = info.columns[0]
+            strings = filler.strings(name, parse_strings(table, columns.index(name)))
+            x[info.name] = strings.astype(str).reshape(-1, 1)
             continue
         parts = []
         for name in info.columns:
             values = parse_floats(
                 table, columns.index(name), name, path, "only numbers are allowed there"
             )
-            empty = np.flatnonzero(np.isnan(values))
-            if empty.size:
-                row = int(empty[0])
-                raise DataError(
-                    f"{path}:{table.lines[row]}:{columns.index(name) + 1}: column {name!r} is "
-                    "empty; every numeric feature needs a value to predict"
-                )
-            parts.append(values)
+            parts.append(filler.floats(name, values))
         x[info.name] = np.stack(parts, axis=1).astype(np.float32)
-    structure = next(iter(x.values())) if len(x) == 1 else x
+    keep = filler.keep
+    if not keep.any():
+        raise DataError(
+            f"{path}: every row has an empty cell in a feature column "
+            f"({', '.join(needed)}); the model was trained with data.missing: drop, so none "
+            "can be predicted"
+        )
+    structure: Any = {k: v[keep] for k, v in x.items()}
+    if len(structure) == 1:
+        structure = next(iter(structure.values()))
     ds = tf.data.Dataset.from_tensor_slices(structure).batch(batch)
+    index = np.flatnonzero(keep)
     return PredictionInputs(
         ds.prefetch(tf.data.AUTOTUNE),
-        len(table.rows),
+        len(index),
         columns if fmt.header else None,
-        table.rows,
+        [table.rows[i] for i in index],
+        [table.lines[i] for i in index],
+        filler.notes(),
     )
+
+
+class _Filler:
+    """Empty cells of one prediction CSV, handled as ``data.missing`` was in training."""
+
+    def __init__(
+        self,
+        missing: str,
+        fill: dict[str, float | str],
+        path: Path,
+        table: Chunk,
+        columns: list[str],
+    ) -> None:
+        self.missing, self.fill, self.path, self.table = missing, fill, path, table
+        self.columns = columns
+        self.keep = np.ones(len(table.rows), dtype=bool)
+        self.dropped: dict[int, str] = {}
+        """Row index -> the first empty column that drops it."""
+
+    def floats(self, column: str, values: np.ndarray) -> np.ndarray:
+        """``values`` with empty cells filled (``mean``), or their rows marked dropped."""
+        empty = np.isnan(values)
+        if empty.any():
+            self._empty(column, empty)
+            if self.missing == "mean":
+                return np.where(empty, float(self.fill[column]), values)
+        return values
+
+    def strings(self, column: str, values: np.ndarray) -> np.ndarray:
+        """Category strings with empty cells filled (``mean``) or their rows dropped."""
+        empty = np.asarray(values == "", dtype=bool)
+        if empty.any():
+            self._empty(column, empty)
+            if self.missing == "mean":
+                return np.where(empty, str(self.fill[column]), values)
+        return values
+
+    def _empty(self, column: str, empty: np.ndarray) -> None:
+        first = int(np.flatnonzero(empty)[0])
+        where = f"{self.path}:{self.table.lines[first]}:{self.columns.index(column) + 1}"
+        if self.missing == "mean" and column not in self.fill:
+            raise DataError(
+                f"{where}: column {column!r} is empty, and this run saved no fill value for "
+                "it (trained by an older dltrain); fill the cell or retrain"
+            )
+        if self.missing == "error":
+            raise DataError(
+                f"{where}: column {column!r} is empty; the model was trained with "
+                "data.missing: error, so every feature needs a value to predict"
+            )
+        if self.missing == "drop":
+            for i in np.flatnonzero(empty & self.keep).tolist():
+                self.dropped[i] = column
+            self.keep &= ~empty
+
+    def notes(self) -> list[str]:
+        """One note on the rows left out (``drop``), naming up to ten of them."""
+        if not self.dropped:
+            return []
+        shown = [
+            f"{self.table.lines[i]} ({column})"
+            for i, column in sorted(self.dropped.items())[:_SHOWN]
+        ]
+        more = f" and {len(self.dropped) - _SHOWN} more" if len(self.dropped) > _SHOWN else ""
+        count = len(self.dropped)
+        return [
+            f"{self.path}: {count} row{'s' if count > 1 else ''} not predicted: an empty "
+            f"feature cell, and the model was trained with data.missing: drop; row (column): "
+            f"{', '.join(shown)}{more}"
+        ]

@@ -67,6 +67,9 @@ class DataSpec:
     )
     """Builds preprocessing layers: raw symbolic Keras inputs (by name) -> model inputs (by
     name). ``None`` means the raw inputs are the model inputs."""
+    fill: dict[str, float | str] = field(default_factory=dict)
+    """CSV with ``missing: mean``: the value an empty cell of each feature column gets (the
+    training mean, or the most frequent training category), so ``predict`` fills alike."""
 
     def to_json(self) -> str:
         """Serializable summary (everything but the preprocessing callable)."""
@@ -92,6 +95,7 @@ class DataSpec:
                 )
                 for t in data["targets"]
             ],
+            fill=dict(data.get("fill", {})),
         )
 
 

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dltrain.config.schema import CsvData, ExperimentConfig
-from dltrain.data.arrays import SPLIT_NAMES, check_split_sizes, class_sets, drop_warning
+from dltrain.data.arrays import (
+    SPLIT_NAMES,
+    check_split_sizes,
+    class_sets,
+    drop_warning,
+    fill_warning,
+)
 from dltrain.data.csv_source import CsvFile, CsvSources, resolve_sources, target_infos
 from dltrain.data.fingerprint import file_fingerprint
 from dltrain.data.pipeline import Datasets, resolve_batch
@@ -178,12 +184,14 @@ def scan(
     warnings: list[str] = []
     for source in sources.all:
         present: dict[str, int] = {}
+        filled: Counter[str] = Counter()
         rows = dropped = 0
         for prepared in source.chunks(data, seed, data.chunk_rows):
             for column, count in prepared.present.items():
                 present[column] = present.get(column, 0) + count
             rows += len(prepared) + prepared.dropped
             dropped += prepared.dropped
+            filled.update(prepared.empty_features())
             train = prepared.select(prepared.codes == TRAIN)
             acc.update(train.numeric, train.categorical)
             for name, seen in class_sets([prepared], list(plan.targets)).items():
@@ -198,6 +206,8 @@ def scan(
             check_present(present, rows, plan, source.path)
         if (text := drop_warning(dropped, source.path, data)) is not None:
             warnings.append(text)
+        if (text := fill_warning(dict(filled), source.path, data)) is not None:
+            warnings.append(text)
     check_split_sizes(sizes | {"rows": sum(sizes.values())}, data)
     stats, stat_warnings = acc.finish()
     infos = target_infos(plan, data, classes, sources.main.path)
@@ -210,7 +220,7 @@ def load_stream(data: CsvData, config: ExperimentConfig, test_path: Path | None)
 
     sources = resolve_sources(data, test_path)
     stats, infos, sizes, labels, warnings = scan(data, sources, config.seed)
-    spec = tabular_spec(sources.main.plan, stats, infos)
+    spec = tabular_spec(sources.main.plan, stats, infos, data.missing)
     splits: dict[str, Any] = {}
     for split, n in sizes.items():
         if n or split != "validation":

@@ -53,6 +53,11 @@ class Prepared:
     def __len__(self) -> int:
         return len(self.codes)
 
+    def empty_features(self) -> dict[str, int]:
+        """Empty feature cells per column among the kept rows (what ``missing: mean`` fills)."""
+        counts = {c: int(_empty(v).sum()) for c, v in {**self.numeric, **self.categorical}.items()}
+        return {c: n for c, n in counts.items() if n}
+
     def select(self, mask: np.ndarray) -> Prepared:
         """The rows where ``mask`` is true."""
         return Prepared(
@@ -196,8 +201,13 @@ def check_present(present: dict[str, int], rows: int, plan: ColumnPlan, path: Pa
             )
 
 
-def tabular_spec(plan: ColumnPlan, stats: TabularStats, targets: list[TargetInfo]) -> DataSpec:
-    """Raw inputs, model inputs and preprocessing for CSV data."""
+def tabular_spec(
+    plan: ColumnPlan, stats: TabularStats, targets: list[TargetInfo], missing: str = "error"
+) -> DataSpec:
+    """Raw inputs, model inputs and preprocessing for CSV data.
+
+    With ``missing: mean`` the spec also records the fill value of every feature column.
+    """
     raw: list[InputInfo] = []
     model: list[InputInfo] = []
     for group, cols in plan.groups.items():
@@ -210,4 +220,8 @@ def tabular_spec(plan: ColumnPlan, stats: TabularStats, targets: list[TargetInfo
         if col in plan.categorical:
             raw.append(InputInfo(input_name(col), (1,), "string", (col,)))
     preprocess = build_preprocess(plan, stats)
-    return DataSpec("csv", raw, model, targets, preprocess)
+    fill: dict[str, float | str] = {}
+    if missing == "mean":
+        fill = {c: stats.mode.get(c, "") for c in plan.features if c in plan.categorical}
+        fill.update({c: stats.mean[c] for c in plan.numeric})
+    return DataSpec("csv", raw, model, targets, preprocess, fill)

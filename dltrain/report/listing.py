@@ -15,7 +15,15 @@ from dltrain.config.layer_form import short_form
 from dltrain.errors import CheckpointError, UsageError
 from dltrain.storage import MANIFEST, RunFolder, utc_now
 
-__all__ = ["MISSING", "UNREADABLE", "Comparison", "RunSummary", "compare_runs", "list_runs"]
+__all__ = [
+    "MISSING",
+    "UNREADABLE",
+    "Comparison",
+    "RunSummary",
+    "compare_runs",
+    "latest_run",
+    "list_runs",
+]
 
 MISSING = "-"
 """Shown for a value a run does not have (a crashed run, a key absent from its config)."""
@@ -49,6 +57,11 @@ class RunSummary:
     duration_s: float | None = None
     started_at: str | None = None
     error: str | None = None
+    data: str | None = None
+    """What the run trained on, from its config.yaml: the data kind and file, e.g.
+    ``fashion_mnist`` or ``csv houses.csv``."""
+    description: str | None = None
+    """The config's ``description``."""
 
     @property
     def epochs(self) -> str:
@@ -86,7 +99,8 @@ def list_runs(runs_dir: Path) -> list[RunSummary]:
     """Summarize every run under ``runs_dir``, newest first.
 
     Run folders are ``runs_dir/<name>/<stamp>/`` (a folder one level down that holds a
-    ``run.json`` is taken as a run too, so ``runs_dir`` may also be one ``runs/<name>``).
+    ``run.json`` is taken as a run too, so ``runs_dir`` may also be one ``runs/<name>``;
+    and ``runs_dir`` itself may be one run folder, which lists that run).
     A run whose ``run.json`` cannot be read is listed with status ``"unreadable"``.
 
     Args:
@@ -102,6 +116,8 @@ def list_runs(runs_dir: Path) -> list[RunSummary]:
         raise UsageError(f"{runs_dir}: no such folder")
     if not runs_dir.is_dir():
         raise UsageError(f"{runs_dir}: not a folder")
+    if (runs_dir / MANIFEST).exists():
+        return [_summarize_path(runs_dir)]
     folders: list[Path] = []
     for child in _subdirs(runs_dir):
         if (child / MANIFEST).exists():
@@ -204,6 +220,11 @@ def _summarize(folder: RunFolder) -> RunSummary:
     test = finals.get("test", {})
     primary = next((k for k in ("accuracy", "loss") if k in test), None)
     best = m.best
+    try:
+        config = _mapping(_read_config(path))
+    except CheckpointError:
+        config = {}  # a damaged config.yaml costs the data and description cells, not the row
+    description = config.get("description")
     return RunSummary(
         name=m.name or default_name,
         path=path,
@@ -217,7 +238,24 @@ def _summarize(folder: RunFolder) -> RunSummary:
         duration_s=_duration(m.timings.get("total_s"), m.started_at, m.finished_at),
         started_at=m.started_at,
         error=m.error,
+        data=_data_label(_mapping(config.get("data"))),
+        description=str(description) if description not in (None, "") else None,
     )
+
+
+def _data_label(data: dict[str, Any]) -> str | None:
+    """``mnist``, ``fashion_mnist mnist.npz``, ``csv houses.csv``: kind and file name."""
+    kind = data.get("kind") or ("csv" if data.get("target") else None)
+    if kind is None:
+        return None
+    source = data.get("path") or data.get("train_path")
+    return f"{kind} {Path(str(source)).name}" if source else str(kind)
+
+
+def latest_run(folder: Path) -> Path | None:
+    """The newest run folder directly inside ``folder`` (a ``runs/<name>`` folder), if any."""
+    runs = [r.path for r in list_runs(folder) if r.path.parent == folder]
+    return runs[0] if runs else None
 
 
 def _newest_first_key(run: RunSummary) -> tuple[datetime, int, str]:
@@ -235,6 +273,11 @@ def _newest_first_key(run: RunSummary) -> tuple[datetime, int, str]:
             mtime = 0.0
         when = datetime.fromtimestamp(mtime, timezone.utc)
     return when, int(match.group(2) or 0) if match else 0, str(run.path)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """A section of a run's config.yaml, or ``{}`` when it is absent or not a mapping."""
+    return value if isinstance(value, dict) else {}
 
 
 def _parse_time(value: Any) -> datetime | None:

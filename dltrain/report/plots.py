@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "result_caption",
     "write_comparison_plot",
     "write_confusion_matrix",
     "write_regression_plots",
@@ -125,7 +126,8 @@ def write_training_plots(plots_dir: Path, rows: Sequence[Mapping[str, float | st
         ax = fig.add_subplot()
         for label, vals in values.items():
             ax.plot(epochs, vals, label=label, **_style(len(rows)))
-        _finish_epoch_axes(ax, base.replace("_", " "), base, epochs)
+        shown = " and ".join(values)
+        _finish_epoch_axes(ax, f"{base.replace('_', ' ')} per epoch ({shown})", base, epochs)
         ax.legend()
         written.append(_save(fig, plots_dir / f"{_slug(base)}.png"))
 
@@ -167,6 +169,7 @@ def write_confusion_matrix(
     class_names: Sequence[str] | None,
     *,
     name: str = "confusion_matrix.png",
+    caption: str = "",
 ) -> Path:
     """Plot a confusion matrix: rows are true classes, columns predicted ones.
 
@@ -179,6 +182,8 @@ def write_confusion_matrix(
         y_pred: 1-D integer class indices, same length as ``y_true``.
         class_names: A name per class index, or ``None`` to use the indices.
         name: File name inside ``plots_dir``.
+        caption: Which split and checkpoint the predictions come from, for the title
+            (see :func:`result_caption`).
 
     Returns:
         The written file.
@@ -228,7 +233,8 @@ def write_confusion_matrix(
             ax.text(j, i, str(count), ha="center", va="center", color=colour, fontsize=size)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"confusion matrix ({true.size} examples)")
+    where = f"{caption}, " if caption else ""
+    ax.set_title(f"confusion matrix ({where}{true.size} examples)")
     return _save(fig, plots_dir / name)
 
 
@@ -251,8 +257,23 @@ def _class_indices(values: np.ndarray, what: str) -> np.ndarray:
     return array.astype(np.int64)
 
 
+def result_caption(best_epoch: int | None, rows: Sequence[Mapping[str, Any]]) -> str:
+    """Which split and weights the end-of-run plots show, e.g. ``test split, best checkpoint
+    (epoch 7)``; without a best checkpoint (``best_epoch`` None), the last epoch's weights."""
+    epoch = best_epoch
+    if epoch:
+        return f"test split, best checkpoint (epoch {epoch})"
+    last = rows[-1].get("epoch") if rows else None
+    return "test split, last epoch" + (f" ({_to_float(last):g})" if last is not None else "")
+
+
 def write_regression_plots(
-    plots_dir: Path, y_true: np.ndarray, y_pred: np.ndarray, target: str
+    plots_dir: Path,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    target: str,
+    *,
+    caption: str = "",
 ) -> list[Path]:
     """Plot predictions against truth, and the residuals, for one regression target.
 
@@ -265,6 +286,7 @@ def write_regression_plots(
         y_true: True values (any shape; flattened).
         y_pred: Predictions, as many as ``y_true``.
         target: The target column's name, used in titles and file names.
+        caption: Which split and checkpoint the predictions come from, for the titles.
 
     Returns:
         The two written files.
@@ -273,6 +295,8 @@ def write_regression_plots(
         UsageError: ``y_true`` and ``y_pred`` differ in size.
         RunFolderError: a plot cannot be written.
     """
+    from matplotlib.ticker import MaxNLocator
+
     true = np.asarray(y_true, dtype=np.float64).ravel()
     pred = np.asarray(y_pred, dtype=np.float64).ravel()
     if true.shape != pred.shape:
@@ -293,7 +317,8 @@ def write_regression_plots(
         low = float(min(true.min(), pred.min()))
         high = float(max(true.max(), pred.max()))
         ax.plot([low, high], [low, high], color="tab:red", linestyle="--", label="y = x")
-    ax.set_title(f"{label}: predicted vs true")
+    below = f"\n{caption}" if caption else ""
+    ax.set_title(f"{label}: predicted vs true{below}")
     ax.set_xlabel(f"true {label}")
     ax.set_ylabel(f"predicted {label}")
     ax.grid(True, alpha=0.3)
@@ -304,14 +329,15 @@ def write_regression_plots(
     left, right = fig.subplots(1, 2)
     left.scatter(pred, residuals, s=10, alpha=0.6)
     left.axhline(0.0, color="tab:red", linestyle="--")
-    left.set_title(f"{label}: residuals vs predicted")
+    left.set_title(f"{label}: residuals vs predicted{below}")
     left.set_xlabel(f"predicted {label}")
     left.set_ylabel("residual (true - predicted)")
     left.grid(True, alpha=0.3)
     right.hist(residuals, bins=min(30, max(1, residuals.size)))
-    right.set_title("residual distribution")
+    right.set_title(f"residual distribution{below}")
     right.set_xlabel("residual (true - predicted)")
     right.set_ylabel("count")
+    right.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 2.5 examples
     right.grid(True, alpha=0.3)
     return [scatter_path, _save(fig, plots_dir / f"residuals{suffix}.png")]
 

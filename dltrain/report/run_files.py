@@ -131,6 +131,7 @@ def _result_plots(run: RunFolder, outcome: FitOutcome, datasets: Datasets) -> No
     import numpy as np
 
     from dltrain.report.plots import (
+        result_caption,
         write_confusion_matrix,
         write_regression_plots,
         write_training_plots,
@@ -141,6 +142,8 @@ def _result_plots(run: RunFolder, outcome: FitOutcome, datasets: Datasets) -> No
     test_ds: tf.data.Dataset = datasets.test_dataset(
         evaluation_batch_size(datasets.batch_size, datasets.train_size)
     )
+    chosen = outcome.test_checkpoint
+    caption = result_caption(chosen.epoch if chosen else None, outcome.rows)
     predictions = outcome.model.predict(test_ds.map(lambda x, y: x), verbose=0)
     outputs = predictions if isinstance(predictions, list | tuple) else [predictions]
     targets = datasets.spec.targets
@@ -148,7 +151,9 @@ def _result_plots(run: RunFolder, outcome: FitOutcome, datasets: Datasets) -> No
         pred = np.asarray(pred)
         suffix = "" if len(targets) == 1 else f"_{target.name}"
         if target.task == "regression":
-            write_regression_plots(run.plots, truth.reshape(-1), pred.reshape(-1), target.name)
+            write_regression_plots(
+                run.plots, truth.reshape(-1), pred.reshape(-1), target.name, caption=caption
+            )
         elif target.task == "binary":
             write_confusion_matrix(
                 run.plots,
@@ -156,6 +161,7 @@ def _result_plots(run: RunFolder, outcome: FitOutcome, datasets: Datasets) -> No
                 (pred.reshape(-1) > 0.5).astype(int),
                 target.class_names,
                 name=f"confusion_matrix{suffix}.png",
+                caption=caption,
             )
         else:
             write_confusion_matrix(
@@ -164,4 +170,5 @@ def _result_plots(run: RunFolder, outcome: FitOutcome, datasets: Datasets) -> No
                 pred.argmax(axis=-1).reshape(-1),
                 target.class_names,
                 name=f"confusion_matrix{suffix}.png",
+                caption=caption,
             )

@@ -41,11 +41,19 @@ class RunFolder:
         Raises:
             RunFolderError: ``root`` cannot be created or written.
         """
+        # Folders made only for the probe are removed again: a start that fails later (data not
+        # found, bad model) must not leave an empty runs/ behind; RunFolder.create makes them.
+        made = [p for p in (root, *root.parents) if not p.exists()]
         try:
             root.mkdir(parents=True, exist_ok=True)
             probe = root / f".write-test-{os.getpid()}"
             probe.write_bytes(b"ok")
             probe.unlink()
+            for folder in made:
+                try:
+                    folder.rmdir()
+                except OSError:  # another run started and wrote into it: keep it
+                    break
         except OSError as exc:
             raise RunFolderError(
                 f"{root}: the runs folder is not writable ({exc.strerror}); "

@@ -21,6 +21,7 @@ from dltrain.storage import (
 )
 from dltrain.storage.manifest import TestCheckpoint
 from dltrain.train.extra_callbacks import build_extra_callbacks
+from dltrain.train.hints import current_learning_rate, nan_advice
 from dltrain.train.monitors import (
     ResumableEarlyStopping,
     ResumableReduceLROnPlateau,
@@ -202,7 +203,9 @@ def fit_model(
                 )
                 if not can_roll:
                     outcome.status = "failed"
-                    outcome.error = str(exc)
+                    rate, done = current_learning_rate(model), len(outcome.rollbacks)
+                    advice = nan_advice(training.on_nan, done, training.max_rollbacks, rate)
+                    outcome.error = f"{exc}; {advice}"
                     break
                 assert point is not None and load_checkpoint is not None
                 model = load_checkpoint(point.model_path)
@@ -249,7 +252,8 @@ def fit_model(
             and not all(math.isfinite(v) for v in rows[-1].values())
         ):
             outcome.status = "failed"
-            outcome.error = "the last epoch's metrics are not finite"
+            advice = nan_advice(training.on_nan, 0, 0, current_learning_rate(model))
+            outcome.error = f"the last epoch's metrics are not finite; {advice}"
     return outcome
 
 
