@@ -146,15 +146,16 @@ def test_multi_input_multi_output_fits_one_epoch() -> None:
 
 def test_chosen_defaults_are_recorded_in_the_resolved_config() -> None:
     cfg = loaded(optimizer={"name": "sgd"})
-    assert "loss" not in cfg.to_dict() and "learning_rate" not in cfg.to_dict()["optimizer"]
+    before = cfg.model_dump(mode="json", exclude_none=True)
+    assert "loss" not in before and "learning_rate" not in before["optimizer"]
     compile_model(build_model(cfg, SMALL), cfg, SMALL)
-    resolved = cfg.to_dict()
+    resolved = cfg.model_dump(mode="json", exclude_none=True)
     assert resolved["loss"] == "mse" and resolved["metrics"] == ["mae"]
     assert resolved["optimizer"] == {"name": "sgd", "learning_rate": 0.01}
     # What the run records loads back to the same choices.
-    again = config_from_dict(resolved)
+    again = config_from_dict(resolved).config
     compile_model(build_model(again, SMALL), again, SMALL)
-    assert again.to_dict() == resolved
+    assert again.model_dump(mode="json", exclude_none=True) == resolved
 
 
 def test_per_output_defaults_fill_only_what_is_left_out() -> None:
@@ -174,7 +175,7 @@ def test_per_output_defaults_fill_only_what_is_left_out() -> None:
     }
     cfg = loaded(model_cfg, loss={"price": "huber"})
     compile_model(build_model(cfg, spec), cfg, spec)
-    resolved = cfg.to_dict()
+    resolved = cfg.model_dump(mode="json", exclude_none=True)
     assert resolved["loss"] == {"price": "huber", "kind": "sparse_categorical_crossentropy"}
     assert resolved["metrics"] == {"price": ["mae"], "kind": ["accuracy"]}
     assert resolved["optimizer"] == {"name": "adam", "learning_rate": 0.001}
