@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from dltrain.report.run_folder import atomic_write_bytes, atomic_write_text
+from dltrain.storage import atomic_write_bytes, atomic_write_text
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
