@@ -255,7 +255,7 @@ _INPUT_HELP = (
 
 @app.command("eval")
 def eval_(
-    target: Annotated[Path, typer.Argument(help=_TARGET_HELP)],
+    target: Annotated[Path, typer.Argument(metavar="RUN", help=_TARGET_HELP)],
     split: Annotated[str, typer.Option("--split", help="test, validation or train.")] = "test",
     data: Annotated[
         Optional[Path],  # noqa: UP045
@@ -286,7 +286,7 @@ def eval_(
 
 @app.command()
 def predict(
-    target: Annotated[Path, typer.Argument(help=_TARGET_HELP)],
+    target: Annotated[Path, typer.Argument(metavar="RUN", help=_TARGET_HELP)],
     input_: Annotated[Path, typer.Argument(metavar="INPUT", help=_INPUT_HELP)],
     output: Annotated[
         Optional[Path],  # noqa: UP045
@@ -315,7 +315,9 @@ def predict(
 def runs(
     directory: Annotated[
         Path,
-        typer.Argument(help="Runs folder, one name's folder (runs/NAME) or one run folder."),
+        typer.Argument(
+            metavar="RUNS_DIR", help="Runs folder, one name's folder (runs/NAME) or one run folder."
+        ),
     ] = Path("runs"),
 ) -> None:
     """List runs: name, data, status, epochs, best val and test metric, duration, description."""

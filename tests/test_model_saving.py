@@ -25,7 +25,7 @@ def saved(tmp_path: Path) -> Path:
         "data": {"kind": "mnist"},
         "model": {"layers": [{"Dense": {"units": 4, "activation": "relu"}},
                              {"Dense": {"units": 1, "activation": "sigmoid"}}]},
-    })
+    }).config
     model = build_model(cfg, SPEC)
     compile_model(model, cfg, SPEC)
     path = tmp_path / "best.keras"

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from dltrain.storage import atomic_write_bytes, atomic_write_text
 
 

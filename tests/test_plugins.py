@@ -179,7 +179,8 @@ def test_installed_packages_register_through_entry_points(tmp_path: Path) -> Non
     _entry_point_package(bad, "tp_failing", "import tp_not_installed\n")
     proc = _schema_in_fresh_process(good)
     assert proc.returncode == 0, proc.stderr
-    assert "squares" in json.loads(proc.stdout)["properties"]["data"]["discriminator"]["mapping"]
+    strict = json.loads(proc.stdout)["$defs"]["ExperimentConfig"]
+    assert "squares" in strict["properties"]["data"]["discriminator"]["mapping"]
     proc = _schema_in_fresh_process(bad)
     assert proc.returncode == 2
     assert "plugin 'squares' (tp_failing, from tp_failing) failed to load" in proc.stderr

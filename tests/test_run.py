@@ -57,16 +57,20 @@ training: {{epochs: 2, batch_size: 16}}
 """
 
 
-@pytest.fixture
-def mlp_config(tmp_path: Path, mnist_npz: Path) -> Path:
-    path = tmp_path / "mlp.yaml"
-    path.write_text(MLP.format(path=mnist_npz))
+@pytest.fixture(scope="module")
+def mlp_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from datagen import write_mnist_npz
+
+    folder = tmp_path_factory.mktemp("mlp")
+    path = folder / "mlp.yaml"
+    path.write_text(MLP.format(path=write_mnist_npz(folder / "data" / "mnist.npz")))
     return path
 
 
-@pytest.fixture
-def mlp_run(mlp_config: Path, tmp_path: Path) -> Path:
-    result = run_experiment(mlp_config, runs_dir=tmp_path / "runs")
+@pytest.fixture(scope="module")
+def mlp_run(mlp_config: Path) -> Path:
+    """One trained run shared by the tests that only read it (or add eval files to it)."""
+    result = run_experiment(mlp_config, runs_dir=mlp_config.parent / "runs")
     assert result.status == "completed" and result.exit_code == 0
     return result.run_dir
 
@@ -174,6 +178,10 @@ def test_predict_images(mlp_run: Path, mnist_npz: Path, tmp_path: Path) -> None:
 
 
 def test_runs_and_compare(mlp_config: Path, mlp_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    first = tmp_path / "runs" / mlp_run.parent.name / mlp_run.name
+    shutil.copytree(mlp_run, first)
     second = run_experiment(
         mlp_config,
         ["optimizer.learning_rate=0.001", "training.epochs=1"],
@@ -182,7 +190,7 @@ def test_runs_and_compare(mlp_config: Path, mlp_run: Path, tmp_path: Path) -> No
     listing = runner.invoke(app, ["runs", str(tmp_path / "runs")])
     assert listing.exit_code == 0, listing.output
     assert "tiny_mlp" in listing.output and listing.output.count("completed") == 2
-    compared = runner.invoke(app, ["compare", str(mlp_run), str(second.run_dir)])
+    compared = runner.invoke(app, ["compare", str(first), str(second.run_dir)])
     assert compared.exit_code == 0, compared.output
     assert "optimizer.learning_rate" in compared.output
     assert "training.epochs" in compared.output

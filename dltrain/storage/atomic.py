@@ -62,6 +62,9 @@ def atomic_write(target: Path, write: Callable[[Path], object]) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    # rename() does nothing when both names are hard links to one file (publishing the same
+    # resume point twice): the temporary name would then stay behind.
+    tmp.unlink(missing_ok=True)
     fsync_dir(target.parent)
     return target
 

@@ -1,0 +1,85 @@
+"""The stage entry points end to end: defects the typed boundaries caught, and provenance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import pytest
+from typer.testing import CliRunner
+
+from dltrain.cli import app
+from dltrain.errors import ConfigError
+from dltrain.runner import run_experiment
+from dltrain.train.monitors import resolve_mode
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+@pytest.mark.slow
+def test_class_weight_balanced_trains_the_shipped_logistic_regression(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "run", str(ROOT / "configs" / "csv" / "logistic_regression.yaml"),
+            "--set", "training.class_weight=balanced", "--set", "training.epochs=2",
+            "--runs-dir", str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / "logistic_regression").iterdir()
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["status"] == "completed" and "accuracy" in manifest["final_metrics"]["test"]
+    assert "training.class_weight=balanced" in manifest["overrides"]
+
+
+def test_class_weight_on_a_regression_target_is_a_config_error(
+    tmp_path: Path, regression_csv: Path
+) -> None:
+    config = tmp_path / "reg.yaml"
+    config.write_text(
+        "data: {kind: csv, path: " + str(regression_csv) + ", target: y, task: regression,"
+        " categorical: [color]}\n"
+        "model:\n  layers:\n    - Dense: {units: 1}\n"
+        "training:\n  epochs: 1\n  class_weight: balanced\n"
+    )
+    result = runner.invoke(app, ["run", str(config), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2, result.output
+    assert f"{config}:7:" in result.output and "training.class_weight" in result.output
+    assert "classification target" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_name_is_one_more_override_keeping_provenance(tmp_path: Path, mnist_npz: Path) -> None:
+    config = tmp_path / "base.yaml"
+    config.write_text(
+        f"name: base\ndata: {{kind: mnist, path: {mnist_npz}, validation: 0.1}}\n"
+        "model:\n  input_shape: [28, 28]\n  layers:\n    - Flatten: {}\n"
+        "    - Dense: {units: 10, activation: softmax}\n"
+        "training: {epochs: 1, batch_size: 32}\n"
+    )
+    result = run_experiment(config, ["training.batch_size=16"], name="renamed",
+                            runs_dir=tmp_path / "runs")
+    assert result.run_dir.parent.name == "renamed"
+    manifest = json.loads((result.run_dir / "run.json").read_text())
+    assert manifest["config_file"] == str(config)
+    assert manifest["overrides"] == ["training.batch_size=16", "name=renamed"]
+    assert manifest["name"] == "renamed" and manifest["batch_size"] == 16
+
+
+def test_one_notion_of_better_resolved_as_keras_does() -> None:
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy",
+                  metrics=["accuracy", "mae", keras.metrics.FalseNegatives(name="fn")])
+    model.evaluate(keras.ops.ones((4, 3)), keras.ops.ones((4, 1)), verbose=0)
+    key = ("callbacks", "checkpoint", "mode")
+    assert resolve_mode(model, "val_loss", "auto", key) == "min"
+    assert resolve_mode(model, "val_accuracy", "auto", key) == "max"
+    assert resolve_mode(model, "mae", "auto", key) == "min"
+    # Where Keras cannot tell, no guess: the config must say (a name guess would pick "min").
+    with pytest.raises(ConfigError) as info:
+        resolve_mode(model, "val_fn", "auto", key)
+    assert info.value.problems[0].key == key and "set mode: min or mode: max" in str(info.value)
+    assert resolve_mode(model, "val_fn", "max", key) == "max"
