@@ -1,4 +1,8 @@
-"""Shared fixtures: generated data in temporary folders, and a quiet TensorFlow."""
+"""Shared fixtures: generated data in temporary folders, and a quiet TensorFlow.
+
+``tests/unit/`` is the fast layer: its tests never import TensorFlow. When a session runs
+only those tests, it fails if TensorFlow (or Keras) got imported anyway.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,24 @@ from datagen import (  # noqa: E402
     write_mnist_npz,
     write_regression_csv,
 )
+
+
+_UNIT = Path(__file__).parent / "unit"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    items = getattr(session, "items", [])
+    only_unit = bool(items) and all(Path(str(item.path)).is_relative_to(_UNIT) for item in items)
+    heavy = sorted(name for name in ("tensorflow", "keras") if name in sys.modules)
+    if only_unit and heavy:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"tests/unit imported {', '.join(heavy)}: the fast layer must not "
+                "(move the test to tests/ or import lazily)",
+                red=True,
+            )
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from dltrain.config.reference import config_reference_markdown, json_schema_text
 from dltrain.config.yaml_source import parse_yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
 IDS = [str(p.relative_to(ROOT / "configs")) for p in CONFIGS]
 

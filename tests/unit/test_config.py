@@ -55,7 +55,7 @@ def test_valid_config_loads_with_defaults(tmp_path: Path) -> None:
 
 
 def test_shipped_classic_config_is_the_keras_example() -> None:
-    cfg = load_config(Path(__file__).parents[1] / "configs" / "mnist_mlp.yaml").config
+    cfg = load_config(Path(__file__).parents[2] / "configs" / "mnist_mlp.yaml").config
     assert isinstance(cfg.model, SequentialModel)
     layers = [(spec.class_name, spec.config) for spec in cfg.model.layers]
     assert layers == [
@@ -328,7 +328,7 @@ def test_config_from_dict_and_yaml_round_trip(tmp_path: Path) -> None:
 def test_generated_docs_are_current() -> None:
     from dltrain.config.reference import config_reference_markdown, json_schema_text
 
-    docs = Path(__file__).parents[1] / "docs"
+    docs = Path(__file__).parents[2] / "docs"
     assert (docs / "config.md").read_text() == config_reference_markdown(), (
         "docs/config.md is stale: python -m dltrain.config.reference > docs/config.md"
     )
