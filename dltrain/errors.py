@@ -11,6 +11,7 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "DataError",
+    "DiskFullError",
     "DltrainError",
     "Location",
     "Problem",
@@ -121,3 +122,7 @@ class TrainingError(DltrainError):
     """Training started but failed (for example the loss became NaN)."""
 
     exit_code = 1
+
+
+class DiskFullError(TrainingError):
+    """The disk filled up while a run was being written (exit 1; ``--resume`` continues)."""

@@ -75,7 +75,8 @@ class QuietOutput:
         sys.stderr = os.fdopen(
             os.dup(saved), "w", buffering=1, encoding="utf-8", errors="backslashreplace"
         )
-        fd, name = tempfile.mkstemp(prefix="dltrain-native-", suffix=".log")
+        _remove_orphaned_logs()
+        fd, name = tempfile.mkstemp(prefix=f"dltrain-native-{os.getpid()}-", suffix=".log")
         os.dup2(fd, 2)
         os.close(fd)
         self._native_log = Path(name)
@@ -144,3 +145,17 @@ class QuietOutput:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _remove_orphaned_logs() -> None:
+    """Temporary native logs of dltrain processes that were killed before moving them."""
+    for path in Path(tempfile.gettempdir()).glob("dltrain-native-*-*.log"):
+        pid = path.name.split("-")[2]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except OSError:
+            continue  # alive, or not ours to judge

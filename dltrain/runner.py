@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import shlex
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from dltrain.config import LoadedConfig, load_config
 from dltrain.storage import BestCheckpoint, RunFolder, utc_now
+from dltrain.writing import writing
 
 if TYPE_CHECKING:
     from dltrain.train import FitOutcome, Prepared, ProgressSink, ResumePlan
@@ -83,10 +83,11 @@ def run_experiment(
         with prepared.session():
             dry_run(loaded, prepared)
             run = RunFolder.create(root, cfg.name, clock)
-            if on_run_folder is not None:
-                on_run_folder(run.path)
-            record_start(run, loaded, prepared.model, prepared.datasets, command, clock)
-            return _execute(loaded, prepared, run, progress, started, callbacks=callbacks)
+            with writing(run):
+                if on_run_folder is not None:
+                    on_run_folder(run.path)
+                record_start(run, loaded, prepared.model, prepared.datasets, command, clock)
+                return _execute(loaded, prepared, run, progress, started, callbacks=callbacks)
 
 
 def resume_experiment(
@@ -107,15 +108,22 @@ def resume_experiment(
     """
     started = time.perf_counter()
     run = RunFolder.open(run_dir)
+    run.take_lock()  # one writer; also clears what a killed one left behind
     from dltrain.train import dry_run, plan_resume, prepare, record_resume
+    from dltrain.train.resume import apply_changes
 
-    plan = plan_resume(run, overrides, force=force)
-    if on_run_folder is not None:
-        on_run_folder(run.path)
-    prepared = prepare(plan.loaded, model_path=plan.point.model_path if plan.point else None)
-    dry_run(plan.loaded, prepared)
-    record_resume(run, plan, command)
-    return _execute(plan.loaded, prepared, run, progress, started, resume=plan, callbacks=callbacks)
+    with writing(run):
+        plan = plan_resume(run, overrides, force=force)
+        if on_run_folder is not None:
+            on_run_folder(run.path)
+        point = plan.point
+        prepared = prepare(plan.loaded, model_path=point.model_path if point else None)
+        apply_changes(prepared.model, plan)
+        dry_run(plan.loaded, prepared)
+        record_resume(run, plan, command)
+        return _execute(
+            plan.loaded, prepared, run, progress, started, resume=plan, callbacks=callbacks
+        )
 
 
 def _execute(
@@ -136,17 +144,18 @@ def _execute(
     sink = progress or SilentProgress()
     for warning in prepared.datasets.warnings:
         sink.message(f"warning: {warning}")  # also kept in run.json under data.warnings
-    with _interrupt_recorded(run):
-        outcome = train(
-            loaded.config,
-            prepared,
-            run,
-            sink,
-            resume=resume.point if resume else None,
-            rows=resume.rows if resume else None,
-            callbacks=callbacks,
-        )
-        write_report(run, loaded, outcome, prepared.datasets, started)
+    for note in resume.notes if resume else []:
+        sink.message(f"resume: {note}")
+    outcome = train(
+        loaded.config,
+        prepared,
+        run,
+        sink,
+        resume=resume.point if resume else None,
+        rows=resume.rows if resume else None,
+        callbacks=callbacks,
+    )
+    write_report(run, loaded, outcome, prepared.datasets, started)
     return _result(run, outcome)
 
 
@@ -168,18 +177,3 @@ def _result(run: RunFolder, outcome: FitOutcome) -> RunResult:
         message=message,
         stopped_early=outcome.stopped_early,
     )
-
-
-@contextmanager
-def _interrupt_recorded(run: RunFolder) -> Iterator[None]:
-    """A second Ctrl-C, wherever it lands: the manifest must still say what happened."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        if run.manifest.status == "running":
-            run.update(
-                status="interrupted",
-                error="interrupted twice: stopped at once",
-                finished_at=utc_now().isoformat(),
-            )
-        raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from dltrain.config.diff import flatten
 from dltrain.config.layer_form import short_form
 from dltrain.errors import CheckpointError, UsageError
 from dltrain.storage import MANIFEST, RunFolder, utc_now
+from dltrain.storage.lock import is_locked
 
 __all__ = [
     "MISSING",
@@ -228,7 +230,7 @@ def _summarize(folder: RunFolder) -> RunSummary:
     return RunSummary(
         name=m.name or default_name,
         path=path,
-        status=m.status,
+        status=_live_status(folder),
         epochs_completed=m.epochs_completed,
         epochs_planned=m.epochs_planned,
         best=(best.monitor, best.value) if best else None,
@@ -273,6 +275,37 @@ def _newest_first_key(run: RunSummary) -> tuple[datetime, int, str]:
             mtime = 0.0
         when = datetime.fromtimestamp(mtime, timezone.utc)
     return when, int(match.group(2) or 0) if match else 0, str(run.path)
+
+
+STALE = "stale"
+"""The status shown for a run whose manifest says running but whose process is gone."""
+
+
+def _live_status(folder: RunFolder) -> str:
+    """The manifest's status, or :data:`STALE` when no live process writes the run any more.
+
+    The run's lock says whether its writer lives (the kernel drops it with the process);
+    folders from before locks are judged by whether their recorded pid still runs.
+    """
+    status = folder.manifest.status
+    if status not in ("created", "running"):
+        return status
+    locked = is_locked(folder.path)
+    if locked is None:
+        locked = _pid_alive(folder.manifest.pid)
+    return status if locked else STALE
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return True  # nothing to tell by: do not call it dead
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _mapping(value: Any) -> dict[str, Any]:

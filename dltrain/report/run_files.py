@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from dltrain.config import LoadedConfig
 from dltrain.storage import RunFolder, utc_now
-from dltrain.storage.manifest import DataFacts, split_metrics
+from dltrain.storage.manifest import DataFacts, config_text_digest, split_metrics
 
 if TYPE_CHECKING:
     import keras
@@ -35,7 +35,8 @@ def record_start(
     from dltrain.model import summarize_model
     from dltrain.report.manifest import environment_facts, git_commit
 
-    run.write_text("config.yaml", loaded.to_yaml())
+    config_text = loaded.to_yaml()
+    run.write_text("config.yaml", config_text)
     summary = summarize_model(model)
     run.write_text("model.txt", summary.to_text())
     run.write_text("data_spec.json", datasets.spec.to_json())
@@ -51,6 +52,7 @@ def record_start(
         # Plugin modules, so eval/predict/--resume can import them again (docs/extending.md).
         imports=[module.to_json() for module in loaded.imports],
         config_hash=loaded.digest(),
+        config_sha256=config_text_digest(config_text),
         seed=cfg.seed,
         deterministic=cfg.deterministic,
         precision=cfg.precision,

@@ -7,6 +7,7 @@ have no ``schema_version`` and read as version 1; fields this version does not k
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,7 @@ __all__ = [
     "Rollback",
     "RunManifest",
     "Status",
+    "config_text_digest",
     "read_manifest",
     "split_metrics",
 ]
@@ -109,6 +111,8 @@ class RunManifest(BaseModel):
     config_files: list[str] = Field(default_factory=list)
     overrides: list[str] = Field(default_factory=list)
     config_hash: str | None = None
+    config_sha256: str | None = None
+    """sha256 of ``config.yaml`` as written, so ``--resume`` notices a hand-edited one."""
     seed: int | None = None
     deterministic: bool | None = None
     precision: str | None = None
@@ -146,6 +150,11 @@ class RunManifest(BaseModel):
     def to_json(self) -> str:
         """The ``run.json`` text (non-finite metrics as JSON's ``NaN``/``Infinity``)."""
         return json.dumps(self.model_dump(mode="python"), indent=2, default=str) + "\n"
+
+
+def config_text_digest(text: str) -> str:
+    """sha256 of ``config.yaml`` as written: ``run.json`` keeps it to notice hand edits."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def read_manifest(path: Path) -> RunManifest:

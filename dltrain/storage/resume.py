@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,13 @@ from typing import Any, Protocol
 from dltrain.errors import CheckpointError
 from dltrain.storage.atomic import atomic_write_text, fsync_dir, publish_file
 
-__all__ = ["ResumePoint", "Savable", "latest_resume_point", "save_resume_point"]
+__all__ = [
+    "ResumePoint",
+    "Savable",
+    "archive_damage",
+    "latest_resume_point",
+    "save_resume_point",
+]
 
 _PREFIX = "epoch-"
 _KEEP = 2
@@ -37,6 +44,8 @@ class ResumePoint:
     epochs_completed: int
     model_path: Path
     state: dict[str, Any]
+    skipped: tuple[str, ...] = ()
+    """Newer points that were damaged and passed over (why, one line each)."""
 
     @property
     def folder(self) -> Path:
@@ -87,19 +96,56 @@ def _points(root: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.name)
 
 
-def latest_resume_point(checkpoints: Path) -> ResumePoint | None:
-    """The newest complete resume point, or None when no epoch has finished.
-
-    Raises:
-        CheckpointError: the newest point's ``state.json`` is unreadable.
-    """
-    points = _points(checkpoints / "resume")
-    if not points:
-        return None
-    newest = points[-1]
-    state_file = newest / "state.json"
+def _damage(point: Path) -> str | None:
+    """Why a resume point cannot be used, or None when it is intact."""
+    state_file = point / "state.json"
     try:
         state = json.loads(state_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{state_file}: unreadable resume state ({exc})") from exc
-    return ResumePoint(int(newest.name[len(_PREFIX) :]), newest / "model.keras", state)
+        return f"{state_file}: unreadable ({exc})"
+    if not isinstance(state, dict):
+        return f"{state_file}: not a resume state"
+    for name in ("model.keras", "best.keras"):
+        path = point / name
+        if name == "best.keras" and not path.exists():
+            continue
+        problem = archive_damage(path)
+        if problem:
+            return problem
+    return None
+
+
+def archive_damage(path: Path) -> str | None:
+    """Why a ``.keras`` file (a zip archive) is not whole, or None when it is."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (OSError, zipfile.BadZipFile) as exc:
+        return f"{path}: damaged ({exc})"
+    return f"{path}: damaged (member {bad} fails its checksum)" if bad else None
+
+
+def latest_resume_point(checkpoints: Path) -> ResumePoint | None:
+    """The newest intact resume point, or None when no epoch has finished.
+
+    A damaged newer point (truncated model, unreadable state) is passed over for the one
+    before it; ``skipped`` says which and why.
+
+    Raises:
+        CheckpointError: points exist but none of them is intact.
+    """
+    points = _points(checkpoints / "resume")
+    skipped: list[str] = []
+    for point in reversed(points):
+        problem = _damage(point)
+        if problem is not None:
+            skipped.append(problem)
+            continue
+        state = json.loads((point / "state.json").read_text(encoding="utf-8"))
+        epochs = int(point.name[len(_PREFIX) :])
+        return ResumePoint(epochs, point / "model.keras", state, tuple(skipped))
+    if skipped:
+        raise CheckpointError(
+            "no intact resume point:\n  " + "\n  ".join(skipped)
+        )
+    return None

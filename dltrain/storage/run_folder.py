@@ -6,14 +6,16 @@ import csv
 import io
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from dltrain.errors import CheckpointError, RunFolderError
 from dltrain.storage.atomic import atomic_write_text
+from dltrain.storage.lock import RunLock
 from dltrain.storage.manifest import MANIFEST, SCHEMA_VERSION, RunManifest, read_manifest
 
 __all__ = ["RunFolder", "utc_now"]
@@ -32,6 +34,9 @@ class RunFolder:
 
     path: Path
     manifest: RunManifest
+    lock: RunLock | None = field(default=None, repr=False, compare=False)
+    removed: list[Path] = field(default_factory=list, repr=False, compare=False)
+    """Temporary files a killed writer had left, removed when the lock was taken."""
 
     # ------------------------------------------------------------------ creation
     @staticmethod
@@ -100,8 +105,11 @@ class RunFolder:
             raise RunFolderError(f"{parent}: too many runs started at {stamp}")
         folder = cls(path, RunManifest(schema_version=SCHEMA_VERSION, status="created"))
         try:
+            folder.take_lock()
             folder.save_manifest()
         except OSError as exc:
+            folder.release()
+            shutil.rmtree(path, ignore_errors=True)  # nothing half-made is left behind
             raise RunFolderError(f"{path}: cannot write the run folder ({exc.strerror})") from exc
         return folder
 
@@ -118,6 +126,23 @@ class RunFolder:
         if not manifest_path.is_file():
             raise CheckpointError(f"{path}: not a run folder (no {MANIFEST})")
         return cls(path, read_manifest(manifest_path))
+
+    # ------------------------------------------------------------------- locking
+    def take_lock(self) -> None:
+        """Become the run's only writer, and clear what a killed writer left behind.
+
+        Raises:
+            RunFolderError: another live process writes this run.
+        """
+        if self.lock is None:
+            self.lock = RunLock(self.path).acquire()
+            self.removed = _remove_leftovers(self.path)
+
+    def release(self) -> None:
+        """Stop being the writer (also happens when the process ends, however it ends)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     # -------------------------------------------------------------------- places
     @property
@@ -227,3 +252,23 @@ class RunFolder:
             if parsed.get("epoch", 0) <= up_to_epoch:
                 rows.append(parsed)
         return rows
+
+
+def _remove_leftovers(run_dir: Path) -> list[Path]:
+    """Temporary files and resume-point folders of a writer that was killed mid-write.
+
+    Only the lock holder calls this, so nothing here is being written by anyone else.
+    """
+    found: list[Path] = []
+    for folder in (run_dir, run_dir / "checkpoints", run_dir / "plots"):
+        if folder.is_dir():
+            found += [p for p in folder.iterdir() if p.name.startswith(".") and ".tmp" in p.name]
+    resume = run_dir / "checkpoints" / "resume"
+    if resume.is_dir():
+        found += [p for p in resume.iterdir() if p.name.startswith(".tmp-")]
+    for path in found:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return found

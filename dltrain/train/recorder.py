@@ -14,7 +14,7 @@ from dltrain.storage import (
     BestCheckpoint,
     ResumePoint,
     RunFolder,
-    atomic_write,
+    publish_file,
     save_resume_point,
 )
 from dltrain.storage.manifest import split_metrics
@@ -123,6 +123,8 @@ class Recorder(keras.callbacks.Callback):
             "best": self.best.model_dump() if self.best else None,
             "learning_rate": current_learning_rate(self.model),
             "callbacks": callbacks,
+            # metrics.csv's rows so far: --resume rebuilds the file from them if it is lost.
+            "rows": list(self.rows),
         }
 
     # ---------------------------------------------------------------- recording
@@ -142,18 +144,24 @@ class Recorder(keras.callbacks.Callback):
         self.run.write_csv("metrics.csv", self.rows, columns)
 
         value = row.get(self.monitor)
-        if value is not None and math.isfinite(value) and self._improved(value):
+        improved = value is not None and math.isfinite(value) and self._improved(value)
+        if improved:
+            assert value is not None
             self.best = BestCheckpoint(
                 monitor=self.monitor, mode=self.mode, value=value, epoch=epoch + 1
             )
-            atomic_write(self.run.checkpoints / "best.keras", self.model.save)
-        save_resume_point(
+        # Publication order: the resume point (which carries its own best.keras and says which
+        # epoch that is) is committed first, by one rename; best.keras and run.json follow.
+        # A kill in between leaves the point as the record, and --resume republishes from it.
+        point = save_resume_point(
             self.run.checkpoints,
             self.model,
             epoch + 1,
             self._state(epoch + 1),
-            extra=self._save_extra_state,
+            extra=lambda folder: self._save_extra_state(folder, improved),
         )
+        if improved:
+            publish_file(point.folder / "best.keras", self.run.checkpoints / "best.keras")
         self.run.update(
             epochs_completed=epoch + 1,
             best=self.best,
@@ -161,11 +169,16 @@ class Recorder(keras.callbacks.Callback):
         )
         self.sink.epoch(epoch, row)
 
-    def _save_extra_state(self, folder: Path) -> None:
+    def _save_extra_state(self, folder: Path, improved: bool) -> None:
         save_rng_states(self.model, folder / "rng_state.npz")
         es = self.early_stopping
         if es is not None and es.best_weights is not None:
             np.savez(folder / "early_stopping_best.npz", **es.best_weights_arrays())  # type: ignore[arg-type]  # numpy stubs mistype **kwargs
+        best = self.run.checkpoints / "best.keras"
+        if improved:
+            self.model.save(folder / "best.keras")
+        elif best.is_file():
+            publish_file(best, folder / "best.keras")  # unchanged: a hard link, no copy
 
     def _improved(self, value: float) -> bool:
         # Keras's ModelCheckpoint rule: strictly better than the best so far.

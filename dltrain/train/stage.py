@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from typing import Any
 
@@ -67,6 +68,8 @@ def train(
         run.update(status="failed", error=exc.render(), finished_at=utc_now().isoformat())
         raise
     except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise  # an expected fault: dltrain.writing says so and keeps the run resumable
         # Keras/TensorFlow failed mid-training: the run keeps what it wrote and says why.
         message = f"{type(exc).__name__}: {failure_reason(exc)}"
         run.update(status="failed", error=message, finished_at=utc_now().isoformat())

@@ -1,0 +1,101 @@
+"""``writing(run)``: how a run folder ends when something stops the process that writes it.
+
+From the moment a run folder exists until its command returns:
+
+- SIGINT and SIGTERM are handled the same way everywhere. Inside the training loop the first
+  one asks for a clean stop at the next batch (``dltrain.train.signals``); anywhere else
+  (loading data, building the model, the test pass, the plots, saving the interrupted
+  checkpoint) it stops at once. Either way ``run.json`` says ``interrupted`` and where, and
+  the command exits 130; ``--resume`` finishes whatever was left.
+- A full disk is an expected fault: ``run.json`` is updated if it still can be, temporary
+  files are gone (every write is atomic), and a :class:`DiskFullError` says what could not be
+  written and how much room a checkpoint needs (exit 1; ``--resume`` continues). When the
+  disk is full before the run has started, the folder is removed (exit 2).
+- The folder's lock is released.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from dltrain.errors import DiskFullError, RunFolderError
+from dltrain.storage import RunFolder, utc_now
+
+__all__ = ["writing"]
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _stop_now(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+
+@contextmanager
+def _signals_stop() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _stop_now) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _mark(run: RunFolder, **fields: object) -> None:
+    """Record how the run ended, if the disk still lets us (never hides the real error)."""
+    if run.manifest.status not in ("created", "running"):
+        return
+    try:
+        run.update(**fields, finished_at=utc_now().isoformat())
+    except OSError:
+        pass
+
+
+def _disk_full_message(run: RunFolder, exc: OSError) -> str:
+    what = exc.filename or "a file"
+    free = shutil.disk_usage(run.path).free / 2**20
+    checkpoint = run.path / "checkpoints" / "last.keras"
+    size = checkpoint.stat().st_size / 2**20 if checkpoint.is_file() else None
+    need = (
+        f"; one checkpoint takes {size:.1f} MiB and an epoch writes up to three"
+        if size is not None
+        else ""
+    )
+    return (
+        f"disk full: could not write {what} ({free:.1f} MiB free{need}). Everything written "
+        f"before is intact; free some space and continue with: dltrain run --resume {run.path}"
+    )
+
+
+@contextmanager
+def writing(run: RunFolder) -> Iterator[RunFolder]:
+    """Stops and a full disk leave ``run`` truthful and resumable (see the module docstring)."""
+    try:
+        with _signals_stop():
+            yield run
+    except KeyboardInterrupt as exc:
+        reason = str(exc) or "interrupted twice: stopped at once"
+        _mark(run, status="interrupted", error=f"{reason}; resume to finish the run")
+        raise
+    except OSError as exc:
+        if exc.errno not in _FULL:
+            raise
+        if run.manifest.status == "created":  # nothing of the run exists yet: leave nothing
+            run.release()
+            shutil.rmtree(run.path, ignore_errors=True)
+            raise RunFolderError(
+                f"{run.path.parent}: disk full, the run could not start ({exc.strerror})"
+            ) from None
+        message = _disk_full_message(run, exc)
+        _mark(run, status="failed", error=message)
+        raise DiskFullError(message) from None
+    finally:
+        run.release()
