@@ -12,6 +12,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DltrainError",
+    "ExportError",
     "Location",
     "Problem",
     "RunFolderError",
@@ -93,6 +94,10 @@ class RunFolderError(DltrainError):
 
 class UsageError(DltrainError):
     """Command-line arguments that do not make sense together."""
+
+
+class ExportError(DltrainError):
+    """A model cannot be exported in the requested format (or a converter is missing)."""
 
 
 class TrainingError(DltrainError):
