@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from dltrain.data.spec import DataSpec, TargetInfo
-from dltrain.errors import CheckpointError
 from dltrain.saved_run import open_saved_run
 from dltrain.train.environment import quiet_tensorflow
 
@@ -51,6 +50,9 @@ def prediction_columns(
 def predict_file(target: Path, input_path: Path, *, checkpoint: str = "best") -> str:
     """Predict every row (or image) of ``input_path``; returns the output CSV text.
 
+    ``target`` is a run folder, a ``.keras`` checkpoint in one, or an artifact written by
+    ``dltrain export`` (``.tflite``, ``.onnx``, SavedModel folder; ``checkpoint`` unused).
+
     The first column, ``row``, numbers the input rows from 1 (images: their index from 0 is
     ``row - 1``).
 
@@ -58,12 +60,31 @@ def predict_file(target: Path, input_path: Path, *, checkpoint: str = "best") ->
         CheckpointError: unreadable run or checkpoint.
         DataError: the input cannot be read or lacks feature columns.
     """
+    from dltrain.export.runtime import artifact_format
+
+    if artifact_format(target) is not None:
+        from dltrain.export.predict import predict_artifact
+
+        spec, outputs = predict_artifact(target, input_path)
+    else:
+        spec, outputs = _predict_run(target, input_path, checkpoint)
+    count = len(outputs[0]) if outputs else 0
+    columns = {"row": list(range(1, count + 1))}
+    columns.update(prediction_columns(spec.targets, outputs))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(zip(*columns.values(), strict=True))
+    return buffer.getvalue()
+
+
+def _predict_run(
+    target: Path, input_path: Path, checkpoint: str
+) -> tuple[DataSpec, list[np.ndarray]]:
+    from dltrain.export.source import read_spec
+
     saved = open_saved_run(target, checkpoint)
-    spec_file = saved.run.path / "data_spec.json"
-    try:
-        spec = DataSpec.from_json(spec_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"{spec_file}: unreadable data spec ({exc})") from exc
+    spec = read_spec(saved.run.path)
     quiet_tensorflow()
     from dltrain.data import load_prediction_inputs
     from dltrain.model import load_model_file
@@ -72,10 +93,4 @@ def predict_file(target: Path, input_path: Path, *, checkpoint: str = "best") ->
     model = load_model_file(saved.checkpoint)
     predictions = model.predict(inputs.dataset, verbose=0)
     outputs = list(predictions) if isinstance(predictions, list | tuple) else [predictions]
-    columns = {"row": list(range(1, inputs.count + 1))}
-    columns.update(prediction_columns(spec.targets, outputs))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(zip(*columns.values(), strict=True))
-    return buffer.getvalue()
+    return spec, outputs

@@ -94,8 +94,8 @@ def export_run(
             _verify(result, source, runtime)
         record = export_record(
             result,
-            checkpoint=saved.checkpoint,
-            run_dir=saved.run.path,
+            checkpoint=saved.checkpoint.resolve(),
+            run_dir=saved.run.path.resolve(),
             inputs=runtime.inputs,
             outputs=runtime.outputs,
             config=saved.loaded.to_dict(),

@@ -16,7 +16,7 @@ __all__ = [
     "FLOAT_TOLERANCE",
     "Verification",
     "measure_latency",
-    "test_metrics",
+    "score_outputs",
     "verify_outputs",
 ]
 
@@ -47,7 +47,7 @@ class Verification:
         return not self.failures
 
 
-def test_metrics(
+def score_outputs(
     targets: list[TargetInfo], outputs: list[np.ndarray], labels: list[np.ndarray]
 ) -> dict[str, float]:
     """Accuracy per classification target, MAE and RMSE per regression target.
@@ -87,8 +87,8 @@ def verify_outputs(
         float(np.max(np.abs(np.asarray(e, np.float64).reshape(r.shape) - r), initial=0.0))
         for r, e in zip(reference, exported, strict=True)
     )
-    keras_metrics = test_metrics(targets, reference, labels)
-    export_metrics = test_metrics(targets, exported, labels)
+    keras_metrics = score_outputs(targets, reference, labels)
+    export_metrics = score_outputs(targets, exported, labels)
     failures: list[str] = []
     if not quantized:
         if not diff <= FLOAT_TOLERANCE:
