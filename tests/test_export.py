@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from datagen import write_mnist_npz, write_regression_csv
+from test_run import MLP, REGRESSION
 from typer.testing import CliRunner
 
 from dltrain.cli import app
@@ -27,27 +28,14 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning:tensorflow.*"),
 ]
 
-MLP = """\
-name: tiny_mlp
-data: {{kind: mnist, path: {path}}}
-model:
-  input_shape: [28, 28]
-  layers:
-    - Flatten: {{}}
-    - Dense: {{units: 32, activation: relu}}
-    - Dense: {{units: 10, activation: softmax}}
-optimizer: {{name: adam, learning_rate: 0.003}}
-loss: categorical_crossentropy
-metrics: [accuracy]
-training: {{epochs: 3, batch_size: 32}}
-"""
-
 CNN = """\
 name: tiny_cnn
 data: {{kind: mnist, path: {path}, channel_axis: true}}
 model:
   input_shape: [28, 28, 1]
   layers:
+    # Augmentation runs only in training; an export that left it on would flip requests.
+    - RandomFlip: {{mode: horizontal}}
     - Conv2D: {{filters: 4, kernel_size: 3, activation: relu}}
     - MaxPooling2D: {{pool_size: 2}}
     - Flatten: {{}}
@@ -58,39 +46,43 @@ metrics: [accuracy]
 training: {{epochs: 2, batch_size: 32}}
 """
 
-REGRESSION = """\
-name: tiny_reg
+
+MULTI = """\
+name: tiny_multi
 data:
   kind: csv
   train_path: {train}
   test_path: {test}
-  target: y
-  categorical: [color]
+  target: [y, x2]
+  features: [x1]
   validation: 0.2
-  task: regression
+  task: {{y: regression, x2: regression}}
 model:
   type: functional
   inputs: {{features: {{}}}}
   layers:
-    - {{name: h1, Dense: {{units: 16, activation: relu}}, inputs: features}}
-    - {{name: out, Dense: {{units: 1}}, inputs: h1}}
-  outputs: [out]
+    - {{name: h1, Dense: {{units: 8, activation: relu}}, inputs: features}}
+    - {{name: out_y, Dense: {{units: 1}}, inputs: h1}}
+    - {{name: out_x2, Dense: {{units: 1}}, inputs: h1}}
+  outputs: [out_y, out_x2]
 optimizer: {{name: adam, learning_rate: 0.01}}
-training: {{epochs: 2, batch_size: 16}}
+training: {{epochs: 1, batch_size: 16}}
 """
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
-    """Run folder and a prediction input file, per model: mlp, cnn, reg."""
+    """Run folder and a prediction input file, per model: mlp, cnn, reg, multi (2 outputs)."""
     root = tmp_path_factory.mktemp("export")
     npz = write_mnist_npz(root / "mnist.npz")
     train = write_regression_csv(root / "train.csv", n=200, seed=0)
     test = write_regression_csv(root / "test.csv", n=60, seed=1)
     configs = {
-        "mlp": (MLP.format(path=npz), npz),
+        # A third epoch makes the MLP sure enough of its classes for int8 to keep them.
+        "mlp": (MLP.format(path=npz).replace("epochs: 2", "epochs: 3"), npz),
         "cnn": (CNN.format(path=npz), npz),
         "reg": (REGRESSION.format(train=train, test=test), test),
+        "multi": (MULTI.format(train=train, test=test), test),
     }
     out = {}
     for key, (text, data) in configs.items():
@@ -126,6 +118,8 @@ EXPORTS = [
     ("cnn", "onnx", "best.onnx"),
     ("reg", "saved_model", "best.saved_model"),
     ("reg", "tflite", "best.tflite"),
+    ("multi", "onnx", "best.onnx"),
+    ("multi", "tflite", "best.tflite"),
 ]
 
 
@@ -144,14 +138,19 @@ def test_export_verifies_and_predicts_like_the_run(
     check = record["verification"]
     assert check["status"] == "verified" and check["failures"] == []
     assert check["max_abs_diff"] <= 1e-4
-    assert check["examples"] == 64 if model != "reg" else check["examples"] == 60
+    images = model in ("mlp", "cnn")
+    assert check["examples"] == (64 if images else 60)
     assert set(check["metrics"]["keras"]) == set(check["metrics"]["export"])
     for runtime in ("export", "keras"):
         assert set(check["latency_ms_per_example"][runtime]) == {"batch_1", "batch_256"}
         assert all(v > 0 for v in check["latency_ms_per_example"][runtime].values())
     assert record["size_bytes"] > 0 and record["keras_size_bytes"] > 0
     raw = [i for i in record["inputs"]]
-    if model == "reg":
+    if model == "multi":
+        assert raw == [{"name": "features", "shape": [None, 1], "dtype": "float32"}]
+        assert [o["name"] for o in record["outputs"]] == ["output_0", "output_1"]
+        assert set(check["metrics"]["export"]) == {"y_mae", "y_rmse", "x2_mae", "x2_rmse"}
+    elif model == "reg":
         assert {i["name"]: i["dtype"] for i in raw} == {"features": "float32", "color": "string"}
     else:
         # Raw pixels in: the scaling is inside the exported model.
@@ -165,8 +164,10 @@ def test_export_verifies_and_predicts_like_the_run(
     assert from_artifact[0] == from_run[0]
     assert len(from_artifact) == len(from_run) > 1
     for mine, theirs in zip(from_artifact[1:], from_run[1:], strict=True):
-        if model == "reg":
-            assert float(mine[1]) == pytest.approx(float(theirs[1]), rel=1e-4, abs=1e-4)
+        if not images:
+            assert [float(v) for v in mine[1:]] == pytest.approx(
+                [float(v) for v in theirs[1:]], rel=1e-4, abs=1e-4
+            )
         else:
             assert mine[1] == theirs[1]
             assert [float(v) for v in mine[2:]] == pytest.approx(

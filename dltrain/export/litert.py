@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dltrain.errors import ExportError
+from dltrain.export.options import conversion_error
 from dltrain.export.runtime import TensorInfo
 from dltrain.export.saved_model import output_order
 
@@ -51,12 +51,8 @@ def write_tflite(
     try:
         model.export(str(path), format="litert", verbose=False, **options)
     except Exception as exc:  # noqa: BLE001 - the converter raises many unrelated types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ExportError(
-            f"--format tflite{'' if quantize == 'none' else f' --quantize {quantize}'}: the "
-            f"TFLite converter refused the model ({first}); use --format saved_model"
-            + ("" if quantize == "none" else ", or another --quantize")
-        ) from exc
+        option = "" if quantize == "none" else f" --quantize {quantize}"
+        raise conversion_error(f"--format tflite{option}", exc) from exc
 
 
 def _examples(calibration: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dltrain.export.options import conversion_error
 from dltrain.export.runtime import TensorInfo
+from dltrain.export.saved_model import input_signature
 
 if TYPE_CHECKING:
     import keras
@@ -18,16 +20,40 @@ _DTYPES = {"tensor(float)": "float32", "tensor(string)": "string", "tensor(int64
 
 
 def write_onnx(model: keras.Model, path: Path) -> None:
-    """Export ``model`` as an ONNX file at ``path`` (tf2onnx's default opset).
+    """Convert ``model`` with tf2onnx (its default opset) to an ONNX file at ``path``.
 
-    The input signature is given explicitly: Keras infers it only for a model that has
-    been called, and the raw-input wrapper of an image model has not.
+    Keras's ``model.export(format="onnx")`` leaves tensors the model captured as constants
+    (the training-split mean and variance of CSV normalization) as graph inputs that nobody
+    feeds, so the graph is frozen here first, with every capture turned into a constant,
+    and handed to tf2onnx as a GraphDef. Inputs keep the Keras input names; outputs are
+    named ``output_0``, ``output_1``... in the model's output order, as in the other formats.
+
+    Raises:
+        ExportError: tf2onnx refused the model.
     """
     import tensorflow as tf
+    import tf2onnx
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
 
-    specs = {i.name: tf.TensorSpec(i.shape, i.dtype, name=i.name) for i in model.inputs}
-    signature = [next(iter(specs.values()))] if len(specs) == 1 else [specs]
-    model.export(str(path), format="onnx", verbose=False, input_signature=signature)
+    function = tf.function(lambda *args: model(*args, training=False))
+    try:
+        concrete = function.get_concrete_function(*input_signature(model))
+        frozen = convert_variables_to_constants_v2(concrete)
+        inputs = [t.name for t in frozen.inputs if t.dtype != tf.resource]
+        outputs = [t.name for t in frozen.outputs]
+        rename = {t: t.split(":")[0] for t in inputs}
+        rename.update({t: f"output_{k}" for k, t in enumerate(outputs)})
+        tf2onnx.convert.from_graph_def(
+            frozen.graph.as_graph_def(),
+            input_names=inputs,
+            output_names=outputs,
+            tensors_to_rename=rename,
+            output_path=str(path),
+        )
+    except Exception as exc:  # noqa: BLE001 - tf2onnx raises many unrelated types
+        raise conversion_error("--format onnx", exc) from exc
 
 
 def onnx_opset(path: Path) -> int:

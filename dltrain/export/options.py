@@ -18,6 +18,7 @@ __all__ = [
     "artifact_path",
     "check_options",
     "check_supported",
+    "conversion_error",
     "require_packages",
     "sidecar_path",
 ]
@@ -106,3 +107,13 @@ def artifact_path(run_dir: Path, checkpoint: str, fmt: str, quantize: str) -> Pa
 def sidecar_path(artifact: Path) -> Path:
     """The ``export.json`` written beside an artifact: ``<artifact name>.export.json``."""
     return artifact.with_name(f"{artifact.name}.export.json")
+
+
+def conversion_error(option: str, exc: BaseException) -> ExportError:
+    """A converter's failure, as one message: its first line and the format to use instead."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return ExportError(
+        f"{option}: the converter refused the model ({first}); use --format saved_model, "
+        "which keeps every TensorFlow operation"
+    )

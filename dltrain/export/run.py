@@ -74,6 +74,12 @@ def export_run(
     out = _check_output(output or artifact_path(saved.run.path, name, fmt, quantize), fmt)
     quiet_tensorflow()
     source = load_source(saved, spec, verify=verify, calibrate=quantize == "int8")
+    import tensorflow as tf
+
+    # TensorFlow gives its Python logger a stderr handler on first use; the converters log
+    # deprecation notices through it. Initialise it now, then silence it like at start-up.
+    tf.get_logger()
+    quiet_tensorflow()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
     tmp_record = sidecar_path(tmp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,12 +13,37 @@ from dltrain.export.runtime import TensorInfo
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["SavedModelRuntime", "write_saved_model"]
+__all__ = ["SavedModelRuntime", "input_signature", "write_saved_model"]
+
+
+def input_signature(model: keras.Model) -> list[Any]:
+    """The model's inputs as ``tf.TensorSpec`` (any batch size), named like the Keras inputs.
+
+    One positional argument: a spec for a single-input model, a dict of specs otherwise.
+    """
+    import tensorflow as tf
+
+    specs = {i.name: tf.TensorSpec(i.shape, i.dtype, name=i.name) for i in model.inputs}
+    return [next(iter(specs.values()))] if len(specs) == 1 else [specs]
 
 
 def write_saved_model(model: keras.Model, path: Path) -> None:
-    """Export ``model`` as a SavedModel folder at ``path`` (``serve`` and ``serving_default``)."""
-    model.export(str(path), format="tf_saved_model", verbose=False)
+    """Export ``model`` as a SavedModel folder at ``path`` (``serve`` and ``serving_default``).
+
+    Written with ``keras.export.ExportArchive`` rather than ``model.export``: the latter
+    traces ``model.__call__`` without ``training=False``, and augmentation layers (such as
+    ``RandomFlip``, which default to training mode) would then transform every request.
+    """
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serve",
+        functools.partial(model.__call__, training=False),
+        input_signature=input_signature(model),
+    )
+    archive.write_out(str(path), verbose=False)
 
 
 def output_order(keys: list[str]) -> list[str]:

@@ -67,7 +67,8 @@ def raw_input_model(model: keras.Model, data: Any, spec: DataSpec) -> keras.Mode
     info = spec.raw_inputs[0]
     image = keras.Input(shape=info.shape, dtype="float32", name=info.name)
     x = keras.layers.Rescaling(1.0 / 255.0, name="scale_pixels")(image) if data.scale else image
-    return keras.Model(image, model(x), name=f"{model.name}_raw_input")
+    # training=False is stored in the graph: augmentation layers stay off in every export.
+    return keras.Model(image, model(x, training=False), name=f"{model.name}_raw_input")
 
 
 def load_source(saved: SavedRun, spec: DataSpec, *, verify: bool, calibrate: bool) -> ExportSource:
