@@ -82,8 +82,8 @@ def require_packages(fmt: str) -> None:
     missing = [pip for module, pip in _PACKAGES[fmt].items() if not _installed(module)]
     if missing:
         raise ExportError(
-            f"--format {fmt} needs {', '.join(missing)}, which is not installed; "
-            "install it with: pip install 'dltrain[export]'"
+            f"--format {fmt} needs {', '.join(missing)} (not installed); "
+            "install them with: pip install 'dltrain[export]'"
         )
 
 
