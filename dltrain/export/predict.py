@@ -11,6 +11,7 @@ from dltrain.config import config_from_dict
 from dltrain.config.schema import MnistData
 from dltrain.data.spec import DataSpec
 from dltrain.errors import CheckpointError, ConfigError
+from dltrain.export.options import require_packages
 from dltrain.export.report import read_record
 from dltrain.export.runtime import artifact_format, open_runtime
 
@@ -27,7 +28,9 @@ def predict_artifact(artifact: Path, input_path: Path) -> tuple[DataSpec, list[n
         The data spec (targets, for the output columns) and the outputs, one array per target.
 
     Raises:
-        CheckpointError: not an artifact, or its ``export.json`` is missing or unreadable.
+        CheckpointError: not an artifact, its ``export.json`` is missing or unreadable, or
+            its runtime cannot load it.
+        ExportError: the runtime of its format is not installed.
         DataError: the input cannot be read or lacks feature columns.
     """
     fmt = artifact_format(artifact)
@@ -49,6 +52,7 @@ def predict_artifact(artifact: Path, input_path: Path) -> tuple[DataSpec, list[n
     from dltrain.data import load_prediction_inputs
 
     inputs = load_prediction_inputs(config, spec, input_path)
+    require_packages(fmt)
     runtime = open_runtime(artifact, fmt)
     names = [i.name for i in spec.raw_inputs]
     parts: list[list[np.ndarray]] = []

@@ -58,8 +58,9 @@ def open_runtime(path: Path, fmt: str) -> Runtime:
         from dltrain.export.onnx_format import OnnxRuntime
 
         return OnnxRuntime(path)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: cannot be loaded as {fmt} ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - each runtime raises its own exception types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: cannot be loaded as {fmt} ({first})") from exc
 
 
 def predict_in_batches(
