@@ -286,7 +286,12 @@ def eval_(
 
 @app.command()
 def predict(
-    target: Annotated[Path, typer.Argument(metavar="RUN", help=_TARGET_HELP)],
+    target: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RUN_OR_EXPORT", help=_TARGET_HELP + " Or a model written by dltrain export."
+        ),
+    ],
     input_: Annotated[Path, typer.Argument(metavar="INPUT", help=_INPUT_HELP)],
     output: Annotated[
         Optional[Path],  # noqa: UP045
@@ -309,6 +314,42 @@ def predict(
 
             atomic_write_text(output, result.text)
             err.print(f"written: {output} ({result.count} predictions)", markup=False)
+
+
+@app.command()
+def export(
+    target: Annotated[Path, typer.Argument(help="A run folder or a .keras checkpoint.")],
+    format_: Annotated[
+        str, typer.Option("--format", "-f", help="saved_model, tflite or onnx.")
+    ],
+    quantize: Annotated[
+        str, typer.Option("--quantize", help="none; tflite: dynamic, float16 or int8.")
+    ] = "none",
+    checkpoint: Annotated[str, typer.Option("--checkpoint", help="best or last.")] = "best",
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--output", "-o", help="Artifact path (default: RUN/export/...)."),
+    ] = None,
+    verify: Annotated[
+        bool, typer.Option("--verify/--no-verify", help="Check it against the Keras model.")
+    ] = True,
+) -> None:
+    """Export a model taking raw inputs, verified against the Keras model on the test split."""
+    with _reporting():
+        from dltrain.export import export_run
+        from dltrain.export.render import render_export
+
+        result = export_run(
+            target,
+            fmt=format_,
+            quantize=quantize,
+            checkpoint=checkpoint,
+            output=output,
+            verify=verify,
+        )
+        render_export(_console(), result)
+        if result.verified is False:
+            raise typer.Exit(1)
 
 
 @app.command()

@@ -13,6 +13,7 @@ __all__ = [
     "DataError",
     "DiskFullError",
     "DltrainError",
+    "ExportError",
     "Location",
     "Problem",
     "RunFolderError",
@@ -116,6 +117,10 @@ class RunFolderError(DltrainError):
 
 class UsageError(DltrainError):
     """Command-line arguments that do not make sense together."""
+
+
+class ExportError(DltrainError):
+    """A model cannot be exported in the requested format (or a converter is missing)."""
 
 
 class TrainingError(DltrainError):

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from dltrain.data.predict import PredictionInputs
 from dltrain.data.spec import DataSpec, TargetInfo
-from dltrain.errors import CheckpointError
-from dltrain.saved_run import open_saved_run
+from dltrain.saved_run import SavedRun, open_saved_run
 
 __all__ = ["Predictions", "predict_file", "prediction_columns"]
 
@@ -63,32 +63,47 @@ def prediction_columns(
 def predict_file(target: Path, input_path: Path, *, checkpoint: str = "best") -> Predictions:
     """Predict every row (or image) of ``input_path``; returns the output CSV text and notes.
 
+    ``target`` is a run folder, a ``.keras`` checkpoint in one, or an artifact written by
+    ``dltrain export`` (``.tflite``, ``.onnx``, SavedModel folder; ``checkpoint`` unused).
+
     The first column, ``row``, is a CSV row's number as error messages give it (the file's
     line: the header is row 1, the first data row is row 2); for images it counts from 1
     (the array index is ``row - 1``). Rows left out (``missing: drop``) keep their numbers.
 
     Raises:
-        CheckpointError: unreadable run or checkpoint.
+        CheckpointError: unreadable run, checkpoint or artifact.
         DataError: the input cannot be read or lacks feature columns.
     """
-    saved = open_saved_run(target, checkpoint)
-    spec_file = saved.run.path / "data_spec.json"
-    try:
-        spec = DataSpec.from_json(spec_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"{spec_file}: unreadable data spec ({exc})") from exc
-    from dltrain.data import load_prediction_inputs
-    from dltrain.model import load_model_file
+    from dltrain.export.runtime import artifact_format
 
-    inputs = load_prediction_inputs(saved.loaded.config, spec, input_path)
-    model = load_model_file(saved.checkpoint)
-    predictions = model.predict(inputs.dataset, verbose=0)
-    outputs = list(predictions) if isinstance(predictions, list | tuple) else [predictions]
+    notes: list[str] = []
+    if artifact_format(target) is not None:
+        from dltrain.export.predict import predict_artifact
+
+        spec, outputs, inputs = predict_artifact(target, input_path)
+    else:
+        saved = open_saved_run(target, checkpoint)
+        notes += [saved.note] if saved.note else []
+        spec, outputs, inputs = _predict_run(saved, input_path)
     columns: dict[str, list[Any]] = {"row": list(inputs.numbers)}
     columns.update(prediction_columns(spec.targets, outputs))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     writer.writerows(zip(*columns.values(), strict=True))
-    notes = ([saved.note] if saved.note else []) + inputs.notes
-    return Predictions(buffer.getvalue(), inputs.count, notes)
+    return Predictions(buffer.getvalue(), inputs.count, notes + inputs.notes)
+
+
+def _predict_run(
+    saved: SavedRun, input_path: Path
+) -> tuple[DataSpec, list[np.ndarray], PredictionInputs]:
+    from dltrain.data import load_prediction_inputs
+    from dltrain.export.source import read_spec
+    from dltrain.model import load_model_file
+
+    spec = read_spec(saved.run.path)
+    inputs = load_prediction_inputs(saved.loaded.config, spec, input_path)
+    model = load_model_file(saved.checkpoint)
+    predictions = model.predict(inputs.dataset, verbose=0)
+    outputs = list(predictions) if isinstance(predictions, list | tuple) else [predictions]
+    return spec, outputs, inputs

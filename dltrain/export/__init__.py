@@ -1,0 +1,11 @@
+"""``dltrain export``: a run's model as a SavedModel, TFLite or ONNX artifact taking raw inputs.
+
+One entry point, :func:`export_run`; each format has its own module (writer and runtime), and
+:mod:`dltrain.export.verify` proves every export on the run's test split. Importing this
+package does not import TensorFlow.
+"""
+
+from dltrain.export.report import ExportResult
+from dltrain.export.run import export_run
+
+__all__ = ["ExportResult", "export_run"]

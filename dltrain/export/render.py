@@ -1,0 +1,52 @@
+"""Terminal output of ``dltrain export``: sizes, the comparison with Keras, and latency."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from dltrain.export.report import ExportResult
+
+__all__ = ["render_export"]
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024 or unit == "MiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def render_export(console: Console, result: ExportResult) -> None:
+    """Print what was written and how it compared with the Keras model."""
+    quantize = "" if result.quantize == "none" else f", {result.quantize} quantization"
+    console.print(f"exported {result.format}{quantize}: {result.path}", markup=False)
+    console.print(
+        f"size: {_size(result.size_bytes)} (Keras checkpoint: {_size(result.keras_size_bytes)})",
+        markup=False,
+    )
+    check = result.verification
+    if check is None:
+        console.print("not verified (--no-verify)", markup=False, style="yellow")
+    else:
+        table = Table(title=f"test split ({check.examples} examples)", title_justify="left")
+        table.add_column("")
+        table.add_column("keras", justify="right")
+        table.add_column(result.format, justify="right")
+        for name, value in check.keras_metrics.items():
+            table.add_row(name, f"{value:.4f}", f"{check.export_metrics[name]:.4f}")
+        for batch in ("batch_1", "batch_256"):
+            table.add_row(
+                f"ms/example, {batch.replace('_', ' ')}",
+                f"{result.latency_ms['keras'][batch]:.4f}",
+                f"{result.latency_ms['export'][batch]:.4f}",
+            )
+        console.print(table)
+        console.print(f"largest output difference: {check.max_abs_diff:.3g}", markup=False)
+        if check.verified:
+            console.print("verified", style="green")
+        for failure in check.failures:
+            console.print(Text(f"unverified: {failure}", style="red"))
+    console.print(f"written: {result.record_path}", markup=False, style="dim")

@@ -1,0 +1,140 @@
+"""What an export starts from: the run's Keras model, made to take raw inputs, and its data.
+
+Images reach a trained model scaled (``data.scale``: pixels / 255) by the input pipeline, so
+the exported model gets that scaling as a ``Rescaling`` layer in front; CSV models already
+normalize and encode raw columns inside (see :mod:`dltrain.data.preprocess`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dltrain.config.schema import MnistData
+from dltrain.data.spec import DataSpec
+from dltrain.errors import CheckpointError, ExportError
+from dltrain.saved_run import SavedRun
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = ["ExportSource", "TestSplit", "load_source", "raw_input_model", "read_spec"]
+
+# Full integer quantization is calibrated on this many training examples.
+CALIBRATION_EXAMPLES = 300
+
+
+@dataclass
+class TestSplit:
+    """The test split as the exported model takes it, and what the Keras model made of it."""
+
+    x: dict[str, np.ndarray]
+    """Raw inputs by name (pixels as float32 0-255, text as strings)."""
+    labels: list[np.ndarray]
+    """Per target: class indices, or values (regression)."""
+    reference: list[np.ndarray]
+    """The checkpoint's outputs, through dltrain's own input pipeline."""
+
+
+@dataclass
+class ExportSource:
+    """The model to export and the data that proves (and calibrates) the export."""
+
+    spec: DataSpec
+    model: keras.Model
+    """The model to export: raw inputs in, the checkpoint's outputs out."""
+    test: TestSplit | None = None
+    """``None`` when verification is skipped."""
+    calibration: dict[str, np.ndarray] = field(default_factory=dict)
+    """Seeded training examples for int8 calibration, as the exported model takes them."""
+
+
+def raw_input_model(model: keras.Model, data: Any, spec: DataSpec) -> keras.Model:
+    """``model`` with the input pipeline's image scaling in front (CSV models: unchanged).
+
+    Args:
+        model: The trained model.
+        data: The run's ``config.data``.
+        spec: The run's data spec.
+    """
+    if not isinstance(data, MnistData):
+        return model
+    import keras
+
+    info = spec.raw_inputs[0]
+    image = keras.Input(shape=info.shape, dtype="float32", name=info.name)
+    x = keras.layers.Rescaling(1.0 / 255.0, name="scale_pixels")(image) if data.scale else image
+    # training=False is stored in the graph: augmentation layers stay off in every export.
+    return keras.Model(image, model(x, training=False), name=f"{model.name}_raw_input")
+
+
+def load_source(saved: SavedRun, spec: DataSpec, *, verify: bool, calibrate: bool) -> ExportSource:
+    """Load the checkpoint, and the run's data when verifying or calibrating.
+
+    Args:
+        saved: The opened run and checkpoint.
+        spec: The run's data spec.
+        verify: Read the test split and the checkpoint's outputs on it.
+        calibrate: Draw calibration examples from the training split (int8).
+
+    Raises:
+        CheckpointError: an unreadable checkpoint.
+        DataError: the run's data cannot be read.
+        ExportError: the data is streamed from disk, so its splits are not held as arrays.
+    """
+    from dltrain.model import load_model_file
+
+    config = saved.loaded.config
+    keras_model = load_model_file(saved.checkpoint)
+    source = ExportSource(spec, raw_input_model(keras_model, config.data, spec))
+    if not (verify or calibrate):
+        return source
+    from dltrain.data import load_datasets
+    from dltrain.data.pipeline import ArraySource
+    from dltrain.train.environment import configure_environment
+    from dltrain.train.loop import evaluation_batch_size
+
+    configure_environment(config.seed, False, config.precision)
+    datasets = load_datasets(config)
+    arrays = datasets.source
+    if not isinstance(arrays, ArraySource):
+        raise ExportError(
+            f"{saved.run.path}: data.stream is on, so the splits are not held in memory to "
+            "verify or calibrate the export; use --no-verify (and no int8 quantization)"
+        )
+    if verify:
+        batch = evaluation_batch_size(datasets.batch_size, datasets.train_size)
+        predicted = keras_model.predict(datasets.test_dataset(batch), verbose=0)
+        reference = list(predicted) if isinstance(predicted, list | tuple) else [predicted]
+        source.test = TestSplit(
+            x=_as_model_inputs(arrays.x["test"]),
+            labels=[np.asarray(y) for y in arrays.labels("test")],
+            reference=[np.asarray(r, dtype=np.float32) for r in reference],
+        )
+    if calibrate:
+        n = arrays.size("train")
+        rng = np.random.default_rng(config.seed)
+        pick = np.sort(rng.choice(n, size=min(CALIBRATION_EXAMPLES, n), replace=False))
+        source.calibration = _as_model_inputs({k: v[pick] for k, v in arrays.x["train"].items()})
+    return source
+
+
+def _as_model_inputs(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Stored split arrays -> what the exported model takes (pixels as float32 0-255)."""
+    return {k: v.astype(np.float32) if v.dtype == np.uint8 else v for k, v in x.items()}
+
+
+def read_spec(run_dir: Path) -> DataSpec:
+    """The run's ``data_spec.json``.
+
+    Raises:
+        CheckpointError: missing or unreadable.
+    """
+    spec_file = run_dir / "data_spec.json"
+    try:
+        return DataSpec.from_json(spec_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{spec_file}: unreadable data spec ({exc})") from exc

@@ -1,0 +1,81 @@
+"""Tolerances, metrics and latency of export verification (NumPy only, no TensorFlow)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dltrain.data.spec import TargetInfo
+from dltrain.errors import UsageError
+from dltrain.export.options import artifact_path, check_options, sidecar_path
+from dltrain.export.verify import measure_latency, score_outputs, verify_outputs
+
+CLASSES = [TargetInfo("label", "multiclass", num_classes=3)]
+VALUE = [TargetInfo("y", "regression")]
+
+
+def _probs(indices: list[int]) -> np.ndarray:
+    out = np.full((len(indices), 3), 0.1, np.float32)
+    out[np.arange(len(indices)), indices] = 0.8
+    return out
+
+
+def test_metrics_per_task() -> None:
+    labels = [np.array([0, 1, 2, 2])]
+    assert score_outputs(CLASSES, [_probs([0, 1, 2, 0])], labels) == {"accuracy": 0.75}
+    binary = [TargetInfo("b", "binary"), TargetInfo("y", "regression")]
+    metrics = score_outputs(
+        binary,
+        [np.array([[0.9], [0.2]]), np.array([[1.0], [3.0]])],
+        [np.array([1, 1]), np.array([2.0, 3.0])],
+    )
+    assert metrics == {"b_accuracy": 0.5, "y_mae": 0.5, "y_rmse": pytest.approx(np.sqrt(0.5))}
+
+
+def test_float_exports_must_match_within_1e_4() -> None:
+    labels = [np.array([0, 1, 2, 2])]
+    ref = _probs([0, 1, 2, 2])
+    close = verify_outputs(CLASSES, [ref], [ref + 5e-5], labels, quantized=False)
+    assert close.verified and close.max_abs_diff == pytest.approx(5e-5, rel=1e-3)
+    far = verify_outputs(CLASSES, [ref], [ref + 2e-4], labels, quantized=False)
+    assert not far.verified and "tolerance 0.0001" in far.failures[0]
+
+
+def test_quantized_classification_may_lose_at_most_one_point() -> None:
+    labels = [np.zeros(200, np.int64)]
+    ref = _probs([0] * 200)
+    lost_one = _probs([0] * 198 + [1] * 2)  # 1 point of 200 examples
+    assert verify_outputs(CLASSES, [ref], [lost_one], labels, quantized=True).verified
+    lost_two = _probs([0] * 196 + [1] * 4)
+    check = verify_outputs(CLASSES, [ref], [lost_two], labels, quantized=True)
+    assert not check.verified and "more than 1 point lost" in check.failures[0]
+
+
+def test_quantized_regression_may_grow_the_error_2_percent() -> None:
+    labels = [np.zeros(4)]
+    ref = np.ones((4, 1), np.float32)
+    assert verify_outputs(VALUE, [ref], [ref * 1.019], labels, quantized=True).verified
+    check = verify_outputs(VALUE, [ref], [ref * 1.03], labels, quantized=True)
+    assert not check.verified and "mae" in check.failures[0] and "2%" in check.failures[0]
+
+
+def test_latency_is_per_example_and_tiles_small_inputs() -> None:
+    seen: list[int] = []
+
+    def predict(x: dict[str, np.ndarray]) -> None:
+        seen.append(len(x["a"]))
+
+    ms = measure_latency(predict, {"a": np.arange(10)}, 256, budget_s=0.01)
+    assert ms >= 0 and set(seen) == {256} and len(seen) >= 4
+
+
+def test_options_and_paths(tmp_path: object) -> None:
+    from pathlib import Path
+
+    run = Path("runs/x/1")
+    assert artifact_path(run, "best", "tflite", "int8") == run / "export" / "best-int8.tflite"
+    assert artifact_path(run, "last", "saved_model", "none") == run / "export/last.saved_model"
+    assert sidecar_path(run / "export/best.onnx").name == "best.onnx.export.json"
+    check_options("tflite", "float16")
+    with pytest.raises(UsageError, match="SavedModel and ONNX exports are float32"):
+        check_options("onnx", "int8")
