@@ -267,12 +267,28 @@ def test_unwritable_runs_dir_is_reported_before_training(mlp_config: Path, tmp_p
     assert "not writable" in result.output
 
 
-def test_python_api(mlp_config: Path, tmp_path: Path) -> None:
+def test_python_api(
+    mlp_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+    import os
+
     import dltrain
 
-    result = dltrain.run(str(mlp_config), overrides=["training.epochs=1"], runs_dir=tmp_path / "r")
-    assert result.run_dir.parent.name == "tiny_mlp" and result.epochs_completed == 1
+    loggers = {n: list(logging.getLogger(n).handlers) for n in ("tensorflow", "absl", "keras")}
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    result = dltrain.run(str(mlp_config), overrides=["training.epochs=2"], runs_dir=tmp_path / "r",
+                         progress=True)
+    assert result.run_dir.parent.name == "tiny_mlp" and result.epochs_completed == 2
     assert "accuracy" in result.test_metrics
+    out = capsys.readouterr().out
+    assert "epoch 1/2" in out and "epoch 2/2" in out  # progress when asked
+    # The host process is left as it was: its loggers and TensorFlow's log level.
+    assert {n: list(logging.getLogger(n).handlers) for n in loggers} == loggers
+    assert os.environ.get("TF_CPP_MIN_LOG_LEVEL") == level
+    assert (result.run_dir / "logs").is_dir()
+    silent = dltrain.run(str(mlp_config), overrides=["training.epochs=1"], runs_dir=tmp_path / "r")
+    assert silent.status == "completed" and "epoch" not in capsys.readouterr().out
 
 
 def test_callbacks_early_stopping_reduce_lr_and_tensorboard(
