@@ -5,6 +5,8 @@ The Python API mirrors the CLI::
     import dltrain
     result = dltrain.run("configs/mnist_mlp.yaml", overrides=["training.epochs=1"])
     result.run_dir, result.test_metrics
+    study = dltrain.tune("configs/tune/csv_regression.yaml", trials=5)
+    study.best, study.best_yaml
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "run"]
+__all__ = ["__version__", "run", "tune"]
 
 if TYPE_CHECKING:
     from dltrain.runner import RunResult
+    from dltrain.tune import StudySummary
 
 
 def run(config: Any, overrides: list[str] | None = None, **kwargs: Any) -> RunResult:
@@ -23,3 +26,15 @@ def run(config: Any, overrides: list[str] | None = None, **kwargs: Any) -> RunRe
     from dltrain.runner import run_experiment
 
     return run_experiment(config, overrides=overrides or [], **kwargs)
+
+
+def tune(
+    config: Any, overrides: list[str] | None = None, trials: int | None = None, **kwargs: Any
+) -> StudySummary:
+    """Search a config's ``tune:`` space (see :func:`dltrain.tune.tune_study`).
+
+    Returns the study summary: counts by state, the best trial and ``best.yaml``.
+    """
+    from dltrain.tune import tune_study
+
+    return tune_study(config, overrides=overrides or [], trials=trials, **kwargs)
