@@ -79,6 +79,7 @@ def check_tune(loaded: LoadedConfig, source: ConfigSource | None = None) -> Tune
             )
         )
     if problems:
+        problems.sort(key=lambda p: (p.location.line if p.location else 0, p.path))
         where = loaded.path or "config"
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
         raise ConfigError(f"{where}: {count} in the tune section", problems)

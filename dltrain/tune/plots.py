@@ -83,6 +83,9 @@ def _history(path: Path, trials: list[Any], plan: TunePlan) -> Path:
         for trial in complete:
             best.append(trial.value if not best else pick(best[-1], trial.value))
         ax.step([t.number for t in complete], best, where="post", label="best so far")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial")
     ax.set_ylabel(plan.metric)
     ax.set_title(f"optimization history ({plan.direction} {plan.metric})")
