@@ -16,8 +16,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import random
 import socket
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +42,7 @@ HEARTBEAT_S = 5
 """Seconds between a running trial's heartbeats."""
 GRACE_S = 30
 """A running trial with no heartbeat for this long is failed by the next process that looks."""
+_OPEN_ATTEMPTS = 5
 
 
 def this_process() -> dict[str, Any]:
@@ -75,20 +78,51 @@ def open_storage(url: str) -> Any:
             reached.
     """
     import optuna
+    import sqlalchemy.exc
 
-    with _quiet_optuna():
+    for attempt in range(_OPEN_ATTEMPTS):
         try:
-            return optuna.storages.RDBStorage(
-                url,
-                heartbeat_interval=HEARTBEAT_S,
-                grace_period=GRACE_S,
-                engine_kwargs=_engine_kwargs(url),
-            )
+            with _quiet_optuna():
+                return optuna.storages.RDBStorage(
+                    _with_driver(url),
+                    heartbeat_interval=HEARTBEAT_S,
+                    grace_period=GRACE_S,
+                    engine_kwargs=_engine_kwargs(url),
+                )
+        except sqlalchemy.exc.DBAPIError as exc:
+            # Processes that start together race to create Optuna's tables; the loser
+            # finds them made on the next try.
+            if attempt + 1 < _OPEN_ATTEMPTS and not exc.connection_invalidated:
+                time.sleep(0.5 + random.random())
+                continue
+            raise _cannot_open(url, exc) from exc
         except Exception as exc:  # noqa: BLE001 - SQLAlchemy/driver errors vary by backend
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UsageError(
-                f"--storage {masked_url(url)}: cannot open the study storage: {first}"
-            ) from exc
+            raise _cannot_open(url, exc) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _cannot_open(url: str, exc: Exception) -> UsageError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return UsageError(f"--storage {masked_url(url)}: cannot open the study storage: {first}")
+
+
+def _with_driver(url: str) -> str:
+    """``postgresql://`` through psycopg2 when psycopg (3) is not installed.
+
+    SQLAlchemy 2.1 reads a plain ``postgresql://`` as psycopg 3; dltrain depends on
+    psycopg2-binary, so a plain URL must work with it. An explicit driver is kept.
+    """
+    import importlib.util
+
+    import sqlalchemy.engine
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except Exception:  # noqa: BLE001 - RDBStorage reports the bad URL
+        return url
+    if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg") is None:
+        return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+    return url
 
 
 def _engine_kwargs(url: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import contextlib
 import math
 import re
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,7 +231,7 @@ def _optimize(
                     break
                 trial = None
                 if counts["complete"] + counts["running"] < run.wanted:
-                    trial = run.study.ask()
+                    trial = _ask(run.study)
                     for key, value in this_process().items():
                         trial.set_user_attr(key, value)
                     run.storage.record_heartbeat(trial._trial_id)
@@ -265,6 +266,13 @@ def _optimize(
         message = message or "no trial completed"
     summary.exit_code, summary.message = exit_code, message
     return summary
+
+
+def _ask(study: Any) -> Any:
+    with warnings.catch_warnings():
+        # We run the heartbeat ourselves (storage.Heartbeat), as Study.optimize would.
+        warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+        return study.ask()
 
 
 def _one_trial(run: _Run, trial: Any, clock: Callable[[], float]) -> TrialOutcome:
