@@ -126,24 +126,63 @@ def test_a_study_completes_and_best_yaml_reproduces_the_best_trial(
 
 
 @pytest.mark.slow
-def test_pruned_and_failed_trials_are_recorded_and_the_study_goes_on(
+def test_a_failed_trial_is_recorded_with_its_reason_and_the_study_goes_on(
     tmp_path: Path, regression_csv: Path
 ) -> None:
-    config = write_study_config(tmp_path, regression_csv, epochs=3, trials=3)
-    text = config.read_text().replace("pruner: none", "pruner: median")
+    config = write_study_config(tmp_path, regression_csv, epochs=2, trials=2)
+    text = config.read_text().replace("sampler: random", "sampler: grid")
     # A huge learning rate makes the loss infinite: that trial fails, with its reason.
-    text = text.replace("high: 5.0e-2, log: true", "high: 1.0e+30, log: true")
-    config.write_text(text.replace("sampler: random", "sampler: grid").replace(
-        "{type: float, low: 1.0e-3, high: 1.0e+30, log: true}",
-        "{type: categorical, choices: [0.01, 0.011, 0.012, 0.013, 0.014, 0.015, 1.0e+30]}",
-    ).replace("{type: int, low: 2, high: 16, log: true}", "{type: categorical, choices: [8]}"))
-    summary = dltrain.tune(config, runs_dir=tmp_path / "runs", trials=7)
-    states = {t.number: t.state for t in summary.trials}
-    assert summary.counts["complete"] + summary.counts["pruned"] + summary.counts["failed"] == 7
-    failed = [t for t in summary.trials if t.state == "failed"]
-    assert len(failed) == 1 and failed[0].params["optimizer.learning_rate"] == 1e30
-    assert failed[0].reason and "loss became" in failed[0].reason, failed[0].reason
-    assert summary.exit_code == 0, states
+    text = text.replace(
+        "{type: float, low: 1.0e-3, high: 5.0e-2, log: true}",
+        "{type: categorical, choices: [0.01, 1.0e+30]}",
+    ).replace("{type: int, low: 2, high: 16, log: true}", "{type: categorical, choices: [8]}")
+    config.write_text(text)
+    summary = dltrain.tune(config, runs_dir=tmp_path / "runs")
+    assert summary.counts == {"complete": 1, "pruned": 0, "failed": 1, "running": 0}
+    (failed,) = [t for t in summary.trials if t.state == "failed"]
+    assert failed.params["optimizer.learning_rate"] == 1e30
+    assert failed.reason is not None and "loss became" in failed.reason, failed.reason
+    assert summary.best is not None and summary.best["params"]["optimizer.learning_rate"] == 0.01
+    assert summary.exit_code == 0 and summary.message == "every grid point has been tried"
+    manifest = json.loads((summary.study_dir / failed.run_dir / "run.json").read_text())
+    assert manifest["status"] == "failed" and manifest["tune"]["state"] == "failed"
+
+
+@pytest.mark.slow
+def test_a_pruned_trial_stops_at_the_pruners_epoch_and_reads_as_pruned(
+    tmp_path: Path, regression_csv: Path
+) -> None:
+    import optuna
+
+    from dltrain.tune.objective import run_trial
+    from dltrain.tune.report import read_trials
+    from dltrain.tune.source import ConfigSource
+
+    class PruneAfterTwoEpochs(optuna.pruners.BasePruner):
+        def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+            return (trial.last_step or 0) >= 2
+
+    study = optuna.create_study(pruner=PruneAfterTwoEpochs())
+    trial = study.ask()
+    config = write_study_config(tmp_path, regression_csv, epochs=5)
+    outcome = run_trial(
+        trial,
+        ConfigSource.of(config, []),
+        {"optimizer.learning_rate": 0.01},
+        metric="val_mae",
+        direction="minimize",
+        study_dir=tmp_path / "study",
+        progress=None,
+        command=None,
+    )
+    assert outcome.state == "pruned" and outcome.pruned_at == 2 and outcome.epochs == 2
+    assert outcome.run_dir is not None
+    assert len((outcome.run_dir / "metrics.csv").read_text().splitlines()) == 3  # header + 2
+    reported = study.get_trials()[0].intermediate_values
+    assert sorted(reported) == [1, 2]
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    (record,) = read_trials(study)
+    assert record.state == "pruned" and record.value == reported[2]
 
 
 def start_tune(config: Path, runs: Path, *args: str) -> subprocess.Popen[str]:

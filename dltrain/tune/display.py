@@ -43,6 +43,13 @@ def _params(params: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
+def _state(record: TrialRecord) -> str:
+    """``pruned@2`` for a trial pruned after epoch 2; else the state."""
+    if record.state == "pruned" and record.pruned_at_epoch:
+        return f"pruned@{record.pruned_at_epoch}"
+    return record.state
+
+
 class _EpochSink:
     """A run's progress sink that forwards finished epochs to the trial display."""
 
@@ -113,7 +120,8 @@ class LineTuneProgress(SilentTuneProgress):
         )
 
     def trial_finished(self, record: TrialRecord) -> None:
-        line = f"trial {record.number:>3}  {record.state:<11} {self.metric} {_value(record.value)}"
+        state = _state(record)
+        line = f"trial {record.number:>3}  {state:<11} {self.metric} {_value(record.value)}"
         line += f"  {_params(record.params)}"
         if record.reason:
             line += f"  ({record.reason.splitlines()[0]})"
@@ -150,9 +158,7 @@ class LiveTuneProgress(SilentTuneProgress):
             table.add_column(column, justify="right" if column in ("trial", "time") else "left")
         for row in self.rows[-_SHOWN_TRIALS:]:
             took = f"{row.duration_s:.0f}s" if row.duration_s is not None else "-"
-            state = row.state
-            if row.pruned_at_epoch:
-                state += f" @{row.pruned_at_epoch}"
+            state = _state(row)
             table.add_row(
                 Text(str(row.number)),
                 Text(_params(row.params)),

@@ -14,7 +14,7 @@ def make_sampler(name: str, seed: int, grid: dict[str, list[Any]] | None) -> Any
 
     if name == "grid":
         assert grid is not None  # check_tune built it
-        return optuna.samplers.GridSampler(grid, seed=seed)
+        return _grid_sampler(grid, seed)
     factories = {
         "tpe": optuna.samplers.TPESampler,
         "random": optuna.samplers.RandomSampler,
@@ -36,3 +36,18 @@ def make_pruner(name: str, epochs: int) -> Any:
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1))
     return optuna.pruners.NopPruner()
+
+
+def _grid_sampler(grid: dict[str, list[Any]], seed: int) -> Any:
+    """Optuna's grid sampler, without its ``study.stop()`` after the last grid point.
+
+    ``Study.stop`` only works inside ``Study.optimize``; dltrain runs ask-and-tell and stops
+    by itself once every grid point has been tried.
+    """
+    import optuna
+
+    class GridSampler(optuna.samplers.GridSampler):
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            """Nothing: see :func:`_grid_sampler`."""
+
+    return GridSampler(grid, seed=seed)

@@ -229,6 +229,12 @@ def _optimize(
                 counts = count_trials(run.study)
                 if counts["complete"] >= run.wanted:
                     break
+                tried = counts["complete"] + counts["pruned"] + counts["failed"]
+                if run.plan.grid is not None and tried >= math.prod(
+                    map(len, run.plan.grid.values())
+                ):
+                    message = "every grid point has been tried"
+                    break
                 trial = None
                 if counts["complete"] + counts["running"] < run.wanted:
                     trial = _ask(run.study)
