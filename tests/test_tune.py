@@ -129,6 +129,7 @@ space:
     assert "tune.yaml:9:5: tune.space.model.layers[1].Dropout.rate: log: true needs low > 0" in message
 
 
+@pytest.mark.slow
 def test_range_ends_grid_and_metric_are_checked_by_building_the_model(
     tmp_path: Path, regression_csv: Path
 ) -> None:
@@ -157,6 +158,7 @@ space:
     assert "0.0 does not work" not in message and "'relu' does not work" not in message
 
 
+@pytest.mark.slow
 def test_check_and_schema_cover_the_tune_section(tmp_path: Path, regression_csv: Path) -> None:
     path = write_tune(tmp_path, regression_csv, GOOD_SPACE)
     result = runner.invoke(app, ["check", str(path), "--no-config"])
@@ -167,3 +169,22 @@ def test_check_and_schema_cover_the_tune_section(tmp_path: Path, regression_csv:
     tune = schema["$defs"]["TuneConfig"]
     assert set(tune["properties"]) == {"metric", "direction", "trials", "timeout", "sampler", "pruner", "space"}
     assert "FloatParam" in schema["$defs"] and "CategoricalParam" in schema["$defs"]
+
+
+def test_tune_help_does_not_import_tensorflow() -> None:
+    proc = run_probe("tune", "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "--storage" in proc.stdout and "HEAVY=\n" in proc.stderr
+
+
+TUNE_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "tune").glob("*.yaml"))
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+@pytest.mark.parametrize("path", TUNE_CONFIGS, ids=[p.name for p in TUNE_CONFIGS])
+def test_shipped_tune_configs_pass_their_checks(path: Path) -> None:
+    from dltrain.tune import check_tune
+
+    plan = check_tune(load_config(path))
+    assert len(plan.params) >= 3

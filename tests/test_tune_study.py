@@ -234,3 +234,26 @@ def test_sigkill_during_a_trial_then_rerun_finishes_the_study(
     manifest = json.loads((killed_run / "run.json").read_text())
     assert manifest["status"] == "interrupted" and manifest["tune"]["trial"] == 1
     assert "trial   1  failed" not in out  # the rerun did not run trial 1 again
+
+
+@pytest.mark.slow
+def test_ctrl_c_marks_the_running_trial_interrupted_and_exits_130(
+    tmp_path: Path, regression_csv: Path
+) -> None:
+    import signal
+
+    config = write_study_config(tmp_path, regression_csv, epochs=8, trials=2)
+    runs = tmp_path / "runs"
+    study_dir = runs / "reg_tune" / "reg_tune"
+    proc = start_tune(config, runs)
+    point = wait_for("trial-0000/*/checkpoints/resume/epoch-00001", study_dir, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err
+    assert "interrupted: trial 0 marked interrupted" in out
+    study = json.loads((study_dir / "study.json").read_text())
+    assert study["trials"] == {"complete": 0, "pruned": 0, "failed": 1, "running": 0}
+    assert study["trial_list"][0]["state"] == "interrupted"
+    manifest = json.loads((point.parents[2] / "run.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["tune"]["state"] == "interrupted"
