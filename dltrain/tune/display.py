@@ -79,9 +79,9 @@ class SilentTuneProgress:
 
     metric = ""
 
-    def start(self, **info: Any) -> None:
-        """The study is open: name, folder, storage, metric, direction, counts, trials."""
-        self.metric = str(info.get("metric", ""))
+    def start(self, summary: StudySummary) -> None:
+        """The study is open (its trials so far in ``summary``)."""
+        self.metric = summary.metric
 
     def trial_started(self, number: int, params: dict[str, Any]) -> None:
         """A trial of this process starts."""
@@ -109,13 +109,12 @@ class LineTuneProgress(SilentTuneProgress):
     def __init__(self, console: Console) -> None:
         self.console = console
 
-    def start(self, **info: Any) -> None:
-        super().start(**info)
-        counts = info.get("counts", {})
+    def start(self, summary: StudySummary) -> None:
+        super().start(summary)
         self.console.print(
-            f"study {info.get('study')} ({info.get('direction')} {self.metric}), "
-            f"{counts.get('complete', 0)}/{info.get('wanted')} complete trials, "
-            f"storage {info.get('storage')}",
+            f"study {summary.study} ({summary.direction} {self.metric}), "
+            f"{summary.counts['complete']}/{summary.trials_wanted} complete trials, "
+            f"storage {summary.storage}",
             markup=False,
         )
 
@@ -142,13 +141,13 @@ class LiveTuneProgress(SilentTuneProgress):
         self._live: Live | None = None
         self._lock = threading.Lock()
 
-    def start(self, **info: Any) -> None:
-        super().start(**info)
+    def start(self, summary: StudySummary) -> None:
+        super().start(summary)
         self.header = (
-            f"study {info.get('study')}: {info.get('direction')} {self.metric}, "
-            f"{info.get('wanted')} complete trials wanted · {info.get('study_dir')}"
+            f"study {summary.study}: {summary.direction} {self.metric}, "
+            f"{summary.trials_wanted} complete trials wanted · {summary.study_dir}"
         )
-        self.rows = [t for t in info.get("trials", []) if t.state != "running"]
+        self.rows = [t for t in summary.trials if t.state != "running"]
         self._live = Live(self._render(), console=self.console, refresh_per_second=4)
         self._live.start()
 

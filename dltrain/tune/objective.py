@@ -18,7 +18,7 @@ from dltrain.report.run_folder import RunFolder
 from dltrain.tune.source import ConfigSource
 from dltrain.tune.space import param_overrides
 
-__all__ = ["TrialOutcome", "best_value", "run_trial", "trial_name"]
+__all__ = ["TrialOutcome", "best_value", "latest_run", "run_trial", "trial_name"]
 
 
 @dataclass
@@ -91,11 +91,11 @@ def run_trial(
             callbacks=[pruning],
         )
     except DltrainError as exc:
-        return TrialOutcome("failed", run_dir=_latest_run(study_dir, name), reason=exc.render())
+        return TrialOutcome("failed", run_dir=latest_run(study_dir, name), reason=exc.render())
     except Exception as exc:  # noqa: BLE001 - any training crash fails this trial, not the study
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-        return TrialOutcome("failed", run_dir=_latest_run(study_dir, name), reason=reason)
+        return TrialOutcome("failed", run_dir=latest_run(study_dir, name), reason=reason)
     outcome = TrialOutcome(
         "complete",
         run_dir=result.run_dir,
@@ -116,7 +116,7 @@ def run_trial(
     return outcome
 
 
-def _latest_run(study_dir: Path, name: str) -> Path | None:
+def latest_run(study_dir: Path, name: str) -> Path | None:
     """The newest run folder of a trial (when the run raised instead of returning)."""
     folders = sorted((study_dir / name).glob("*/run.json"))
     return folders[-1].parent if folders else None

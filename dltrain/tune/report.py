@@ -16,7 +16,14 @@ from dltrain.tune.space import param_overrides
 if TYPE_CHECKING:
     from dltrain.tune.study import _Run
 
-__all__ = ["StudySummary", "TrialRecord", "count_trials", "read_trials", "write_study_files"]
+__all__ = [
+    "StudySummary",
+    "TrialRecord",
+    "count_trials",
+    "read_trials",
+    "study_summary",
+    "write_study_files",
+]
 
 
 @dataclass
@@ -126,10 +133,9 @@ def _best(study: Any) -> dict[str, Any] | None:
     }
 
 
-def write_study_files(run: _Run, *, plots: bool) -> StudySummary:
-    """Write ``study.json`` and ``best.yaml`` (and the plots) from the study as it is now."""
-    trials = read_trials(run.study)
-    summary = StudySummary(
+def study_summary(run: _Run) -> StudySummary:
+    """The study as it is now (from its storage: every process's trials)."""
+    return StudySummary(
         study=run.study.study_name,
         study_dir=run.study_dir,
         storage=run.url,
@@ -138,8 +144,13 @@ def write_study_files(run: _Run, *, plots: bool) -> StudySummary:
         trials_wanted=run.wanted,
         counts=count_trials(run.study),
         best=_best(run.study),
-        trials=trials,
+        trials=read_trials(run.study),
     )
+
+
+def write_study_files(run: _Run, *, plots: bool) -> StudySummary:
+    """Write ``study.json`` and ``best.yaml`` (and the plots) from the study as it is now."""
+    summary = study_summary(run)
     if summary.best is not None:
         summary.best_yaml = _write_best_yaml(run, summary)
     if plots:

@@ -21,8 +21,14 @@ from dltrain.config import LoadedConfig
 from dltrain.errors import RunFolderError, UsageError
 from dltrain.report.run_folder import RunFolder, utc_now
 from dltrain.tune.checks import TunePlan, check_tune
-from dltrain.tune.objective import TrialOutcome, run_trial, trial_name
-from dltrain.tune.report import StudySummary, count_trials, read_trials, write_study_files
+from dltrain.tune.objective import TrialOutcome, latest_run, run_trial, trial_name
+from dltrain.tune.report import (
+    StudySummary,
+    count_trials,
+    read_trials,
+    study_summary,
+    write_study_files,
+)
 from dltrain.tune.source import ConfigSource
 from dltrain.tune.space import suggest_params
 from dltrain.tune.storage import (
@@ -204,16 +210,7 @@ def _optimize(
     progress = run.progress
     fail_lost_trials(run.study)
     _mark_lost_runs(run)
-    progress.start(
-        study=run.study.study_name,
-        study_dir=run.study_dir,
-        storage=run.url,
-        metric=run.plan.metric,
-        direction=run.plan.direction,
-        wanted=run.wanted,
-        counts=count_trials(run.study),
-        trials=read_trials(run.study),
-    )
+    progress.start(study_summary(run))
     for note in run.notes:
         progress.message(note)
     exit_code, message = 0, None
@@ -301,7 +298,7 @@ def _one_trial(run: _Run, trial: Any, clock: Callable[[], float]) -> TrialOutcom
                 command=run.command,
             )
         except KeyboardInterrupt:
-            outcome.run_dir = _newest(run.study_dir / trial_name(trial.number))
+            outcome.run_dir = latest_run(run.study_dir, trial_name(trial.number))
             _tell(run, trial, outcome, clock() - t0)
             write_study_files(run, plots=False)
             raise
@@ -360,11 +357,6 @@ def _record_in_run(run: _Run, number: int, outcome: TrialOutcome, seconds: float
             "duration_s": round(seconds, 3),
         }
     )
-
-
-def _newest(folder: Path) -> Path | None:
-    found = sorted(folder.glob("*/run.json"))
-    return found[-1].parent if found else None
 
 
 def _mark_lost_runs(run: _Run) -> None:
