@@ -188,3 +188,41 @@ def test_shipped_tune_configs_pass_their_checks(path: Path) -> None:
 
     plan = check_tune(load_config(path))
     assert len(plan.params) >= 3
+
+
+def test_trial_table_and_summary_render_on_a_terminal_and_in_pipes() -> None:
+    import io
+
+    from rich.console import Console
+
+    from dltrain.tune.display import (
+        LineTuneProgress,
+        LiveTuneProgress,
+        render_study_summary,
+    )
+    from dltrain.tune.report import StudySummary, TrialRecord
+
+    done = TrialRecord(0, "complete", 0.25, {"optimizer.learning_rate": 0.001234, "units": 8}, duration_s=3.0)
+    pruned = TrialRecord(1, "pruned", 0.5, {"optimizer.learning_rate": 0.1, "units": 4}, pruned_at_epoch=2)
+    summary = StudySummary(
+        study="s", study_dir=Path("runs/x/s"), storage="sqlite:///runs/x/s/study.db",
+        metric="val_loss", direction="minimize", trials_wanted=3,
+        counts={"complete": 1, "pruned": 1, "failed": 0, "running": 0},
+        best={"value": 0.25, "params": done.params, "trial": 0, "run_dir": "trial-0000/T", "host": "h"},
+        trials=[done], best_yaml=Path("runs/x/s/best.yaml"),
+    )
+    for progress_class, terminal in ((LiveTuneProgress, True), (LineTuneProgress, False)):
+        out = io.StringIO()
+        console = Console(file=out, force_terminal=terminal, width=160, color_system=None, highlight=False)
+        progress = progress_class(console)
+        progress.start(summary)
+        progress.trial_started(1, pruned.params)
+        progress.sink(1).epoch(0, {"loss": 1.0, "val_loss": 0.75})
+        progress.trial_finished(pruned)
+        progress.stop()
+        render_study_summary(console, summary)
+        text = out.getvalue()
+        assert "pruned@2" in text and "optimizer.learning_rate=0.1" in text
+        assert "best: trial 0  val_loss 0.25  optimizer.learning_rate=0.001234  units=8" in text
+        assert "train it again: dltrain run runs/x/s/best.yaml" in text
+        assert "best run folder: runs/x/s/trial-0000/T (on h)" in text
