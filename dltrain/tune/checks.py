@@ -47,10 +47,10 @@ def check_tune(loaded: LoadedConfig, source: ConfigSource | None = None) -> Tune
         ConfigError: every problem found, each at its file:line with "did you mean".
         DataError: the experiment's data cannot be read.
     """
-    params = read_space(loaded)
+    problems: list[Problem] = []
+    params = read_space(loaded, problems)
     tune = loaded.config.tune
     assert tune is not None  # read_space raised otherwise
-    problems: list[Problem] = []
     grid: dict[str, list[Any]] | None = None
     if tune.sampler == "grid":
         grid = {}
@@ -92,31 +92,31 @@ def check_tune(loaded: LoadedConfig, source: ConfigSource | None = None) -> Tune
 
 
 def _check_ends(loaded: LoadedConfig, source: ConfigSource, param: SpaceParam) -> list[Problem]:
-    """Problems of the configs at the ends of one parameter's range (one per end)."""
+    """Problems of the configs at the ends of one parameter's range (one per end, or one for
+    the parameter when every end fails the same way, as for a misspelled Keras argument)."""
     from dltrain.inspect import inspect_config
 
-    problems = []
-    for where, value in end_values(param):
+    ends = end_values(param)
+    failures: list[tuple[KeyPath, Any, str]] = []
+    for where, value in ends:
         (override,) = param_overrides({param.key: value})
         try:
             variant = source.variant([override])
             if param.path[0] in _BUILT:
                 inspect_config(variant)
         except (ConfigError, DataError) as exc:
-            problems.append(_blame(loaded, where, value, exc))
-    return problems
+            failures.append((where, value, _reason(exc)))
+    if len(ends) > 1 and len(failures) == len(ends) and len({f[2] for f in failures}) == 1:
+        return [loaded.problem(param.where, f"no value works here: {failures[0][2]}")]
+    return [loaded.problem(w, f"{v!r} does not work here: {r}") for w, v, r in failures]
 
 
-def _blame(
-    loaded: LoadedConfig, where: KeyPath, value: Any, exc: ConfigError | DataError
-) -> Problem:
-    """The problem a range end causes, told at the end's place in the tune section."""
+def _reason(exc: ConfigError | DataError) -> str:
+    """The first problem of an error, with its key path but without its place."""
     first = exc.problems[0] if exc.problems else None
     if first is None:
-        reason = exc.message
-    else:
-        reason = f"{first.path}: {first.message}" if first.path else first.message
-    return loaded.problem(where, f"{value!r} does not work here: {reason}")
+        return exc.message
+    return f"{first.path}: {first.message}" if first.path else first.message
 
 
 def _logged_metrics(loaded: LoadedConfig) -> list[str]:

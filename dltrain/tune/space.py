@@ -49,16 +49,22 @@ class SpaceParam:
         return ("tune", "space", self.key)
 
 
-def read_space(loaded: LoadedConfig) -> list[SpaceParam]:
+def read_space(loaded: LoadedConfig, problems: list[Problem] | None = None) -> list[SpaceParam]:
     """The ``tune.space`` parameters, each key checked to name a value of this config.
 
+    Args:
+        loaded: The config, with its ``tune`` section.
+        problems: Where to add the problems found (and return the good parameters); by
+            default they are raised.
+
     Raises:
-        ConfigError: every key that is not a key path, or names nothing in the config, located
-            at the key with "did you mean".
+        ConfigError: without ``problems``: every key that is not a key path, or names nothing
+            in the config, located at the key with "did you mean".
     """
     tune = _tune(loaded)
     params: list[SpaceParam] = []
-    problems: list[Problem] = []
+    collect = problems is not None
+    problems = problems if problems is not None else []
     for key, spec in tune.space.items():
         where = ("tune", "space", key)
         try:
@@ -74,7 +80,7 @@ def read_space(loaded: LoadedConfig) -> list[SpaceParam]:
             problems.append(loaded.problem(where, f"names no config value: {missing}"))
             continue
         params.append(SpaceParam(key, path, spec))
-    if problems:
+    if problems and not collect:
         raise ConfigError(problems=problems)
     return params
 
