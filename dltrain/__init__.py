@@ -11,6 +11,7 @@ The Python API mirrors the CLI::
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -26,6 +27,12 @@ def run(config: Any, overrides: list[str] | None = None, **kwargs: Any) -> RunRe
     from dltrain.runner import run_experiment
 
     return run_experiment(config, overrides=overrides or [], **kwargs)
+
+
+# The package dltrain.tune shares its name with the function below. Python sets
+# `dltrain.tune` to the package when the package is first imported; importing it (cheaply)
+# here, before the function is defined, makes `dltrain.tune` the function for good.
+importlib.import_module("dltrain.tune")
 
 
 def tune(

@@ -230,3 +230,10 @@ def test_trial_table_and_summary_render_on_a_terminal_and_in_pipes() -> None:
         assert "best: trial 0  val_loss 0.25  optimizer.learning_rate=0.001234  units=8" in text
         assert "train it again: dltrain run runs/x/s/best.yaml" in text
         assert "best run folder: runs/x/s/trial-0000/T (on h)" in text
+
+
+def test_dltrain_tune_stays_the_function_after_its_package_is_imported() -> None:
+    import dltrain
+    import dltrain.tune.study  # noqa: F401 - importing the package must not replace the function
+
+    assert callable(dltrain.tune) and dltrain.tune.__name__ == "tune"

@@ -109,7 +109,7 @@ def _importances(path: Path, study: Any, complete: list[Any], plan: TunePlan) ->
     fig = _figure(6.4, 1.5 + 0.5 * len(names))
     ax = fig.subplots()
     ax.barh(names, [importances[n] for n in names])
-    ax.set_xlabel("importance (share of the value's variance, PED-ANOVA)")
+    ax.set_xlabel("importance (Optuna's PED-ANOVA, normalized to sum 1)")
     ax.set_title(f"parameter importances for {plan.metric}")
     ax.grid(True, axis="x", alpha=0.3)
     return _save(fig, path)
