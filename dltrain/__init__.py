@@ -5,22 +5,26 @@ The Python API mirrors the CLI::
     import dltrain
     result = dltrain.run("configs/mnist_mlp.yaml", overrides=["training.epochs=1"])
     result.run_dir, result.test_metrics
+    study = dltrain.tune("configs/tune/csv_regression.yaml", trials=5)
+    study.best, study.best_yaml
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dltrain.version import __version__
 
-__all__ = ["__version__", "register_dataset", "run"]
+__all__ = ["__version__", "register_dataset", "run", "tune"]
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from dltrain.runner import RunResult
+    from dltrain.tune import StudySummary
 
 _Loader = TypeVar("_Loader", bound=Callable[..., Any])
 
@@ -64,3 +68,21 @@ def register_dataset(kind: str, *, config: type[BaseModel]) -> Callable[[_Loader
     from dltrain.plugins import register_dataset as register
 
     return register(kind, config=config)
+
+
+# The package dltrain.tune shares its name with the function below. Python sets
+# `dltrain.tune` to the package when the package is first imported; importing it (cheaply)
+# here, before the function is defined, makes `dltrain.tune` the function for good.
+importlib.import_module("dltrain.tune")
+
+
+def tune(
+    config: Any, overrides: list[str] | None = None, trials: int | None = None, **kwargs: Any
+) -> StudySummary:
+    """Search a config's ``tune:`` space (see :func:`dltrain.tune.tune_study`).
+
+    Returns the study summary: counts by state, the best trial and ``best.yaml``.
+    """
+    from dltrain.tune import tune_study
+
+    return tune_study(config, overrides=overrides or [], trials=trials, **kwargs)

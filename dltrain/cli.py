@@ -145,6 +145,14 @@ def check(
         render_model_summary(console, summary)
         if found:
             console.print(found, markup=False)
+        if loaded.config.tune is not None:
+            from dltrain.tune import check_tune
+
+            plan = check_tune(loaded)
+            console.print(
+                f"tune: {len(plan.params)} parameters, {plan.direction} {plan.metric}",
+                markup=False,
+            )
         console.print("config OK", style="green")
 
 
@@ -240,6 +248,55 @@ def run(
         render_run_result(console, result)
         if result.exit_code:
             raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def tune(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML file with a `tune:` section.")],
+    trials: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--trials", "-n", help="Complete trials the study should have in total."),
+    ] = None,
+    timeout: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--timeout", help="Seconds after which no new trial starts."),
+    ] = None,
+    study: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--study", help="Study name (default: the config's name)."),
+    ] = None,
+    storage: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--storage",
+            help="SQLAlchemy URL of a shared study, e.g. postgresql://user:pw@host/db "
+            "(default: SQLite in the study folder).",
+        ),
+    ] = None,
+    set_: SetOption = None,
+    runs_dir: RunsDirOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
+) -> None:
+    """Search hyperparameters with Optuna; each trial is a run folder of the study."""
+    with _reporting():
+        from dltrain.tune import tune_study
+        from dltrain.tune.display import make_tune_progress, render_study_summary
+
+        console = _console()
+        summary = tune_study(
+            config,
+            overrides=set_ or [],
+            trials=trials,
+            timeout=timeout,
+            study=study,
+            storage=storage,
+            runs_dir=runs_dir,
+            progress=make_tune_progress(console, quiet=quiet),
+            command=["dltrain", *sys.argv[1:]],
+        )
+        render_study_summary(console, summary)
+        if summary.exit_code:
+            raise typer.Exit(summary.exit_code)
 
 
 _TARGET_HELP = (

@@ -338,8 +338,8 @@ def _translate(exc: ValidationError, raw: dict[str, Any], source: SourceMap) -> 
             # The union's tag: dropped here, since a plugin section may have a field so named.
             loc = loc[:1] + loc[2:]
         path = _data_path(loc, raw, keep_last=kind in ("missing", "extra_forbidden"))
-        if kind in ("union_tag_invalid", "invalid_model_type"):
-            key = "kind" if kind == "union_tag_invalid" else "type"
+        if kind in ("union_tag_invalid", "union_tag_not_found", "invalid_model_type"):
+            key = _tag_key(err) if kind != "invalid_model_type" else "type"
             path = path + (key,)
         grouped.setdefault(path, []).append(err)
     problems = []
@@ -347,6 +347,11 @@ def _translate(exc: ValidationError, raw: dict[str, Any], source: SourceMap) -> 
         problems.append(source.problem(path, _message(path, errs, raw)))
     problems.sort(key=lambda p: (p.location.line if p.location else 0, p.path))
     return problems
+
+
+def _tag_key(err: Any) -> str:
+    """The discriminator key of a tagged-union error (``kind`` for data, ``type`` for params)."""
+    return str(err.get("ctx", {}).get("discriminator", "'kind'")).strip("'")
 
 
 def _message(path: KeyPath, errs: list[dict[str, Any]], raw: dict[str, Any]) -> str:
@@ -361,12 +366,15 @@ def _message(path: KeyPath, errs: list[dict[str, Any]], raw: dict[str, Any]) -> 
         return f"unknown key {key!r}{hint}"
     if kind == "missing":
         return f"missing required key {str(path[-1])!r}"
+    if kind == "union_tag_not_found":
+        return f"missing required key {str(path[-1])!r}"
     if kind == "union_tag_invalid":
         ctx = first.get("ctx", {})
         tags = [t.strip().strip("'") for t in str(ctx.get("expected_tags", "")).split(",")]
         tag = str(ctx.get("tag"))
         hint = did_you_mean(tag, tags)
-        return f"unknown data kind {tag!r}{hint}; expected one of: {', '.join(tags)}"
+        what = "data kind" if path[-1] == "kind" else str(path[-1])
+        return f"unknown {what} {tag!r}{hint}; expected one of: {', '.join(tags)}"
     if kind == "invalid_model_type":
         value = first["input"].get("type") if isinstance(first["input"], dict) else first["input"]
         hint = did_you_mean(str(value), ["sequential", "functional"])

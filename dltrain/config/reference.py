@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from dltrain.config import schema
+from dltrain.config import schema, tune_schema
 
 __all__ = ["config_reference_markdown", "json_schema_text"]
 
@@ -31,6 +31,10 @@ _SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("callbacks.tensorboard", schema.TensorBoardConfig),
     ("distribute", schema.DistributeConfig),
     ("output", schema.OutputConfig),
+    ("tune", schema.TuneConfig),
+    ("tune.space.<key> (type: float)", tune_schema.FloatParam),
+    ("tune.space.<key> (type: int)", tune_schema.IntParam),
+    ("tune.space.<key> (type: categorical)", tune_schema.CategoricalParam),
     ("{class_name, config} objects", schema.ObjectSpec),
 ]
 

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from dltrain.config.data_schema import CsvData, DataConfig, Fraction, MnistData, Strict
+from dltrain.config.tune_schema import TuneConfig
 
 __all__ = [
     "CallbacksConfig",
@@ -45,6 +46,7 @@ __all__ = [
     "SequentialModel",
     "TensorBoardConfig",
     "TrainingConfig",
+    "TuneConfig",
 ]
 
 Shape = list[PositiveInt | None]
@@ -411,3 +413,6 @@ class ExperimentConfig(Strict):
     """Keras dtype policy; mixed policies keep the output layer in float32."""
     output: OutputConfig = Field(default_factory=OutputConfig)
     """Where runs are written."""
+    tune: TuneConfig | None = None
+    """Hyperparameter search for ``dltrain tune`` (see docs/tuning.md); ``dltrain run`` ignores
+    it."""

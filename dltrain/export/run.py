@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from dltrain.version import __version__
 from dltrain.errors import UsageError
 from dltrain.export.options import (
     artifact_path,
@@ -26,6 +25,7 @@ from dltrain.export.source import ExportSource, load_source, read_spec
 from dltrain.export.verify import measure_latency, verify_outputs
 from dltrain.saved_run import open_saved_run
 from dltrain.storage import atomic_write_text, utc_now
+from dltrain.version import __version__
 
 __all__ = ["export_run"]
 

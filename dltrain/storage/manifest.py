@@ -138,6 +138,8 @@ class RunManifest(BaseModel):
     error: str | None = None
     resumes: list[ResumeRecord] = Field(default_factory=list)
     rollbacks: list[Rollback] = Field(default_factory=list)
+    tune: dict[str, Any] | None = None
+    """For a tuning trial: study, trial number, state, value, params (docs/tuning.md)."""
     imports: list[dict[str, str | None]] = Field(default_factory=list)
     """Plugin modules the config imported: ``{module, file, path}`` (docs/extending.md)."""
 

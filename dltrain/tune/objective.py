@@ -1,0 +1,122 @@
+"""One trial: the experiment with the trial's values, trained as an ordinary run folder.
+
+Trials run in the tuning process, one after another: TensorFlow is imported once and Keras's
+global state is cleared before each trial, so memory stays flat over long studies.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dltrain.errors import DltrainError
+from dltrain.storage import RunFolder
+from dltrain.tune.source import ConfigSource
+from dltrain.tune.space import param_overrides
+
+__all__ = ["TrialOutcome", "best_value", "latest_run", "run_trial", "trial_name"]
+
+
+@dataclass
+class TrialOutcome:
+    """How a trial ended, in Optuna's terms plus ours (``interrupted``)."""
+
+    state: str
+    """``complete``, ``pruned``, ``failed`` or ``interrupted``."""
+    value: float | None = None
+    run_dir: Path | None = None
+    reason: str | None = None
+    epochs: int = 0
+    pruned_at: int | None = None
+    test_metrics: dict[str, float] = field(default_factory=dict)
+
+
+def trial_name(number: int) -> str:
+    """The run name of trial ``number``: its folders are ``<study>/trial-0007/<stamp>/``."""
+    return f"trial-{number:04d}"
+
+
+def best_value(run_dir: Path, metric: str, direction: str) -> float | None:
+    """The metric's best epoch in a run's ``metrics.csv`` (None when it has no finite value)."""
+    values = []
+    for row in RunFolder.open(run_dir).read_metrics():
+        try:
+            number = float(row.get(metric) or "nan")
+        except ValueError:
+            continue
+        if math.isfinite(number):
+            values.append(number)
+    if not values:
+        return None
+    return min(values) if direction == "minimize" else max(values)
+
+
+def run_trial(
+    trial: Any,
+    source: ConfigSource,
+    values: dict[str, Any],
+    *,
+    metric: str,
+    direction: str,
+    study_dir: Path,
+    progress: Any,
+    command: Sequence[str] | None,
+) -> TrialOutcome:
+    """Train one trial into ``study_dir/trial-NNNN/<stamp>/`` and say how it ended.
+
+    Training failures (NaN, a combination Keras rejects) are outcomes, not exceptions: the
+    study goes on. ``KeyboardInterrupt`` (a second Ctrl-C) propagates.
+    """
+    import keras
+
+    from dltrain.runner import run_experiment
+    from dltrain.tune.pruning import PruningCallback
+
+    keras.backend.clear_session()
+    gc.collect()
+    name = trial_name(trial.number)
+    pruning = PruningCallback(trial, metric)
+    try:
+        # The values apply as --set overrides would, and the run's manifest lists them.
+        config = source.variant(param_overrides(values), name)
+        result = run_experiment(
+            config,
+            runs_dir=study_dir,
+            progress=progress,
+            command=command,
+            callbacks=[pruning],
+        )
+    except DltrainError as exc:
+        return TrialOutcome("failed", run_dir=latest_run(study_dir, name), reason=exc.render())
+    except Exception as exc:  # noqa: BLE001 - any training crash fails this trial, not the study
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        return TrialOutcome("failed", run_dir=latest_run(study_dir, name), reason=reason)
+    outcome = TrialOutcome(
+        "complete",
+        run_dir=result.run_dir,
+        epochs=result.epochs_completed,
+        test_metrics=dict(result.test_metrics),
+    )
+    if result.status == "interrupted":
+        outcome.state, outcome.reason = "interrupted", result.message
+    elif result.status != "completed":
+        outcome.state, outcome.reason = "failed", result.message
+    elif pruning.pruned_at is not None:
+        outcome.state, outcome.pruned_at = "pruned", pruning.pruned_at
+        outcome.value = best_value(result.run_dir, metric, direction)
+    else:
+        outcome.value = best_value(result.run_dir, metric, direction)
+        if outcome.value is None:
+            outcome.state, outcome.reason = "failed", f"{metric} has no finite value"
+    return outcome
+
+
+def latest_run(study_dir: Path, name: str) -> Path | None:
+    """The newest run folder of a trial (when the run raised instead of returning)."""
+    folders = sorted((study_dir / name).glob("*/run.json"))
+    return folders[-1].parent if folders else None

@@ -1,0 +1,251 @@
+"""Where a study lives: Optuna's relational storage, heartbeats, and claiming the next trial.
+
+Several processes (on several machines, with PostgreSQL) may work on one study. Two things
+keep that sound:
+
+* heartbeats: each running trial's process writes a heartbeat every few seconds; a trial whose
+  heartbeat stops (the process was killed) is marked failed by whoever looks next. A trial of
+  a process on this host that no longer exists is failed at once, without waiting.
+* a study lock around "count the trials, start one if the study needs more", so that
+  processes together start no more trials than the study needs (PostgreSQL advisory lock, a
+  file lock for SQLite).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import random
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dltrain.errors import UsageError
+
+__all__ = [
+    "HEARTBEAT_S",
+    "Heartbeat",
+    "claim_lock",
+    "fail_lost_trials",
+    "fail_stale",
+    "masked_url",
+    "open_storage",
+    "this_process",
+]
+
+HEARTBEAT_S = 5
+"""Seconds between a running trial's heartbeats."""
+GRACE_S = 30
+"""A running trial with no heartbeat for this long is failed by the next process that looks."""
+_OPEN_ATTEMPTS = 5
+
+
+def this_process() -> dict[str, Any]:
+    """Who runs a trial: recorded with it, so a rerun on this host can tell it was killed."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def masked_url(url: str) -> str:
+    """The storage URL with any password hidden (it goes into study.json and the terminal)."""
+    import sqlalchemy.engine
+
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot read is shown as given
+        return url
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Optuna flags heartbeats as experimental; the flag is no news to our users."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+def open_storage(url: str) -> Any:
+    """An Optuna ``RDBStorage`` with heartbeats, for any SQLAlchemy URL Optuna accepts.
+
+    Raises:
+        UsageError: the URL cannot be read, its driver is missing, or the database cannot be
+            reached.
+    """
+    import optuna
+    import sqlalchemy.exc
+
+    for attempt in range(_OPEN_ATTEMPTS):
+        try:
+            with _quiet_optuna():
+                return optuna.storages.RDBStorage(
+                    _with_driver(url),
+                    heartbeat_interval=HEARTBEAT_S,
+                    grace_period=GRACE_S,
+                    engine_kwargs=_engine_kwargs(url),
+                )
+        except sqlalchemy.exc.DBAPIError as exc:
+            # Processes that start together race to create Optuna's tables; the loser
+            # finds them made on the next try.
+            if attempt + 1 < _OPEN_ATTEMPTS and not exc.connection_invalidated:
+                time.sleep(0.5 + random.random())
+                continue
+            raise _cannot_open(url, exc) from exc
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy/driver errors vary by backend
+            raise _cannot_open(url, exc) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _cannot_open(url: str, exc: Exception) -> UsageError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return UsageError(f"--storage {masked_url(url)}: cannot open the study storage: {first}")
+
+
+def _with_driver(url: str) -> str:
+    """``postgresql://`` through psycopg2 when psycopg (3) is not installed.
+
+    SQLAlchemy 2.1 reads a plain ``postgresql://`` as psycopg 3; dltrain depends on
+    psycopg2-binary, so a plain URL must work with it. An explicit driver is kept.
+    """
+    import importlib.util
+
+    import sqlalchemy.engine
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except Exception:  # noqa: BLE001 - RDBStorage reports the bad URL
+        return url
+    if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg") is None:
+        return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+    return url
+
+
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        # Several local processes may share the file: wait for its lock instead of failing.
+        return {"connect_args": {"timeout": 60}}
+    # A server restart or an idle timeout must not fail a trial hours into a study.
+    return {"pool_pre_ping": True}
+
+
+def fail_stale(study: Any) -> None:
+    """Fail running trials whose heartbeat stopped (any host)."""
+    import optuna
+
+    with _quiet_optuna():
+        optuna.storages.fail_stale_trials(study)
+
+
+def fail_lost_trials(study: Any) -> list[int]:
+    """Fail this study's running trials that belong to a process of this host that is gone.
+
+    Their heartbeats would stop too, but only after the grace period; the owner's process id
+    says it at once. Then :func:`fail_stale` handles other hosts. Returns the trial numbers
+    failed here.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    me = this_process()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        attrs = trial.user_attrs
+        if attrs.get("host") != me["host"] or not isinstance(attrs.get("pid"), int):
+            continue
+        if attrs["pid"] == me["pid"] or _alive(attrs["pid"]):
+            continue
+        try:
+            study._storage.set_trial_user_attr(
+                trial._trial_id,
+                "reason",
+                f"its process (pid {attrs['pid']} on {me['host']}) stopped during the trial",
+            )
+            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            failed.append(trial.number)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another process got there first
+    fail_stale(study)
+    return failed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Heartbeat:
+    """Records a trial's heartbeat now and then every :data:`HEARTBEAT_S` seconds."""
+
+    def __init__(self, storage: Any, trial_id: int) -> None:
+        self.storage = storage
+        self.trial_id = trial_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="dltrain-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self.storage.record_heartbeat(self.trial_id)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            with contextlib.suppress(Exception):  # a missed beat is retried at the next one
+                self.storage.record_heartbeat(self.trial_id)
+
+
+@contextlib.contextmanager
+def claim_lock(storage: Any, study_name: str) -> Iterator[None]:
+    """Hold the study's lock: only one process at a time counts trials and starts one.
+
+    PostgreSQL: a session advisory lock; MySQL: ``GET_LOCK``; SQLite: a file lock beside the
+    database. Other databases get no lock (processes may then start a trial or two more than
+    needed near the end).
+    """
+    import sqlalchemy
+
+    engine = storage.engine
+    dialect = engine.dialect.name
+    key = int.from_bytes(hashlib.sha256(f"dltrain:{study_name}".encode()).digest()[:8], "big")
+    key -= 1 << 63  # PostgreSQL's bigint is signed
+    if dialect == "postgresql":
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                connection.commit()
+    elif dialect == "mysql":
+        with engine.connect() as connection:
+            name = f"dltrain-{key & 0xFFFFFFFF:x}"
+            connection.execute(sqlalchemy.text("SELECT GET_LOCK(:n, -1)"), {"n": name})
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT RELEASE_LOCK(:n)"), {"n": name})
+    elif dialect == "sqlite" and engine.url.database:
+        import fcntl
+
+        lock_path = Path(f"{engine.url.database}.lock")
+        with lock_path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    else:
+        yield
