@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_cli_basic import run_probe
+from probes import run_probe
 from typer.testing import CliRunner
 
 from dltrain.cli import app
