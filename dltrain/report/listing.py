@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from dltrain.config.diff import flatten
 from dltrain.config.layer_form import short_form
 from dltrain.errors import CheckpointError, UsageError
 from dltrain.storage import MANIFEST, RunFolder, utc_now
-from dltrain.storage.lock import is_locked
+from dltrain.storage.lock import is_locked, pid_alive
 
 __all__ = [
     "MISSING",
@@ -297,15 +296,7 @@ def _live_status(folder: RunFolder) -> str:
 
 
 def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return True  # nothing to tell by: do not call it dead
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid) if pid else True  # nothing to tell by: do not call it dead
 
 
 def _mapping(value: Any) -> dict[str, Any]:

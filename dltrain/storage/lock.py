@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dltrain.errors import RunFolderError
 
-__all__ = ["LOCK_FILE", "RunLock", "is_locked"]
+__all__ = ["LOCK_FILE", "RunLock", "is_locked", "pid_alive"]
 
 LOCK_FILE = ".lock"
 
@@ -71,3 +71,14 @@ def is_locked(folder: Path) -> bool | None:
     finally:
         os.close(fd)
     return False
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (one we may not signal counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

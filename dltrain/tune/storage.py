@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from dltrain.errors import UsageError
+from dltrain.storage.lock import pid_alive
 
 __all__ = [
     "HEARTBEAT_S",
@@ -157,7 +158,7 @@ def fail_lost_trials(study: Any) -> list[int]:
         attrs = trial.user_attrs
         if attrs.get("host") != me["host"] or not isinstance(attrs.get("pid"), int):
             continue
-        if attrs["pid"] == me["pid"] or _alive(attrs["pid"]):
+        if attrs["pid"] == me["pid"] or pid_alive(attrs["pid"]):
             continue
         try:
             study._storage.set_trial_user_attr(
@@ -171,16 +172,6 @@ def fail_lost_trials(study: Any) -> list[int]:
             pass  # another process got there first
     fail_stale(study)
     return failed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Heartbeat:
