@@ -22,7 +22,6 @@ from datagen import (  # noqa: E402
     write_regression_csv,
 )
 
-
 _UNIT = Path(__file__).parent / "unit"
 
 

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from dltrain.config import LoadedConfig, config_from_dict
 from dltrain.config.diff import config_drift
+from dltrain.config.saved import read_saved_config
 from dltrain.errors import CheckpointError, ConfigError, UsageError
 from dltrain.plugins import import_paths_of
 from dltrain.storage import ResumePoint, ResumeRecord, RunFolder, latest_resume_point, utc_now
@@ -30,15 +29,9 @@ class ResumePlan:
 
 
 def _saved_config(run: RunFolder) -> dict[str, Any]:
-    text = run.read_text("config.yaml")
-    if text is None:
+    saved = read_saved_config(run.path)
+    if saved is None:
         raise UsageError(f"{run.path}: no config.yaml; this run cannot be resumed")
-    try:
-        saved = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CheckpointError(f"{run.path / 'config.yaml'}: unreadable run config ({exc})") from exc
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"{run.path / 'config.yaml'}: not a config mapping")
     return saved
 
 
