@@ -8,6 +8,9 @@ seed out of range and damaged run-folder files are errors, not crashes.
 from __future__ import annotations
 
 import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +20,7 @@ from typer.testing import CliRunner
 
 from dltrain.cli import app
 from dltrain.config import load_config
-from dltrain.config.yaml_source import MAX_CONFIG_BYTES
 from dltrain.errors import ConfigError, UsageError
-from dltrain.output_file import check_output_file
 
 runner = CliRunner()
 
@@ -72,6 +73,8 @@ def test_predict_refuses_its_input_an_existing_file_and_a_folder(
 
 
 def test_a_link_to_the_input_is_the_input(tmp_path: Path) -> None:
+    from dltrain.output_file import check_output_file
+
     data = tmp_path / "in.csv"
     data.write_text("x\n1\n")
     link = tmp_path / "link.csv"
@@ -84,25 +87,34 @@ def test_a_link_to_the_input_is_the_input(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------- 9. config files
-def test_extends_refuses_devices_fifos_and_folders(tmp_path: Path) -> None:
-    fifo = tmp_path / "pipe.yaml"
-    os.mkfifo(fifo)
+def _limited() -> None:
+    # 2 GiB of address space: a regression that reads /dev/zero fails fast instead of
+    # taking the machine's memory.
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "pipe.yaml", "folder"])
+def test_extends_refuses_devices_fifos_and_folders(tmp_path: Path, target: str) -> None:
+    os.mkfifo(tmp_path / "pipe.yaml")
     (tmp_path / "folder").mkdir()
-    for target, said in [("/dev/zero", "not a regular file"), (str(fifo), "not a regular file"),
-                         ("folder", "is a folder")]:
-        config = tmp_path / "c.yaml"
-        config.write_text(f"extends: {target}\n" + MINIMAL)
-        with pytest.raises(ConfigError, match=said):
-            load_config(config)
+    config = tmp_path / "c.yaml"
+    config.write_text(f"extends: {target}\n" + MINIMAL)
+    # A subprocess with a deadline: a FIFO opened for reading would block for ever.
+    result = subprocess.run(
+        [sys.executable, "-m", "dltrain", "check", str(config)],
+        capture_output=True, text=True, timeout=120, preexec_fn=_limited, cwd=tmp_path,
+    )
+    said = "is a folder" if target == "folder" else "not a regular file"
+    assert result.returncode == 2 and said in result.stderr, result.stderr
 
 
 def test_config_files_over_the_size_limit_are_not_read(tmp_path: Path) -> None:
     big = tmp_path / "big.yaml"
     with big.open("wb") as handle:  # sparse: nothing is written, the size alone refuses it
-        handle.truncate(MAX_CONFIG_BYTES + 1)
+        handle.truncate(4 * 1024 * 1024 + 1)
     config = tmp_path / "c.yaml"
     config.write_text("extends: big.yaml\n" + MINIMAL)
-    with pytest.raises(ConfigError, match="at most 4,194,304 bytes"):
+    with pytest.raises(ConfigError, match="at most 4,194,304 bytes"):  # MAX_CONFIG_BYTES
         load_config(config)
     result = invoke(["check", str(big)])
     assert result.exit_code == 2 and "at most" in result.output
