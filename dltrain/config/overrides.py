@@ -138,7 +138,9 @@ def apply_override(data: dict[str, Any], source: SourceMap, override: str) -> No
     Raises:
         ConfigError: malformed override or a path through a non-container.
     """
-    where = Location(f"--set {override}", 0)
+    # Errors name the override; a huge one (pasted junk) is cut so the message stays a line.
+    shown = override if len(override) <= 80 else override[:77] + "..."
+    where = Location(f"--set {shown}", 0)
     if "=" not in override:
         raise ConfigError(
             problems=[Problem("expected KEY.PATH=VALUE, e.g. training.epochs=3", location=where)]
