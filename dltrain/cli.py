@@ -355,9 +355,20 @@ def predict(
         typer.Option("--output", "-o", help="Output CSV (default: stdout)."),
     ] = None,
     checkpoint: Annotated[str, typer.Option("--checkpoint", help="best or last.")] = "best",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing --output file.")
+    ] = False,
 ) -> None:
-    """Write predictions for a CSV or MNIST-format file as CSV."""
+    """Write predictions for a CSV or MNIST-format file as CSV.
+
+    --output never goes into a run folder or over the input, and replaces an existing file
+    only with --overwrite.
+    """
     with _reporting():
+        from dltrain.output_file import check_output_file, write_output_file
+
+        if output is not None:
+            check_output_file(output, inputs=[input_, target], overwrite=overwrite)
         from dltrain.predict import predict_file
 
         result = predict_file(target, input_, checkpoint=checkpoint)
@@ -367,9 +378,7 @@ def predict(
         if output is None:
             sys.stdout.write(result.text)
         else:
-            from dltrain.storage import atomic_write_text
-
-            atomic_write_text(output, result.text)
+            write_output_file(output, result.text)
             err.print(f"written: {output} ({result.count} predictions)", markup=False)
 
 

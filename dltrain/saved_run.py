@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from dltrain.config import LoadedConfig, config_from_dict
+from dltrain.config.saved import read_saved_config
 from dltrain.errors import CheckpointError, ConfigError, UsageError
 from dltrain.plugins import import_paths_of
 from dltrain.storage import RunFolder
@@ -76,12 +75,9 @@ def open_saved_run(target: Path, checkpoint: str = "best") -> SavedRun:
                 f"{run.manifest.status}); no epoch finished, or try --checkpoint last"
             )
     config_file = run.path / "config.yaml"
-    try:
-        data = yaml.safe_load(config_file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise CheckpointError(f"{config_file}: unreadable run config ({exc})") from exc
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{config_file}: not a config mapping")
+    data = read_saved_config(run.path)
+    if data is None:
+        raise CheckpointError(f"{run.path}: no config.yaml, so how to read data for it is unknown")
     try:
         # Plugins (`imports`) are found again where the run found them.
         loaded = config_from_dict(data, import_paths=import_paths_of(run.manifest.imports))

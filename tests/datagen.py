@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import json
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "RUN_CONFIG",
     "make_images",
     "write_classification_csv",
     "write_idx",
@@ -16,6 +19,8 @@ __all__ = [
     "write_mnist_idx_dir",
     "write_mnist_npz",
     "write_regression_csv",
+    "run_folder_command",
+    "write_run_folder",
     "write_text",
 ]
 
@@ -107,3 +112,48 @@ def write_text(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+RUN_CONFIG: dict[str, Any] = {
+    "name": "faults",
+    "seed": 1,
+    "data": {"kind": "csv", "path": "/nonexistent/faults.csv", "target": "y"},
+    "model": {"layers": [{"Dense": {"units": 1}}]},
+    "training": {"epochs": 2},
+}
+"""The config :func:`write_run_folder` records (its data file does not exist)."""
+
+
+def write_run_folder(root: Path, stamp: str = "20250101T000000Z") -> Path:
+    """A run folder as dltrain leaves one stopped after epoch 1 of 2, made without training.
+
+    ``root/faults/<stamp>/`` with run.json, the resolved config.yaml, metrics.csv and a
+    ``checkpoints/best.keras`` that is not a model: enough for commands that read run
+    folders to get as far as their checks.
+    """
+    from dltrain.config import config_from_dict
+
+    run = root / "faults" / stamp
+    (run / "checkpoints").mkdir(parents=True)
+    manifest = {"schema_version": 2, "status": "interrupted", "name": "faults",
+                "epochs_planned": 2, "epochs_completed": 1}
+    (run / "run.json").write_text(json.dumps(manifest))
+    (run / "config.yaml").write_text(config_from_dict(RUN_CONFIG).to_yaml())
+    (run / "metrics.csv").write_text("epoch,loss,val_loss\n1,0.5,0.6\n")
+    (run / "checkpoints" / "best.keras").write_bytes(b"not a model")
+    return run
+
+
+def run_folder_command(command: str, run: Path, other: Path, data: Path) -> list[str]:
+    """The arguments of ``command`` (compare, eval, predict, resume, runs) on ``run``.
+
+    ``other`` is the second run for ``compare``, ``data`` the input file for ``predict``;
+    the comparison plot goes beside ``data``.
+    """
+    return {
+        "compare": ["compare", str(run), str(other), "--plot", str(data.parent / "c.png")],
+        "eval": ["eval", str(run)],
+        "predict": ["predict", str(run), str(data)],
+        "resume": ["run", "--resume", str(run), "-q"],
+        "runs": ["runs", str(run.parent.parent)],
+    }[command]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from datagen import RUN_CONFIG, run_folder_command, write_run_folder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -175,3 +177,76 @@ def test_corrupted_csv_is_loaded_or_a_data_error(
         assert exc.render().strip()
         return
     assert datasets.train_size > 0
+
+
+# ------------------------------------------------------------------ run-folder files
+run_config_mutation = st.tuples(
+    st.sampled_from(_paths(RUN_CONFIG)), st.sampled_from(["drop", "rename", "set"]), junk
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=10,
+)
+MANIFEST_FIELDS = ["status", "name", "pid", "epochs_planned", "epochs_completed", "best",
+                   "final_metrics", "timings", "resumes", "data", "imports", "started_at", "seed"]
+manifest_damage = st.one_of(
+    st.binary(max_size=60),
+    json_values.map(lambda value: json.dumps(value).encode()),
+    st.dictionaries(st.sampled_from(MANIFEST_FIELDS), json_values, min_size=1, max_size=4).map(
+        lambda fields: json.dumps({"status": "interrupted", **fields}).encode()
+    ),
+)
+def _mutated_run_config(changes: list[Any]) -> bytes:
+    config = copy.deepcopy(RUN_CONFIG)
+    for path, action, value in changes:
+        try:
+            _mutate(config, path, action, value)
+        except (KeyError, IndexError, TypeError):
+            continue
+    return yaml.safe_dump(config).encode()
+
+
+config_damage = st.one_of(
+    st.binary(max_size=80),
+    st.text(max_size=80).map(str.encode),
+    st.lists(run_config_mutation, min_size=1, max_size=3).map(_mutated_run_config),
+)
+cells = st.text(alphabet=st.characters(codec="utf-8"), max_size=5)
+metrics_damage = st.one_of(
+    st.binary(max_size=80),
+    st.lists(st.lists(cells, min_size=1, max_size=4), min_size=1, max_size=4).map(
+        lambda rows: "\n".join(",".join(row) for row in [["epoch", "loss", "val_loss"], *rows])
+        .encode()
+    ),
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    damage=st.one_of(
+        st.tuples(st.just("run.json"), manifest_damage),
+        st.tuples(st.just("config.yaml"), config_damage),
+        st.tuples(st.just("metrics.csv"), metrics_damage),
+    ),
+    command=st.sampled_from(["runs", "compare", "eval", "predict", "resume"]),
+)
+def test_damaged_run_folders_exit_0_or_2(
+    tmp_path_factory: pytest.TempPathFactory, damage: tuple[str, bytes], command: str
+) -> None:
+    root = tmp_path_factory.mktemp("runs")
+    run = write_run_folder(root)
+    other = write_run_folder(root, "20250101T000001Z")
+    name, content = damage
+    (run / name).write_bytes(content)
+    data = root / "new.csv"
+    data.write_text("x\n1\n")
+    result = runner.invoke(app, run_folder_command(command, run, other, data))
+    assert result.exit_code in (0, 2), result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    assert not (result.exception and not isinstance(result.exception, SystemExit)), repr(
+        result.exception
+    )

@@ -177,6 +177,20 @@ def test_predict_images(mlp_run: Path, mnist_npz: Path, tmp_path: Path) -> None:
     assert sum(probs) == pytest.approx(1.0, abs=1e-4)
 
 
+def test_predict_replaces_an_output_only_with_overwrite(
+    mlp_run: Path, mnist_npz: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "pred.csv"
+    out.write_text("earlier predictions\n")
+    args = ["predict", str(mlp_run), str(mnist_npz), "-o", str(out)]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and "add --overwrite" in refused.output
+    assert out.read_text() == "earlier predictions\n"
+    replaced = runner.invoke(app, [*args, "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert out.read_text().startswith("row,predicted_label,")
+
+
 def test_runs_and_compare(mlp_config: Path, mlp_run: Path, tmp_path: Path) -> None:
     import shutil
 

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from dltrain.config.layer_form import layer_key_problem
+from dltrain.config.schema import ExperimentConfig
 from dltrain.config.yaml_source import KeyPath, SourceMap, format_path, load_yaml_file, parse_yaml
 from dltrain.errors import ConfigError, Location, Problem
+from dltrain.keys import did_you_mean
 
 __all__ = ["apply_override", "deep_merge", "load_with_extends", "parse_key_path"]
 
@@ -69,6 +71,7 @@ def load_with_extends(
                 )
             ]
         )
+    _refuse_foreign_file(data, source)
     parents = data.pop("extends", None)
     if parents is None:
         return data, source, [resolved]
@@ -106,13 +109,38 @@ def load_with_extends(
     return merged, merged_source, files
 
 
+def _refuse_foreign_file(data: dict[str, Any], source: SourceMap) -> None:
+    """Refuse a mapping none of whose keys is a config key: another kind of file.
+
+    Each line of ``/etc/passwd``-like files reads as a YAML key; listing them all as unknown
+    keys would print the file. One problem, at its first key, quotes one line at most.
+    """
+    known = [*ExperimentConfig.model_fields, "extends"]
+    # A file of misspelt keys (`trainning:`) is a config with typos: the schema says which.
+    if not data or any(key in known or did_you_mean(key, known) for key in data):
+        return
+    first = next(iter(data))
+    shown = first if len(first) <= 40 else first[:37] + "..."
+    raise ConfigError(
+        problems=[
+            Problem(
+                f"not a dltrain config: none of its keys is a config key (the first is "
+                f"{shown!r}); expected keys such as data, model, training",
+                location=source.locate((first,)),
+            )
+        ]
+    )
+
+
 def apply_override(data: dict[str, Any], source: SourceMap, override: str) -> None:
     """Apply one ``key.path=value`` override in place; the value is read as YAML.
 
     Raises:
         ConfigError: malformed override or a path through a non-container.
     """
-    where = Location(f"--set {override}", 0)
+    # Errors name the override; a huge one (pasted junk) is cut so the message stays a line.
+    shown = override if len(override) <= 80 else override[:77] + "..."
+    where = Location(f"--set {shown}", 0)
     if "=" not in override:
         raise ConfigError(
             problems=[Problem("expected KEY.PATH=VALUE, e.g. training.epochs=3", location=where)]

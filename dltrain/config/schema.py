@@ -385,8 +385,8 @@ class ExperimentConfig(Strict):
     the files it extends) or on ``sys.path``: they register custom layers, losses, metrics,
     callbacks... (``@keras.saving.register_keras_serializable``) and dataset kinds
     (``@dltrain.register_dataset``). See docs/extending.md."""
-    seed: NonNegativeInt = 42
-    """Seeds Python, NumPy, TensorFlow and data shuffling."""
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42
+    """Seeds Python, NumPy, TensorFlow and data shuffling (0 to 2**32 - 1: NumPy's range)."""
     deterministic: bool = False
     """Bit-identical reruns (TensorFlow op determinism); slower."""
     data: DataConfig

@@ -11,7 +11,9 @@ PyYAML's ``safe_load`` semantics, plus:
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,23 @@ import yaml
 from dltrain.errors import ConfigError, Location, Problem
 from dltrain.keys import KeyPath, format_path
 
-__all__ = ["KeyPath", "SourceMap", "format_path", "load_yaml_file", "parse_yaml"]
+__all__ = [
+    "MAX_CONFIG_BYTES",
+    "MAX_DEPTH",
+    "KeyPath",
+    "SourceMap",
+    "format_path",
+    "load_yaml_file",
+    "parse_yaml",
+    "read_config_text",
+]
+
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+"""The largest config file read (4 MiB): real configs are a few KB; ``extends: /dev/zero``
+or a huge log named by mistake must not be read into memory."""
+
+MAX_DEPTH = 64
+"""The deepest nesting of mappings and lists a config may have (real ones have under 10)."""
 
 
 # The largest number of nodes one file may expand to (guards against "billion laughs" aliases).
@@ -95,6 +113,15 @@ class _Builder:
                 problems=[
                     Problem(
                         "the document expands to too many values (recursive or repeated aliases?)",
+                        location=self._loc(node),
+                    )
+                ]
+            )
+        if len(path) > MAX_DEPTH:
+            raise ConfigError(
+                problems=[
+                    Problem(
+                        f"nested more than {MAX_DEPTH} levels deep; a config is not that deep",
                         location=self._loc(node),
                     )
                 ]
@@ -180,26 +207,68 @@ def parse_yaml(text: str, filename: str = "<string>") -> tuple[Any, SourceMap]:
         raise ConfigError(
             problems=[Problem(f"invalid YAML: {exc}", location=Location(filename, 1))]
         ) from exc
+    except RecursionError:
+        # PyYAML's parser recurses once per level: thousands of `[[[...` end here.
+        raise ConfigError(
+            problems=[
+                Problem(
+                    f"invalid YAML: nested too deeply (a config has at most {MAX_DEPTH} levels)",
+                    location=Location(filename, 1),
+                )
+            ]
+        ) from None
     finally:
         if loader is not None:
             loader.dispose()
     return data, builder.source
 
 
-def load_yaml_file(path: Path) -> tuple[Any, SourceMap]:
-    """Read and parse a YAML file, with clear errors for missing or unreadable files."""
-    if not path.exists():
-        raise ConfigError(f"{path}: no such file")
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a folder, expected a YAML file")
+def read_config_text(path: Path) -> str:
+    """The text of a config file, refusing what is not a small regular UTF-8 file.
+
+    The checks come before anything is read: ``/dev/zero``, a FIFO or a folder would
+    otherwise be read without end or block.
+
+    Raises:
+        ConfigError: missing, not a regular file, larger than :data:`MAX_CONFIG_BYTES`,
+            unreadable or not UTF-8.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc.strerror})") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"{path}: is a folder, expected a YAML file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(
+            f"{path}: not a regular file (a device, pipe or socket); expected a YAML file"
+        )
+    if info.st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: {info.st_size:,} bytes; a config file may have at most "
+            f"{MAX_CONFIG_BYTES:,} bytes"
+        )
+    try:
+        with open(path, "rb") as handle:
+            # At most one byte more than allowed, in case the file grew since stat().
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc.strerror})") from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: a config file may have at most {MAX_CONFIG_BYTES:,} bytes")
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})"
         ) from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the file ({exc.strerror})") from exc
+
+
+def load_yaml_file(path: Path) -> tuple[Any, SourceMap]:
+    """Read and parse a YAML file, with clear errors for missing or unreadable files."""
+    text = read_config_text(path)
     if not text.strip():
         raise ConfigError(problems=[Problem("the file is empty", location=Location(str(path), 1))])
     return parse_yaml(text, str(path))

@@ -12,6 +12,7 @@ from typing import Any
 
 from dltrain.config.diff import flatten
 from dltrain.config.layer_form import short_form
+from dltrain.config.saved import read_saved_config
 from dltrain.errors import CheckpointError, UsageError
 from dltrain.storage import MANIFEST, RunFolder, utc_now
 from dltrain.storage.lock import is_locked, pid_alive
@@ -340,15 +341,8 @@ def _integer(value: Any) -> int | None:
 
 # -------------------------------------------------------------------------- comparison
 def _read_config(path: Path) -> Any:
-    import yaml
-
-    target = path / "config.yaml"
-    if not target.is_file():
-        return {}  # a run that crashed before writing its config: every key shows "-"
-    try:
-        return yaml.safe_load(target.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise CheckpointError(f"{target}: unreadable config ({exc})") from exc
+    # A run that crashed before writing its config: every key shows "-".
+    return read_saved_config(path) or {}
 
 
 def _diff(configs: list[dict[str, Any]]) -> list[tuple[str, list[Any]]]:

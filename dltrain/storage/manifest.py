@@ -167,7 +167,7 @@ def read_manifest(path: Path) -> RunManifest:
     """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{path}: unreadable manifest ({exc})") from exc
     if not isinstance(data, dict) or "status" not in data:
         raise CheckpointError(f"{path}: not a dltrain manifest (no 'status')")

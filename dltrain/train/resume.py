@@ -15,10 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from dltrain.config import LoadedConfig, config_from_dict
 from dltrain.config.diff import config_drift
+from dltrain.config.saved import read_saved_config
 from dltrain.errors import CheckpointError, ConfigError, UsageError
 from dltrain.plugins import import_paths_of
 from dltrain.storage import (
@@ -54,22 +53,16 @@ class ResumePlan:
 
 
 def _saved_config(run: RunFolder) -> dict[str, Any]:
-    text = run.read_text("config.yaml")
-    if text is None:
+    saved = read_saved_config(run.path)
+    if saved is None:
         raise UsageError(f"{run.path}: no config.yaml; this run cannot be resumed")
     recorded = run.manifest.config_sha256
-    if recorded and recorded != config_text_digest(text):
+    if recorded and recorded != config_text_digest(run.read_text("config.yaml") or ""):
         raise UsageError(
             f"{run.path / 'config.yaml'}: changed since the run wrote it (its sha256 is not the "
             "one run.json recorded), so it no longer says how the run was trained; put it "
             "back and give changes with --set instead"
         )
-    try:
-        saved = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CheckpointError(f"{run.path / 'config.yaml'}: unreadable run config ({exc})") from exc
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"{run.path / 'config.yaml'}: not a config mapping")
     return saved
 
 

@@ -268,7 +268,7 @@ def test_compare_needs_two_distinct_readable_runs(tmp_path: Path) -> None:
         compare_runs([a, tmp_path / "missing"])
     b = make_run(tmp_path, "20240502T120000Z")
     (b / "config.yaml").write_text("optimizer: [unclosed\n", encoding="utf-8")
-    with pytest.raises(CheckpointError, match="unreadable config"):
+    with pytest.raises(CheckpointError, match="unreadable run config"):
         compare_runs([a, b])
 
 
