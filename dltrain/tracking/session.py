@@ -40,15 +40,22 @@ def check_tracking(loaded: LoadedConfig, run: RunFolder | None = None) -> None:
     """
     if loaded.config.tracking is None or loaded.config.tracking.mlflow is None:
         return
-    record = run.manifest.mlflow if run is not None else None
     with loaded.located():
-        settings_from(loaded.to_dict(), recorded_uri=record.uri if record else None)
+        settings_from(loaded.to_dict(), recorded_uri=_fallback_uri(run))
         require_mlflow()
 
 
+def _fallback_uri(run: RunFolder | None) -> str | None:
+    """The server when neither the config nor the env names one: the study's, or the recorded."""
+    study = active_study()
+    if study is not None:
+        return study.uri
+    record = run.manifest.mlflow if run is not None else None
+    return record.uri if record else None
+
+
 def _settings(loaded: LoadedConfig, run: RunFolder) -> TrackingSettings | None:
-    record = run.manifest.mlflow
-    settings = settings_from(loaded.to_dict(), recorded_uri=record.uri if record else None)
+    settings = settings_from(loaded.to_dict(), recorded_uri=_fallback_uri(run))
     study = active_study()
     if study is None:
         return settings
