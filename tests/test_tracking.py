@@ -373,6 +373,11 @@ class _Proxy:
 
     def cut(self) -> None:
         assert self.listener is not None
+        # shutdown() wakes the thread blocked in accept(); close() alone would not on Linux.
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
         for sock in self.sockets:
             try:
