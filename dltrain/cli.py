@@ -143,6 +143,9 @@ def check(
         from dltrain.config import load_config
 
         loaded = load_config(config, set_ or [])
+        from dltrain.tracking import check_tracking
+
+        check_tracking(loaded)  # a tracking section needs a server and the mlflow extra
         from dltrain.checking import inspect_config, locate_data
         from dltrain.render import render_model_summary
 

@@ -189,6 +189,8 @@ def test_tracking_without_a_server_is_a_config_error(
     assert result.exit_code == 2, result.output
     assert "no MLflow tracking server given" in result.output
     assert "--mlflow URI" in result.output and "Traceback" not in result.output
+    checked = runner.invoke(app, ["check", str(_config(tmp_path, data, "x"))])
+    assert checked.exit_code == 2 and "no MLflow tracking server given" in checked.output
 
 
 # ---------------------------------------------------------------------- a real server
