@@ -28,6 +28,7 @@ from dltrain.cli import app
 from dltrain.errors import ConfigError
 from dltrain.runner import resume_experiment, run_experiment
 from dltrain.tracking import study_run
+from dltrain.tracking.settings import public_uri
 from dltrain.tracking.upload import config_params, mlflow_key
 
 runner = CliRunner()
@@ -162,6 +163,7 @@ def test_params_use_the_set_keys_within_mlflow_limits() -> None:
     assert len(params["description"]) == 6000 and params["description"].endswith("...")
     assert not any(k.startswith("tracking") for k in params)
     assert mlflow_key("out[a]/loss?") == "out_a_/loss_"
+    assert public_uri("https://me:secret@mlflow.example:5000/x") == "https://me@mlflow.example:5000/x"
 
 
 def test_tracking_without_the_extra_is_a_located_config_error(
