@@ -28,7 +28,7 @@ from dltrain.cli import app
 from dltrain.errors import ConfigError
 from dltrain.runner import resume_experiment, run_experiment
 from dltrain.tracking import study_run
-from dltrain.tracking.settings import public_uri
+from dltrain.tracking.settings import public_uri, settings_from
 from dltrain.tracking.upload import config_params, mlflow_key
 
 runner = CliRunner()
@@ -164,6 +164,29 @@ def test_params_use_the_set_keys_within_mlflow_limits() -> None:
     assert not any(k.startswith("tracking") for k in params)
     assert mlflow_key("out[a]/loss?") == "out_a_/loss_"
     assert public_uri("https://me:secret@mlflow.example:5000/x") == "https://me@mlflow.example:5000/x"
+
+
+def test_tracking_section_is_strict_and_the_server_comes_from_cli_config_env_record(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dltrain.config import load_config
+
+    config = _config(tmp_path, data, "x")
+    with pytest.raises(ConfigError) as info:
+        load_config(config, ["tracking.mlflow.log_model=true"])
+    assert "tracking.mlflow.log_model" in info.value.render() and "log_models" in info.value.render()
+    assert load_config(config, ["tracking.mlflow=true"]).config.tracking.mlflow.log_models is False
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://env:5000")
+    assert settings_from({"name": "x"}) is None  # the variable alone does not turn it on
+    resolved = load_config(config).to_dict()
+    assert settings_from(resolved, recorded_uri="http://old:5000").uri == "http://env:5000"
+    resolved["tracking"]["mlflow"]["uri"] = "http://config:5000"
+    assert settings_from(resolved).uri == "http://config:5000"
+    assert settings_from(resolved).experiment == "x" and settings_from(resolved).tags == {"team": "vision"}
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    del resolved["tracking"]["mlflow"]["uri"]
+    assert settings_from(resolved, recorded_uri="http://old:5000").uri == "http://old:5000"
 
 
 def test_tracking_without_the_extra_is_a_located_config_error(
