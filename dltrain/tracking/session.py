@@ -72,6 +72,11 @@ def tracked_run(loaded: LoadedConfig, run: RunFolder, sink: ProgressSink) -> Ite
     ``sink.message`` and ``dltrain sync`` uploads it later.
     """
     settings = _settings(loaded, run)
+    if settings is not None and loaded.config.distribute.strategy == "multi_worker_mirrored":
+        from dltrain.train.distributed import worker_role
+
+        if not worker_role().is_chief:
+            settings = None  # one MLflow run per training: the chief's, as for the run folder
     if settings is None:
         yield []
         return

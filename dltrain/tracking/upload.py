@@ -28,6 +28,7 @@ __all__ = [
     "STATUS",
     "config_params",
     "experiment_id_of",
+    "log_epoch",
     "mlflow_key",
     "open_mlflow_run",
     "run_tags",
