@@ -56,6 +56,16 @@ RunsDirOption = Annotated[
 ]
 
 
+MlflowOption = Annotated[
+    Optional[str],  # noqa: UP045 - typer needs Optional here on Python 3.10
+    typer.Option(
+        "--mlflow",
+        metavar="URI",
+        help="MLflow tracking server (wins over tracking.mlflow.uri and MLFLOW_TRACKING_URI).",
+    ),
+]
+
+
 def _console() -> Console:
     console = Console(highlight=False, soft_wrap=True)
     if not console.is_terminal and "COLUMNS" not in os.environ:
@@ -133,6 +143,9 @@ def check(
         from dltrain.config import load_config
 
         loaded = load_config(config, set_ or [])
+        from dltrain.tracking import check_tracking
+
+        check_tracking(loaded)  # a tracking section needs a server and the mlflow extra
         from dltrain.checking import inspect_config, locate_data
         from dltrain.render import render_model_summary
 
@@ -206,8 +219,12 @@ def run(
         bool, typer.Option("--force", help="With --resume: accept config changes (recorded).")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final metrics.")] = False,
+    mlflow: MlflowOption = None,
 ) -> None:
     """Train a model, evaluate it on the test split and write a run folder."""
+    if mlflow is not None:
+        # The same as --set tracking.mlflow.uri=URI: recorded in config.yaml, kept on --resume.
+        set_ = [*(set_ or []), f"tracking.mlflow.uri={mlflow}"]
     with _reporting() as output:
         from dltrain.errors import UsageError
 
@@ -297,6 +314,32 @@ def tune(
         render_study_summary(console, summary)
         if summary.exit_code:
             raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def sync(
+    run_dirs: Annotated[
+        list[Path], typer.Argument(metavar="RUN", help="Run folders to upload.")
+    ],
+    mlflow: MlflowOption = None,
+    experiment: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--experiment", help="MLflow experiment (default: the run's config)."),
+    ] = None,
+) -> None:
+    """Upload run folders to an MLflow server; again updates the same MLflow run."""
+    with _reporting(tensorflow=False):
+        from dltrain.tracking import sync_run
+
+        console = _console()
+        for run_dir in run_dirs:
+            result = sync_run(run_dir, mlflow, experiment=experiment)
+            verb = "uploaded" if result.created else "updated"
+            console.print(
+                f"{verb}: {result.run_dir} -> {result.uri} run {result.run_id} "
+                f"({result.status})",
+                markup=False,
+            )
 
 
 _TARGET_HELP = (

@@ -18,6 +18,7 @@ __all__ = [
     "Problem",
     "RunFolderError",
     "TrainingError",
+    "TrackingError",
     "UsageError",
 ]
 
@@ -131,3 +132,9 @@ class TrainingError(DltrainError):
 
 class DiskFullError(TrainingError):
     """The disk filled up while a run was being written (exit 1; ``--resume`` continues)."""
+
+
+class TrackingError(DltrainError):
+    """The experiment-tracking server could not be reached or refused a run (exit 1)."""
+
+    exit_code = 1

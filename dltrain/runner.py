@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from dltrain.config import LoadedConfig, load_config
 from dltrain.storage import BestCheckpoint, RunFolder, utc_now
+from dltrain.tracking import check_tracking, tracked_run
 from dltrain.writing import writing
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ def run_experiment(
     else:
         loaded = load_config(Path(config), more)
     cfg = loaded.config
+    check_tracking(loaded)
     # TensorFlow is imported only once the config is known to be valid.
     from dltrain.report import record_start
     from dltrain.train import dry_run, prepare
@@ -114,6 +116,7 @@ def resume_experiment(
 
     with writing(run):
         plan = plan_resume(run, overrides, force=force)
+        check_tracking(plan.loaded, run)
         if on_run_folder is not None:
             on_run_folder(run.path)
         point = plan.point
@@ -146,16 +149,18 @@ def _execute(
         sink.message(f"warning: {warning}")  # also kept in run.json under data.warnings
     for note in resume.notes if resume else []:
         sink.message(f"resume: {note}")
-    outcome = train(
-        loaded.config,
-        prepared,
-        run,
-        sink,
-        resume=resume.point if resume else None,
-        rows=resume.rows if resume else None,
-        callbacks=callbacks,
-    )
-    write_report(run, loaded, outcome, prepared.datasets, started)
+    # MLflow, when asked for: logs each epoch, then uploads the folder and mirrors its status.
+    with tracked_run(loaded, run, sink) as tracking:
+        outcome = train(
+            loaded.config,
+            prepared,
+            run,
+            sink,
+            resume=resume.point if resume else None,
+            rows=resume.rows if resume else None,
+            callbacks=[*callbacks, *tracking],
+        )
+        write_report(run, loaded, outcome, prepared.datasets, started)
     return _result(run, outcome)
 
 

@@ -109,6 +109,7 @@ def config_json_schema() -> dict[str, Any]:
     for name in _FLAG_SECTIONS:
         prop = defs["CallbacksConfig"]["properties"][name]
         prop["anyOf"].insert(1, {"type": "boolean"})
+    defs["TrackingConfig"]["properties"]["mlflow"]["anyOf"].insert(1, {"type": "boolean"})
     functional = defs["FunctionalModel"]["properties"]
     functional["outputs"] = {
         "description": functional["outputs"]["description"],

@@ -21,6 +21,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "BestCheckpoint",
     "DataFacts",
+    "MlflowRecord",
     "ResumeRecord",
     "Rollback",
     "RunManifest",
@@ -98,6 +99,15 @@ class Rollback(_Section):
     learning_rate: float
 
 
+class MlflowRecord(_Section):
+    """The MLflow run this run folder is logged to (``--resume`` and ``dltrain sync`` reuse it)."""
+
+    uri: str
+    """Tracking server, without any password it was given with."""
+    experiment_id: str
+    run_id: str
+
+
 class RunManifest(BaseModel):
     """What ``run.json`` records: status, provenance, environment, progress and results."""
 
@@ -142,6 +152,8 @@ class RunManifest(BaseModel):
     """For a tuning trial: study, trial number, state, value, params (docs/tuning.md)."""
     imports: list[dict[str, str | None]] = Field(default_factory=list)
     """Plugin modules the config imported: ``{module, file, path}`` (docs/extending.md)."""
+    mlflow: MlflowRecord | None = None
+    """Set when the run is tracked in MLflow (docs/tracking.md)."""
 
     def updated(self, **fields: Any) -> RunManifest:
         """A copy with ``fields`` replaced, validated like a manifest read from disk."""

@@ -36,7 +36,9 @@ __all__ = ["ResumePlan", "apply_changes", "plan_resume", "record_resume"]
 # Keys a resumed run applies; everything else must stay as the run was trained.
 _APPLIED = ("training.epochs", "training.on_nan", "training.max_rollbacks",
             "training.rollback_factor", "output.plots")
-_APPLIED_UNDER = ("callbacks.", "optimizer.")
+_APPLIED_UNDER = ("callbacks.", "optimizer.", "tracking")
+# Where a run is tracked does not change how it trains: no --force needed.
+_FREE_UNDER = ("training.epochs", "tracking")
 
 
 @dataclass
@@ -132,7 +134,7 @@ def _check_drift(drift: list[tuple[str, Any, Any]], force: bool) -> None:
             "--resume cannot apply these changes (the model, data and optimizer kind come "
             f"from the resume point):\n{lines}\nstart a new run with them instead"
         )
-    changed = [d for d in drift if d[0] != "training.epochs"]
+    changed = [d for d in drift if not d[0].startswith(_FREE_UNDER)]
     if changed and not force:
         lines = "\n".join(f"  {k}: {old!r} -> {new!r}" for k, old, new in changed)
         raise UsageError(

@@ -62,6 +62,8 @@ class _Run:
     progress: Any
     command: Sequence[str] | None
     notes: list[str] = field(default_factory=list)
+    tracking: Any = None
+    """The MLflow parent run (``dltrain.tracking.Study``) when the config asks for tracking."""
 
 
 def tune_study(
@@ -150,7 +152,33 @@ def tune_study(
             notes,
         )
         limit = timeout if timeout is not None else tune.timeout
-        return _optimize(run, started, limit, clock)
+        with _tracked_study(run) as run.tracking:
+            return _optimize(run, started, limit, clock)
+
+
+@contextlib.contextmanager
+def _tracked_study(run: _Run) -> Iterator[Any]:
+    """The study as an MLflow parent run, its trials as children (docs/tracking.md)."""
+    from dltrain.tracking import check_tracking
+    from dltrain.tracking.nested import study_run
+    from dltrain.tracking.settings import settings_from
+
+    loaded = run.loaded
+    check_tracking(loaded)
+    with loaded.located():
+        settings = settings_from(loaded.to_dict())
+    if settings is None:
+        yield None
+        return
+    with study_run(
+        settings.uri,
+        settings.experiment,
+        run.study.study_name,
+        direction=run.plan.direction,
+        tags={"dltrain.study_dir": str(run.study_dir.resolve())},
+        warn=run.progress.message,
+    ) as study:
+        yield study
 
 
 @contextlib.contextmanager
@@ -287,16 +315,17 @@ def _one_trial(run: _Run, trial: Any, clock: Callable[[], float]) -> TrialOutcom
         try:
             values = suggest_params(trial, run.plan.params)
             progress.trial_started(trial.number, values)
-            outcome = run_trial(
-                trial,
-                run.source,
-                values,
-                metric=run.plan.metric,
-                direction=run.plan.direction,
-                study_dir=run.study_dir,
-                progress=progress.sink(trial.number),
-                command=run.command,
-            )
+            with run.tracking.trial() if run.tracking else contextlib.nullcontext():
+                outcome = run_trial(
+                    trial,
+                    run.source,
+                    values,
+                    metric=run.plan.metric,
+                    direction=run.plan.direction,
+                    study_dir=run.study_dir,
+                    progress=progress.sink(trial.number),
+                    command=run.command,
+                )
         except KeyboardInterrupt:
             outcome.run_dir = latest_run(run.study_dir, trial_name(trial.number))
             _tell(run, trial, outcome, clock() - t0)
@@ -333,6 +362,8 @@ def _tell(run: _Run, trial: Any, outcome: TrialOutcome, seconds: float) -> None:
         pass  # another process failed it as stale (no heartbeat for too long): it stays so
     if outcome.run_dir is not None:
         _record_in_run(run, trial.number, outcome, seconds)
+        if run.tracking is not None and outcome.state == "complete":
+            run.tracking.record(outcome.run_dir, outcome.value, dict(trial.params))
 
 
 def _record_in_run(run: _Run, number: int, outcome: TrialOutcome, seconds: float) -> None:
