@@ -106,7 +106,7 @@ def _record(artifact: Path) -> dict:
 def _predictions(target: Path, data: Path) -> list[list[str]]:
     result = runner.invoke(app, ["predict", str(target), str(data)])
     assert result.exit_code == 0, result.output
-    return list(csv.reader(result.output.splitlines()))
+    return list(csv.reader(result.stdout.splitlines()))  # notes go to stderr
 
 
 EXPORTS = [

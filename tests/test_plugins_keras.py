@@ -173,7 +173,7 @@ def test_example_plugin_trains_evaluates_predicts_and_resumes(tmp_path: Path) ->
     points.write_text("x1,x2\n1.0,0.0\n0.0,-3.0\n")
     predicted = _dltrain("predict", str(run_dir), str(points), cwd=elsewhere)
     lines = predicted.stdout.strip().splitlines()
-    assert lines[0].startswith("row,ring,ring_p_ring1") and len(lines) == 3
+    assert lines[0].startswith("row,predicted_ring,ring_p_ring1") and len(lines) == 3
     _dltrain("run", "--resume", str(run_dir), "--set", "training.epochs=3", cwd=elsewhere)
     manifest = json.loads((run_dir / "run.json").read_text())
     assert (manifest["status"], manifest["epochs_completed"]) == ("completed", 3)

@@ -100,7 +100,7 @@ def test_a_study_completes_and_best_yaml_reproduces_the_best_trial(
     best_yaml = yaml.safe_load((study_dir / "best.yaml").read_text())
     assert "tune" not in best_yaml and best_yaml["name"] == "reg_tune"
     assert best_yaml["optimizer"]["learning_rate"] == best["params"]["optimizer.learning_rate"]
-    assert best_yaml["model"]["layers"][0]["config"]["units"] == best["params"]["model.layers[0].Dense.units"]
+    assert best_yaml["model"]["layers"][0]["Dense"]["units"] == best["params"]["model.layers[0].Dense.units"]
     again = runner.invoke(app, ["run", str(study_dir / "best.yaml"), "--runs-dir", str(tmp_path / "again")])
     assert again.exit_code == 0, again.output
     (rerun,) = (tmp_path / "again" / "reg_tune").iterdir()

@@ -117,7 +117,9 @@ def _csv(data: Any, spec: DataSpec, path: Path, batch: int) -> PredictionInputs:
                     f"{path}: no column {name!r}{did_you_mean(name, columns)}; the model needs "
                     f"{', '.join(needed)}"
                 )
-    filler = _Filler(data.missing, spec.fill, path, table, columns)
+    # Plugin dataset kinds have no `missing` option: an empty cell is an error there.
+    missing = data.missing if isinstance(data, CsvData) else "error"
+    filler = _Filler(missing, spec.fill, path, table, columns)
     x: dict[str, Any] = {}
     for info in spec.raw_inputs:
         if info.dtype == "string":
