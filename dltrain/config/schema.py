@@ -23,7 +23,15 @@ from pydantic import (
     model_validator,
 )
 
+from dltrain.config.callbacks_schema import (
+    CallbacksConfig,
+    CheckpointConfig,
+    EarlyStoppingConfig,
+    ReduceLROnPlateauConfig,
+    TensorBoardConfig,
+)
 from dltrain.config.data_schema import CsvData, DataConfig, Fraction, MnistData, Strict
+from dltrain.config.tracking_schema import MlflowConfig, TrackingConfig
 from dltrain.config.tune_schema import TuneConfig
 
 __all__ = [
@@ -37,6 +45,7 @@ __all__ = [
     "FunctionalModel",
     "InputSpec",
     "LayerSpec",
+    "MlflowConfig",
     "MnistData",
     "ModelConfig",
     "ObjectSpec",
@@ -53,7 +62,6 @@ __all__ = [
 Shape = list[PositiveInt | None]
 ModuleName = Annotated[str, Field(pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")]
 """A dotted Python module name."""
-MonitorMode = Literal["auto", "min", "max"]
 
 
 class ObjectSpec(Strict):
@@ -245,112 +253,6 @@ class TrainingConfig(Strict):
     """Learning-rate multiplier applied at each NaN rollback."""
 
 
-class CheckpointConfig(Strict):
-    """Saving ``checkpoints/best.keras`` and ``last.keras``."""
-
-    monitor: str = "val_loss"
-    """Metric that decides the best epoch (``loss`` when there is no validation data)."""
-    mode: MonitorMode = "auto"
-    """Whether lower or higher is better; ``auto`` infers it from the name."""
-
-
-class EarlyStoppingConfig(Strict):
-    """Stop when the monitored metric stops improving."""
-
-    monitor: str = "val_loss"
-    """Metric to watch."""
-    patience: NonNegativeInt = 5
-    """Epochs without improvement before stopping."""
-    min_delta: NonNegativeFloat = 0.0
-    """Smallest change that counts as an improvement."""
-    mode: MonitorMode = "auto"
-    """Whether lower or higher is better."""
-    restore_best_weights: bool = True
-    """Go back to the best epoch's weights when stopping."""
-    start_from_epoch: NonNegativeInt = 0
-    """Epochs to wait before watching."""
-
-
-class ReduceLROnPlateauConfig(Strict):
-    """Lower the learning rate when the monitored metric plateaus."""
-
-    monitor: str = "val_loss"
-    """Metric to watch."""
-    factor: Fraction = 0.1
-    """Multiplier applied to the learning rate."""
-    patience: NonNegativeInt = 3
-    """Epochs without improvement before lowering."""
-    min_delta: NonNegativeFloat = 1e-4
-    """Smallest change that counts as an improvement."""
-    cooldown: NonNegativeInt = 0
-    """Epochs to wait after a reduction."""
-    min_lr: NonNegativeFloat = 0.0
-    """Lower bound of the learning rate."""
-    mode: MonitorMode = "auto"
-    """Whether lower or higher is better."""
-
-
-class TensorBoardConfig(Strict):
-    """TensorBoard event files under ``<run>/tensorboard``."""
-
-    histogram_freq: NonNegativeInt = 0
-    """Epochs between weight histograms (0: none)."""
-    update_freq: Literal["epoch", "batch"] | PositiveInt = "epoch"
-    """How often scalars are written."""
-
-
-def _flag_section(value: Any) -> Any:
-    """``true`` means the section with its defaults, ``false`` means off."""
-    if value is True:
-        return {}
-    if value is False:
-        return None
-    return value
-
-
-class CallbacksConfig(Strict):
-    """Callbacks added to ``model.fit``. ``true`` enables a section with its defaults."""
-
-    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
-    """Best/last checkpoints (always written)."""
-    early_stopping: EarlyStoppingConfig | None = None
-    """Early stopping; off by default."""
-    reduce_lr: ReduceLROnPlateauConfig | None = None
-    """Reduce-LR-on-plateau; off by default."""
-    terminate_on_nan: bool = True
-    """Stop as soon as the loss is NaN/Inf."""
-    tensorboard: TensorBoardConfig | None = None
-    """TensorBoard logs; off by default."""
-    extra: list[dict[str, dict[str, Any]]] | None = None
-    """More Keras callbacks, each ``{ClassName: {arguments}}``: built-in ones
-    (``CSVLogger: {filename: log.csv}``) or classes registered with
-    ``@keras.saving.register_keras_serializable`` by a module in ``imports``."""
-
-    _flags = field_validator("early_stopping", "reduce_lr", "tensorboard", mode="before")(
-        _flag_section
-    )
-
-    @field_validator("extra", mode="before")
-    @classmethod
-    def _one_class_per_entry(cls, value: Any) -> Any:
-        if not isinstance(value, list):
-            return value
-        entries = []
-        for entry in value:
-            if isinstance(entry, str):
-                entry = {entry: {}}  # A bare class name: `- TerminateOnNaN`.
-            if isinstance(entry, dict) and len(entry) != 1:
-                got = ", ".join(repr(k) for k in entry) or "none"
-                raise ValueError(
-                    "a callback entry needs exactly one callback class as its key, like "
-                    f"`CSVLogger: {{filename: log.csv}}`; received {got}"
-                )
-            if isinstance(entry, dict):
-                entry = {k: {} if v is None else v for k, v in entry.items()}
-            entries.append(entry)
-        return entries
-
-
 class DistributeConfig(Strict):
     """tf.distribute strategy."""
 
@@ -371,31 +273,6 @@ class OutputConfig(Strict):
     ``--runs-dir`` wins)."""
     plots: bool = True
     """Write PNG plots into ``plots/``."""
-
-
-class MlflowConfig(Strict):
-    """Log the run to an MLflow tracking server as well (docs/tracking.md)."""
-
-    uri: str | None = None
-    """Tracking server, e.g. ``http://mlflow.example:5000``. ``dltrain run --mlflow URI`` wins
-    over it; without either, the ``MLFLOW_TRACKING_URI`` variable is used."""
-    experiment: str | None = None
-    """MLflow experiment the run goes into (created when missing); default: the run's name."""
-    run_name: str | None = None
-    """MLflow run name; default: ``<name>-<timestamp>``, the run folder's."""
-    tags: dict[str, str] = Field(default_factory=dict)
-    """More tags set on the MLflow run."""
-    log_models: bool = False
-    """Upload ``checkpoints/best.keras`` as an artifact too."""
-
-
-class TrackingConfig(Strict):
-    """Where runs are tracked besides their run folder. ``mlflow: true`` uses the defaults."""
-
-    mlflow: MlflowConfig | None = None
-    """An MLflow tracking server; off by default (needs ``pip install 'dltrain[mlflow]'``)."""
-
-    _flags = field_validator("mlflow", mode="before")(_flag_section)
 
 
 class ExperimentConfig(Strict):

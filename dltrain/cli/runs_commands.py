@@ -1,0 +1,68 @@
+"""``runs``, ``compare`` and ``launch``: run folders side by side, and local workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from dltrain.cli import RunsDirOption, SetOption, app, make_console, make_err_console, reporting
+
+
+@app.command()
+def runs(
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RUNS_DIR", help="Runs folder, one name's folder (runs/NAME) or one run folder."
+        ),
+    ] = Path("runs"),
+) -> None:
+    """List runs: name, data, status, epochs, best val and test metric, duration, description."""
+    with reporting(tensorflow=False):
+        from dltrain.render import render_runs_table
+        from dltrain.report.listing import list_runs
+
+        render_runs_table(make_console(), list_runs(directory))
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[
+        list[Path], typer.Argument(metavar="RUN", help="Run folders (two or more).")
+    ],
+    plot: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--plot", help="Where to write the overlay plot (PNG)."),
+    ] = None,
+) -> None:
+    """Config differences and final metrics of runs side by side, and their val curves."""
+    with reporting(tensorflow=False):
+        from dltrain.render import render_comparison
+        from dltrain.report.listing import compare_runs
+
+        render_comparison(make_console(), compare_runs(run_dirs, plot_path=plot))
+
+
+@app.command()
+def launch(
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment YAML file.")],
+    workers: Annotated[int, typer.Option("--workers", "-n", help="Local worker processes.")] = 2,
+    set_: SetOption = None,
+    runs_dir: RunsDirOption = None,
+) -> None:
+    """Train with N local workers (multi-worker strategy, generated TF_CONFIG)."""
+    with reporting(tensorflow=False):
+        from dltrain.launch import launch_workers
+
+        args = [arg for item in (set_ or []) for arg in ("--set", item)]
+        if runs_dir is not None:
+            args += ["--runs-dir", str(runs_dir)]
+        result = launch_workers(config, workers, args)
+        if result.exit_code:
+            where = f"; worker logs: {result.logs}" if result.logs else ""
+            make_err_console().print(
+                f"a worker failed (exit codes {result.exit_codes}){where}", markup=False
+            )
+            raise typer.Exit(result.exit_code)

@@ -1,0 +1,129 @@
+"""``eval``, ``predict`` and ``export``: what a trained run can do."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from dltrain.cli import app, make_console, make_err_console, reporting
+
+_TARGET_HELP = (
+    "A run folder (runs/NAME/STAMP), a name's folder (runs/NAME: its latest run), or a .keras "
+    "checkpoint inside a run folder; a .keras file on its own lacks the run's data settings."
+)
+
+
+_INPUT_HELP = (
+    "CSV file, or MNIST-format .npz, IDX folder (both: their test split) or IDX images file."
+)
+
+
+@app.command("eval")
+def eval_(
+    target: Annotated[Path, typer.Argument(metavar="RUN", help=_TARGET_HELP)],
+    split: Annotated[str, typer.Option("--split", help="test, validation or train.")] = "test",
+    data: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--data",
+            help="Evaluate on this file instead of the test split (same format/columns); "
+            "the result is named after the file.",
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        str, typer.Option("--checkpoint", help="best or last (run folders).")
+    ] = "best",
+) -> None:
+    """Evaluate a saved model on the data its config names (or another file)."""
+    with reporting():
+        from dltrain.evaluate import evaluate_target
+        from dltrain.render import render_metrics
+
+        result = evaluate_target(target, split=split, data=data, checkpoint=checkpoint)
+        console = make_console()
+        if result.note:
+            make_err_console().print(result.note, markup=False)
+        title = f"{result.label} metrics" if data is None else f"metrics on {result.label}"
+        render_metrics(console, result.metrics, title=title)
+        if result.written is not None:
+            console.print(f"written: {result.written}", markup=False, style="dim")
+
+
+@app.command()
+def predict(
+    target: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RUN_OR_EXPORT", help=_TARGET_HELP + " Or a model written by dltrain export."
+        ),
+    ],
+    input_: Annotated[Path, typer.Argument(metavar="INPUT", help=_INPUT_HELP)],
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--output", "-o", help="Output CSV (default: stdout)."),
+    ] = None,
+    checkpoint: Annotated[str, typer.Option("--checkpoint", help="best or last.")] = "best",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing --output file.")
+    ] = False,
+) -> None:
+    """Write predictions for a CSV or MNIST-format file as CSV.
+
+    --output never goes into a run folder or over the input, and replaces an existing file
+    only with --overwrite.
+    """
+    with reporting():
+        from dltrain.output_file import check_output_file, write_output_file
+
+        if output is not None:
+            check_output_file(output, inputs=[input_, target], overwrite=overwrite)
+        from dltrain.predict import predict_file
+
+        result = predict_file(target, input_, checkpoint=checkpoint)
+        err = make_err_console()
+        for note in result.notes:
+            err.print(note, markup=False)
+        if output is None:
+            sys.stdout.write(result.text)
+        else:
+            write_output_file(output, result.text)
+            err.print(f"written: {output} ({result.count} predictions)", markup=False)
+
+
+@app.command()
+def export(
+    target: Annotated[Path, typer.Argument(help="A run folder or a .keras checkpoint.")],
+    format_: Annotated[
+        str, typer.Option("--format", "-f", help="saved_model, tflite or onnx.")
+    ],
+    quantize: Annotated[
+        str, typer.Option("--quantize", help="none; tflite: dynamic, float16 or int8.")
+    ] = "none",
+    checkpoint: Annotated[str, typer.Option("--checkpoint", help="best or last.")] = "best",
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--output", "-o", help="Artifact path (default: RUN/export/...)."),
+    ] = None,
+    verify: Annotated[
+        bool, typer.Option("--verify/--no-verify", help="Check it against the Keras model.")
+    ] = True,
+) -> None:
+    """Export a model taking raw inputs, verified against the Keras model on the test split."""
+    with reporting():
+        from dltrain.export import export_run
+        from dltrain.export.render import render_export
+
+        result = export_run(
+            target,
+            fmt=format_,
+            quantize=quantize,
+            checkpoint=checkpoint,
+            output=output,
+            verify=verify,
+        )
+        render_export(make_console(), result)
+        if result.verified is False:
+            raise typer.Exit(1)

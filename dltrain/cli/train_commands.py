@@ -1,0 +1,154 @@
+"""``run``, ``tune`` and ``sync``: training, searching, and uploading runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from dltrain.cli import MlflowOption, RunsDirOption, SetOption, app, make_console, reporting
+
+
+@app.command()
+def run(
+    config: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Argument(metavar="CONFIG", help="Experiment YAML file (omit with --resume)."),
+    ] = None,
+    set_: SetOption = None,
+    name: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--name", help="Run name (default: the config's name)."),
+    ] = None,
+    runs_dir: RunsDirOption = None,
+    resume: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--resume", help="Continue this interrupted or finished run folder."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --resume: accept config changes (recorded).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final metrics.")] = False,
+    mlflow: MlflowOption = None,
+) -> None:
+    """Train a model, evaluate it on the test split and write a run folder."""
+    if mlflow is not None:
+        # The same as --set tracking.mlflow.uri=URI: recorded in config.yaml, kept on --resume.
+        set_ = [*(set_ or []), f"tracking.mlflow.uri={mlflow}"]
+    with reporting() as output:
+        from dltrain.errors import UsageError
+
+        if config is None and resume is None:
+            raise UsageError("give a CONFIG file, or --resume RUN_FOLDER")
+        if config is not None and resume is not None:
+            raise UsageError(
+                "--resume uses the run's saved config.yaml; do not give a CONFIG file "
+                "(extend with --set training.epochs=N)"
+            )
+        from dltrain.progress import make_progress
+        from dltrain.render import render_run_result
+        from dltrain.runner import resume_experiment, run_experiment
+
+        console = make_console()
+        progress = make_progress(console, quiet=quiet)
+        command = ["dltrain", *sys.argv[1:]]
+        if resume is not None:
+            result = resume_experiment(
+                resume,
+                overrides=set_ or [],
+                force=force,
+                progress=progress,
+                command=command,
+                on_run_folder=output.attach,
+            )
+        else:
+            assert config is not None
+            result = run_experiment(
+                config,
+                overrides=set_ or [],
+                name=name,
+                runs_dir=runs_dir,
+                progress=progress,
+                command=command,
+                on_run_folder=output.attach,
+            )
+        render_run_result(console, result)
+        if result.exit_code:
+            raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def tune(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML file with a `tune:` section.")],
+    trials: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--trials", "-n", help="Complete trials the study should have in total."),
+    ] = None,
+    timeout: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--timeout", help="Seconds after which no new trial starts."),
+    ] = None,
+    study: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--study", help="Study name (default: the config's name)."),
+    ] = None,
+    storage: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--storage",
+            help="SQLAlchemy URL of a shared study, e.g. postgresql://user:pw@host/db "
+            "(default: SQLite in the study folder).",
+        ),
+    ] = None,
+    set_: SetOption = None,
+    runs_dir: RunsDirOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
+) -> None:
+    """Search hyperparameters with Optuna; each trial is a run folder of the study."""
+    with reporting():
+        from dltrain.tune import tune_study
+        from dltrain.tune.display import make_tune_progress, render_study_summary
+
+        console = make_console()
+        summary = tune_study(
+            config,
+            overrides=set_ or [],
+            trials=trials,
+            timeout=timeout,
+            study=study,
+            storage=storage,
+            runs_dir=runs_dir,
+            progress=make_tune_progress(console, quiet=quiet),
+            command=["dltrain", *sys.argv[1:]],
+        )
+        render_study_summary(console, summary)
+        if summary.exit_code:
+            raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def sync(
+    run_dirs: Annotated[
+        list[Path], typer.Argument(metavar="RUN", help="Run folders to upload.")
+    ],
+    mlflow: MlflowOption = None,
+    experiment: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--experiment", help="MLflow experiment (default: the run's config)."),
+    ] = None,
+) -> None:
+    """Upload run folders to an MLflow server; again updates the same MLflow run."""
+    with reporting(tensorflow=False):
+        from dltrain.tracking import sync_run
+
+        console = make_console()
+        for run_dir in run_dirs:
+            result = sync_run(run_dir, mlflow, experiment=experiment)
+            verb = "uploaded" if result.created else "updated"
+            console.print(
+                f"{verb}: {result.run_dir} -> {result.uri} run {result.run_id} "
+                f"({result.status})",
+                markup=False,
+            )
