@@ -157,3 +157,20 @@ def run_folder_command(command: str, run: Path, other: Path, data: Path) -> list
         "resume": ["run", "--resume", str(run), "-q"],
         "runs": ["runs", str(run.parent.parent)],
     }[command]
+
+
+# A tiny MNIST MLP config (format with path=...): two quick epochs, validation held out.
+TINY_MLP = """\
+seed: 3
+data: {{kind: mnist, path: {path}, validation: 0.2}}
+model:
+  input_shape: [28, 28]
+  layers:
+    - Flatten: {{}}
+    - Dense: {{units: 16, activation: relu}}
+    - Dense: {{units: 10, activation: softmax}}
+optimizer: {{name: adam, learning_rate: 0.001}}
+loss: categorical_crossentropy
+metrics: [accuracy]
+training: {{epochs: 2, batch_size: 32}}
+"""

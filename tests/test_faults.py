@@ -16,6 +16,7 @@ from typing import Any
 import keras
 import pytest
 import yaml
+from datagen import TINY_MLP
 from typer.testing import CliRunner
 
 from dltrain.cli import app
@@ -24,20 +25,7 @@ from dltrain.runner import run_experiment
 
 runner = CliRunner()
 
-CONFIG = """\
-name: faults
-seed: 3
-data: {{kind: mnist, path: {path}, validation: 0.2}}
-model:
-  input_shape: [28, 28]
-  layers:
-    - Flatten: {{}}
-    - Dense: {{units: 16, activation: relu}}
-    - Dense: {{units: 10, activation: softmax}}
-optimizer: {{name: adam, learning_rate: 0.001}}
-loss: categorical_crossentropy
-metrics: [accuracy]
-training: {{epochs: 2, batch_size: 32}}
+CONFIG = "name: faults\n" + TINY_MLP + """\
 callbacks: {{checkpoint: {{monitor: loss}}}}
 """
 

@@ -22,6 +22,7 @@ from typing import Any
 import keras
 import mlflow
 import pytest
+from datagen import TINY_MLP
 from typer.testing import CliRunner
 
 from dltrain.cli import app
@@ -33,20 +34,7 @@ from dltrain.tracking.upload import config_params, mlflow_key
 
 runner = CliRunner()
 
-CONFIG = """\
-name: tracked
-seed: 3
-data: {{kind: mnist, path: {path}, validation: 0.2}}
-model:
-  input_shape: [28, 28]
-  layers:
-    - Flatten: {{}}
-    - Dense: {{units: 16, activation: relu}}
-    - Dense: {{units: 10, activation: softmax}}
-optimizer: {{name: adam, learning_rate: 0.001}}
-loss: categorical_crossentropy
-metrics: [accuracy]
-training: {{epochs: 2, batch_size: 32}}
+CONFIG = "name: tracked\n" + TINY_MLP + """\
 tracking:
   mlflow: {{experiment: {experiment}, tags: {{team: vision}}, log_models: true}}
 """
