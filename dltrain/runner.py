@@ -88,7 +88,9 @@ def run_experiment(
             with writing(run):
                 if on_run_folder is not None:
                     on_run_folder(run.path)
-                record_start(run, loaded, prepared.model, prepared.datasets, command, clock)
+                record_start(
+                    run, loaded, prepared.model, prepared.datasets, command, clock, prepared.jit
+                )
                 return _execute(loaded, prepared, run, progress, started, callbacks=callbacks)
 
 
@@ -124,6 +126,7 @@ def resume_experiment(
         apply_changes(prepared.model, plan)
         dry_run(plan.loaded, prepared)
         record_resume(run, plan, command)
+        run.update(jit_compile=prepared.jit.to_json())
         return _execute(
             plan.loaded, prepared, run, progress, started, resume=plan, callbacks=callbacks
         )

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
     from dltrain.data import Datasets
+    from dltrain.model.jit import JitChoice
     from dltrain.train import FitOutcome
 
 __all__ = ["record_start", "write_report"]
@@ -30,6 +31,7 @@ def record_start(
     datasets: Datasets,
     command: Sequence[str] | None,
     clock: Callable[[], datetime],
+    jit: JitChoice | None = None,
 ) -> None:
     """Write config.yaml, model.txt, data_spec.json and the starting ``run.json``."""
     from dltrain.model import summarize_model
@@ -57,6 +59,7 @@ def record_start(
         deterministic=cfg.deterministic,
         precision=cfg.precision,
         distribute=cfg.distribute.strategy,
+        jit_compile=jit.to_json() if jit is not None else None,
         started_at=clock().isoformat(),
         epochs_planned=cfg.training.epochs,
         epochs_completed=0,

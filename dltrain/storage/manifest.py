@@ -99,6 +99,14 @@ class Rollback(_Section):
     learning_rate: float
 
 
+class JitRecord(_Section):
+    """What ``training.jit_compile`` asked for, whether the run used XLA, and why."""
+
+    setting: bool | str
+    enabled: bool
+    reason: str
+
+
 class MlflowRecord(_Section):
     """The MLflow run this run folder is logged to (``--resume`` and ``dltrain sync`` reuse it)."""
 
@@ -154,6 +162,10 @@ class RunManifest(BaseModel):
     """Plugin modules the config imported: ``{module, file, path}`` (docs/extending.md)."""
     mlflow: MlflowRecord | None = None
     """Set when the run is tracked in MLflow (docs/tracking.md)."""
+    jit_compile: JitRecord | None = None
+    """Whether XLA compiled the steps (``training.jit_compile: auto`` decides per model)."""
+    steps_per_execution: int | None = None
+    """Batches per execution actually used (a divisor of the epoch's steps, docs/config.md)."""
 
     def updated(self, **fields: Any) -> RunManifest:
         """A copy with ``fields`` replaced, validated like a manifest read from disk."""

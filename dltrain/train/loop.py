@@ -178,6 +178,8 @@ def fit_model(
             sink.start(epochs=training.epochs, start_epoch=epoch, steps=steps)
             # Set on every pass: a rollback loads a model compiled with the configured value.
             model.steps_per_execution = execution_steps(steps, _steps_per_execution(cfg))
+            if run.manifest.steps_per_execution != model.steps_per_execution:
+                run.update(steps_per_execution=model.steps_per_execution)
             try:
                 if epoch < training.epochs:
                     model.fit(
@@ -208,7 +210,9 @@ def fit_model(
                     outcome.error = f"{exc}; {advice}"
                     break
                 assert point is not None and load_checkpoint is not None
-                model = load_checkpoint(point.model_path)
+                reloaded = load_checkpoint(point.model_path)
+                reloaded.jit_compile = model.jit_compile  # the run's choice, not the file's
+                model = reloaded
                 lr = float(point.state["learning_rate"]) * training.rollback_factor
                 model.optimizer.learning_rate = lr
                 outcome.rollbacks.append(

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import keras
 
     from dltrain.data import Datasets
+    from dltrain.model.jit import JitChoice
 
 __all__ = ["Prepared", "check_callbacks", "dry_run", "prepare"]
 
@@ -31,6 +32,7 @@ class Prepared:
     model: keras.Model
     strategy: Any
     multi_worker: bool
+    jit: JitChoice
 
     def session(self) -> AbstractContextManager[None]:
         """Where the model may train, evaluate and predict (multi-worker needs patches)."""
@@ -54,6 +56,7 @@ def prepare(loaded: LoadedConfig, model_path: Path | None = None) -> Prepared:
     """
     from dltrain.data import load_datasets
     from dltrain.model import build_model, compile_model, load_model_file
+    from dltrain.model.jit import apply_jit, decide_jit
 
     cfg = loaded.config
     multi_worker = cfg.distribute.strategy == "multi_worker_mirrored"
@@ -80,9 +83,16 @@ def prepare(loaded: LoadedConfig, model_path: Path | None = None) -> Prepared:
         else:
             model = build_model(cfg, datasets.spec)
             compile_model(model, cfg, datasets.spec)
+    jit = decide_jit(
+        model,
+        cfg.training.jit_compile,
+        deterministic=cfg.deterministic,
+        distributed=cfg.distribute.strategy != "default",
+    )
+    apply_jit(model, jit)
     if multi_worker:
         model.steps_per_execution = 1  # see train/loop.py: multi-step executions fail there
-    return Prepared(datasets, model, strategy, multi_worker)
+    return Prepared(datasets, model, strategy, multi_worker, jit)
 
 
 @contextmanager
