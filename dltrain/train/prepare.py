@@ -97,9 +97,11 @@ def prepare(loaded: LoadedConfig, model_path: Path | None = None) -> Prepared:
 
 @contextmanager
 def _outputs_fit_targets(loaded: LoadedConfig) -> Iterator[None]:
+    import tensorflow as tf
+
     try:
         yield
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         where = ("loss",) if ("loss",) in loaded.source.locations else ("model",)
         raise ConfigError(
@@ -117,8 +119,15 @@ def dry_run(loaded: LoadedConfig, prepared: Prepared) -> list[str]:
     """
     datasets = prepared.datasets
     batch = datasets.test_dataset(min(datasets.batch_size, 64)).take(1)
+    model = prepared.model
     with _outputs_fit_targets(loaded):
-        logs = prepared.model.evaluate(batch, return_dict=True, verbose=0)
+        if loaded.config.distribute.strategy == "default":
+            # One eager test step: the same checks as ``evaluate`` without tracing (and, with
+            # XLA, compiling) a test function for a batch shape training never uses.
+            logs = model.test_step(next(iter(batch)))
+            model.reset_metrics()
+        else:
+            logs = model.evaluate(batch, return_dict=True, verbose=0)
     names = list(logs)
     with loaded.located():
         check_callbacks(loaded.config, prepared.model, names, datasets.validation_size > 0)
