@@ -188,6 +188,7 @@ def run_dltrain(
             "test_accuracy": manifest["final_metrics"]["test"]["accuracy"],
             "last_val_accuracy": float(rows[-1]["val_accuracy"]),
             "train_size": manifest["data"]["train_size"],
+            "validation_size": manifest["data"]["validation_size"],
             "wall_s": proc.wall_s,
             "cpu_s": proc.cpu_s,
             "peak_rss_mib": proc.peak_rss_mib,

@@ -1,10 +1,16 @@
-"""dltrain against the same MLP written by hand in Keras, on real Fashion-MNIST.
+"""dltrain against the same model written by hand in Keras, on real Fashion-MNIST.
 
 Each side runs in a fresh subprocess; the order alternates from repeat to repeat (dltrain
 first, then the hand script; then the other way round), so a CPU-heavy job elsewhere on the
 machine hits both sides alike. Ratios are taken within each pair and the median is reported.
 
-    python benchmarks/train_vs_keras.py [--epochs 3] [--repeats 3] [--no-verbose-arm] [--quick]
+    python benchmarks/train_vs_keras.py [--model mlp|cnn|rnn|fashion_cnn] [--epochs 3]
+        [--repeats 3] [--limit N] [--no-verbose-arm] [--quick]
+
+The target measure is the training time, the sum of the epoch times: "train: hand / dltrain"
+in the ratio table (3.0 means dltrain trains in a third of the time). For the MLP the script
+also measures this CPU's sgemm rate (``hardware_floor.py``) and prints dltrain's training
+time as a multiple of the floor (the model's FLOPs per epoch / the sgemm rate).
 
 Per-epoch time is the time from ``on_epoch_begin`` to ``on_epoch_end`` (training plus the
 validation pass): dltrain records it as ``epoch_time_s`` in metrics.csv, the hand script with
@@ -18,14 +24,20 @@ import sys
 from typing import Any
 
 from _bench import REPO, machine, median, need_fashion_mnist, run, run_dltrain, steady, table
+from hardware_floor import mlp_flops_per_epoch, sgemm_gflops
 
-HAND = str(REPO / "benchmarks" / "hand_keras_mlp.py")
-MLP = "configs/mnist_mlp.yaml"
+HAND = str(REPO / "benchmarks" / "hand_keras.py")
+CONFIGS = {
+    "mlp": "configs/mnist_mlp.yaml",
+    "cnn": "configs/mnist_cnn.yaml",
+    "rnn": "configs/mnist_rnn.yaml",
+    "fashion_cnn": "configs/fashion_mnist_cnn.yaml",
+}
 
 
-def run_hand(epochs: int, limit: int | None, verbose: str) -> dict[str, Any]:
+def run_hand(model: str, epochs: int, limit: int | None, verbose: str) -> dict[str, Any]:
     """One run of the hand-written script, in a fresh process."""
-    cmd = [sys.executable, HAND, "--epochs", str(epochs), "--verbose", verbose]
+    cmd = [sys.executable, HAND, "--model", model, "--epochs", str(epochs), "--verbose", verbose]
     if limit:
         cmd += ["--limit", str(limit)]
     proc = run(cmd)
@@ -36,7 +48,9 @@ def run_hand(epochs: int, limit: int | None, verbose: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=sorted(CONFIGS), default="mlp")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--limit", type=int, default=None, help="first N examples per split")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--no-verbose-arm",
@@ -55,21 +69,22 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 repeat, 2 epochs, 6000 examples")
     args = parser.parse_args()
     need_fashion_mnist()
-    limit = None
+    limit = args.limit
+    config = CONFIGS[args.model]
     if args.quick:
         args.epochs, args.repeats, limit = 2, 1, 6000
 
     print(f"machine: {machine()}", flush=True)
     arms: dict[str, Any] = {
-        "dltrain": lambda: run_dltrain(MLP, args.epochs, limit, args.set),
-        "keras (verbose=0)": lambda: run_hand(args.epochs, limit, "0"),
+        "dltrain": lambda: run_dltrain(config, args.epochs, limit, args.set),
+        "keras (verbose=0)": lambda: run_hand(args.model, args.epochs, limit, "0"),
     }
     if not args.no_verbose_arm:
-        arms["keras (verbose=auto)"] = lambda: run_hand(args.epochs, limit, "auto")
+        arms["keras (verbose=auto)"] = lambda: run_hand(args.model, args.epochs, limit, "auto")
     for spec in args.arm:
         name, _, sets = spec.partition("=")
         extra = [*args.set, *sets.split(",")]
-        arms[f"dltrain {name}"] = lambda extra=extra: run_dltrain(MLP, args.epochs, limit, extra)
+        arms[f"dltrain {name}"] = lambda extra=extra: run_dltrain(config, args.epochs, limit, extra)
     names = list(arms)
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for repeat in range(args.repeats):
@@ -103,8 +118,9 @@ def main() -> None:
         )
     print()
     print(
-        f"{args.repeats} repeats x {args.epochs} epochs, batch 32, "
-        f"{'6000 examples' if limit else 'full Fashion-MNIST'}; medians over repeats"
+        f"{args.model}, {args.repeats} repeats x {args.epochs} epochs, "
+        f"{f'{limit} examples per split' if limit else 'full Fashion-MNIST'}; "
+        "medians over repeats"
     )
     print()
     print(
@@ -131,6 +147,7 @@ def main() -> None:
             ratio_rows.append(
                 [
                     f"{theirs} vs {ours}",
+                    median(sum(h["epoch_times_s"]) / sum(d["epoch_times_s"]) for d, h in pairs),
                     median(
                         steady(h["epoch_times_s"]) / steady(d["epoch_times_s"]) for d, h in pairs
                     ),
@@ -144,6 +161,7 @@ def main() -> None:
         table(
             [
                 "pair (same repeat)",
+                "train (sum of epochs): hand / dltrain",
                 "steady epoch: hand / dltrain",
                 "epoch 1: hand / dltrain",
                 "wall: hand / dltrain",
@@ -154,6 +172,21 @@ def main() -> None:
         )
     )
     print()
+    if args.model == "mlp":
+        facts = results["dltrain"][0]
+        flops = mlp_flops_per_epoch(facts["train_size"], facts["validation_size"])
+        rate = sgemm_gflops()
+        floor_s = flops / (rate * 1e9)
+        print(
+            f"hardware floor: {flops / 1e9:.1f} GFLOP per epoch (training + validation pass) "
+            f"/ sgemm {rate:.0f} GFLOP/s = {floor_s:.3f} s per epoch"
+        )
+        for name in names:
+            per_epoch = median(
+                sum(r["epoch_times_s"]) / len(r["epoch_times_s"]) for r in results[name]
+            )
+            print(f"- {name}: {per_epoch:.3f} s per epoch = {per_epoch / floor_s:.1f}x the floor")
+        print()
     print(
         "dltrain's reported test accuracy is that of checkpoints/best.keras (lowest val_loss); "
         "'last-epoch test acc' is the last epoch's val_accuracy (validation = test here), "

@@ -1,11 +1,19 @@
-"""The classic Keras MLP written by hand, as the baseline that dltrain is measured against.
+"""The models of the shipped configs written by hand in Keras: the baselines dltrain is measured by.
 
-Flatten -> Dense 512 relu -> Dense 10 softmax, adam, categorical cross-entropy on one-hot
-labels, batch 32, the test set as validation data, on real Fashion-MNIST as NumPy float32
-arrays scaled by 1/255; then ``model.evaluate`` on the test set. Prints one line
-``RESULT {json}`` with the timings. Run by ``train_vs_keras.py``; also usable alone:
+``--model`` picks one, each exactly as its config builds it, trained with ``model.fit`` on real
+Fashion-MNIST as NumPy float32 arrays scaled by 1/255, one-hot labels, adam, categorical
+cross-entropy, the test set as validation data; then ``model.evaluate`` on the test set:
 
-    python benchmarks/hand_keras_mlp.py --epochs 3 [--verbose auto]
+- ``mlp`` (configs/mnist_mlp.yaml): Flatten -> Dense 512 relu -> Dense 10 softmax, batch 32;
+- ``cnn`` (configs/mnist_cnn.yaml): Conv2D 32 -> pool -> Conv2D 64 -> pool -> Flatten ->
+  Dropout 0.5 -> Dense 10, batch 128;
+- ``rnn`` (configs/mnist_rnn.yaml): LSTM 64 over the 28 rows -> Dense 10, batch 128;
+- ``fashion_cnn`` (configs/fashion_mnist_cnn.yaml): flip/translate/zoom augmentation, the
+  CNN with Dense 128 and Dropout 0.25, batch 128.
+
+Prints one line ``RESULT {json}`` with the timings. Run by ``train_vs_keras.py``; also alone:
+
+    python benchmarks/hand_keras.py --model mlp --epochs 3 [--verbose auto]
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import argparse  # noqa: E402
 import gzip  # noqa: E402
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -32,8 +41,53 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
+BATCH = {"mlp": 32, "cnn": 128, "rnn": 128, "fashion_cnn": 128}
+
+
+def build(name: str) -> Any:
+    """The named model, layer for layer as its config in configs/ builds it."""
+    import keras
+
+    layers = keras.layers
+    if name == "mlp":
+        body = [
+            keras.Input((28, 28)),
+            layers.Flatten(),
+            layers.Dense(512, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ]
+    elif name == "rnn":
+        body = [keras.Input((28, 28)), layers.LSTM(64), layers.Dense(10, activation="softmax")]
+    else:
+        augment = [
+            layers.RandomFlip(mode="horizontal"),
+            layers.RandomTranslation(height_factor=0.05, width_factor=0.05),
+            layers.RandomZoom(height_factor=0.05),
+        ]
+        convolutions = [
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+        ]
+        if name == "cnn":
+            head = [layers.Dropout(0.5), layers.Dense(10, activation="softmax")]
+            body = [keras.Input((28, 28, 1)), *convolutions, *head]
+        else:
+            head = [
+                layers.Dropout(0.25),
+                layers.Dense(128, activation="relu"),
+                layers.Dropout(0.25),
+                layers.Dense(10, activation="softmax"),
+            ]
+            body = [keras.Input((28, 28, 1)), *augment, *convolutions, *head]
+    return keras.Sequential(body)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--model", choices=sorted(BATCH), default="mlp")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--verbose", default="0", help="0, 1, 2 or auto (Keras's default)")
     parser.add_argument("--seed", type=int, default=42)
@@ -50,17 +104,12 @@ def main() -> None:
     if args.limit:
         x_train, y_train = x_train[: args.limit], y_train[: args.limit]
         x_test, y_test = x_test[: args.limit], y_test[: args.limit]
+    if args.model in ("cnn", "fashion_cnn"):
+        x_train, x_test = x_train[..., None], x_test[..., None]  # a channel axis for Conv2D
     y_train = keras.utils.to_categorical(y_train, 10)
     y_test = keras.utils.to_categorical(y_test, 10)
 
-    model = keras.Sequential(
-        [
-            keras.Input((28, 28)),
-            keras.layers.Flatten(),
-            keras.layers.Dense(512, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
+    model = build(args.model)
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
 
     class Timer(keras.callbacks.Callback):
@@ -90,7 +139,7 @@ def main() -> None:
         x_train,
         y_train,
         epochs=args.epochs,
-        batch_size=32,
+        batch_size=BATCH[args.model],
         validation_data=(x_test, y_test),
         verbose=verbose,
         callbacks=[timer],
