@@ -185,6 +185,9 @@ def run_dltrain(
         return {
             "epoch_times_s": [float(r["epoch_time_s"]) for r in rows],
             "time_to_first_step_s": manifest["timings"]["time_to_first_step_s"],
+            "process_start_to_first_step_s": manifest["timings"].get(
+                "process_start_to_first_step_s"
+            ),
             "test_accuracy": manifest["final_metrics"]["test"]["accuracy"],
             "last_val_accuracy": float(rows[-1]["val_accuracy"]),
             "train_size": manifest["data"]["train_size"],

@@ -63,11 +63,23 @@ def main() -> None:
             check_s.append(proc.wall_s)
             check_rss.append(proc.peak_rss_mib)
 
-    first_step = []
-    for _ in range(args.run_repeats):
-        res = run_dltrain("configs/mnist_mlp.yaml", 1, limit)
-        first_step.append(res["time_to_first_step_s"])
-        print(f"first step {res['time_to_first_step_s']:.2f}s", file=sys.stderr, flush=True)
+    # Time to first step against `import tensorflow, keras`, in alternating pairs.
+    first_step, paired_import, ratios = [], [], []
+    for i in range(args.run_repeats):
+        steps: list[float] = []
+        for side in ("import", "run") if i % 2 == 0 else ("run", "import"):
+            if side == "import":
+                paired_import.append(run([sys.executable, "-c", "import tensorflow, keras"]).wall_s)
+            else:
+                res = run_dltrain("configs/mnist_mlp.yaml", 1, limit)
+                steps.append(res["process_start_to_first_step_s"])
+        first_step.extend(steps)
+        ratios.append(first_step[-1] / paired_import[-1])
+        print(
+            f"first step {first_step[-1]:.2f}s, import {paired_import[-1]:.2f}s",
+            file=sys.stderr,
+            flush=True,
+        )
 
     print()
     rows = [
@@ -76,11 +88,18 @@ def main() -> None:
         ["python -c 'import tensorflow, keras'", len(tf_s), median(tf_s), max(tf_s), "-"],
         [CHECK_LABEL, len(check_s), median(check_s), max(check_s), "< 4 s"],
         [
-            "dltrain run (Fashion-MNIST): time to first step",
+            "python -c 'import tensorflow, keras' (paired with the runs below)",
+            len(paired_import),
+            median(paired_import),
+            max(paired_import),
+            "-",
+        ],
+        [
+            "dltrain run (Fashion-MNIST MLP): process start to first step",
             len(first_step),
             median(first_step),
             max(first_step),
-            "-",
+            "≤ 1.3× the import",
         ],
     ]
     print(table(["command", "runs", "median (s)", "max (s)", "target"], rows))
@@ -89,9 +108,11 @@ def main() -> None:
         f"`dltrain --help` imports TensorFlow: {'yes' if tf_loaded else 'no'}; "
         f"Keras: {'yes' if keras_loaded else 'no'}. "
         f"`dltrain check` peak RSS: {median(check_rss):.0f} MiB. "
-        "Time to first step is run.json's timings.time_to_first_step_s: from the start of "
-        "run_experiment (config read, TensorFlow import, data load, model build, one-batch "
-        "dry run, graph tracing) to the end of the first training step."
+        "Time to first step is run.json's timings.process_start_to_first_step_s: from the "
+        "process's start (interpreter, imports, config, data load, model build, the one-batch "
+        "dry run, tracing and compiling the training step) to the end of the first training "
+        "step (execution). "
+        f"First step / import, median of the paired ratios: {median(ratios):.2f} (target 1.3)."
     )
 
 
