@@ -241,7 +241,10 @@ class TrainingConfig(Strict):
     epoch's steps up to this value is used, so epochs end exactly where they should; progress
     and the Ctrl-C check then happen every that many batches."""
     jit_compile: bool | Literal["auto"] = "auto"
-    """XLA compilation of the training step; ``auto`` lets Keras decide."""
+    """XLA compilation of the train, test and predict steps. ``auto`` decides per model: with
+    a GPU, XLA when every layer supports it; CPU only, XLA when every layer is dense or
+    elementwise (measured faster), not for convolutions or recurrent layers (measured slower).
+    run.json records the choice and the reason."""
     class_weight: dict[int, NonNegativeFloat] | Literal["balanced"] | None = None
     """Per-class loss weights for classification, or ``balanced``."""
     on_nan: Literal["stop", "rollback"] = "stop"
