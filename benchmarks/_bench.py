@@ -162,7 +162,11 @@ def which(name: str) -> str | None:
 
 
 def run_dltrain(
-    config: str, epochs: int, limit: int | None = None, sets: Sequence[str] = ()
+    config: str,
+    epochs: int,
+    limit: int | None = None,
+    sets: Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One ``dltrain run CONFIG -q`` on Fashion-MNIST in a fresh process, and what it recorded.
 
@@ -177,7 +181,7 @@ def run_dltrain(
         cmd = [DLTRAIN, "run", config, "--runs-dir", str(runs), "-q"]
         for item in overrides:
             cmd += ["--set", item]
-        proc = run(cmd)
+        proc = run(cmd, env=env)
         folder = next(runs.glob("*/*/run.json")).parent
         manifest = json.loads((folder / "run.json").read_text())
         with (folder / "metrics.csv").open() as f:
@@ -191,6 +195,8 @@ def run_dltrain(
             "test_accuracy": manifest["final_metrics"]["test"]["accuracy"],
             "last_val_accuracy": float(rows[-1]["val_accuracy"]),
             "train_size": manifest["data"]["train_size"],
+            "jit_compile": (manifest.get("jit_compile") or {}).get("enabled"),
+            "steps_per_execution": manifest.get("steps_per_execution"),
             "validation_size": manifest["data"]["validation_size"],
             "wall_s": proc.wall_s,
             "cpu_s": proc.cpu_s,
