@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# One XLA compilation cache for the session (dltrain.xla_cache), never the user's own: the
+# many runs of the same tiny models compile each step once.
+os.environ.setdefault("DLTRAIN_XLA_CACHE", tempfile.mkdtemp(prefix="dltrain-test-xla-"))
 
 from datagen import (  # noqa: E402
     write_classification_csv,

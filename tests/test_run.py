@@ -281,9 +281,7 @@ def test_unwritable_runs_dir_is_reported_before_training(mlp_config: Path, tmp_p
     assert "not writable" in result.output
 
 
-def test_python_api(
-    mlp_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_python_api(mlp_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import logging
     import os
 
@@ -291,8 +289,9 @@ def test_python_api(
 
     loggers = {n: list(logging.getLogger(n).handlers) for n in ("tensorflow", "absl", "keras")}
     level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
-    result = dltrain.run(str(mlp_config), overrides=["training.epochs=2"], runs_dir=tmp_path / "r",
-                         progress=True)
+    result = dltrain.run(
+        str(mlp_config), overrides=["training.epochs=2"], runs_dir=tmp_path / "r", progress=True
+    )
     assert result.run_dir.parent.name == "tiny_mlp" and result.epochs_completed == 2
     assert "accuracy" in result.test_metrics
     out = capsys.readouterr().out
@@ -411,3 +410,53 @@ def test_data_warnings_are_shown_and_kept(tmp_path: Path) -> None:
     assert "warning: column 'k' is constant" in result.output
     manifest = json.loads(next((tmp_path / "runs").rglob("run.json")).read_text())
     assert any("'k'" in w for w in manifest["data"]["warnings"])
+
+
+def test_jit_auto_is_decided_per_model_and_recorded() -> None:
+    import keras
+
+    from dltrain.model.jit import decide_jit
+
+    dense = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(4)])
+    conv = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3)])
+    rnn = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(2)])
+    cpu = {"deterministic": False, "distributed": False, "accelerators": []}
+    choice = decide_jit(dense, "auto", **cpu)
+    assert choice.enabled and "Dense, Flatten" in choice.reason
+    for model, layer in ((conv, "Conv2D"), (rnn, "LSTM")):
+        choice = decide_jit(model, "auto", **cpu)
+        assert not choice.enabled and layer in choice.reason
+    gpu = {**cpu, "accelerators": ["GPU"]}
+    assert decide_jit(conv, "auto", **gpu).enabled  # Keras's rule with a GPU
+    assert not decide_jit(dense, "auto", **{**cpu, "distributed": True}).enabled
+    assert decide_jit(conv, True, **cpu).enabled and not decide_jit(dense, False, **cpu).enabled
+
+
+@pytest.mark.slow
+def test_xla_cache_is_filled_and_gives_identical_results(mlp_config: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def run(cache: str, name: str) -> list[dict[str, str]]:
+        env = {**os.environ, "DLTRAIN_XLA_CACHE": cache, "CI": "1"}
+        args = ["run", str(mlp_config), "--runs-dir", str(tmp_path / name), "-q"]
+        done = subprocess.run(
+            [sys.executable, "-m", "dltrain", *args], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        folder = next((tmp_path / name).glob("*/*/run.json")).parent
+        manifest = json.loads((folder / "run.json").read_text())
+        assert manifest["jit_compile"]["enabled"] is True  # auto: a dense model on a CPU
+        assert manifest["steps_per_execution"] == 8  # 8 steps per epoch, up to 16
+        with (folder / "metrics.csv").open() as handle:
+            return [
+                {k: v for k, v in r.items() if k != "epoch_time_s"} for r in csv.DictReader(handle)
+            ]
+
+    cache = tmp_path / "xla"
+    first = run(str(cache), "cold")
+    entries = sorted(p.name for p in cache.glob("*.pb"))
+    assert entries  # the train, test and predict steps were stored
+    assert run(str(cache), "warm") == first  # loaded, not compiled: the same numbers
+    assert sorted(p.name for p in cache.glob("*.pb")) == entries  # nothing new to compile
+    assert run("off", "off") == first

@@ -1,0 +1,61 @@
+"""The CLI's persistent XLA compilation cache: where it goes, when it is off, trimming."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dltrain.xla_cache import FLAG, cache_dir, trim, xla_cache
+
+
+def test_default_folder_follows_xdg_then_home(tmp_path: Path) -> None:
+    assert cache_dir({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "dltrain" / "xla"
+    assert cache_dir({"DLTRAIN_XLA_CACHE": str(tmp_path / "c")}) == tmp_path / "c"
+    assert cache_dir({"DLTRAIN_XLA_CACHE": "off"}) is None
+    assert cache_dir({"DLTRAIN_XLA_CACHE": "0"}) is None
+
+
+def test_sets_the_flag_for_the_block_and_restores_it(tmp_path: Path) -> None:
+    env = {"DLTRAIN_XLA_CACHE": str(tmp_path / "xla"), "TF_XLA_FLAGS": "--tf_xla_auto_jit=0"}
+    with xla_cache(env) as folder:
+        assert folder == tmp_path / "xla" and folder.is_dir()
+        assert env["TF_XLA_FLAGS"] == f"--tf_xla_auto_jit=0 {FLAG}={folder}"
+    assert env["TF_XLA_FLAGS"] == "--tf_xla_auto_jit=0"
+    env.pop("TF_XLA_FLAGS")
+    with xla_cache(env):
+        assert env["TF_XLA_FLAGS"] == f"{FLAG}={tmp_path / 'xla'}"
+    assert "TF_XLA_FLAGS" not in env
+
+
+def test_off_unwritable_or_users_own_cache_leave_the_flags_alone(tmp_path: Path) -> None:
+    own = {"DLTRAIN_XLA_CACHE": str(tmp_path), "TF_XLA_FLAGS": f"{FLAG}=/elsewhere"}
+    with xla_cache(own) as folder:
+        assert folder is None and own["TF_XLA_FLAGS"] == f"{FLAG}=/elsewhere"
+    off = {"DLTRAIN_XLA_CACHE": "off"}
+    with xla_cache(off) as folder:
+        assert folder is None and "TF_XLA_FLAGS" not in off
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    unwritable = {"DLTRAIN_XLA_CACHE": str(blocker / "xla")}
+    with xla_cache(unwritable) as folder:
+        assert folder is None and "TF_XLA_FLAGS" not in unwritable
+    spaced = {"DLTRAIN_XLA_CACHE": str(tmp_path / "a b")}
+    with xla_cache(spaced) as folder:  # TF_XLA_FLAGS cannot hold a path with a space
+        assert folder is None and "TF_XLA_FLAGS" not in spaced
+
+
+def test_trim_drops_empty_stale_and_oldest_entries(tmp_path: Path) -> None:
+    def entry(name: str, size: int, age: float) -> Path:
+        path = tmp_path / name
+        path.write_bytes(b"x" * size)
+        os.utime(path, (1_000_000 - age, 1_000_000 - age))
+        return path
+
+    old = entry("xla_compile_cache__1__1__XLA_CPU_JIT.pb", 600, age=300)
+    new = entry("xla_compile_cache__2__2__XLA_CPU_JIT.pb", 600, age=10)
+    empty = entry("xla_compile_cache__3__3__XLA_CPU_JIT.pb", 0, age=10)
+    stale = entry("xla_compile_cache__4__4__XLA_CPU_JIT.pb.tmp", 50, age=7200)
+    fresh = entry("xla_compile_cache__5__5__XLA_CPU_JIT.pb.tmp", 50, age=60)
+    trim(tmp_path, max_bytes=1000, now=1_000_000)
+    assert new.exists() and fresh.exists()  # a writer may still be busy with a fresh one
+    assert not old.exists() and not empty.exists() and not stale.exists()
