@@ -57,7 +57,8 @@ def evaluate_target(
     configure_environment(cfg.seed, False, cfg.precision)
     datasets = load_datasets(cfg, test_path=data.resolve() if data else None)
     model = load_model_file(saved.checkpoint)
-    batch = evaluation_batch_size(datasets.batch_size, datasets.train_size)
+    size = datasets.validation_size if split == "validation" else datasets.test_size
+    batch = evaluation_batch_size(datasets.batch_size, datasets.train_size, size)
     if split == "test":
         dataset = datasets.test_dataset(batch)
     elif split == "validation":

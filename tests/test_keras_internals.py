@@ -56,3 +56,12 @@ def test_multi_worker_patch_targets_exist() -> None:
                  "_is_per_replica_instance"):
         assert hasattr(trainer, name), name
     assert hasattr(trainer.TensorFlowTrainer, "_symbolic_build")
+
+
+def test_private_tensorflow_and_keras_functions_used_for_jit_and_determinism_exist() -> None:
+    # dltrain.train.environment switches op determinism off again (no public function), and
+    # dltrain.model.jit asks Keras whether a model supports XLA.
+    from keras.src.trainers.trainer import model_supports_jit
+    from tensorflow.python.framework import config as tf_config
+
+    assert callable(tf_config.disable_op_determinism) and callable(model_supports_jit)

@@ -384,6 +384,14 @@ def test_steps_per_execution_keeps_epoch_boundaries(mlp_config: Path, tmp_path: 
 
     assert [execution_steps(1875, 16), execution_steps(8, 3), execution_steps(7, 16)] == [15, 2, 7]
     assert execution_steps(13, 4) == 1  # a prime number of steps: one batch per execution
+    from dltrain.train.loop import evaluation_batch_size
+
+    # Evaluation batches divide the split where they can: one shape, one trace/compilation.
+    assert evaluation_batch_size(32, 60_000, 10_000) == 250
+    assert evaluation_batch_size(512, 60_000, 10_000) == 500
+    assert evaluation_batch_size(32, 60_000, 257) == 256  # no divisor near 256
+    assert evaluation_batch_size(32, 60_000) == 256
+    assert evaluation_batch_size(32, 100, 1000) == 100  # never beyond the training set
     losses = []
     for spe in (1, 3, 16):  # 8 steps per epoch: executions of 1, 2 and 8 batches
         result = run_experiment(
@@ -414,8 +422,11 @@ def test_data_warnings_are_shown_and_kept(tmp_path: Path) -> None:
 
 def test_jit_auto_is_decided_per_model_and_recorded() -> None:
     import keras
+    from tensorflow.python.framework import config as tf_config
 
     from dltrain.model.jit import decide_jit
+
+    tf_config.disable_op_determinism()  # an earlier test's run may have set it
 
     dense = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(4)])
     conv = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3)])

@@ -106,7 +106,7 @@ def load_source(saved: SavedRun, spec: DataSpec, *, verify: bool, calibrate: boo
             "verify or calibrate the export; use --no-verify (and no int8 quantization)"
         )
     if verify:
-        batch = evaluation_batch_size(datasets.batch_size, datasets.train_size)
+        batch = evaluation_batch_size(datasets.batch_size, datasets.train_size, datasets.test_size)
         predicted = keras_model.predict(datasets.test_dataset(batch), verbose=0)
         reference = list(predicted) if isinstance(predicted, list | tuple) else [predicted]
         source.test = TestSplit(

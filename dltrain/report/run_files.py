@@ -150,7 +150,7 @@ def _result_plots(run: RunFolder, outcome: FitOutcome, datasets: Datasets) -> No
 
     write_training_plots(run.plots, outcome.rows)
     test_ds: tf.data.Dataset = datasets.test_dataset(
-        evaluation_batch_size(datasets.batch_size, datasets.train_size)
+        evaluation_batch_size(datasets.batch_size, datasets.train_size, datasets.test_size)
     )
     chosen = outcome.test_checkpoint
     caption = result_caption(chosen.epoch if chosen else None, outcome.rows)

@@ -19,8 +19,13 @@ def configure_environment(seed: int, deterministic: bool, precision: str) -> Non
     random.seed(seed)
     np.random.seed(seed)
     keras.utils.set_random_seed(seed)
+    # Both ways: an earlier run in this process may have switched it on.
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+    else:
+        from tensorflow.python.framework import config as tf_config  # no public "disable"
+
+        tf_config.disable_op_determinism()
     keras.mixed_precision.set_global_policy(precision)
 
 

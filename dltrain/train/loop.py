@@ -58,13 +58,20 @@ class FitOutcome:
     test_checkpoint: TestCheckpoint | None = None
 
 
-def evaluation_batch_size(batch_size: int, train_size: int) -> int:
-    """Batch size for validation and test passes.
+def evaluation_batch_size(batch_size: int, train_size: int, split_size: int | None = None) -> int:
+    """Batch size for validation and test passes over a split of ``split_size`` examples.
 
     Evaluation results do not depend on the batch size (no gradients), so a larger batch is
-    used to make it cheaper; ``full`` batches stay full.
+    used to make it cheaper; ``full`` batches stay full. Where a divisor of the split's size
+    lies between half that size and it, the divisor is used: every batch then has the same
+    shape, so the step is traced (and, with XLA, compiled) once instead of twice (10,000
+    test images: batches of 250 instead of 39 of 256 and one of 16).
     """
-    return max(batch_size, min(256, max(train_size, 1)))
+    size = max(batch_size, min(256, max(train_size, 1)))
+    if split_size is None or split_size <= size or size < 2:
+        return size
+    divisors = [d for d in range(size, size // 2 - 1, -1) if split_size % d == 0]
+    return divisors[0] if divisors else size
 
 
 def _callbacks(
@@ -130,7 +137,7 @@ def fit_model(
     """
     training = cfg.training
     batch_size = datasets.batch_size
-    eval_batch = evaluation_batch_size(batch_size, datasets.train_size)
+    eval_batch = evaluation_batch_size(batch_size, datasets.train_size, datasets.validation_size)
     validation = datasets.validation_dataset(eval_batch)
     has_validation = validation is not None
     extra, es, rl = _callbacks(cfg, model, run, has_validation)

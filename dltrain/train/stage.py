@@ -89,6 +89,6 @@ def _test(outcome: FitOutcome, prepared: Prepared, run: RunFolder) -> None:
         best = outcome.best.model_dump() if outcome.best else {}
         outcome.test_checkpoint = TestCheckpoint(file="checkpoints/best.keras", **best)
     datasets = prepared.datasets
-    batch = evaluation_batch_size(datasets.batch_size, datasets.train_size)
+    batch = evaluation_batch_size(datasets.batch_size, datasets.train_size, datasets.test_size)
     logs = outcome.model.evaluate(datasets.test_dataset(batch), return_dict=True, verbose=0)
     outcome.test_metrics = {k: float(v) for k, v in logs.items()}
