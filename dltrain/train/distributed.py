@@ -32,7 +32,7 @@ from typing import Any
 
 from dltrain.errors import UsageError
 
-__all__ = ["WorkerRole", "multi_worker_fit", "worker_role", "worker_scratch"]
+__all__ = ["WorkerRole", "follows_chief", "multi_worker_fit", "worker_role", "worker_scratch"]
 
 
 @dataclass(frozen=True)
@@ -143,3 +143,15 @@ def worker_scratch(strategy: str) -> Iterator[Path | None]:
         yield scratch
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def follows_chief(strategy: str | None) -> bool:
+    """Whether this process resumes a multi-worker run as a non-chief worker.
+
+    Such a worker restores the chief's resume point from the chief's run folder (a shared
+    filesystem on real clusters, docs/distributed.md) and trains into a private folder.
+
+    Raises:
+        UsageError: a multi-worker run without a valid ``TF_CONFIG``.
+    """
+    return strategy == "multi_worker_mirrored" and not worker_role().is_chief
