@@ -117,6 +117,10 @@ def test_a_lost_worker_stops_the_job_or_restarts_it_and_the_run_completes(
     assert code == 1, out
     assert "worker 0" in out and "SIGKILL" in out
     assert f"--resume {run_dir}" in out
+    # The failed launch keeps its workers' logs (and nothing else) and says where.
+    (kept,) = (tmp_path / "tmp").glob("dltrain-launch-*")
+    assert f"worker logs: {kept}" in out
+    assert [p.name for p in kept.iterdir()] == ["worker-1.log"]
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["status"] != "completed" and manifest["restarts"] == []
 
@@ -134,5 +138,5 @@ def test_a_lost_worker_stops_the_job_or_restarts_it_and_the_run_completes(
     assert "worker 1" in restart["reason"] and "SIGKILL" in restart["reason"]
     first, second = manifest["resumes"]  # type: ignore[misc]
     assert 2 <= first["from_epoch"] < 4 <= second["from_epoch"]
-    # Killed workers' temporary folders and the launcher's logs are gone with the launcher's.
-    assert not list((tmp_path / "tmp").glob("dltrain-*"))
+    # Killed workers' temporary folders went with the launcher's, which succeeded this time.
+    assert list((tmp_path / "tmp").glob("dltrain-*")) == [kept]
