@@ -108,8 +108,10 @@ def launch_workers(
 
     Raises:
         UsageError: fewer than 1 worker, a negative ``max_restarts``, neither or both of
-            ``config`` and ``resume``, or a missing config file.
+            ``config`` and ``resume``, a missing config file, or a run to resume that was
+            not a multi-worker run.
         ConfigError: the config is invalid (to find where the run folder will be).
+        CheckpointError: ``resume`` is not a readable run folder.
     """
     if workers < 1:
         raise UsageError(f"--workers must be at least 1; received {workers}")
@@ -123,7 +125,12 @@ def launch_workers(
             raise UsageError(f"{config}: no such config file")
         runs_root = _runs_root(config, overrides, runs_dir)
     elif resume is not None:
-        RunFolder.open(resume)  # a readable run folder, or CheckpointError now
+        strategy = RunFolder.open(resume).manifest.distribute  # or CheckpointError now
+        if strategy != "multi_worker_mirrored":
+            raise UsageError(
+                f"{resume}: trained with distribute.strategy {strategy}, not "
+                "multi_worker_mirrored; continue it with: dltrain run --resume RUN"
+            )
     logs = Path(tempfile.mkdtemp(prefix="dltrain-launch-"))
     result = LaunchResult([], logs, resume)
     while True:

@@ -140,3 +140,43 @@ def test_a_lost_worker_stops_the_job_or_restarts_it_and_the_run_completes(
     assert 2 <= first["from_epoch"] < 4 <= second["from_epoch"]
     # Killed workers' temporary folders went with the launcher's, which succeeded this time.
     assert list((tmp_path / "tmp").glob("dltrain-*")) == [kept]
+
+
+# ----------------------------------------------------------------- fast checks, no workers
+def test_launch_refuses_bad_arguments_before_starting_workers(
+    config: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from dltrain.cli import app
+
+    runner = CliRunner()
+    for args, expected in [
+        ([str(config), "--max-restarts", "-1"], "--max-restarts must be 0 or more"),
+        ([], "give a CONFIG file, or --resume"),
+        ([str(config), "--resume", str(tmp_path)], "not both"),
+        (["--resume", str(tmp_path / "nothing")], "no such run folder"),
+    ]:
+        result = runner.invoke(app, ["launch", *args])
+        assert result.exit_code == 2, result.output
+        assert expected in result.output
+    single = tmp_path / "runs" / "one" / "20250101T000000Z"
+    single.mkdir(parents=True)
+    (single / "run.json").write_text(json.dumps({"status": "interrupted", "distribute": "default"}))
+    result = runner.invoke(app, ["launch", "--resume", str(single)])
+    assert result.exit_code == 2 and "dltrain run --resume" in result.output
+
+
+def test_the_run_folder_of_a_lost_chief_is_found_by_its_pid(tmp_path: Path) -> None:
+    from dltrain.launch import _run_of, describe_exit
+
+    root = tmp_path / "runs" / "mw"
+    for stamp, pid in [("20250101T000000Z", 11), ("20250101T000001Z", 12)]:
+        (root / stamp).mkdir(parents=True)
+        (root / stamp / "run.json").write_text(json.dumps({"status": "running", "pid": pid}))
+    (root / "damaged").mkdir()
+    (root / "damaged" / "run.json").write_text("{")
+    assert _run_of(root, 12) == root / "20250101T000001Z"
+    assert _run_of(root, 13) is None
+    assert describe_exit(1, 42, -9) == "worker 1 (pid 42) killed by SIGKILL"
+    assert describe_exit(0, 42, 2) == "worker 0 (pid 42) exited with 2"
