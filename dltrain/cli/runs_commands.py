@@ -7,7 +7,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from dltrain.cli import RunsDirOption, SetOption, app, make_console, make_err_console, reporting
+from dltrain.cli import (
+    ForceOption,
+    RunsDirOption,
+    SetOption,
+    app,
+    make_console,
+    make_err_console,
+    reporting,
+)
 
 
 @app.command()
@@ -58,9 +66,7 @@ def launch(
         Optional[Path],  # noqa: UP045
         typer.Option("--resume", help="Continue this multi-worker run folder."),
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="With --resume: accept config changes (recorded).")
-    ] = False,
+    force: ForceOption = False,
     max_restarts: Annotated[
         int,
         typer.Option(
