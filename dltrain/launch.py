@@ -1,4 +1,12 @@
-"""``launch_workers``: try multi-worker training on one machine (N local processes)."""
+"""``launch_workers``: multi-worker training with N local processes, restarted when one is lost.
+
+Each attempt starts N ``dltrain run`` processes forming one ``TF_CONFIG`` cluster on free ports
+of 127.0.0.1 and supervises them. When one dies (killed, OOM-killed: any death by a signal),
+the others are stopped (SIGTERM, then SIGKILL after a grace period: a survivor is usually
+blocked in a collective op with its dead peer) and, while restarts are left, the job starts
+again with ``dltrain run --resume RUN`` on every worker, from the last epoch every worker
+completed. Each restart is recorded in the run's ``run.json`` (``restarts``).
+"""
 
 from __future__ import annotations
 
@@ -10,26 +18,47 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dltrain.errors import UsageError
+from dltrain.errors import DltrainError, UsageError
+from dltrain.storage import RunFolder, utc_now
+from dltrain.storage.manifest import MANIFEST, RestartRecord, read_manifest
 
 __all__ = ["LaunchResult", "free_ports", "launch_workers"]
+
+_POLL_S = 0.2
 
 
 @dataclass
 class LaunchResult:
-    """Exit codes of the workers, and where the non-chief workers' logs are (on failure)."""
+    """How the job ended: the last attempt's exit codes, its run folder, its restarts."""
 
     exit_codes: list[int]
     logs: Path | None
+    run_dir: Path | None = None
+    restarts: list[RestartRecord] = field(default_factory=list)
+    lost: str | None = None
+    """Set when the last attempt ended because a worker was lost (and no restart was left)."""
 
     @property
     def exit_code(self) -> int:
-        """0 when every worker succeeded, else the first failing worker's code."""
+        """0 when every worker succeeded; 1 for a lost worker; else the first failing code."""
+        if self.lost is not None:
+            return 1
         return next((code for code in self.exit_codes if code != 0), 0)
+
+
+@dataclass
+class _Attempt:
+    codes: list[int]
+    pids: list[int]
+    first_failed: int | None
+    """Index of the first worker that exited non-zero (the cause), None when all succeeded."""
+    interrupted: bool = False
+    """Ctrl-C: the workers were asked to stop; nothing is restarted."""
 
 
 def free_ports(count: int) -> list[int]:
@@ -46,64 +75,215 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def describe_exit(index: int, pid: int, code: int) -> str:
+    """``worker 1 (pid 4242) killed by SIGKILL`` / ``... exited with 1``."""
+    if code < 0:
+        try:
+            how = f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"killed by signal {-code}"
+    else:
+        how = f"exited with {code}"
+    return f"worker {index} (pid {pid}) {how}"
+
+
 def launch_workers(
-    config: Path,
+    config: Path | None,
     workers: int,
-    run_args: Sequence[str] = (),
+    overrides: Sequence[str] = (),
+    *,
+    runs_dir: Path | None = None,
+    resume: Path | None = None,
+    force: bool = False,
+    max_restarts: int = 0,
+    grace_s: float = 10.0,
+    report: Callable[[str], None] = lambda text: None,
 ) -> LaunchResult:
-    """Start ``workers`` local ``dltrain run`` processes forming one ``TF_CONFIG`` cluster.
+    """Train with ``workers`` local processes; restart the job up to ``max_restarts`` times.
 
     Worker 0 is the chief: its output is this process's output and it alone writes the run
     folder. The others log to a temporary folder, kept (and returned) only if one fails.
+    ``resume`` continues that run folder instead of starting one from ``config``.
+    ``report`` receives one line per event (a lost worker, a restart).
 
     Raises:
-        UsageError: fewer than 1 worker, or a missing config file.
+        UsageError: fewer than 1 worker, a negative ``max_restarts``, neither or both of
+            ``config`` and ``resume``, a missing config file, or a run to resume that was
+            not a multi-worker run.
+        ConfigError: the config is invalid (to find where the run folder will be).
+        CheckpointError: ``resume`` is not a readable run folder.
     """
     if workers < 1:
         raise UsageError(f"--workers must be at least 1; received {workers}")
-    if not config.is_file():
-        raise UsageError(f"{config}: no such config file")
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(workers)]}
+    if max_restarts < 0:
+        raise UsageError(f"--max-restarts must be 0 or more; received {max_restarts}")
+    if (config is None) == (resume is None):
+        raise UsageError("give a CONFIG file, or --resume RUN_FOLDER (not both)")
+    runs_root: Path | None = None
+    if config is not None:
+        if not config.is_file():
+            raise UsageError(f"{config}: no such config file")
+        runs_root = _runs_root(config, overrides, runs_dir)
+    elif resume is not None:
+        strategy = RunFolder.open(resume).manifest.distribute  # or CheckpointError now
+        if strategy != "multi_worker_mirrored":
+            raise UsageError(
+                f"{resume}: trained with distribute.strategy {strategy}, not "
+                "multi_worker_mirrored; continue it with: dltrain run --resume RUN"
+            )
     logs = Path(tempfile.mkdtemp(prefix="dltrain-launch-"))
-    command = [
-        sys.executable,
-        "-m",
-        "dltrain",
-        "run",
-        str(config),
-        "--set",
-        "distribute.strategy=multi_worker_mirrored",
-        *run_args,
-    ]
-    procs: list[subprocess.Popen[bytes]] = []
-    handles = []
-    try:
-        for index in range(workers):
-            env = {
-                **os.environ,
-                "TF_CONFIG": json.dumps(
-                    {"cluster": cluster, "task": {"type": "worker", "index": index}}
-                ),
-            }
-            if index == 0:
-                procs.append(subprocess.Popen(command, env=env))
-            else:
-                handle = (logs / f"worker-{index}.log").open("wb")
-                handles.append(handle)
-                procs.append(
-                    subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
-                )
-        codes = [proc.wait() for proc in procs]
-    except KeyboardInterrupt:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        codes = [proc.wait() for proc in procs]
-    finally:
-        for handle in handles:
-            handle.close()
-    result = LaunchResult(codes, logs)
+    result = LaunchResult([], logs, resume)
+    while True:
+        if result.run_dir is None:
+            assert config is not None
+            args = [str(config), "--set", "distribute.strategy=multi_worker_mirrored"]
+            args += [a for item in overrides for a in ("--set", item)]
+            args += ["--runs-dir", str(runs_dir)] if runs_dir is not None else []
+        else:
+            # A restart of a new run resumes it as saved (config.yaml has its overrides); a
+            # resumed one is resumed again with the changes it was asked for.
+            args = ["--resume", str(result.run_dir)]
+            if resume is not None:
+                args += [a for item in overrides for a in ("--set", item)]
+                args += ["--force"] if force else []
+        attempt = _run_attempt(["run", *args], workers, logs, grace_s)
+        result.exit_codes = attempt.codes
+        if attempt.first_failed is None or attempt.interrupted:
+            break
+        index = attempt.first_failed
+        code = attempt.codes[index]
+        if code >= 0:
+            break  # a worker's own error (bad config, diverged training): a restart repeats it
+        result.lost = describe_exit(index, attempt.pids[index], code)
+        if result.run_dir is None and runs_root is not None:
+            result.run_dir = _run_of(runs_root, attempt.pids[0])
+        done = _epochs_done(result.run_dir)
+        report(f"{result.lost}; the other workers were stopped")
+        if len(result.restarts) >= max_restarts:
+            break
+        record = RestartRecord(
+            at=utc_now().isoformat(),
+            attempt=len(result.restarts) + 1,
+            from_epoch=done,
+            reason=result.lost,
+            workers=workers,
+        )
+        result.restarts.append(record)
+        if result.run_dir is not None:
+            _record_restart(result.run_dir, record)
+        report(
+            f"restart {record.attempt} of {max_restarts}: "
+            + (f"resuming {result.run_dir} from epoch {done}" if result.run_dir else "anew")
+        )
+        result.lost = None
     if result.exit_code == 0:
         shutil.rmtree(logs, ignore_errors=True)
         result.logs = None
     return result
+
+
+def _runs_root(config: Path, overrides: Sequence[str], runs_dir: Path | None) -> Path:
+    """Where the chief will create the run folder: ``<runs dir>/<name>``."""
+    from dltrain.config import load_config
+
+    cfg = load_config(config, overrides).config
+    return Path(runs_dir or cfg.output.runs_dir or "runs") / cfg.name
+
+
+def _run_of(runs_root: Path, chief_pid: int) -> Path | None:
+    """The run folder the chief (``chief_pid``) created, or None when it made none yet."""
+    found: list[Path] = []
+    for manifest in runs_root.glob(f"*/{MANIFEST}"):
+        try:
+            if read_manifest(manifest).pid == chief_pid:
+                found.append(manifest.parent)
+        except DltrainError:
+            continue  # a half-written or foreign folder is not this run
+    return max(found, default=None, key=lambda p: p.name)
+
+
+def _epochs_done(run_dir: Path | None) -> int:
+    if run_dir is None:
+        return 0
+    from dltrain.storage import latest_resume_point
+
+    try:
+        point = latest_resume_point(run_dir / "checkpoints")
+    except DltrainError:
+        return 0
+    return point.epochs_completed if point else 0
+
+
+def _record_restart(run_dir: Path, record: RestartRecord) -> None:
+    """Append ``record`` to ``run.json``'s ``restarts`` (no worker runs now)."""
+    run = RunFolder.open(run_dir)
+    run.take_lock()
+    try:
+        run.update(restarts=[*run.manifest.restarts, record])
+    finally:
+        run.release()
+
+
+def _run_attempt(args: list[str], workers: int, logs: Path, grace_s: float) -> _Attempt:
+    """Start the workers, wait for all of them, and stop the rest as soon as one fails."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(workers)]}
+    command = [sys.executable, "-m", "dltrain", *args]
+    procs: list[subprocess.Popen[bytes]] = []
+    handles = []
+    stopped: list[int] = []
+    interrupted = False
+    try:
+        for index in range(workers):
+            task = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+            # Temporary files (a non-chief's run folder, TensorFlow's) go under the launch's
+            # folder: a killed worker cannot remove its own, the launcher removes them all.
+            tmp = logs / f"tmp-{index}"
+            tmp.mkdir(exist_ok=True)
+            env = {**os.environ, "TF_CONFIG": json.dumps(task), "TMPDIR": str(tmp)}
+            if index == 0:
+                procs.append(subprocess.Popen(command, env=env))
+                continue
+            handle = (logs / f"worker-{index}.log").open("ab")
+            handles.append(handle)
+            procs.append(
+                subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
+            )
+        while any(proc.poll() is None for proc in procs):
+            if any(proc.returncode not in (None, 0) for proc in procs):
+                stopped = [i for i, proc in enumerate(procs) if proc.returncode is None]
+                _stop(procs, grace_s)
+                break
+            time.sleep(_POLL_S)
+    except KeyboardInterrupt:
+        interrupted = True
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in procs:
+            proc.wait()
+    finally:
+        for handle in handles:
+            handle.close()
+    codes = [proc.wait() for proc in procs]
+    for index in range(workers):
+        shutil.rmtree(logs / f"tmp-{index}", ignore_errors=True)
+    # The cause is a worker this launcher did not stop; one killed from outside (SIGKILL by
+    # the OOM killer, a preemption) before one that failed because its peer was gone.
+    failed = [i for i, code in enumerate(codes) if code != 0 and i not in stopped]
+    killed = [i for i in failed if codes[i] < 0]
+    first_failed = (killed or failed)[0] if failed else None
+    return _Attempt(codes, [proc.pid for proc in procs], first_failed, interrupted)
+
+
+def _stop(procs: Sequence[subprocess.Popen[bytes]], grace_s: float) -> None:
+    """SIGTERM the running workers (a clean stop if they can), SIGKILL those still running."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + grace_s
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.0))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -112,10 +112,13 @@ def resume_experiment(
     """
     started = time.perf_counter()
     run = RunFolder.open(run_dir)
-    run.take_lock()  # one writer; also clears what a killed one left behind
     from dltrain.train import dry_run, plan_resume, prepare, record_resume
+    from dltrain.train.distributed import follows_chief
     from dltrain.train.resume import apply_changes
 
+    if follows_chief(run.manifest.distribute):
+        return _follow(run, overrides, force, progress, command, started, callbacks)
+    run.take_lock()  # one writer; also clears what a killed one left behind
     with writing(run):
         plan = plan_resume(run, overrides, force=force)
         check_tracking(plan.loaded, run)
@@ -123,13 +126,57 @@ def resume_experiment(
             on_run_folder(run.path)
         point = plan.point
         prepared = prepare(plan.loaded, model_path=point.model_path if point else None)
-        apply_changes(prepared.model, plan)
-        dry_run(plan.loaded, prepared)
-        record_resume(run, plan, command)
-        run.update(jit_compile=prepared.jit.to_json())
-        return _execute(
-            plan.loaded, prepared, run, progress, started, resume=plan, callbacks=callbacks
-        )
+        with prepared.session():
+            apply_changes(prepared.model, plan)
+            dry_run(plan.loaded, prepared)
+            record_resume(run, plan, command)
+            run.update(jit_compile=prepared.jit.to_json())
+            return _execute(
+                plan.loaded, prepared, run, progress, started, resume=plan, callbacks=callbacks
+            )
+
+
+def _follow(
+    chief_run: RunFolder,
+    overrides: Sequence[str],
+    force: bool,
+    progress: ProgressSink | None,
+    command: Sequence[str] | None,
+    started: float,
+    callbacks: Sequence[Any],
+) -> RunResult:
+    """A non-chief worker's ``--resume``: the chief's resume point, a private run folder.
+
+    Every worker must restore the same weights, optimizer state and epoch, so this one reads
+    the chief's run folder (never writing it) and records into a temporary folder, as a
+    non-chief worker of a new run does.
+    """
+    from dltrain.report import record_start
+    from dltrain.train import dry_run, plan_resume, prepare
+    from dltrain.train.distributed import worker_scratch
+    from dltrain.train.resume import apply_changes
+
+    plan = plan_resume(chief_run, overrides, force=force, follower=True)
+    point = plan.point
+    with worker_scratch("multi_worker_mirrored") as scratch:
+        assert scratch is not None  # follows_chief: this is not the chief
+        prepared = prepare(plan.loaded, model_path=point.model_path if point else None)
+        with prepared.session():
+            apply_changes(prepared.model, plan)
+            dry_run(plan.loaded, prepared)
+            run = RunFolder.create(scratch, plan.loaded.config.name)
+            record_start(
+                run,
+                plan.loaded,
+                prepared.model,
+                prepared.datasets,
+                command,
+                utc_now,
+                prepared.jit,
+            )
+            return _execute(
+                plan.loaded, prepared, run, progress, started, resume=plan, callbacks=callbacks
+            )
 
 
 def _execute(

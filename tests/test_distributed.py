@@ -129,3 +129,20 @@ def test_multi_worker_without_tf_config_is_exit_2(
     )
     assert result.exit_code == 2
     assert "TF_CONFIG" in result.output and "dltrain launch" in result.output
+
+
+def test_only_non_chief_workers_of_multi_worker_runs_follow_the_chief(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dltrain.train.distributed import follows_chief
+
+    cluster = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
+    for index, follows in [(0, False), (1, True)]:
+        task = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        monkeypatch.setenv("TF_CONFIG", json.dumps(task))
+        assert follows_chief("multi_worker_mirrored") is follows
+        assert follows_chief("default") is False
+    monkeypatch.delenv("TF_CONFIG")
+    assert follows_chief(None) is False  # single-machine runs need no TF_CONFIG
+    with pytest.raises(UsageError, match="TF_CONFIG"):
+        follows_chief("multi_worker_mirrored")

@@ -68,6 +68,10 @@ MlflowOption = Annotated[
     ),
 ]
 
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="With --resume: accept config changes (recorded).")
+]
+
 
 def make_console() -> Console:
     console = Console(highlight=False, soft_wrap=True)

@@ -7,7 +7,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from dltrain.cli import RunsDirOption, SetOption, app, make_console, make_err_console, reporting
+from dltrain.cli import (
+    ForceOption,
+    RunsDirOption,
+    SetOption,
+    app,
+    make_console,
+    make_err_console,
+    reporting,
+)
 
 
 @app.command()
@@ -47,22 +55,50 @@ def compare(
 
 @app.command()
 def launch(
-    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment YAML file.")],
+    config: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Argument(metavar="CONFIG", help="Experiment YAML file (omit with --resume)."),
+    ] = None,
     workers: Annotated[int, typer.Option("--workers", "-n", help="Local worker processes.")] = 2,
     set_: SetOption = None,
     runs_dir: RunsDirOption = None,
+    resume: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--resume", help="Continue this multi-worker run folder."),
+    ] = None,
+    force: ForceOption = False,
+    max_restarts: Annotated[
+        int,
+        typer.Option(
+            "--max-restarts",
+            help="Restart the job from the last completed epoch when a worker dies, this often.",
+        ),
+    ] = 0,
 ) -> None:
     """Train with N local workers (multi-worker strategy, generated TF_CONFIG)."""
     with reporting(tensorflow=False):
+        import shlex
+
         from dltrain.launch import launch_workers
 
-        args = [arg for item in (set_ or []) for arg in ("--set", item)]
-        if runs_dir is not None:
-            args += ["--runs-dir", str(runs_dir)]
-        result = launch_workers(config, workers, args)
+        err = make_err_console()
+        result = launch_workers(
+            config,
+            workers,
+            set_ or [],
+            runs_dir=runs_dir,
+            resume=resume,
+            force=force,
+            max_restarts=max_restarts,
+            report=lambda text: err.print(f"launch: {text}", markup=False),
+        )
         if result.exit_code:
             where = f"; worker logs: {result.logs}" if result.logs else ""
-            make_err_console().print(
-                f"a worker failed (exit codes {result.exit_codes}){where}", markup=False
-            )
+            err.print(f"a worker failed (exit codes {result.exit_codes}){where}", markup=False)
+            if result.lost is not None and result.run_dir is not None:
+                again = shlex.quote(str(result.run_dir))
+                err.print(
+                    f"resume with: dltrain launch --workers {workers} --resume {again}",
+                    markup=False,
+                )
             raise typer.Exit(result.exit_code)

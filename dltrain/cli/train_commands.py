@@ -8,7 +8,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from dltrain.cli import MlflowOption, RunsDirOption, SetOption, app, make_console, reporting
+from dltrain.cli import (
+    ForceOption,
+    MlflowOption,
+    RunsDirOption,
+    SetOption,
+    app,
+    make_console,
+    reporting,
+)
 
 
 @app.command()
@@ -27,9 +35,7 @@ def run(
         Optional[Path],  # noqa: UP045
         typer.Option("--resume", help="Continue this interrupted or finished run folder."),
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="With --resume: accept config changes (recorded).")
-    ] = False,
+    force: ForceOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final metrics.")] = False,
     mlflow: MlflowOption = None,
 ) -> None:

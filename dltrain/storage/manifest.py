@@ -22,6 +22,7 @@ __all__ = [
     "BestCheckpoint",
     "DataFacts",
     "MlflowRecord",
+    "RestartRecord",
     "ResumeRecord",
     "Rollback",
     "RunManifest",
@@ -90,6 +91,19 @@ class ResumeRecord(_Section):
     drift: list[Drift] = Field(default_factory=list)
 
 
+class RestartRecord(_Section):
+    """One automatic restart of a multi-worker run by ``dltrain launch --max-restarts``."""
+
+    at: str
+    attempt: int
+    """1 for the first restart."""
+    from_epoch: int
+    """Epochs every worker had completed (the resume point the workers restart from)."""
+    reason: str
+    """Which worker was lost, and how (``worker 1 (pid 4242) killed by SIGKILL``)."""
+    workers: int
+
+
 class Rollback(_Section):
     """One ``on_nan: rollback`` recovery."""
 
@@ -156,6 +170,8 @@ class RunManifest(BaseModel):
     error: str | None = None
     resumes: list[ResumeRecord] = Field(default_factory=list)
     rollbacks: list[Rollback] = Field(default_factory=list)
+    restarts: list[RestartRecord] = Field(default_factory=list)
+    """Automatic restarts after a lost worker (``dltrain launch``, docs/distributed.md)."""
     tune: dict[str, Any] | None = None
     """For a tuning trial: study, trial number, state, value, params (docs/tuning.md)."""
     imports: list[dict[str, str | None]] = Field(default_factory=list)

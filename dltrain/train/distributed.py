@@ -13,7 +13,21 @@ Keras 3.15; keras-team/keras#20585, tensorflow/tensorflow#72388) for two reasons
    ``strategy.reduce("MEAN", v, axis=0)``, which fails on rank-0 values. We reduce scalars with
    ``axis=None`` (the mean across replicas) and leave everything else to Keras.
 
-Both patches apply only while a multi-worker run trains (:func:`multi_worker_fit`), so
+A third one makes ``steps_per_execution > 1`` work there:
+
+3. Keras runs several steps per execution in a ``tf.while_loop`` over
+   ``iterator.get_next_as_optional()``, each step inside a ``tf.cond`` on ``has_value()``.
+   Under the collective strategy that graph fails at run time with "You must feed a value
+   for placeholder tensor 'while/body/.../while/cond/Placeholder' with dtype int32": a
+   distributed optional's ``get_next_as_optional`` (workers agree whether any has data, by
+   an all-reduce) inside ``tf.cond`` inside the loop leaves an unfed capture in the branch.
+   The same steps as a plain loop of ``next(iterator)`` run fine (and give the same losses
+   as one step per execution). A plain loop cannot stop early at the end of the data, but
+   dltrain's training dataset spans every remaining epoch and each execution ends on an
+   epoch's last batch (:func:`dltrain.train.loop.execution_steps`), so it never needs to.
+   Evaluation runs one step per execution (finite data, where stopping early matters).
+
+The patches apply only while a multi-worker run trains (:func:`multi_worker_fit`), so
 single-machine runs use Keras untouched; everything else (callbacks, metrics, checkpoints,
 resume points) is the same code path as on one machine.
 """
@@ -32,7 +46,7 @@ from typing import Any
 
 from dltrain.errors import UsageError
 
-__all__ = ["WorkerRole", "multi_worker_fit", "worker_role", "worker_scratch"]
+__all__ = ["WorkerRole", "follows_chief", "multi_worker_fit", "worker_role", "worker_scratch"]
 
 
 @dataclass(frozen=True)
@@ -122,11 +136,48 @@ def multi_worker_fit(model: Any, strategy: Any, local_batch: Any) -> Iterator[No
 
     tf_trainer.reduce_per_replica = reduce_per_replica
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    model.make_train_function = lambda force=False: _make_function(model, model.train_step)
+    model.make_test_function = lambda force=False: _make_function(model, model.test_step, 1)
+    model.train_function = model.test_function = None
     try:
         yield
     finally:
         tf_trainer.reduce_per_replica = original_reduce
-        del model._maybe_symbolic_build
+        del model._maybe_symbolic_build, model.make_train_function, model.make_test_function
+        model.train_function = model.test_function = None
+
+
+def _make_function(model: Any, step: Any, steps: int | None = None) -> Any:
+    """Keras's train/test function as a plain loop of ``steps`` steps (see point 3 above).
+
+    ``steps`` defaults to the model's ``steps_per_execution`` when the function is traced.
+    Keras sets the function once per fit/evaluate (``make_*_function`` is called each time;
+    the traced function is kept while the model's step count stays the same).
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    attribute = "train_function" if step == model.train_step else "test_function"
+    count = steps or int(model.steps_per_execution)
+    cached = getattr(model, attribute, None)
+    if cached is not None and getattr(cached, "_dltrain_steps", None) == count:
+        return cached
+    strategy = model.distribute_strategy
+
+    def one_step(data: Any) -> Any:
+        outputs = strategy.run(step, args=(data,))
+        return tf_trainer.reduce_per_replica(outputs, strategy, reduction="auto")
+
+    def run_steps(iterator: Any) -> Any:
+        outputs = one_step(next(iterator))
+        for _ in tf.range(count - 1):  # a tf.while_loop; end of data raises OutOfRange
+            outputs = one_step(next(iterator))
+        return outputs
+
+    function = tf.function(run_steps, reduce_retracing=True)
+    function._dltrain_steps = count
+    setattr(model, attribute, function)
+    return function
 
 
 @contextmanager
@@ -143,3 +194,15 @@ def worker_scratch(strategy: str) -> Iterator[Path | None]:
         yield scratch
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def follows_chief(strategy: str | None) -> bool:
+    """Whether this process resumes a multi-worker run as a non-chief worker.
+
+    Such a worker restores the chief's resume point from the chief's run folder (a shared
+    filesystem on real clusters, docs/distributed.md) and trains into a private folder.
+
+    Raises:
+        UsageError: a multi-worker run without a valid ``TF_CONFIG``.
+    """
+    return strategy == "multi_worker_mirrored" and not worker_role().is_chief

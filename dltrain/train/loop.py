@@ -269,10 +269,7 @@ def fit_model(
 
 
 def _steps_per_execution(cfg: ExperimentConfig) -> int:
-    # Multi-step executions under MultiWorkerMirroredStrategy fail inside TensorFlow
-    # ("You must feed a value for placeholder tensor 'while/cond/Placeholder'").
-    if cfg.distribute.strategy == "multi_worker_mirrored":
-        return 1
+    # Multi-worker runs too: dltrain.train.distributed runs their executions as a plain loop.
     return int(cfg.training.steps_per_execution)
 
 

@@ -69,7 +69,10 @@ def prepare(loaded: LoadedConfig, model_path: Path | None = None) -> Prepared:
                 problems=[
                     loaded.problem(
                         ("training", "on_nan"),
-                        "on_nan: rollback is not supported with multi_worker_mirrored; use stop",
+                        "on_nan: rollback is not supported with multi_worker_mirrored (a "
+                        "rollback swaps in a model loaded mid-fit, which every worker would "
+                        "have to rebuild in the strategy's scope at the same step); use stop, "
+                        "then --resume with a lower optimizer.learning_rate and --force",
                     )
                 ]
             )
@@ -90,8 +93,6 @@ def prepare(loaded: LoadedConfig, model_path: Path | None = None) -> Prepared:
         distributed=cfg.distribute.strategy != "default",
     )
     apply_jit(model, jit)
-    if multi_worker:
-        model.steps_per_execution = 1  # see train/loop.py: multi-step executions fail there
     return Prepared(datasets, model, strategy, multi_worker, jit)
 
 

@@ -54,12 +54,15 @@ class ResumePlan:
     """What the user should know (a damaged point passed over, metrics rebuilt, ...)."""
 
 
-def _saved_config(run: RunFolder) -> dict[str, Any]:
+def _saved_config(run: RunFolder, *, check_digest: bool = True) -> dict[str, Any]:
     saved = read_saved_config(run.path)
     if saved is None:
         raise UsageError(f"{run.path}: no config.yaml; this run cannot be resumed")
     recorded = run.manifest.config_sha256
-    if recorded and recorded != config_text_digest(run.read_text("config.yaml") or ""):
+    # A follower may read config.yaml while the chief rewrites it (a forced resume): the
+    # chief alone checks for hand edits.
+    text = run.read_text("config.yaml") or ""
+    if check_digest and recorded and recorded != config_text_digest(text):
         raise UsageError(
             f"{run.path / 'config.yaml'}: changed since the run wrote it (its sha256 is not the "
             "one run.json recorded), so it no longer says how the run was trained; put it "
@@ -74,15 +77,21 @@ def _applied(key: str) -> bool:
     return key in _APPLIED or key.startswith(_APPLIED_UNDER)
 
 
-def plan_resume(run: RunFolder, overrides: Sequence[str], *, force: bool) -> ResumePlan:
+def plan_resume(
+    run: RunFolder, overrides: Sequence[str], *, force: bool, follower: bool = False
+) -> ResumePlan:
     """Check that ``run`` can continue with ``overrides`` and say from where.
+
+    ``follower``: this process is a multi-worker run's non-chief worker. It reads the chief's
+    run folder (the same resume point, so every worker restores the same state) and writes
+    nothing there; the chief alone republishes ``best.keras`` and records the resume.
 
     Raises:
         CheckpointError: the run's saved files are unreadable.
         UsageError: a change that cannot be applied, a change without ``force``, a hand-edited
             config.yaml, or nothing left to do.
     """
-    saved = _saved_config(run)
+    saved = _saved_config(run, check_digest=not follower)
     try:
         # Plugins (`imports`) are found again where the run found them.
         loaded = config_from_dict(
@@ -96,11 +105,6 @@ def plan_resume(run: RunFolder, overrides: Sequence[str], *, force: bool) -> Res
         raise
     drift = config_drift(saved, loaded.to_dict())
     _check_drift(drift, force)
-    if loaded.config.distribute.strategy == "multi_worker_mirrored":
-        raise UsageError(
-            "--resume of multi-worker runs is not supported: the workers' states live on "
-            "their own machines; start a new run (see docs/distributed.md)"
-        )
     notes = [f"removed what a killed process left: {p.name}" for p in run.removed]
     point = latest_resume_point(run.checkpoints)
     if point is not None:
@@ -122,7 +126,8 @@ def plan_resume(run: RunFolder, overrides: Sequence[str], *, force: bool) -> Res
     if done >= epochs:
         notes.append(f"all {done} epochs were trained; finishing the test pass and report")
     rows = _rows(run, point, done, notes)
-    _republish_best(run, point, notes)
+    if not follower:
+        _republish_best(run, point, notes)
     return ResumePlan(loaded, point, rows, drift, notes)
 
 
