@@ -59,6 +59,12 @@ def main() -> None:
     )
     parser.add_argument("--set", action="append", default=[], help="extra dltrain --set")
     parser.add_argument(
+        "--cold-arm",
+        action="store_true",
+        help="another dltrain side with the XLA compilation cache off (DLTRAIN_XLA_CACHE=off): "
+        "what the first run of a model on a machine costs",
+    )
+    parser.add_argument(
         "--arm",
         action="append",
         default=[],
@@ -75,12 +81,19 @@ def main() -> None:
         args.epochs, args.repeats, limit = 2, 1, 6000
 
     print(f"machine: {machine()}", flush=True)
+    # The default side uses the user's XLA cache: one run first, so that every measured run
+    # finds the model compiled, as every run after a model's first on a machine does.
+    run_dltrain(config, 1, limit, args.set)
     arms: dict[str, Any] = {
         "dltrain": lambda: run_dltrain(config, args.epochs, limit, args.set),
         "keras (verbose=0)": lambda: run_hand(args.model, args.epochs, limit, "0"),
     }
     if not args.no_verbose_arm:
         arms["keras (verbose=auto)"] = lambda: run_hand(args.model, args.epochs, limit, "auto")
+    if args.cold_arm:
+        arms["dltrain (no XLA cache)"] = lambda: run_dltrain(
+            config, args.epochs, limit, args.set, {"DLTRAIN_XLA_CACHE": "off"}
+        )
     for spec in args.arm:
         name, _, sets = spec.partition("=")
         extra = [*args.set, *sets.split(",")]
