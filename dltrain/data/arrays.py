@@ -43,18 +43,22 @@ class LoadedArrays:
 
 
 def merge_prepared(parts: list[Prepared]) -> Prepared:
-    """Concatenate prepared chunks (the ``present`` counts and ``dropped`` are summed)."""
-    first = parts[0]
-    out = Prepared(
-        np.concatenate([p.codes for p in parts]),
-        {k: np.concatenate([p.numeric[k] for p in parts]) for k in first.numeric},
-        {k: np.concatenate([p.categorical[k] for p in parts]) for k in first.categorical},
-        {k: np.concatenate([p.targets[k] for p in parts]) for k in first.targets},
-    )
+    """Concatenate prepared chunks (the ``present`` counts and ``dropped`` are summed).
+
+    Consumes ``parts``: each column is dropped from them once merged, so the parts and the
+    result are not held in memory together.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    out = Prepared(np.concatenate([p.codes for p in parts]))
     for p in parts:
         for column, count in p.present.items():
             out.present[column] = out.present.get(column, 0) + count
         out.dropped += p.dropped
+    for kind in ("numeric", "categorical", "targets"):
+        merged = getattr(out, kind)
+        for key in list(getattr(parts[0], kind)):
+            merged[key] = np.concatenate([getattr(p, kind).pop(key) for p in parts])
     return out
 
 
@@ -64,7 +68,7 @@ def class_sets(parts: list[Prepared], targets: list[str]) -> dict[str, set[str]]
     for prepared in parts:
         for target, values in prepared.targets.items():
             if values.dtype == object:
-                out[target].update(values.tolist())
+                out[target].update(values)
     for labels in out.values():
         labels.discard("")
     return out
@@ -112,37 +116,53 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
     Raises:
         DataError: any problem in the files (located), or an empty split.
     """
-    parts: list[Prepared] = []
+    # Chunk by chunk straight into the splits: only one chunk's text is held at a time, and
+    # neither the whole file nor a copy of it besides the splits.
+    parts: dict[int, list[Prepared]] = {code: [] for code in SPLIT_NAMES}
     warnings: list[str] = []
     for source in sources.all:
-        # Chunk by chunk: only one chunk's raw text is held at a time, not the whole file's.
-        prepared = merge_prepared(list(source.chunks(data, seed, data.chunk_rows)))
+        present: dict[str, int] = {}
+        filled: dict[str, int] = {}
+        rows = dropped = 0
+        for prepared in source.chunks(data, seed, data.chunk_rows):
+            for column, count in prepared.present.items():
+                present[column] = present.get(column, 0) + count
+            for column, count in prepared.empty_features().items():
+                filled[column] = filled.get(column, 0) + count
+            rows += len(prepared) + prepared.dropped
+            dropped += prepared.dropped
+            for code, kept in parts.items():
+                kept.append(prepared.select(prepared.codes == code))
         if source is sources.main:
-            check_present(
-                prepared.present, len(prepared) + prepared.dropped, source.plan, source.path
-            )
-        if (text := drop_warning(prepared.dropped, source.path, data)) is not None:
+            check_present(present, rows, source.plan, source.path)
+        if (text := drop_warning(dropped, source.path, data)) is not None:
             warnings.append(text)
-        if (text := fill_warning(prepared.empty_features(), source.path, data)) is not None:
+        # Numeric columns first, then categorical ones, as the merged columns list them.
+        order = sorted(source.plan.features, key=lambda c: c in source.plan.categorical)
+        filled = {c: filled[c] for c in order if c in filled}
+        if (text := fill_warning(filled, source.path, data)) is not None:
             warnings.append(text)
-        parts.append(prepared)
     plan = sources.main.plan
-    infos = target_infos(plan, data, class_sets(parts, list(plan.targets)), sources.main.path)
-    everything = merge_prepared(parts)
-    by_split = {
-        name: everything.select(everything.codes == code) for code, name in SPLIT_NAMES.items()
-    }
-    sizes = {name: len(p) for name, p in by_split.items()} | {"rows": len(everything)}
-    check_split_sizes(sizes, data)
+    by_split = {SPLIT_NAMES[code]: merge_prepared(kept) for code, kept in parts.items()}
+    del parts
+    infos = target_infos(
+        plan, data, class_sets(list(by_split.values()), list(plan.targets)), sources.main.path
+    )
+    sizes = {name: len(p) for name, p in by_split.items()}
+    check_split_sizes(sizes | {"rows": sum(sizes.values())}, data)
     acc = StatsAccumulator(plan.numeric, [c for c in plan.features if c in plan.categorical])
     train = by_split["train"]
     acc.update(train.numeric, train.categorical)
+    del train
     stats, stat_warnings = acc.finish()
     warnings += stat_warnings
     splits = {}
-    for name, prepared in by_split.items():
+    for name in list(by_split):
+        # Each split's float64 columns are freed as soon as its float32 arrays exist.
+        prepared = by_split.pop(name)
         if len(prepared) or name != "validation":
             ys, labels = encode_targets(prepared, plan, infos)
             splits[name] = SplitArrays(assemble(prepared, plan, stats), ys, labels)
+        del prepared
     spec = tabular_spec(plan, stats, infos, data.missing)
     return LoadedArrays(spec, splits, stats, warnings, sources.files)
