@@ -10,6 +10,7 @@ import numpy as np
 from dltrain.config.schema import CsvData
 from dltrain.data.csv_source import CsvSources, target_infos
 from dltrain.data.spec import DataSpec
+from dltrain.data.split_store import SplitStore, row_bound
 from dltrain.data.stats import TEST, TRAIN, VALIDATION, StatsAccumulator, TabularStats
 from dltrain.data.tabular import Prepared, assemble, check_present, encode_targets, tabular_spec
 from dltrain.errors import DataError
@@ -43,22 +44,18 @@ class LoadedArrays:
 
 
 def merge_prepared(parts: list[Prepared]) -> Prepared:
-    """Concatenate prepared chunks (the ``present`` counts and ``dropped`` are summed).
-
-    Consumes ``parts``: each column is dropped from them once merged, so the parts and the
-    result are not held in memory together.
-    """
-    if len(parts) == 1:
-        return parts[0]
-    out = Prepared(np.concatenate([p.codes for p in parts]))
+    """Concatenate prepared chunks (the ``present`` counts and ``dropped`` are summed)."""
+    first = parts[0]
+    out = Prepared(
+        np.concatenate([p.codes for p in parts]),
+        {k: np.concatenate([p.numeric[k] for p in parts]) for k in first.numeric},
+        {k: np.concatenate([p.categorical[k] for p in parts]) for k in first.categorical},
+        {k: np.concatenate([p.targets[k] for p in parts]) for k in first.targets},
+    )
     for p in parts:
         for column, count in p.present.items():
             out.present[column] = out.present.get(column, 0) + count
         out.dropped += p.dropped
-    for kind in ("numeric", "categorical", "targets"):
-        merged = getattr(out, kind)
-        for key in list(getattr(parts[0], kind)):
-            merged[key] = np.concatenate([getattr(p, kind).pop(key) for p in parts])
     return out
 
 
@@ -110,6 +107,19 @@ def check_split_sizes(sizes: dict[str, int], data: CsvData) -> None:
             )
 
 
+def _capacity(sources: CsvSources, data: CsvData, seed: int) -> dict[int, int]:
+    """A bound on the rows of each split: as if every line of every file were a data row."""
+    capacity = dict.fromkeys(SPLIT_NAMES, 0)
+    for source in sources.all:
+        bound = row_bound(source.path)
+        codes = source.split_codes(0, min(bound, data.limit or bound), seed, data)
+        if source.skip_test:
+            codes = codes[codes != TEST]
+        for code, count in enumerate(np.bincount(codes, minlength=len(SPLIT_NAMES))):
+            capacity[code] += int(count)
+    return capacity
+
+
 def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArrays:
     """Read every file into memory, split, compute training statistics, encode.
 
@@ -117,8 +127,10 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
         DataError: any problem in the files (located), or an empty split.
     """
     # Chunk by chunk straight into the splits: only one chunk's text is held at a time, and
-    # neither the whole file nor a copy of it besides the splits.
-    parts: dict[int, list[Prepared]] = {code: [] for code in SPLIT_NAMES}
+    # no second copy of the file's rows.
+    store = SplitStore(_capacity(sources, data, seed))
+    plan = sources.main.plan
+    acc = StatsAccumulator(plan.numeric, [c for c in plan.features if c in plan.categorical])
     warnings: list[str] = []
     for source in sources.all:
         present: dict[str, int] = {}
@@ -131,8 +143,10 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
                 filled[column] = filled.get(column, 0) + count
             rows += len(prepared) + prepared.dropped
             dropped += prepared.dropped
-            for code, kept in parts.items():
-                kept.append(prepared.select(prepared.codes == code))
+            # Statistics from the float64 values, chunk by chunk, as the stream loader does.
+            train = prepared.select(prepared.codes == TRAIN)
+            acc.update(train.numeric, train.categorical)
+            store.add(prepared)
         if source is sources.main:
             check_present(present, rows, source.plan, source.path)
         if (text := drop_warning(dropped, source.path, data)) is not None:
@@ -142,27 +156,23 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
         filled = {c: filled[c] for c in order if c in filled}
         if (text := fill_warning(filled, source.path, data)) is not None:
             warnings.append(text)
-    plan = sources.main.plan
-    by_split = {SPLIT_NAMES[code]: merge_prepared(kept) for code, kept in parts.items()}
-    del parts
+    by_split = {name: store.take(code) for code, name in SPLIT_NAMES.items()}
+    del store
     infos = target_infos(
         plan, data, class_sets(list(by_split.values()), list(plan.targets)), sources.main.path
     )
     sizes = {name: len(p) for name, p in by_split.items()}
     check_split_sizes(sizes | {"rows": sum(sizes.values())}, data)
-    acc = StatsAccumulator(plan.numeric, [c for c in plan.features if c in plan.categorical])
-    train = by_split["train"]
-    acc.update(train.numeric, train.categorical)
-    del train
     stats, stat_warnings = acc.finish()
     warnings += stat_warnings
     splits = {}
     for name in list(by_split):
-        # Each split's float64 columns are freed as soon as its float32 arrays exist.
+        # Each split's columns are freed as soon as its model-ready arrays exist.
         prepared = by_split.pop(name)
         if len(prepared) or name != "validation":
             ys, labels = encode_targets(prepared, plan, infos)
-            splits[name] = SplitArrays(assemble(prepared, plan, stats), ys, labels)
+            x = assemble(prepared, plan, stats, consume=True)
+            splits[name] = SplitArrays(x, ys, labels)
         del prepared
     spec = tabular_spec(plan, stats, infos, data.missing)
     return LoadedArrays(spec, splits, stats, warnings, sources.files)

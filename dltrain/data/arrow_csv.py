@@ -29,7 +29,7 @@ from dltrain.data.csv_reader import MISSING_TOKENS, CsvFormat, is_missing
 
 __all__ = ["FastPathFailed", "ParsedChunk", "fast_chunks"]
 
-_BLOCK_BYTES = 4 << 20
+_BLOCK_BYTES = 1 << 20
 """Bytes pyarrow parses per block (one record batch); the threads work on several at once."""
 
 
@@ -140,6 +140,9 @@ def fast_chunks(
     except (FastPathFailed, pa.ArrowException, ValueError, UnicodeDecodeError) as exc:
         # Rows before ``start`` are yielded; the careful reader takes over from there.
         raise FastPathFailed(start, str(exc)) from None
+    finally:
+        # The reader's blocks are freed by now; without this the pool keeps their pages.
+        pa.default_memory_pool().release_unused()
     columns = _concatenate(pending) if pending else {}
     if limit is not None:
         held = min(held, limit - start)

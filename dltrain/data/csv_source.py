@@ -64,7 +64,7 @@ class CsvFile:
                     with_targets=with_targets,
                 ):
                     prepared = Prepared(
-                        self._codes(parsed.start, len(parsed), seed, data),
+                        self.split_codes(parsed.start, len(parsed), seed, data),
                         parsed.numeric,
                         parsed.categorical,
                         parsed.targets,
@@ -77,13 +77,14 @@ class CsvFile:
         for chunk in iter_chunks(self.path, self.fmt, chunk_rows, data.limit):
             if chunk.start < done:
                 continue
-            codes = self._codes(chunk.start, len(chunk.rows), seed, data)
+            codes = self.split_codes(chunk.start, len(chunk.rows), seed, data)
             prepared = prepare_chunk(
                 chunk, self.plan, data, self.path, codes, with_targets=with_targets
             )
             yield self._finish(prepared)
 
-    def _codes(self, start: int, n: int, seed: int, data: CsvData) -> np.ndarray:
+    def split_codes(self, start: int, n: int, seed: int, data: CsvData) -> np.ndarray:
+        """Splits of data rows ``start .. start+n-1`` of this file."""
         if self.all_test:
             return np.full(n, TEST, dtype=np.uint8)
         return split_codes(start, n, seed, self.test_fraction, data.validation)

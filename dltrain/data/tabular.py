@@ -186,10 +186,17 @@ def encode_targets(
     return ys, plain
 
 
-def assemble(prepared: Prepared, plan: ColumnPlan, stats: TabularStats) -> dict[str, np.ndarray]:
+def assemble(
+    prepared: Prepared, plan: ColumnPlan, stats: TabularStats, *, consume: bool = False
+) -> dict[str, np.ndarray]:
     """Raw model inputs by name: per group a float32 (n, k) matrix of its numeric columns, per
-    categorical column a (n, 1) string array; empty cells filled from training statistics."""
+    categorical column a (n, 1) string array; empty cells filled from training statistics.
+
+    ``consume``: drop each numeric column from ``prepared`` once copied, so a large split is
+    not held twice.
+    """
     x: dict[str, np.ndarray] = {}
+    last = {c: group for group, cols in plan.groups.items() for c in cols}
     for group, cols in plan.groups.items():
         numeric = [c for c in cols if c not in plan.categorical]
         if numeric:
@@ -199,6 +206,8 @@ def assemble(prepared: Prepared, plan: ColumnPlan, stats: TabularStats) -> dict[
                 values = prepared.numeric[column]
                 missing = np.isnan(values)
                 matrix[:, j] = np.where(missing, stats.mean[column], values)
+                if consume and last[column] == group:
+                    del prepared.numeric[column], values, missing
             x[input_name(group)] = matrix
     for col in plan.features:
         if col in plan.categorical:
