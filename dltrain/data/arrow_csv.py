@@ -191,6 +191,8 @@ def _to_numpy(batch: Any, kinds: dict[str, _Kind]) -> dict[str, np.ndarray]:
                 raise FastPathFailed(0, f"column {name!r} holds an infinite number")
             out[name] = values
         else:
+            if column.null_count:  # never with strings_can_be_null=False; the indices assume it
+                raise FastPathFailed(0, f"column {name!r} has null strings")
             clean: Callable[[str], str] = _clean_category if kind == "category" else _clean_label
             # Clean each distinct value once; rows only index into them.
             names = np.array([clean(v) for v in column.dictionary.to_pylist()], dtype=object)
