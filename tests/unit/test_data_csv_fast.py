@@ -16,6 +16,8 @@ from dltrain.data import arrow_csv, csv_source
 from dltrain.data.arrays import LoadedArrays, load_csv_arrays
 from dltrain.data.arrow_csv import FastPathFailed, fast_chunks
 from dltrain.data.csv_source import CsvFile, resolve_sources
+from dltrain.data.split_store import SplitStore, row_bound
+from dltrain.data.stats import TEST, TRAIN, VALIDATION
 from dltrain.data.tabular import Prepared
 from dltrain.errors import DataError
 
@@ -194,3 +196,24 @@ def test_limit_and_decimal_comma(tmp_path: Path) -> None:
     np.testing.assert_array_equal(values, np.arange(23) + 0.5)
     slow = list(source.chunks(data, 0, 10, fast=False))
     np.testing.assert_array_equal(values, np.concatenate([p.numeric["a"] for p in slow]))
+
+
+def test_split_store_grows_past_its_bound_and_row_bound(tmp_path: Path) -> None:
+    store = SplitStore({TRAIN: 1, VALIDATION: 0, TEST: 0})
+    for start in (0, 4):
+        codes = np.array([TRAIN, TEST, TRAIN, TRAIN], dtype=np.uint8)
+        store.add(
+            Prepared(
+                codes,
+                {"a": np.arange(start, start + 4, dtype=np.float64)},
+                {"c": np.array(["x", "y", "", "z"], dtype=object)},
+            )
+        )
+    train = store.take(TRAIN)
+    assert train.numeric["a"].dtype == np.float32  # features are kept as float32
+    np.testing.assert_array_equal(train.numeric["a"], [0, 2, 3, 4, 6, 7])
+    assert train.categorical["c"].tolist() == ["x", "", "z", "x", "", "z"]
+    assert store.take(TEST).numeric["a"].tolist() == [1.0, 5.0]
+    assert len(store.take(VALIDATION)) == 0
+    assert row_bound(write_text(tmp_path / "mac.csv", "a,y\r1,2\r3,4")) == 3
+    assert row_bound(write_text(tmp_path / "unix.csv", "a,y\n1,2\n")) == 3
