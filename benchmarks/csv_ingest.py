@@ -1,15 +1,28 @@
-"""CSV ingest: rows/s and peak memory of loading a large numeric CSV through dltrain.
+"""CSV ingest: time to first step and peak memory of training on a large numeric CSV.
 
-    python benchmarks/csv_ingest.py [--rows 1000000] [--repeats 2] [--quick]
+    python benchmarks/csv_ingest.py [--rows 1000000] [--small 1000] [--repeats 3] [--quick]
+                                    [--no-readers]
 
-The file (``--rows`` rows x 20 numeric features + a numeric target, written once into /tmp
-and reused; writing it is not timed) is loaded by each reader in its own fresh process:
+The files (``--rows`` and ``--small`` rows x 20 numeric features + a numeric target, the
+same columns, written once into /tmp and reused; writing them is not timed) are used twice.
+
+**Ingest against pyarrow** (what issue 15's target measures): ``dltrain run`` of a one-Dense
+regression config on the big file and on the small one, each in a fresh process, and
+``pyarrow.csv.read_csv`` of the big file in a fresh process, in alternating order; per repeat
+``ingest = time_to_first_step(big) - time_to_first_step(small)`` (run.json's
+``timings.time_to_first_step_s``: what reading the rows costs, start-up cancelled out) and
+``ratio = ingest / pyarrow``. Reported: medians of the repeats, the big run's peak RSS, and
+the load average before each repeat (``os.getloadavg()``).
+
+**Readers** (unless ``--no-readers``): the big file loaded by each reader in its own fresh
+process:
 
 - ``dltrain in-memory``: ``dltrain.data.load_datasets`` with ``kind: csv`` (test 0.2,
   validation 0.2, regression), then one epoch of the training pipeline is iterated;
 - ``dltrain stream``: the same with ``stream: true`` (one statistics pass, then the epoch
   re-reads the file);
-- ``numpy.loadtxt`` and ``pandas.read_csv`` (when pandas is importable) for reference;
+- ``pyarrow.csv.read_csv``, ``numpy.loadtxt`` and ``pandas.read_csv`` (when pandas is
+  importable) for reference;
 - ``baseline``: the interpreter with TensorFlow imported, reading nothing.
 
 The readers run in a rotated order in every repeat; medians are reported.
@@ -20,12 +33,15 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _bench import machine, median, run, table
+from _bench import DLTRAIN, machine, median, run, table
 
 FEATURES = 20
 BATCH = 256
@@ -56,6 +72,11 @@ def child(mode: str, path: str) -> dict[str, Any]:
         import tensorflow  # noqa: F401
 
         return {"load_s": 0.0}
+    if mode == "pyarrow.csv.read_csv":
+        import pyarrow.csv
+
+        frame = pyarrow.csv.read_csv(path)
+        return {"load_s": time.perf_counter() - started, "rows": int(frame.num_rows)}
     if mode == "numpy.loadtxt":
         import numpy as np
 
@@ -109,27 +130,120 @@ def child(mode: str, path: str) -> dict[str, Any]:
     }
 
 
+def run_config(path: Path) -> dict[str, Any]:
+    """The ``dltrain run`` config: one Dense unit on the 20 features (regression on ``y``)."""
+    return {
+        "name": "csv_ingest",
+        "seed": 42,
+        "data": {"kind": "csv", "path": str(path), "target": "y", "task": "regression"},
+        "model": {"type": "sequential", "layers": [{"Dense": {"units": 1}}]},
+        "optimizer": {"name": "adam", "learning_rate": 0.01},
+        "loss": "mse",
+        "training": {"epochs": 1, "batch_size": 1024},
+    }
+
+
+def first_step(path: Path) -> dict[str, Any]:
+    """``dltrain run`` on ``path`` in a fresh process: time to first step, peak RSS, wall."""
+    folder = Path(tempfile.mkdtemp(prefix="dltrain-bench-csv-"))
+    try:
+        config = folder / "csv_ingest.yaml"
+        config.write_text(json.dumps(run_config(path)))  # JSON is YAML
+        proc = run([DLTRAIN, "run", str(config), "--runs-dir", str(folder / "runs"), "-q"])
+        manifest = json.loads(next((folder / "runs").glob("*/*/run.json")).read_text())
+        return {
+            "first_step_s": manifest["timings"]["time_to_first_step_s"],
+            "peak_rss_mib": proc.peak_rss_mib,
+            "wall_s": proc.wall_s,
+        }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def against_pyarrow(big: Path, small: Path, repeats: int) -> None:
+    """Ingest time (first-step difference, big - small file) against pyarrow's read_csv."""
+    rows = []
+    for repeat in range(repeats):
+        load = os.getloadavg()[0]
+        order = ["big", "small", "pyarrow"] if repeat % 2 == 0 else ["pyarrow", "small", "big"]
+        res: dict[str, dict[str, Any]] = {}
+        for side in order:
+            if side == "pyarrow":
+                proc = run([sys.executable, __file__, "--child", "pyarrow.csv.read_csv", str(big)])
+                res[side] = {**proc.json_line(), "peak_rss_mib": proc.peak_rss_mib}
+            else:
+                res[side] = first_step(big if side == "big" else small)
+        ingest = res["big"]["first_step_s"] - res["small"]["first_step_s"]
+        row = {
+            "load": load,
+            "big": res["big"]["first_step_s"],
+            "small": res["small"]["first_step_s"],
+            "ingest": ingest,
+            "pyarrow": res["pyarrow"]["load_s"],
+            "ratio": ingest / res["pyarrow"]["load_s"],
+            "rss": res["big"]["peak_rss_mib"],
+            "small_rss": res["small"]["peak_rss_mib"],
+        }
+        rows.append(row)
+        print(f"repeat {repeat + 1} first step: {row}", file=sys.stderr, flush=True)
+    keys = ["load", "big", "small", "ingest", "pyarrow", "ratio", "rss", "small_rss"]
+    print()
+    print(
+        f"Ingest against pyarrow: {big.name} vs {small.name}, {repeats} paired repeats "
+        "(alternating order)"
+    )
+    print()
+    headers = [
+        "repeat",
+        "load avg",
+        "first step, big (s)",
+        "first step, small (s)",
+        "ingest = difference (s)",
+        "pyarrow read_csv (s)",
+        "ingest / pyarrow",
+        "peak RSS, big (MiB)",
+        "peak RSS, small (MiB)",
+    ]
+    body = [[str(i + 1), *[r[k] for k in keys]] for i, r in enumerate(rows)]
+    body.append(["median", *[median(r[k] for r in rows) for k in keys]])
+    print(table(headers, body))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--quick", action="store_true", help="100k rows, 1 repeat")
+    parser.add_argument("--small", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--quick", action="store_true", help="50k rows, 3 repeats (1 for the readers)"
+    )
+    parser.add_argument("--no-readers", action="store_true", help="only the pyarrow comparison")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print("RESULT " + json.dumps(child(*args.child)), flush=True)
         return
     if args.quick:
-        args.rows, args.repeats = 100_000, 1
+        args.rows = 50_000
     print(f"machine: {machine()}", flush=True)
-    path = Path(f"/tmp/dltrain-bench-{args.rows}x{FEATURES + 1}.csv")
-    if not path.exists():
-        started = time.perf_counter()
-        write_csv(path, args.rows)
-        print(f"wrote {path} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    paths = []
+    for rows in (args.rows, args.small):
+        path = Path(f"/tmp/dltrain-bench-{rows}x{FEATURES + 1}.csv")
+        if not path.exists():
+            started = time.perf_counter()
+            write_csv(path, rows)
+            print(f"wrote {path} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        paths.append(path)
+    path = paths[0]
     size_mib = path.stat().st_size / 2**20
+    against_pyarrow(path, paths[1], args.repeats)
+    if args.no_readers:
+        return
+    if args.quick:
+        args.repeats = 1
 
-    modes = ["baseline", "dltrain in-memory", "dltrain stream", "numpy.loadtxt"]
+    modes = ["baseline", "dltrain in-memory", "dltrain stream", "pyarrow.csv.read_csv"]
+    modes.append("numpy.loadtxt")
     has_pandas = importlib.util.find_spec("pandas") is not None
     if has_pandas:
         modes.append("pandas.read_csv")

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from datagen import write_regression_csv
+from datagen import write_indexed_csv, write_regression_csv
 
 from dltrain.config import config_from_dict
 from dltrain.config.schema import CsvData, ExperimentConfig
@@ -120,3 +120,26 @@ def test_real_fashion_mnist(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert [f["name"] for f in ds.fingerprint["files"]][0] == "train-images-idx3-ubyte.gz"
     x, y = next(iter(ds.test_dataset(32)))
     assert x.shape == (32, 28, 28) and y.shape == (32, 10)
+
+
+def test_stream_shuffle_mixes_chunks_and_repeats_per_seed_and_epoch(tmp_path: Path) -> None:
+    path = write_indexed_csv(tmp_path / "i.csv", n=300)
+    config = _config(
+        {"kind": "csv", "path": str(path), "target": "y", "stream": True, "chunk_rows": 10}
+    )
+    stream = load_datasets(config)
+
+    def order(start_epoch: int, epochs: int) -> np.ndarray:
+        train, _ = stream.train_dataset(8, seed=5, start_epoch=start_epoch, epochs=epochs)
+        return np.concatenate([x.numpy()[:, 0] for x, _ in train]).astype(int)
+
+    first = order(0, 1)
+    assert sorted(first.tolist()) == sorted(set(first.tolist()))  # each row once
+    assert len(first) == stream.train_size
+    # Rows i of data chunk i // 10: the first batch already holds rows of several chunks.
+    assert len({i // 10 for i in first[:8]}) > 1
+    assert np.array_equal(first, order(0, 1))
+    both = order(0, 2)
+    assert np.array_equal(both[: len(first)], first)
+    assert np.array_equal(both[len(first) :], order(1, 2))
+    assert not np.array_equal(both[len(first) :], first)

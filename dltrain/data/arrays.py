@@ -10,6 +10,7 @@ import numpy as np
 from dltrain.config.schema import CsvData
 from dltrain.data.csv_source import CsvSources, target_infos
 from dltrain.data.spec import DataSpec
+from dltrain.data.split_store import SplitStore, row_bound
 from dltrain.data.stats import TEST, TRAIN, VALIDATION, StatsAccumulator, TabularStats
 from dltrain.data.tabular import Prepared, assemble, check_present, encode_targets, tabular_spec
 from dltrain.errors import DataError
@@ -64,7 +65,7 @@ def class_sets(parts: list[Prepared], targets: list[str]) -> dict[str, set[str]]
     for prepared in parts:
         for target, values in prepared.targets.items():
             if values.dtype == object:
-                out[target].update(values.tolist())
+                out[target].update(values)
     for labels in out.values():
         labels.discard("")
     return out
@@ -106,43 +107,72 @@ def check_split_sizes(sizes: dict[str, int], data: CsvData) -> None:
             )
 
 
+def _capacity(sources: CsvSources, data: CsvData, seed: int) -> dict[int, int]:
+    """A bound on the rows of each split: as if every line of every file were a data row."""
+    capacity = dict.fromkeys(SPLIT_NAMES, 0)
+    for source in sources.all:
+        bound = row_bound(source.path)
+        codes = source.split_codes(0, min(bound, data.limit or bound), seed, data)
+        if source.skip_test:
+            codes = codes[codes != TEST]
+        for code, count in enumerate(np.bincount(codes, minlength=len(SPLIT_NAMES))):
+            capacity[code] += int(count)
+    return capacity
+
+
 def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArrays:
     """Read every file into memory, split, compute training statistics, encode.
 
     Raises:
         DataError: any problem in the files (located), or an empty split.
     """
-    parts: list[Prepared] = []
+    # Chunk by chunk straight into the splits: only one chunk's text is held at a time, and
+    # no second copy of the file's rows.
+    store = SplitStore(_capacity(sources, data, seed))
+    plan = sources.main.plan
+    acc = StatsAccumulator(plan.numeric, [c for c in plan.features if c in plan.categorical])
     warnings: list[str] = []
     for source in sources.all:
-        # Chunk by chunk: only one chunk's raw text is held at a time, not the whole file's.
-        prepared = merge_prepared(list(source.chunks(data, seed, data.chunk_rows)))
+        present: dict[str, int] = {}
+        filled: dict[str, int] = {}
+        rows = dropped = 0
+        for prepared in source.chunks(data, seed, data.chunk_rows):
+            for column, count in prepared.present.items():
+                present[column] = present.get(column, 0) + count
+            for column, count in prepared.empty_features().items():
+                filled[column] = filled.get(column, 0) + count
+            rows += len(prepared) + prepared.dropped
+            dropped += prepared.dropped
+            # Statistics from the float64 values, chunk by chunk, as the stream loader does.
+            train = prepared.select(prepared.codes == TRAIN)
+            acc.update(train.numeric, train.categorical)
+            store.add(prepared)
         if source is sources.main:
-            check_present(
-                prepared.present, len(prepared) + prepared.dropped, source.plan, source.path
-            )
-        if (text := drop_warning(prepared.dropped, source.path, data)) is not None:
+            check_present(present, rows, source.plan, source.path)
+        if (text := drop_warning(dropped, source.path, data)) is not None:
             warnings.append(text)
-        if (text := fill_warning(prepared.empty_features(), source.path, data)) is not None:
+        # Numeric columns first, then categorical ones, as the merged columns list them.
+        order = sorted(source.plan.features, key=lambda c: c in source.plan.categorical)
+        filled = {c: filled[c] for c in order if c in filled}
+        if (text := fill_warning(filled, source.path, data)) is not None:
             warnings.append(text)
-        parts.append(prepared)
-    plan = sources.main.plan
-    infos = target_infos(plan, data, class_sets(parts, list(plan.targets)), sources.main.path)
-    everything = merge_prepared(parts)
-    by_split = {
-        name: everything.select(everything.codes == code) for code, name in SPLIT_NAMES.items()
-    }
-    sizes = {name: len(p) for name, p in by_split.items()} | {"rows": len(everything)}
-    check_split_sizes(sizes, data)
-    acc = StatsAccumulator(plan.numeric, [c for c in plan.features if c in plan.categorical])
-    train = by_split["train"]
-    acc.update(train.numeric, train.categorical)
+    by_split = {name: store.take(code) for code, name in SPLIT_NAMES.items()}
+    del store
+    infos = target_infos(
+        plan, data, class_sets(list(by_split.values()), list(plan.targets)), sources.main.path
+    )
+    sizes = {name: len(p) for name, p in by_split.items()}
+    check_split_sizes(sizes | {"rows": sum(sizes.values())}, data)
     stats, stat_warnings = acc.finish()
     warnings += stat_warnings
     splits = {}
-    for name, prepared in by_split.items():
+    for name in list(by_split):
+        # Each split's columns are freed as soon as its model-ready arrays exist.
+        prepared = by_split.pop(name)
         if len(prepared) or name != "validation":
             ys, labels = encode_targets(prepared, plan, infos)
-            splits[name] = SplitArrays(assemble(prepared, plan, stats), ys, labels)
+            x = assemble(prepared, plan, stats, consume=True)
+            splits[name] = SplitArrays(x, ys, labels)
+        del prepared
     spec = tabular_spec(plan, stats, infos, data.missing)
     return LoadedArrays(spec, splits, stats, warnings, sources.files)

@@ -75,8 +75,7 @@ def _check_names(
     for index, name in enumerate(names):
         if name not in columns:
             raise DataError(
-                f"no column {name!r}{did_you_mean(name, columns)} {scope}: "
-                f"{', '.join(columns)}",
+                f"no column {name!r}{did_you_mean(name, columns)} {scope}: {', '.join(columns)}",
                 key=(*key, index) if listed else key,
             )
 

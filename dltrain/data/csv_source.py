@@ -5,19 +5,20 @@ Shared by the in-memory and the streaming loaders so both split, check and encod
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from dltrain.config.schema import CsvData
+from dltrain.data.arrow_csv import FastPathFailed, fast_chunks
 from dltrain.data.columns import ColumnPlan, check_classes, plan_columns
 from dltrain.data.config_keys import about
 from dltrain.data.csv_reader import CsvFormat, detect_format, iter_chunks
 from dltrain.data.spec import TargetInfo
 from dltrain.data.stats import TEST, split_codes
-from dltrain.data.tabular import Prepared, prepare_chunk
+from dltrain.data.tabular import Prepared, apply_missing, prepare_chunk
 from dltrain.errors import DataError
 
 __all__ = ["CsvFile", "CsvSources", "resolve_sources", "target_infos"]
@@ -38,23 +39,69 @@ class CsvFile:
     replaces them)."""
 
     def chunks(
-        self, data: CsvData, seed: int, chunk_rows: int, *, with_targets: bool = True
+        self,
+        data: CsvData,
+        seed: int,
+        chunk_rows: int,
+        *,
+        with_targets: bool = True,
+        fast: bool = True,
     ) -> Iterator[Prepared]:
-        """Prepared chunks, each row tagged with its split."""
+        """Prepared chunks of ``chunk_rows`` rows, each row tagged with its split.
+
+        Parsed by pyarrow (``fast``) until it meets something it cannot vouch for; the careful
+        row-by-row reader then takes over from that chunk on, and names the bad cell.
+        """
+        done = 0
+        if fast:
+            try:
+                for parsed in fast_chunks(
+                    self.path,
+                    self.fmt,
+                    self.plan,
+                    chunk_rows,
+                    data.limit,
+                    with_targets=with_targets,
+                ):
+                    prepared = Prepared(
+                        self.split_codes(parsed.start, len(parsed), seed, data),
+                        parsed.numeric,
+                        parsed.categorical,
+                        parsed.targets,
+                    )
+                    prepared = apply_missing(prepared, data, _cannot_locate(parsed.start))
+                    yield self._finish(prepared)
+                return
+            except FastPathFailed as failed:
+                done = failed.start
         for chunk in iter_chunks(self.path, self.fmt, chunk_rows, data.limit):
-            n = len(chunk.rows)
-            if self.all_test:
-                codes = np.full(n, TEST, dtype=np.uint8)
-            else:
-                codes = split_codes(chunk.start, n, seed, self.test_fraction, data.validation)
+            if chunk.start < done:
+                continue
+            codes = self.split_codes(chunk.start, len(chunk.rows), seed, data)
             prepared = prepare_chunk(
                 chunk, self.plan, data, self.path, codes, with_targets=with_targets
             )
-            if self.skip_test:
-                present, dropped = prepared.present, prepared.dropped
-                prepared = prepared.select(prepared.codes != TEST)
-                prepared.present, prepared.dropped = present, dropped
-            yield prepared
+            yield self._finish(prepared)
+
+    def split_codes(self, start: int, n: int, seed: int, data: CsvData) -> np.ndarray:
+        """Splits of data rows ``start .. start+n-1`` of this file."""
+        if self.all_test:
+            return np.full(n, TEST, dtype=np.uint8)
+        return split_codes(start, n, seed, self.test_fraction, data.validation)
+
+    def _finish(self, prepared: Prepared) -> Prepared:
+        if self.skip_test:
+            present, dropped = prepared.present, prepared.dropped
+            prepared = prepared.select(prepared.codes != TEST)
+            prepared.present, prepared.dropped = present, dropped
+        return prepared
+
+
+def _cannot_locate(start: int) -> Callable[[], DataError | None]:
+    def locate() -> DataError | None:
+        raise FastPathFailed(start, "an empty cell under missing: error")
+
+    return locate
 
 
 @dataclass

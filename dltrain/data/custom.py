@@ -73,8 +73,10 @@ def datasets_from_arrays(
     info = InputInfo(input_name, tuple(int(d) for d in shape), "float32", tuple(columns))
     target = TargetInfo(target_name, task, len(names) if names else None, names)
     spec = DataSpec(config.data.kind, [info], [info], [target])
-    plain = {k: [y.astype(np.float32 if task == "regression" else np.int64)]
-             for k, (_, y) in arrays.items()}
+    plain = {
+        k: [y.astype(np.float32 if task == "regression" else np.int64)]
+        for k, (_, y) in arrays.items()
+    }
     source = ArraySource(
         x={k: {input_name: x} for k, (x, _) in arrays.items()},
         y={k: [_model_target(y, task)] for k, (_, y) in arrays.items()},

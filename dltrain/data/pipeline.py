@@ -81,6 +81,10 @@ class ArraySource:
             xs = {k: tf.convert_to_tensor(v) for k, v in self.x[split].items()}
             ys = [tf.convert_to_tensor(v) for v in self.y[split]]
             self._tensors[split] = (xs, ys)
+            # The tensors hold copies; keep (read-only) NumPy views of them instead of the
+            # originals, so a split is not held in memory twice.
+            self.x[split] = {k: np.asarray(t) for k, t in xs.items()}
+            self.y[split] = [np.asarray(t) for t in ys]
         return self._tensors[split]  # type: ignore[no-any-return]
 
     def _gather(self, split: str) -> Any:

@@ -3,9 +3,10 @@
 One pass computes the training statistics, vocabularies, classes and split sizes; every epoch
 then re-reads the file through a Python generator. Rows are assigned to splits by a seeded
 hash of their index (see :func:`dltrain.data.stats.split_codes`), exactly as the in-memory
-loader does, and the training order is shuffled within each chunk of ``chunk_rows`` rows (a
-bounded shuffle buffer) with a seed derived from ``(seed, epoch, chunk)``, so a resumed run
-repeats the original order. Memory stays flat as the file grows.
+loader does, and the training order comes from a shuffle buffer of :data:`SHUFFLE_CHUNKS`
+chunks of ``chunk_rows`` rows, drawn with a generator seeded by ``(seed, epoch)``, so rows of
+neighbouring chunks mix and a resumed run repeats the original order. Memory stays flat as
+the file grows.
 """
 
 from __future__ import annotations
@@ -37,11 +38,15 @@ from dltrain.data.tabular import assemble, check_present, encode_targets
 if TYPE_CHECKING:
     import tensorflow as tf
 
-__all__ = ["StreamSource", "load_stream"]
+__all__ = ["SHUFFLE_CHUNKS", "StreamSource", "load_stream"]
 
 _CODES = {name: code for code, name in SPLIT_NAMES.items()}
 
 Batch = tuple[dict[str, np.ndarray], list[np.ndarray]]
+
+SHUFFLE_CHUNKS = 4
+"""Chunks of ``data.chunk_rows`` rows the streaming shuffle buffer holds: rows mix across
+this many neighbouring chunks (memory stays flat: a few chunks, whatever the file size)."""
 
 
 @dataclass
@@ -74,16 +79,33 @@ class StreamSource:
                     ys, _ = encode_targets(part, plan, self.spec.targets)
                     yield assemble(part, plan, self.stats), ys
 
+    def _shuffled(self, code: int, epoch: int) -> Iterator[Batch]:
+        """The rows of a split through a seeded shuffle buffer spanning several chunks.
+
+        The buffer holds up to ``SHUFFLE_CHUNKS`` chunks of rows; for every chunk read, as
+        many rows as it brought leave the buffer, drawn at random from all it holds, so rows
+        of neighbouring chunks mix. One generator seeded by ``(seed, epoch)`` draws every
+        permutation, so an epoch's order depends on nothing else (exact resume).
+        """
+        rng = np.random.default_rng([self.seed, epoch])
+        room = SHUFFLE_CHUNKS * self.data.chunk_rows
+        pool: Batch | None = None
+        for x, ys in self._chunks(code):
+            pool = (x, ys) if pool is None else _concat(pool, (x, ys))
+            n = len(pool[1][0])
+            if n <= room:
+                continue
+            order = rng.permutation(n)
+            yield _take(pool, order[: n - room])
+            pool = _take(pool, order[n - room :])
+        if pool is not None:
+            yield _take(pool, rng.permutation(len(pool[1][0])))
+
     def _batches(self, code: int, batch: int, epoch: int | None) -> Iterator[Any]:
         carry: Batch | None = None
-        for index, (x, ys) in enumerate(self._chunks(code)):
-            if epoch is not None:
-                rng = np.random.default_rng([self.seed, epoch, index])
-                order = rng.permutation(len(ys[0]))
-                x, ys = {k: v[order] for k, v in x.items()}, [y[order] for y in ys]
-            if carry is not None:
-                x = {k: np.concatenate([carry[0][k], v]) for k, v in x.items()}
-                ys = [np.concatenate([c, y]) for c, y in zip(carry[1], ys, strict=True)]
+        pieces = self._chunks(code) if epoch is None else self._shuffled(code, epoch)
+        for piece in pieces:
+            x, ys = piece if carry is None else _concat(carry, piece)
             n = len(ys[0])
             full = n - n % batch
             for start in range(0, full, batch):
@@ -154,6 +176,15 @@ class StreamSource:
                 part = prepared.select(prepared.codes == code)
                 parts.append(encode_targets(part, plan, self.spec.targets)[1])
         return [np.concatenate([p[i] for p in parts]) for i in range(len(self.spec.targets))]
+
+
+def _concat(first: Batch, second: Batch) -> Batch:
+    x = {k: np.concatenate([v, second[0][k]]) for k, v in first[0].items()}
+    return x, [np.concatenate([a, b]) for a, b in zip(first[1], second[1], strict=True)]
+
+
+def _take(rows: Batch, index: np.ndarray) -> Batch:
+    return {k: v[index] for k, v in rows[0].items()}, [y[index] for y in rows[1]]
 
 
 def _target_signature(target: TargetInfo) -> Any:

@@ -6,6 +6,7 @@ The steps are per chunk (:func:`prepare_chunk`, :func:`assemble`) so the in-memo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from dltrain.errors import DataError
 
 __all__ = [
     "Prepared",
+    "apply_missing",
     "assemble",
     "encode_targets",
     "prepare_chunk",
@@ -113,13 +115,29 @@ def prepare_chunk(
         if data.missing == "error" and (hit := first_missing(chunk, fields)) is not None:
             raise missing_error(path, chunk, *hit) from None
         raise
+
+    def locate() -> DataError | None:
+        hit = first_missing(chunk, fields)
+        return None if hit is None else missing_error(path, chunk, *hit)
+
+    return apply_missing(out, data, locate)
+
+
+def apply_missing(out: Prepared, data: CsvData, locate: Callable[[], DataError | None]) -> Prepared:
+    """Count the empty cells of parsed columns and apply ``data.missing`` to them.
+
+    ``locate`` names the first empty cell for ``missing: error`` (``None``: nothing to name).
+
+    Raises:
+        DataError: what ``locate`` returns.
+    """
     empty = {c: _empty(v) for c, v in {**out.numeric, **out.categorical, **out.targets}.items()}
     # Scanning every cell for emptiness is the costliest step of a load; only locate the
     # first empty cell when the parsed columns show there is one.
     if data.missing == "error" and any(e.any() for e in empty.values()):
-        hit = first_missing(chunk, fields)
-        if hit is not None:
-            raise missing_error(path, chunk, *hit)
+        error = locate()
+        if error is not None:
+            raise error
     out.present = {c: int((~e).sum()) for c, e in empty.items()}
     target_empty = [empty[t] for t in out.targets]
     if data.missing == "drop":
@@ -168,17 +186,29 @@ def encode_targets(
     return ys, plain
 
 
-def assemble(prepared: Prepared, plan: ColumnPlan, stats: TabularStats) -> dict[str, np.ndarray]:
+def assemble(
+    prepared: Prepared, plan: ColumnPlan, stats: TabularStats, *, consume: bool = False
+) -> dict[str, np.ndarray]:
     """Raw model inputs by name: per group a float32 (n, k) matrix of its numeric columns, per
-    categorical column a (n, 1) string array; empty cells filled from training statistics."""
+    categorical column a (n, 1) string array; empty cells filled from training statistics.
+
+    ``consume``: drop each numeric column from ``prepared`` once copied, so a large split is
+    not held twice.
+    """
     x: dict[str, np.ndarray] = {}
+    last = {c: group for group, cols in plan.groups.items() for c in cols}
     for group, cols in plan.groups.items():
         numeric = [c for c in cols if c not in plan.categorical]
         if numeric:
-            matrix = np.stack([prepared.numeric[c] for c in numeric], axis=1)
-            fill = np.array([stats.mean[c] for c in numeric])
-            matrix = np.where(np.isnan(matrix), fill, matrix)
-            x[input_name(group)] = matrix.astype(np.float32).reshape(len(prepared), len(numeric))
+            # Filled column by column straight into float32: no float64 (n, k) copy.
+            matrix = np.empty((len(prepared), len(numeric)), dtype=np.float32)
+            for j, column in enumerate(numeric):
+                values = prepared.numeric[column]
+                missing = np.isnan(values)
+                matrix[:, j] = np.where(missing, stats.mean[column], values)
+                if consume and last[column] == group:
+                    del prepared.numeric[column], values, missing
+            x[input_name(group)] = matrix
     for col in plan.features:
         if col in plan.categorical:
             values = prepared.categorical[col]
