@@ -466,8 +466,8 @@ def test_xla_cache_is_filled_and_gives_identical_results(mlp_config: Path, tmp_p
 
     cache = tmp_path / "xla"
     first = run(str(cache), "cold")
-    entries = sorted(p.name for p in cache.glob("*.pb"))
+    entries = sorted(p.name for p in cache.rglob("*.pb"))
     assert entries  # the train, test and predict steps were stored
     assert run(str(cache), "warm") == first  # loaded, not compiled: the same numbers
-    assert sorted(p.name for p in cache.glob("*.pb")) == entries  # nothing new to compile
+    assert sorted(p.name for p in cache.rglob("*.pb")) == entries  # nothing new to compile
     assert run("off", "off") == first

@@ -95,10 +95,10 @@ def reporting(tensorflow: bool = True) -> Iterator[QuietOutput]:
     """
     from dltrain.errors import DltrainError
     from dltrain.quiet import QuietOutput
-    from dltrain.xla_cache import xla_cache
+    from dltrain.xla_cache import xla_environment
 
     try:
-        with QuietOutput(enabled=tensorflow and not state.debug) as quiet, xla_cache():
+        with QuietOutput(enabled=tensorflow and not state.debug) as quiet, xla_environment():
             yield quiet
     except DltrainError as exc:
         err = make_err_console()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dltrain.xla_cache import FLAG, cache_dir, trim, xla_cache
+from dltrain.xla_cache import FLAG, ONEDNN, cache_dir, trim, xla_cache, xla_environment
 
 
 def test_default_folder_follows_xdg_then_home(tmp_path: Path) -> None:
@@ -59,3 +59,17 @@ def test_trim_drops_empty_stale_and_oldest_entries(tmp_path: Path) -> None:
     trim(tmp_path, max_bytes=1000, now=1_000_000)
     assert new.exists() and fresh.exists()  # a writer may still be busy with a fresh one
     assert not old.exists() and not empty.exists() and not stale.exists()
+
+
+def test_environment_adds_onednn_and_keeps_a_cache_per_flags(tmp_path: Path) -> None:
+    env = {"DLTRAIN_XLA_CACHE": str(tmp_path)}
+    with xla_environment(env) as folder:
+        assert env["XLA_FLAGS"] == ONEDNN
+        assert folder is not None and folder.parent == tmp_path
+        assert env["TF_XLA_FLAGS"] == f"{FLAG}={folder}"
+    assert env == {"DLTRAIN_XLA_CACHE": str(tmp_path)}
+    env["XLA_FLAGS"] = "--xla_cpu_use_onednn=false"  # the user's own choice stays
+    with xla_environment(env) as other:
+        assert env["XLA_FLAGS"] == "--xla_cpu_use_onednn=false"
+        assert other is not None and other != folder  # never programs of other flags
+    assert env["XLA_FLAGS"] == "--xla_cpu_use_onednn=false" and "TF_XLA_FLAGS" not in env
