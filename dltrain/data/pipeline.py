@@ -125,12 +125,20 @@ class ArraySource:
 
         n = self.size("train")
 
+        full = n // batch * batch
+
         def epoch_batches(epoch: Any) -> tf.data.Dataset:
             order = tf.range(n, dtype=tf.int64)
             if shuffle:
                 key = tf.stack([tf.constant(seed, tf.int64), epoch])
                 order = tf.random.experimental.stateless_shuffle(order, seed=key)
-            return tf.data.Dataset.from_tensor_slices(order).batch(batch)
+            # Whole batches of indices, not one element at a time and then .batch(): the
+            # same batches, without tf.data's per-element cost (about 1 s of CPU per epoch
+            # of 60,000 examples, measured on the MLP: docs/benchmarks.md).
+            batches = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:full], [-1, batch]))
+            if full < n:
+                batches = batches.concatenate(tf.data.Dataset.from_tensors(order[full:]))
+            return batches
 
         steps = math.ceil(n / batch)
         ds = tf.data.Dataset.range(start_epoch, epochs).flat_map(epoch_batches)
@@ -143,7 +151,8 @@ class ArraySource:
         import tensorflow as tf
 
         n = self.size(split)
-        ds = tf.data.Dataset.range(n).batch(batch)
+        starts = tf.data.Dataset.range(0, n, batch)
+        ds = starts.map(lambda start: tf.range(start, tf.minimum(start + batch, n)))
         ds = ds.map(self._gather(split), num_parallel_calls=tf.data.AUTOTUNE).cache()
         return ds.prefetch(tf.data.AUTOTUNE)
 
