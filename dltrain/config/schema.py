@@ -243,8 +243,9 @@ class TrainingConfig(Strict):
     jit_compile: bool | Literal["auto"] = "auto"
     """XLA compilation of the train, test and predict steps. ``auto`` decides per model: with
     a GPU, XLA when every layer supports it; CPU only, XLA when every layer is dense or
-    elementwise (measured faster), not for convolutions or recurrent layers (measured slower).
-    run.json records the choice and the reason."""
+    elementwise (measured faster), not for convolutions (measured slower) or recurrent layers
+    (faster once compiled, but not yet verified for exact resume: set ``true`` for long RNN
+    runs). run.json records the choice and the reason."""
     class_weight: dict[int, NonNegativeFloat] | Literal["balanced"] | None = None
     """Per-class loss weights for classification, or ``balanced``."""
     on_nan: Literal["stop", "rollback"] = "stop"
