@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _bench import DLTRAIN, machine, need_fashion_mnist, run, steady, table
+from _bench import DLTRAIN, SRC, machine, need_fashion_mnist, run, steady, table
 
 CONFIG = "configs/mnist_mlp.yaml"
 
@@ -80,7 +80,11 @@ def baseline_epoch_s(n: int, epochs: int, limit: int, batch: int, extra: list[st
         share = _sets(epochs, max(limit // n, 1), max(batch // n, 1), extra)
         procs = [
             subprocess.Popen(
-                [*cmd, *share], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+                [*cmd, *share],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=SRC,  # CONFIG is relative to the checkout, as for the launch side
             )
             for _ in range(n)
         ]
