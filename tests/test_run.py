@@ -94,6 +94,10 @@ def test_run_folder_contents(mlp_run: Path) -> None:
         assert key in manifest, key
     assert manifest["versions"]["tensorflow"] and manifest["versions"]["keras"].startswith("3")
     assert manifest["timings"]["time_to_first_step_s"] > 0
+    # From the process's own start (here: the test session's), so never less than the above.
+    timings = manifest["timings"]
+    assert timings["process_start_to_first_step_s"] >= timings["time_to_first_step_s"]
+    assert manifest["jit_compile"]["setting"] == "auto" and manifest["steps_per_execution"] >= 1
     assert manifest["data"]["train_size"] == 256 and manifest["data"]["test_size"] == 64
     assert manifest["data"]["fingerprint"]
     assert set(manifest["final_metrics"]) == {"train", "validation", "test"}
