@@ -224,6 +224,32 @@ def test_normalization_uses_training_statistics(regression_csv: Path) -> None:
     assert set(np.unique(out[:, 2:])) == {0.0, 1.0} and (out[:, 2:].sum(1) == 1).all()
 
 
+def test_in_memory_splits_are_held_once(regression_csv: Path, mnist_npz: Path) -> None:
+    """The pipelines gather from tensors that share the loaded arrays' buffers, and tf.data's
+    graph rewrites (which copy every captured tensor once more per iterator) are off."""
+    csv = load_datasets(
+        _config(
+            {"kind": "csv", "path": str(regression_csv), "target": "y", "categorical": ["color"]}
+        )
+    )
+    assert csv.source is not None
+    loaded = csv.source.x["train"]["features"]  # assembled float32, not yet a tensor
+    train, _ = csv.train_dataset(16, seed=0, epochs=1)
+    held = csv.source.x["train"]["features"]  # now a read-only view of the pipeline's tensor
+    assert np.shares_memory(held, loaded) and not held.flags.writeable
+    images = load_datasets(_config({"kind": "mnist", "path": str(mnist_npz)}))
+    assert images.source is not None
+    pixels = images.source.x["test"]["image"].copy()
+    test = images.test_dataset(32)
+    shared = images.source.x["test"]["image"]
+    assert shared.ctypes.data % 64 == 0 and np.array_equal(shared, pixels)
+    for ds in (train, csv.validation_dataset(16), test, test.map(lambda x, y: x)):
+        assert ds is not None
+        assert ds.options().experimental_optimization.apply_default_optimizations is False
+    x, _ = next(iter(test))
+    np.testing.assert_allclose(x.numpy().reshape(len(x), -1), pixels[:32].reshape(32, -1) / 255)
+
+
 def test_several_targets_and_groups_structure(tmp_path: Path) -> None:
     rows = "\n".join(f"{i},{i % 5},{['u', 'v'][i % 2]},{i * 0.5},{'abc'[i % 3]}" for i in range(90))
     path = write_text(tmp_path / "m.csv", "a,b,cat,r,k\n" + rows + "\n")

@@ -142,6 +142,55 @@ def test_regression_plots_without_target_name_and_one_value(tmp_path: Path) -> N
     assert [p.name for p in written] == ["predicted_vs_true.png", "residuals.png"]
 
 
+def test_regression_plots_scatter_a_fixed_sample_of_a_large_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matplotlib.axes import Axes
+
+    drawn: list[tuple[np.ndarray, str | None]] = []
+    binned: list[int] = []
+    scatter, hist = Axes.scatter, Axes.hist
+
+    def record_scatter(self: Axes, x: Any, y: Any, *args: Any, **kwargs: Any) -> Any:
+        drawn.append((np.asarray(x).copy(), kwargs.get("label")))
+        return scatter(self, x, y, *args, **kwargs)
+
+    def record_hist(self: Axes, x: Any, *args: Any, **kwargs: Any) -> Any:
+        binned.append(np.asarray(x).size)
+        return hist(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "scatter", record_scatter)
+    monkeypatch.setattr(Axes, "hist", record_hist)
+    rng = np.random.default_rng(3)
+    y_true = rng.normal(size=25_000)
+    y_pred = y_true + rng.normal(0, 0.1, 25_000)
+    for _ in range(2):
+        write_regression_plots(tmp_path, y_true, y_pred, "y")
+    # Two scatters per call, each of 10,000 of the 25,000 examples, the same ones every time.
+    assert [len(x) for x, _ in drawn] == [10_000] * 4
+    assert {label for _, label in drawn} == {"10,000 of 25,000 examples"}
+    assert set(drawn[0][0]) <= set(y_true)
+    np.testing.assert_array_equal(drawn[0][0], drawn[2][0])
+    assert binned == [25_000, 25_000]  # the histogram counts every residual
+
+
+def test_regression_plots_draw_every_example_of_a_small_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matplotlib.axes import Axes
+
+    sizes: list[int] = []
+    scatter = Axes.scatter
+
+    def record(self: Axes, x: Any, y: Any, *args: Any, **kwargs: Any) -> Any:
+        sizes.append(np.asarray(x).size)
+        return scatter(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "scatter", record)
+    write_regression_plots(tmp_path, np.arange(10_000.0), np.arange(10_000.0), "y")
+    assert sizes == [10_000, 10_000]
+
+
 def test_regression_plots_refuse_mismatched_sizes(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="same number of values"):
         write_regression_plots(tmp_path, np.zeros(3), np.zeros(4), "y")

@@ -9,6 +9,7 @@ import numpy as np
 
 from dltrain.config.schema import CsvData
 from dltrain.data.csv_source import CsvSources, target_infos
+from dltrain.data.memory import release_freed_memory
 from dltrain.data.spec import DataSpec
 from dltrain.data.split_store import SplitStore, row_bound
 from dltrain.data.stats import TEST, TRAIN, VALIDATION, StatsAccumulator, TabularStats
@@ -175,4 +176,7 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
             splits[name] = SplitArrays(x, ys, labels)
         del prepared
     spec = tabular_spec(plan, stats, infos, data.missing)
+    # The parsed chunks and the per-column split arrays are freed by now: give their heap
+    # pages back, or the process stays as large as at its busiest (docs/benchmarks.md).
+    release_freed_memory()
     return LoadedArrays(spec, splits, stats, warnings, sources.files)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
+from dltrain.data.memory import release_freed_memory, shareable
 from dltrain.data.spec import DataSpec
 from dltrain.errors import DataError
 
@@ -74,17 +75,16 @@ class ArraySource:
         return self.plain[split]
 
     def _split_tensors(self, split: str) -> tuple[dict[str, Any], list[Any]]:
-        import tensorflow as tf
-
         if split not in self._tensors:
             # Converted once and shared by every pipeline over this split.
-            xs = {k: tf.convert_to_tensor(v) for k, v in self.x[split].items()}
-            ys = [tf.convert_to_tensor(v) for v in self.y[split]]
+            xs = {k: _tensor(v) for k, v in self.x[split].items()}
+            ys = [_tensor(v) for v in self.y[split]]
             self._tensors[split] = (xs, ys)
-            # The tensors hold copies; keep (read-only) NumPy views of them instead of the
-            # originals, so a split is not held in memory twice.
+            # Keep (read-only) NumPy views of the tensors instead of the originals, so a
+            # split copied on the way is not held in memory twice.
             self.x[split] = {k: np.asarray(t) for k, t in xs.items()}
             self.y[split] = [np.asarray(t) for t in ys]
+            release_freed_memory()  # the originals' pages, unless a caller still holds them
         return self._tensors[split]  # type: ignore[no-any-return]
 
     def _gather(self, split: str) -> Any:
@@ -144,17 +144,46 @@ class ArraySource:
         ds = tf.data.Dataset.range(start_epoch, epochs).flat_map(epoch_batches)
         ds = ds.apply(tf.data.experimental.assert_cardinality(max(epochs - start_epoch, 0) * steps))
         ds = ds.map(self._gather("train"), num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.prefetch(tf.data.AUTOTUNE)
+        return _without_rewrites(ds.prefetch(tf.data.AUTOTUNE))
 
     def evaluation(self, split: str, batch: int) -> tf.data.Dataset:
-        """``split`` in file order, batched, cached after the first pass, prefetched."""
+        """``split`` in file order, batched, prefetched."""
         import tensorflow as tf
 
         n = self.size(split)
         starts = tf.data.Dataset.range(0, n, batch)
         ds = starts.map(lambda start: tf.range(start, tf.minimum(start + batch, n)))
-        ds = ds.map(self._gather(split), num_parallel_calls=tf.data.AUTOTUNE).cache()
-        return ds.prefetch(tf.data.AUTOTUNE)
+        # Not cached: the split is in memory already, and a cache would hold it a second
+        # time (as float32, 4x the size for uint8 images) to save a gather per batch.
+        ds = ds.map(self._gather(split), num_parallel_calls=tf.data.AUTOTUNE)
+        return _without_rewrites(ds.prefetch(tf.data.AUTOTUNE))
+
+
+def _tensor(array: np.ndarray) -> tf.Tensor:
+    """``array`` as a tensor: sharing its buffer (DLPack) when TensorFlow can hold it in
+    place, else copied once into one it can (never the two copies ``convert_to_tensor``
+    makes); strings are converted."""
+    import tensorflow as tf
+
+    shared = shareable(array)
+    if shared is None:
+        return tf.convert_to_tensor(array)
+    return tf.experimental.dlpack.from_dlpack(shared.__dlpack__())
+
+
+def _without_rewrites(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """``ds`` without tf.data's default static optimizations.
+
+    They rewrite the dataset's graph when an iterator is made, and the rewrite copies every
+    tensor the map functions capture: the whole split, once more per pipeline. These
+    pipelines parallelize and prefetch explicitly, so the rewrites gain nothing here
+    (docs/benchmarks.md, memory); autotuning stays on.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_optimization.apply_default_optimizations = False
+    return ds.with_options(options)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from dltrain.data.columns import (
     parse_strings,
 )
 from dltrain.data.csv_reader import Chunk, is_missing
+from dltrain.data.memory import aligned_empty
 from dltrain.data.preprocess import build_preprocess
 from dltrain.data.spec import DataSpec, InputInfo, TargetInfo
 from dltrain.data.stats import TabularStats
@@ -201,7 +202,8 @@ def assemble(
         numeric = [c for c in cols if c not in plan.categorical]
         if numeric:
             # Filled column by column straight into float32: no float64 (n, k) copy.
-            matrix = np.empty((len(prepared), len(numeric)), dtype=np.float32)
+            # Aligned, so the pipeline's tensor shares this buffer instead of copying it.
+            matrix = aligned_empty((len(prepared), len(numeric)), np.float32)
             for j, column in enumerate(numeric):
                 values = prepared.numeric[column]
                 missing = np.isnan(values)

@@ -279,7 +279,9 @@ def write_regression_plots(
 
     Writes ``predicted_vs_true_<target>.png`` (with the ``y = x`` line) and
     ``residuals_<target>.png`` (residual against prediction, and a histogram of residuals).
-    With an empty ``target`` the ``_<target>`` suffix is left out.
+    With an empty ``target`` the ``_<target>`` suffix is left out. Above
+    :data:`SCATTER_POINTS` examples the scatters draw a fixed sample of them (their legends
+    say how many); the histogram counts every example.
 
     Args:
         plots_dir: Folder for the PNGs (created if needed).
@@ -309,10 +311,14 @@ def write_regression_plots(
     keep = np.isfinite(true) & np.isfinite(pred)
     true, pred = true[keep], pred[keep]
     residuals = true - pred
+    # Scatter a fixed sample of a large split: more points only hide each other, and cost
+    # seconds and memory. The histogram and the y = x line use every example.
+    shown = _sample(true.size)
+    drawn = "examples" if shown is None else f"{shown.size:,} of {true.size:,} examples"
 
     fig = _figure(5.6, 5.2)
     ax = fig.add_subplot()
-    ax.scatter(true, pred, s=10, alpha=0.6, label="examples")
+    ax.scatter(_pick(true, shown), _pick(pred, shown), s=10, alpha=0.6, label=drawn)
     if true.size:
         low = float(min(true.min(), pred.min()))
         high = float(max(true.max(), pred.max()))
@@ -327,12 +333,14 @@ def write_regression_plots(
 
     fig = _figure(10.0, 4.4)
     left, right = fig.subplots(1, 2)
-    left.scatter(pred, residuals, s=10, alpha=0.6)
+    left.scatter(_pick(pred, shown), _pick(residuals, shown), s=10, alpha=0.6, label=drawn)
     left.axhline(0.0, color="tab:red", linestyle="--")
     left.set_title(f"{label}: residuals vs predicted{below}")
     left.set_xlabel(f"predicted {label}")
     left.set_ylabel("residual (true - predicted)")
     left.grid(True, alpha=0.3)
+    if shown is not None:
+        left.legend()
     right.hist(residuals, bins=min(30, max(1, residuals.size)))
     right.set_title(f"residual distribution{below}")
     right.set_xlabel("residual (true - predicted)")
@@ -340,6 +348,22 @@ def write_regression_plots(
     right.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 2.5 examples
     right.grid(True, alpha=0.3)
     return [scatter_path, _save(fig, plots_dir / f"residuals{suffix}.png")]
+
+
+SCATTER_POINTS = 10_000
+"""At most this many examples are drawn in a scatter plot (a fixed sample of larger splits)."""
+
+
+def _sample(n: int) -> np.ndarray | None:
+    """Sorted indices of :data:`SCATTER_POINTS` of ``n`` examples, the same every run; ``None``
+    when all ``n`` fit."""
+    if n <= SCATTER_POINTS:
+        return None
+    return np.sort(np.random.default_rng(0).choice(n, SCATTER_POINTS, replace=False))
+
+
+def _pick(values: np.ndarray, shown: np.ndarray | None) -> np.ndarray:
+    return values if shown is None else values[shown]
 
 
 def write_comparison_plot(
