@@ -32,7 +32,8 @@ _SHAREABLE_KINDS = frozenset("biuf")
 
 
 def aligned_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """``np.empty(shape, dtype)`` whose buffer starts on an :data:`ALIGNMENT` boundary."""
+    """``np.empty(shape, dtype)`` whose buffer starts on an :data:`ALIGNMENT` boundary (an
+    empty array has no buffer to align)."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)

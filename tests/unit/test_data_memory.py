@@ -46,11 +46,13 @@ def test_freed_heap_pages_go_back_to_the_system() -> None:
 
 @pytest.mark.parametrize("dtype", [np.float32, np.uint8, np.int64, np.bool_])
 def test_aligned_empty_starts_on_a_64_byte_boundary(dtype: type) -> None:
-    for rows in (0, 1, 7, 1000):
+    for rows in (1, 7, 1000):
         array = aligned_empty((rows, 3), dtype)
         assert array.shape == (rows, 3) and array.dtype == dtype
         assert array.ctypes.data % ALIGNMENT == 0 and array.flags.c_contiguous
         assert array.flags.writeable
+    empty = aligned_empty((0, 3), dtype)  # no buffer to align; never shared (shareable: None)
+    assert empty.shape == (0, 3) and empty.dtype == dtype
 
 
 def test_shareable_keeps_an_aligned_array_and_copies_the_rest() -> None:
