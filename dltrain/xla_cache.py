@@ -13,6 +13,11 @@ HLO fingerprint and written to a temporary file, then renamed), so the CLI turns
 a rerun, a resume, a tuning trial or a test run of a model already compiled on this machine
 loads the program instead. The compiled code is the same, so results are identical.
 
+TensorFlow loads an entry without checking it: a damaged one (truncated by a full disk or a
+copy, say) can load as a wrong program. So every entry is sealed with its SHA-256 in a
+``<entry>.sha256`` file beside it (after the run that wrote it, or at the next start), and at
+each start an entry that no longer matches its seal is dropped: it is compiled again.
+
 ``DLTRAIN_XLA_CACHE`` chooses the folder (default ``$XDG_CACHE_HOME/dltrain/xla``, else
 ``~/.cache/dltrain/xla``); ``off`` turns the cache off. A ``TF_XLA_FLAGS`` that already names
 a cache folder is left alone. Each folder is trimmed to :data:`MAX_BYTES`, oldest entries
@@ -30,12 +35,23 @@ from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["MAX_BYTES", "ONEDNN", "cache_dir", "trim", "xla_cache", "xla_environment"]
+__all__ = [
+    "MAX_BYTES",
+    "ONEDNN",
+    "cache_dir",
+    "check",
+    "seal",
+    "trim",
+    "xla_cache",
+    "xla_environment",
+]
 
 MAX_BYTES = 1 << 30
 FLAG = "--tf_xla_persistent_cache_directory"
 ONEDNN = "--xla_cpu_use_onednn=true"
 _OFF = {"0", "off", "false", "no", "none"}
+SEAL = ".sha256"
+"""Suffix of the file beside each entry that holds the entry's SHA-256."""
 
 
 def cache_dir(env: MutableMapping[str, str]) -> Path | None:
@@ -61,15 +77,72 @@ def trim(folder: Path, max_bytes: int = MAX_BYTES, now: float | None = None) -> 
             continue
         stale_temp = ".tmp" in path.name and now - stat.st_mtime > 3600
         if stale_temp or (path.suffix == ".pb" and stat.st_size == 0):
-            path.unlink(missing_ok=True)
+            _drop(path)
         elif path.suffix == ".pb":
             entries.append((stat.st_atime, stat.st_size, path))
     total = sum(size for _, size, _ in entries)
     for _, size, path in sorted(entries):
         if total <= max_bytes:
             break
-        path.unlink(missing_ok=True)
+        _drop(path)
         total -= size
+
+
+def check(folder: Path) -> list[Path]:
+    """Drop every entry that no longer matches its seal, and seals whose entry is gone; seal
+    the entries that have none. Returns the dropped entries."""
+    dropped = []
+    for seal_path in folder.glob(f"*.pb{SEAL}"):
+        if not seal_path.with_name(seal_path.name.removesuffix(SEAL)).exists():
+            seal_path.unlink(missing_ok=True)
+    for entry in folder.glob("*.pb"):
+        seal_path = _seal_path(entry)
+        try:
+            if not seal_path.exists():
+                _write_seal(entry)
+            elif seal_path.read_text().strip() != _sha256(entry):
+                _drop(entry)
+                dropped.append(entry)
+        except OSError:  # removed meanwhile by another process's trim: nothing to check
+            continue
+    return dropped
+
+
+def seal(folder: Path) -> None:
+    """Seal the entries that have no seal yet (those written since the last check)."""
+    for entry in folder.glob("*.pb"):
+        try:
+            if not _seal_path(entry).exists():
+                _write_seal(entry)
+        except OSError:
+            continue
+
+
+def _seal_path(entry: Path) -> Path:
+    return entry.with_name(entry.name + SEAL)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_seal(entry: Path) -> None:
+    # TensorFlow renames a finished entry into place, so what is visible is whole; the seal
+    # is written beside it the same way (a ".tmp" name trim() clears if a writer dies).
+    target = _seal_path(entry)
+    temp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    temp.write_text(_sha256(entry) + "\n")
+    os.replace(temp, target)
+
+
+def _drop(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    if path.suffix == ".pb":
+        _seal_path(path).unlink(missing_ok=True)
 
 
 @contextmanager
@@ -91,6 +164,7 @@ def xla_cache(
     try:
         folder.mkdir(parents=True, exist_ok=True)
         trim(folder)
+        check(folder)
     except OSError:
         yield None
         return
@@ -99,6 +173,10 @@ def xla_cache(
         yield folder
     finally:
         _restore(env, "TF_XLA_FLAGS", before)
+        try:
+            seal(folder)
+        except OSError:
+            pass  # sealed at the next start instead
 
 
 @contextmanager

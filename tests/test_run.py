@@ -474,4 +474,12 @@ def test_xla_cache_is_filled_and_gives_identical_results(mlp_config: Path, tmp_p
     assert entries  # the train, test and predict steps were stored
     assert run(str(cache), "warm") == first  # loaded, not compiled: the same numbers
     assert sorted(p.name for p in cache.rglob("*.pb")) == entries  # nothing new to compile
+    assert sorted(p.name for p in cache.rglob("*.pb.sha256")) == [e + ".sha256" for e in entries]
+    # A damaged program is dropped before TensorFlow can load it, and compiled again.
+    largest = max(cache.rglob("*.pb"), key=lambda p: p.stat().st_size)
+    whole = largest.read_bytes()
+    largest.write_bytes(whole[: len(whole) // 2])
+    assert run(str(cache), "damaged") == first
+    assert largest.stat().st_size > len(whole) // 2
+    assert sorted(p.name for p in cache.rglob("*.pb")) == entries
     assert run("off", "off") == first

@@ -1,11 +1,12 @@
-"""The CLI's persistent XLA compilation cache: where it goes, when it is off, trimming."""
+"""The CLI's persistent XLA compilation cache: where it goes, when it is off, trimming, seals."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
-from dltrain.xla_cache import FLAG, ONEDNN, cache_dir, trim, xla_cache, xla_environment
+from dltrain.xla_cache import FLAG, ONEDNN, cache_dir, check, trim, xla_cache, xla_environment
 
 
 def test_default_folder_follows_xdg_then_home(tmp_path: Path) -> None:
@@ -73,3 +74,34 @@ def test_environment_adds_onednn_and_keeps_a_cache_per_flags(tmp_path: Path) -> 
         assert env["XLA_FLAGS"] == "--xla_cpu_use_onednn=false"
         assert other is not None and other != folder  # never programs of other flags
     assert env["XLA_FLAGS"] == "--xla_cpu_use_onednn=false" and "TF_XLA_FLAGS" not in env
+
+
+def test_entries_are_sealed_and_a_damaged_one_is_dropped(tmp_path: Path) -> None:
+    env = {"DLTRAIN_XLA_CACHE": str(tmp_path)}
+    name = "xla_compile_cache__7__7__XLA_CPU_JIT.pb"
+    with xla_cache(env) as folder:
+        assert folder is not None
+        (folder / name).write_bytes(b"program one" * 100)  # what TensorFlow would store
+        (folder / name.replace("7", "8")).write_bytes(b"program two" * 100)
+    seals = sorted(p.name for p in tmp_path.glob("*.sha256"))
+    assert seals == [name + ".sha256", name.replace("7", "8") + ".sha256"]
+    with xla_cache(env):  # intact: kept, nothing dropped
+        assert (tmp_path / name).exists() and (tmp_path / name.replace("7", "8")).exists()
+    (tmp_path / name).write_bytes(b"program one" * 50)  # truncated behind TensorFlow's back
+    assert check(tmp_path) == [tmp_path / name]
+    assert not (tmp_path / name).exists() and not (tmp_path / (name + ".sha256")).exists()
+    assert (tmp_path / name.replace("7", "8")).exists()
+
+
+def test_check_seals_unsealed_entries_and_drops_lone_seals(tmp_path: Path) -> None:
+    entry = tmp_path / "xla_compile_cache__1__1__XLA_CPU_JIT.pb"
+    entry.write_bytes(b"whole")  # written by a run that died before sealing
+    lone = tmp_path / "xla_compile_cache__2__2__XLA_CPU_JIT.pb.sha256"
+    lone.write_text("0" * 64)  # its entry was trimmed by another process
+    assert check(tmp_path) == []
+    assert (tmp_path / (entry.name + ".sha256")).read_text().strip() == (
+        hashlib.sha256(b"whole").hexdigest()
+    )
+    assert not lone.exists() and not list(tmp_path.glob("*.tmp"))
+    trim(tmp_path, max_bytes=0)  # trimming an entry takes its seal with it
+    assert list(tmp_path.iterdir()) == []
