@@ -237,6 +237,7 @@ def test_in_memory_splits_are_held_once(regression_csv: Path, mnist_npz: Path) -
     train, _ = csv.train_dataset(16, seed=0, epochs=1)
     held = csv.source.x["train"]["features"]  # now a read-only view of the pipeline's tensor
     assert np.shares_memory(held, loaded) and not held.flags.writeable
+    assert not loaded.flags.writeable  # shared with TensorFlow: a write would fail, not leak
     images = load_datasets(_config({"kind": "mnist", "path": str(mnist_npz)}))
     assert images.source is not None
     pixels = images.source.x["test"]["image"].copy()

@@ -168,7 +168,11 @@ def _tensor(array: np.ndarray) -> tf.Tensor:
     shared = shareable(array)
     if shared is None:
         return tf.convert_to_tensor(array)
-    return tf.experimental.dlpack.from_dlpack(shared.__dlpack__())
+    tensor = tf.experimental.dlpack.from_dlpack(shared.__dlpack__())
+    # TensorFlow reads this buffer from now on: a later write through the array (a plugin
+    # dataset keeping its own) would change the training data, so it fails instead.
+    shared.flags.writeable = False
+    return tensor
 
 
 def _without_rewrites(ds: tf.data.Dataset) -> tf.data.Dataset:
