@@ -92,19 +92,17 @@ def check(folder: Path) -> list[Path]:
     """Drop every entry that no longer matches its seal, and seals whose entry is gone; seal
     the entries that have none. Returns the dropped entries."""
     dropped = []
-    for seal_path in folder.glob(f"*.pb{SEAL}"):
-        if not seal_path.with_name(seal_path.name.removesuffix(SEAL)).exists():
-            seal_path.unlink(missing_ok=True)
-    for entry in folder.glob("*.pb"):
-        seal_path = _seal_path(entry)
+    for seal_path in list(folder.glob(f"*.pb{SEAL}")):
+        entry = seal_path.with_name(seal_path.name.removesuffix(SEAL))
         try:
-            if not seal_path.exists():
-                _write_seal(entry)
+            if not entry.exists():
+                seal_path.unlink(missing_ok=True)
             elif seal_path.read_text().strip() != _sha256(entry):
                 _drop(entry)
                 dropped.append(entry)
         except OSError:  # removed meanwhile by another process's trim: nothing to check
             continue
+    seal(folder)
     return dropped
 
 
@@ -132,11 +130,11 @@ def _sha256(path: Path) -> str:
 
 def _write_seal(entry: Path) -> None:
     # TensorFlow renames a finished entry into place, so what is visible is whole; the seal
-    # is written beside it the same way (a ".tmp" name trim() clears if a writer dies).
-    target = _seal_path(entry)
-    temp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    temp.write_text(_sha256(entry) + "\n")
-    os.replace(temp, target)
+    # is published beside it the same way (its temporary name holds ".tmp", which trim()
+    # clears if a writer dies).
+    from dltrain.storage.atomic import atomic_write_text
+
+    atomic_write_text(_seal_path(entry), _sha256(entry) + "\n")
 
 
 def _drop(path: Path) -> None:
