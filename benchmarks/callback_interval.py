@@ -25,12 +25,12 @@ def child(config: str, spe: int, limit: int) -> dict[str, Any]:
     """Train one epoch and return the gaps between batch-end callbacks (seconds)."""
     import tempfile
 
-    from dltrain.progress import SilentProgress
-    from dltrain.runner import run_experiment
+    from dltrain.engine.run import run_experiment
+    from dltrain.train.sink import NullProgress
 
     stamps: list[float] = []
 
-    class Recording(SilentProgress):
+    class Recording(NullProgress):
         def batch(self, epoch: int, step: int, logs: dict[str, Any]) -> None:
             stamps.append(time.perf_counter())
 

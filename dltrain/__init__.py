@@ -23,7 +23,7 @@ __all__ = ["__version__", "register_dataset", "run", "tune"]
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from dltrain.runner import RunResult
+    from dltrain.engine.run import RunResult
     from dltrain.tune import StudySummary
 
 _Loader = TypeVar("_Loader", bound=Callable[..., Any])
@@ -37,7 +37,7 @@ def run(
     quiet: bool = True,
     **kwargs: Any,
 ) -> RunResult:
-    """Train from a config file; see :func:`dltrain.runner.run_experiment` for ``kwargs``.
+    """Train from a config file; see :func:`dltrain.engine.run.run_experiment` for ``kwargs``.
 
     Args:
         config: The experiment YAML file.
@@ -49,9 +49,9 @@ def run(
     """
     from rich.console import Console
 
-    from dltrain.progress import LineProgress
-    from dltrain.quiet import QuietOutput
-    from dltrain.runner import run_experiment
+    from dltrain.cli.render.progress import LineProgress
+    from dltrain.engine.run import run_experiment
+    from dltrain.runtime.quiet import QuietOutput
 
     with QuietOutput(enabled=quiet) as output:
         return run_experiment(

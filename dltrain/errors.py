@@ -101,7 +101,7 @@ class DataError(DltrainError):
         self.key = key
         self.detail = message
         if key is not None and not problems:
-            from dltrain.keys import format_path
+            from dltrain.utils.keys import format_path
 
             problems = [Problem(message, format_path(key), key=key)]
             message = ""

@@ -15,10 +15,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# One XLA compilation cache for the session (dltrain.xla_cache), never the user's own: the
+# One XLA compilation cache for the session (dltrain.runtime.xla_cache), never the user's own: the
 # many runs of the same tiny models compile each step once.
 os.environ.setdefault("DLTRAIN_XLA_CACHE", tempfile.mkdtemp(prefix="dltrain-test-xla-"))
-# The CLI's XLA flags (dltrain.xla_cache.xla_environment) for in-process runs too, so that the
+# The CLI's XLA flags (dltrain.runtime.xla_cache.xla_environment) for in-process runs too, so that the
 # tests train, resume and compare exactly as users' runs do.
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_use_onednn=true")
 

@@ -16,9 +16,9 @@ from types import ModuleType
 
 import pytest
 
-from dltrain.checking import inspect_config
 from dltrain.config import LoadedConfig, load_config
-from dltrain.runner import run_experiment
+from dltrain.engine.check import inspect_config
+from dltrain.engine.run import run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS_DIR = ROOT / "configs"

@@ -12,8 +12,8 @@ from datagen import write_indexed_csv, write_regression_csv
 from dltrain.config import config_from_dict
 from dltrain.config.schema import CsvData, ExperimentConfig
 from dltrain.data import load_datasets
-from dltrain.data.arrays import load_csv_arrays
-from dltrain.data.csv_source import resolve_sources
+from dltrain.data.csv.arrays import load_csv_arrays
+from dltrain.data.csv.layout import resolve_sources
 
 tf = pytest.importorskip("tensorflow")
 

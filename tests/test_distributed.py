@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from dltrain.cli import app
+from dltrain.engine.run import run_experiment
 from dltrain.errors import UsageError
-from dltrain.runner import run_experiment
 from dltrain.train.distributed import worker_role
 
 runner = CliRunner()

@@ -16,7 +16,7 @@ from test_run import MLP, REGRESSION
 from typer.testing import CliRunner
 
 from dltrain.cli import app
-from dltrain.runner import run_experiment
+from dltrain.engine.run import run_experiment
 
 runner = CliRunner()
 

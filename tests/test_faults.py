@@ -20,8 +20,8 @@ from datagen import TINY_MLP
 from typer.testing import CliRunner
 
 from dltrain.cli import app
+from dltrain.engine.run import run_experiment
 from dltrain.errors import DiskFullError
-from dltrain.runner import run_experiment
 
 runner = CliRunner()
 

@@ -168,7 +168,7 @@ def test_launch_refuses_bad_arguments_before_starting_workers(
 
 
 def test_the_run_folder_of_a_lost_chief_is_found_by_its_pid(tmp_path: Path) -> None:
-    from dltrain.launch import _run_of, describe_exit
+    from dltrain.engine.launch import _run_of, describe_exit
 
     root = tmp_path / "runs" / "mw"
     for stamp, pid in [("20250101T000000Z", 11), ("20250101T000001Z", 12)]:

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dltrain.cli import app
-from dltrain.runner import run_experiment
+from dltrain.engine.run import run_experiment
 from dltrain.storage import RunFolder
 
 runner = CliRunner()

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from rich.console import Console
 
-from dltrain.render import format_column, render_run_result
+from dltrain.cli.render.results import format_column, render_run_result
 
 
 def _printed(result: SimpleNamespace) -> str:
@@ -51,7 +51,7 @@ def test_nan_advice_names_the_next_step() -> None:
 
 
 def test_runs_table_shows_data_and_description_only_when_there_is_one() -> None:
-    from dltrain.render import render_runs_table
+    from dltrain.cli.render.results import render_runs_table
     from dltrain.report.listing import RunSummary
 
     def table(*descriptions: str | None) -> str:

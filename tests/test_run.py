@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from dltrain.cli import app
-from dltrain.evaluate import evaluate_target
-from dltrain.runner import run_experiment
+from dltrain.engine.evaluate import evaluate_target
+from dltrain.engine.run import run_experiment
 
 runner = CliRunner()
 
@@ -339,7 +339,7 @@ def test_live_progress_renders_on_a_terminal() -> None:
 
     from rich.console import Console
 
-    from dltrain.progress import LineProgress, LiveProgress, make_progress
+    from dltrain.cli.render.progress import LineProgress, LiveProgress, make_progress
 
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, width=120)

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from dltrain.cli import app
+from dltrain.engine.run import run_experiment
 from dltrain.errors import ConfigError
-from dltrain.runner import run_experiment
 from dltrain.train.monitors import resolve_mode
 
 ROOT = Path(__file__).resolve().parent.parent

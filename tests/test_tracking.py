@@ -26,8 +26,8 @@ from datagen import TINY_MLP
 from typer.testing import CliRunner
 
 from dltrain.cli import app
+from dltrain.engine.run import resume_experiment, run_experiment
 from dltrain.errors import ConfigError
-from dltrain.runner import resume_experiment, run_experiment
 from dltrain.tracking import study_run
 from dltrain.tracking.settings import public_uri, settings_from
 from dltrain.tracking.upload import config_params, mlflow_key

@@ -199,12 +199,12 @@ def test_trial_table_and_summary_render_on_a_terminal_and_in_pipes() -> None:
 
     from rich.console import Console
 
-    from dltrain.tune.display import (
+    from dltrain.cli.render.tune import (
         LineTuneProgress,
         LiveTuneProgress,
         render_study_summary,
     )
-    from dltrain.tune.report import StudySummary, TrialRecord
+    from dltrain.tune.study_files import StudySummary, TrialRecord
 
     done = TrialRecord(0, "complete", 0.25, {"optimizer.learning_rate": 0.001234, "units": 8}, duration_s=3.0)
     pruned = TrialRecord(1, "pruned", 0.5, {"optimizer.learning_rate": 0.1, "units": 4}, pruned_at_epoch=2)

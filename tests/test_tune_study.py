@@ -154,9 +154,9 @@ def test_a_pruned_trial_stops_at_the_pruners_epoch_and_reads_as_pruned(
 ) -> None:
     import optuna
 
+    from dltrain.tune.config_source import ConfigSource
     from dltrain.tune.objective import run_trial
-    from dltrain.tune.report import read_trials
-    from dltrain.tune.source import ConfigSource
+    from dltrain.tune.study_files import read_trials
 
     class PruneAfterTwoEpochs(optuna.pruners.BasePruner):
         def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:

@@ -13,7 +13,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -21,10 +21,10 @@ import typer
 from rich.console import Console
 
 from dltrain import __version__
-from dltrain.cli_help import App
+from dltrain.cli.help import App
 
 if TYPE_CHECKING:
-    from dltrain.quiet import QuietOutput
+    from dltrain.runtime.quiet import QuietOutput
 
 app = App(
     name="dltrain",
@@ -86,19 +86,25 @@ def make_err_console() -> Console:
 
 
 @contextmanager
-def reporting(tensorflow: bool = True) -> Iterator[QuietOutput]:
+def reporting(tensorflow: bool = True, compiles: bool = False) -> Iterator[QuietOutput]:
     """Turn library errors into one message and an exit code (tracebacks only with --debug).
 
     Commands that may import TensorFlow route its native log and library warnings to log
-    files for their duration (:class:`dltrain.quiet.QuietOutput`), so that its C++ start-up
-    notices do not drown the output; a command that makes a run folder moves them there.
+    files for their duration (:class:`dltrain.runtime.quiet.QuietOutput`), so that its C++
+    start-up notices do not drown the output; a command that makes a run folder moves them
+    there. Commands that run a model (``compiles``) also get the CLI's XLA settings and
+    compilation cache (:func:`dltrain.runtime.xla_cache.xla_environment`); the others never
+    touch the cache.
     """
     from dltrain.errors import DltrainError
-    from dltrain.quiet import QuietOutput
-    from dltrain.xla_cache import xla_environment
+    from dltrain.runtime.quiet import QuietOutput
+    from dltrain.runtime.xla_cache import xla_environment
 
     try:
-        with QuietOutput(enabled=tensorflow and not state.debug) as quiet, xla_environment():
+        with (
+            QuietOutput(enabled=tensorflow and not state.debug) as quiet,
+            xla_environment() if compiles else nullcontext(),
+        ):
             yield quiet
     except DltrainError as exc:
         err = make_err_console()

@@ -33,8 +33,8 @@ def check(
         from dltrain.tracking import check_tracking
 
         check_tracking(loaded)  # a tracking section needs a server and the mlflow extra
-        from dltrain.checking import inspect_config, locate_data
-        from dltrain.render import render_model_summary
+        from dltrain.cli.render.results import render_model_summary
+        from dltrain.engine.check import inspect_config, locate_data
 
         found = locate_data(loaded)
         summary = inspect_config(loaded)

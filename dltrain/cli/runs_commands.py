@@ -29,7 +29,7 @@ def runs(
 ) -> None:
     """List runs: name, data, status, epochs, best val and test metric, duration, description."""
     with reporting(tensorflow=False):
-        from dltrain.render import render_runs_table
+        from dltrain.cli.render.results import render_runs_table
         from dltrain.report.listing import list_runs
 
         render_runs_table(make_console(), list_runs(directory))
@@ -47,7 +47,7 @@ def compare(
 ) -> None:
     """Config differences and final metrics of runs side by side, and their val curves."""
     with reporting(tensorflow=False):
-        from dltrain.render import render_comparison
+        from dltrain.cli.render.results import render_comparison
         from dltrain.report.listing import compare_runs
 
         render_comparison(make_console(), compare_runs(run_dirs, plot_path=plot))
@@ -79,7 +79,7 @@ def launch(
     with reporting(tensorflow=False):
         import shlex
 
-        from dltrain.launch import launch_workers
+        from dltrain.engine.launch import launch_workers
 
         err = make_err_console()
         result = launch_workers(

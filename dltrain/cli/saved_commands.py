@@ -38,9 +38,9 @@ def eval_(
     ] = "best",
 ) -> None:
     """Evaluate a saved model on the data its config names (or another file)."""
-    with reporting():
-        from dltrain.evaluate import evaluate_target
-        from dltrain.render import render_metrics
+    with reporting(compiles=True):
+        from dltrain.cli.render.results import render_metrics
+        from dltrain.engine.evaluate import evaluate_target
 
         result = evaluate_target(target, split=split, data=data, checkpoint=checkpoint)
         console = make_console()
@@ -75,12 +75,12 @@ def predict(
     --output never goes into a run folder or over the input, and replaces an existing file
     only with --overwrite.
     """
-    with reporting():
-        from dltrain.output_file import check_output_file, write_output_file
+    with reporting(compiles=True):
+        from dltrain.storage.output_file import check_output_file, write_output_file
 
         if output is not None:
             check_output_file(output, inputs=[input_, target], overwrite=overwrite)
-        from dltrain.predict import predict_file
+        from dltrain.engine.predict import predict_file
 
         result = predict_file(target, input_, checkpoint=checkpoint)
         err = make_err_console()
@@ -112,9 +112,9 @@ def export(
     ] = True,
 ) -> None:
     """Export a model taking raw inputs, verified against the Keras model on the test split."""
-    with reporting():
+    with reporting(compiles=True):
+        from dltrain.cli.render.export import render_export
         from dltrain.export import export_run
-        from dltrain.export.render import render_export
 
         result = export_run(
             target,

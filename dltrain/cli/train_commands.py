@@ -43,7 +43,7 @@ def run(
     if mlflow is not None:
         # The same as --set tracking.mlflow.uri=URI: recorded in config.yaml, kept on --resume.
         set_ = [*(set_ or []), f"tracking.mlflow.uri={mlflow}"]
-    with reporting() as output:
+    with reporting(compiles=True) as output:
         from dltrain.errors import UsageError
 
         if config is None and resume is None:
@@ -53,9 +53,9 @@ def run(
                 "--resume uses the run's saved config.yaml; do not give a CONFIG file "
                 "(extend with --set training.epochs=N)"
             )
-        from dltrain.progress import make_progress
-        from dltrain.render import render_run_result
-        from dltrain.runner import resume_experiment, run_experiment
+        from dltrain.cli.render.progress import make_progress
+        from dltrain.cli.render.results import render_run_result
+        from dltrain.engine.run import resume_experiment, run_experiment
 
         console = make_console()
         progress = make_progress(console, quiet=quiet)
@@ -113,9 +113,9 @@ def tune(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
 ) -> None:
     """Search hyperparameters with Optuna; each trial is a run folder of the study."""
-    with reporting():
+    with reporting(compiles=True):
+        from dltrain.cli.render.tune import make_tune_progress, render_study_summary
         from dltrain.tune import tune_study
-        from dltrain.tune.display import make_tune_progress, render_study_summary
 
         console = make_console()
         summary = tune_study(

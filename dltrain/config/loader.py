@@ -22,8 +22,8 @@ from dltrain.config.plugin_schema import experiment_model
 from dltrain.config.schema import CsvData, ExperimentConfig, LayerSpec, MnistData, OutputConfig
 from dltrain.config.yaml_source import KeyPath, SourceMap
 from dltrain.errors import ConfigError, Problem
-from dltrain.keys import did_you_mean
 from dltrain.plugins import ImportedModule, ImportFailure, import_plugin, load_entry_points
+from dltrain.utils.keys import did_you_mean
 
 __all__ = ["LoadedConfig", "config_from_dict", "did_you_mean", "load_config"]
 

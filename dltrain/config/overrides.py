@@ -10,7 +10,7 @@ from dltrain.config.layer_form import layer_key_problem
 from dltrain.config.schema import ExperimentConfig
 from dltrain.config.yaml_source import KeyPath, SourceMap, format_path, load_yaml_file, parse_yaml
 from dltrain.errors import ConfigError, Location, Problem
-from dltrain.keys import did_you_mean
+from dltrain.utils.keys import did_you_mean
 
 __all__ = ["apply_override", "deep_merge", "load_with_extends", "parse_key_path"]
 

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from dltrain.errors import ConfigError, Location, Problem
-from dltrain.keys import KeyPath, format_path
+from dltrain.utils.keys import KeyPath, format_path
 
 __all__ = [
     "MAX_CONFIG_BYTES",

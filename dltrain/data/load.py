@@ -9,9 +9,9 @@ import numpy as np
 
 from dltrain.config.schema import CsvData, ExperimentConfig, MnistData
 from dltrain.config.yaml_source import SourceMap
-from dltrain.data.arrays import SplitArrays, load_csv_arrays
 from dltrain.data.config_keys import locate
-from dltrain.data.csv_source import resolve_sources
+from dltrain.data.csv.arrays import SplitArrays, load_csv_arrays
+from dltrain.data.csv.layout import resolve_sources
 from dltrain.data.fingerprint import class_counts, file_fingerprint, files_fingerprint
 from dltrain.data.mnist import (
     INPUT_NAME,
@@ -74,7 +74,7 @@ def _load(config: ExperimentConfig, test_path: Path | None) -> Datasets:
     if not isinstance(data, CsvData):
         return _load_registered(config, test_path)
     if data.stream:
-        from dltrain.data.stream import load_stream
+        from dltrain.data.csv.stream import load_stream
 
         return load_stream(data, config, test_path)
     return _load_csv(data, config, test_path)

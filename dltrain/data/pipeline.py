@@ -22,7 +22,7 @@ from dltrain.errors import DataError
 if TYPE_CHECKING:
     import tensorflow as tf
 
-__all__ = ["ArraySource", "BatchSize", "Datasets", "resolve_batch"]
+__all__ = ["ArraySource", "BatchSize", "Datasets", "evaluation_batch_size", "resolve_batch"]
 
 BatchSize = int | Literal["full"]
 
@@ -34,6 +34,22 @@ def resolve_batch(batch_size: BatchSize, n: int) -> int:
     if batch_size < 1:
         raise DataError(f"training.batch_size must be positive; received {batch_size}")
     return max(1, min(int(batch_size), n))
+
+
+def evaluation_batch_size(batch_size: int, train_size: int, split_size: int | None = None) -> int:
+    """Batch size for validation and test passes over a split of ``split_size`` examples.
+
+    Evaluation results do not depend on the batch size (no gradients), so a larger batch is
+    used to make it cheaper; ``full`` batches stay full. Where a divisor of the split's size
+    lies between half that size and it, the divisor is used: every batch then has the same
+    shape, so the step is traced (and, with XLA, compiled) once instead of twice (10,000
+    test images: batches of 250 instead of 39 of 256 and one of 16).
+    """
+    size = max(batch_size, min(256, max(train_size, 1)))
+    if split_size is None or split_size <= size or size < 2:
+        return size
+    divisors = [d for d in range(size, size // 2 - 1, -1) if split_size % d == 0]
+    return divisors[0] if divisors else size
 
 
 class Source(Protocol):
@@ -238,6 +254,15 @@ class Datasets:
             return None
         batch = resolve_batch(batch_size, self.validation_size)
         return self._source().evaluation(self.validation_split, batch)
+
+    def evaluation_batch(self, split: str) -> int:
+        """The batch size of validation and test passes over ``split``
+        (:func:`evaluation_batch_size`): larger than training's, and the same shape every
+        batch where a divisor of the split's size allows."""
+        size = {"train": self.train_size, "validation": self.validation_size}.get(
+            split, self.test_size
+        )
+        return evaluation_batch_size(self.batch_size, self.train_size, size)
 
     def test_dataset(self, batch_size: BatchSize) -> tf.data.Dataset:
         """Test data in file order."""

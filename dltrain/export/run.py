@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from dltrain.errors import UsageError
+from dltrain.export.model_source import ExportSource, load_source, read_spec
 from dltrain.export.options import (
     artifact_path,
     check_options,
@@ -19,11 +20,10 @@ from dltrain.export.options import (
     require_packages,
     sidecar_path,
 )
-from dltrain.export.report import ExportResult, export_record
+from dltrain.export.record import ExportResult, export_record
 from dltrain.export.runtime import Runtime, artifact_format, open_runtime, predict_in_batches
-from dltrain.export.source import ExportSource, load_source, read_spec
 from dltrain.export.verify import measure_latency, verify_outputs
-from dltrain.saved_run import open_saved_run
+from dltrain.report.saved_run import open_saved_run
 from dltrain.storage import atomic_write_text, utc_now
 from dltrain.version import __version__
 

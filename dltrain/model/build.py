@@ -8,10 +8,10 @@ import keras
 
 from dltrain.config.schema import ExperimentConfig, SequentialModel
 from dltrain.data.spec import DataSpec, TargetInfo
-from dltrain.keys import KeyPath
 from dltrain.model.graph import build_functional
 from dltrain.model.problems import ProblemList
 from dltrain.model.sequential import build_sequential
+from dltrain.utils.keys import KeyPath
 
 __all__ = ["build_model"]
 

@@ -15,9 +15,9 @@ import keras
 
 from dltrain.config.schema import ExperimentConfig, ObjectSpec, OptimizerConfig
 from dltrain.data.spec import DataSpec, TargetInfo
-from dltrain.keys import KeyPath, did_you_mean
 from dltrain.model.objects import LOSS, METRIC, OPTIMIZER, SCHEDULE, keras_identifier, resolve
 from dltrain.model.problems import ProblemList, SpecError
+from dltrain.utils.keys import KeyPath, did_you_mean
 
 __all__ = [
     "build_optimizer",

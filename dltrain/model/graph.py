@@ -13,7 +13,6 @@ from typing import Any
 import keras
 
 from dltrain.config.schema import FunctionalModel, LayerSpec
-from dltrain.keys import KeyPath, did_you_mean
 from dltrain.model.layers import LayerFactory
 from dltrain.model.problems import ProblemList, keras_reason
 from dltrain.model.tensors import (
@@ -23,6 +22,7 @@ from dltrain.model.tensors import (
     shapes_compatible,
     to_float32,
 )
+from dltrain.utils.keys import KeyPath, did_you_mean
 
 __all__ = ["build_functional"]
 

@@ -17,7 +17,6 @@ import keras
 from pydantic import ValidationError
 
 from dltrain.config.schema import LayerSpec
-from dltrain.keys import KeyPath
 from dltrain.model.objects import (
     ACTIVATION,
     CONSTRAINT,
@@ -32,6 +31,7 @@ from dltrain.model.objects import (
     unknown_name,
 )
 from dltrain.model.problems import ProblemList, SpecError
+from dltrain.utils.keys import KeyPath
 
 __all__ = ["LayerFactory", "layer_class"]
 

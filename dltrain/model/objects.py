@@ -18,8 +18,8 @@ from typing import Any
 
 import keras
 
-from dltrain.keys import KeyPath, did_you_mean
 from dltrain.model.problems import SpecError, keras_reason
+from dltrain.utils.keys import KeyPath, did_you_mean
 
 __all__ = [
     "ACTIVATION",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from dltrain.errors import ConfigError, Problem
-from dltrain.keys import KeyPath, format_path
+from dltrain.utils.keys import KeyPath, format_path
 
 __all__ = ["ProblemList", "SpecError", "keras_reason"]
 

@@ -8,10 +8,10 @@ import keras
 
 from dltrain.config.schema import SequentialModel
 from dltrain.data.spec import DataSpec
-from dltrain.keys import KeyPath
 from dltrain.model.layers import LayerFactory
 from dltrain.model.problems import ProblemList, keras_reason
 from dltrain.model.tensors import format_shape, is_float32, shapes_compatible, to_float32
+from dltrain.utils.keys import KeyPath
 
 __all__ = ["build_sequential"]
 

@@ -10,7 +10,7 @@ from typing import Any
 import keras
 
 from dltrain.model.tensors import format_shape
-from dltrain.units import format_bytes
+from dltrain.utils.units import format_bytes
 
 __all__ = ["LayerRow", "ModelSummary", "summarize_model"]
 

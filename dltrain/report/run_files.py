@@ -35,7 +35,7 @@ def record_start(
 ) -> None:
     """Write config.yaml, model.txt, data_spec.json and the starting ``run.json``."""
     from dltrain.model import summarize_model
-    from dltrain.report.manifest import environment_facts, git_commit
+    from dltrain.report.provenance import environment_facts, git_commit
 
     config_text = loaded.to_yaml()
     run.write_text("config.yaml", config_text)
@@ -146,12 +146,9 @@ def _result_plots(run: RunFolder, outcome: FitOutcome, datasets: Datasets) -> No
         write_regression_plots,
         write_training_plots,
     )
-    from dltrain.train import evaluation_batch_size
 
     write_training_plots(run.plots, outcome.rows)
-    test_ds: tf.data.Dataset = datasets.test_dataset(
-        evaluation_batch_size(datasets.batch_size, datasets.train_size, datasets.test_size)
-    )
+    test_ds: tf.data.Dataset = datasets.test_dataset(datasets.evaluation_batch("test"))
     chosen = outcome.test_checkpoint
     caption = result_caption(chosen.epoch if chosen else None, outcome.rows)
     predictions = outcome.model.predict(test_ds.map(lambda x, y: x), verbose=0)

@@ -18,7 +18,7 @@ from dltrain.storage.manifest import (
     RunManifest,
     read_manifest,
 )
-from dltrain.storage.resume import ResumePoint, latest_resume_point, save_resume_point
+from dltrain.storage.resume_point import ResumePoint, latest_resume_point, save_resume_point
 from dltrain.storage.run_folder import RunFolder, utc_now
 
 __all__ = [

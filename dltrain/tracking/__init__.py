@@ -5,7 +5,7 @@ starts. The run folder is written exactly as without tracking, and a tracking se
 down never fails a run: what could not be logged is said through the progress sink's
 ``message``, and :func:`sync_run` (``dltrain sync``) uploads the folder later.
 
-Runs (used by :mod:`dltrain.runner`)::
+Runs (used by :mod:`dltrain.engine.run`)::
 
     check_tracking(loaded)                        # before a run folder exists
     with tracked_run(loaded, run, sink) as callbacks:

@@ -24,7 +24,7 @@ from dltrain.tracking.settings import TrackingSettings, require_mlflow, settings
 from dltrain.tracking.upload import STATUS, open_mlflow_run, upload_run
 
 if TYPE_CHECKING:
-    from dltrain.train import ProgressSink
+    from dltrain.train.sink import ProgressSink
 
 __all__ = ["SyncResult", "check_tracking", "sync_run", "tracked_run"]
 

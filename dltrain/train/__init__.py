@@ -1,13 +1,14 @@
 """The train stage: prepare (data, model, one-batch check), fit with callbacks, test.
 
-Entry point: :func:`train`. Importing this package imports Keras (and TensorFlow).
+Entry point: :func:`train`. Importing this package imports nothing else: the names below
+resolve on first use, and all but :class:`ProgressSink` import Keras (and TensorFlow). So a
+refused ``--resume`` or a Keras-free helper (:mod:`dltrain.train.hints`,
+:mod:`dltrain.train.steps`, :mod:`dltrain.train.sink`) never pays for the TensorFlow import.
 """
 
-from dltrain.train.loop import FitOutcome, evaluation_batch_size
-from dltrain.train.prepare import Prepared, dry_run, prepare
-from dltrain.train.recorder import ProgressSink
-from dltrain.train.resume import ResumePlan, plan_resume, record_resume
-from dltrain.train.stage import train
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "FitOutcome",
@@ -15,9 +16,35 @@ __all__ = [
     "ProgressSink",
     "ResumePlan",
     "dry_run",
-    "evaluation_batch_size",
     "plan_resume",
     "prepare",
     "record_resume",
     "train",
 ]
+
+if TYPE_CHECKING:
+    from dltrain.train.loop import FitOutcome
+    from dltrain.train.prepare import Prepared, dry_run, prepare
+    from dltrain.train.resume import ResumePlan, plan_resume, record_resume
+    from dltrain.train.sink import ProgressSink
+    from dltrain.train.stage import train
+
+_HOMES = {
+    "FitOutcome": "dltrain.train.loop",
+    "Prepared": "dltrain.train.prepare",
+    "ProgressSink": "dltrain.train.sink",
+    "ResumePlan": "dltrain.train.resume",
+    "dry_run": "dltrain.train.prepare",
+    "plan_resume": "dltrain.train.resume",
+    "prepare": "dltrain.train.prepare",
+    "record_resume": "dltrain.train.resume",
+    "train": "dltrain.train.stage",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        import importlib
+
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,9 +6,9 @@ import keras
 
 from dltrain.config.schema import ExperimentConfig
 from dltrain.errors import ConfigError, Problem
-from dltrain.keys import format_path
 from dltrain.model.objects import CALLBACK, resolve
 from dltrain.model.problems import SpecError
+from dltrain.utils.keys import format_path
 
 __all__ = ["build_extra_callbacks"]
 

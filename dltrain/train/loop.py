@@ -28,13 +28,15 @@ from dltrain.train.monitors import (
     monitored_name,
     resolve_mode,
 )
-from dltrain.train.recorder import ProgressCallback, ProgressSink, Recorder
+from dltrain.train.recorder import ProgressCallback, Recorder
 from dltrain.train.signals import StopSignal, TrainingDiverged, TrainingInterrupted, Watchdog
+from dltrain.train.sink import ProgressSink
+from dltrain.train.steps import execution_steps
 
 if TYPE_CHECKING:
     from dltrain.data import Datasets
 
-__all__ = ["FitOutcome", "evaluation_batch_size", "fit_model"]
+__all__ = ["FitOutcome", "fit_model"]
 
 Status = Literal["completed", "failed", "interrupted"]
 
@@ -56,22 +58,6 @@ class FitOutcome:
     test_metrics: dict[str, float] | None = None
     """Set by :func:`dltrain.train.train` after a completed fit."""
     test_checkpoint: TestCheckpoint | None = None
-
-
-def evaluation_batch_size(batch_size: int, train_size: int, split_size: int | None = None) -> int:
-    """Batch size for validation and test passes over a split of ``split_size`` examples.
-
-    Evaluation results do not depend on the batch size (no gradients), so a larger batch is
-    used to make it cheaper; ``full`` batches stay full. Where a divisor of the split's size
-    lies between half that size and it, the divisor is used: every batch then has the same
-    shape, so the step is traced (and, with XLA, compiled) once instead of twice (10,000
-    test images: batches of 250 instead of 39 of 256 and one of 16).
-    """
-    size = max(batch_size, min(256, max(train_size, 1)))
-    if split_size is None or split_size <= size or size < 2:
-        return size
-    divisors = [d for d in range(size, size // 2 - 1, -1) if split_size % d == 0]
-    return divisors[0] if divisors else size
 
 
 def _callbacks(
@@ -136,8 +122,7 @@ def fit_model(
     A second Ctrl-C raises ``KeyboardInterrupt`` after the folder is left consistent.
     """
     training = cfg.training
-    batch_size = datasets.batch_size
-    eval_batch = evaluation_batch_size(batch_size, datasets.train_size, datasets.validation_size)
+    eval_batch = datasets.evaluation_batch("validation")
     validation = datasets.validation_dataset(eval_batch)
     has_validation = validation is not None
     extra, es, rl = _callbacks(cfg, model, run, has_validation)
@@ -271,16 +256,6 @@ def fit_model(
 def _steps_per_execution(cfg: ExperimentConfig) -> int:
     # Multi-worker runs too: dltrain.train.distributed runs their executions as a plain loop.
     return int(cfg.training.steps_per_execution)
-
-
-def execution_steps(steps: int, wanted: int) -> int:
-    """Batches per execution: the largest divisor of the epoch's ``steps`` up to ``wanted``.
-
-    Keras runs whole executions, and the training dataset spans all epochs, so an execution
-    that does not end on the epoch's last batch would train on the next epoch's batches
-    (wrong epoch boundaries, broken exact resume).
-    """
-    return max(d for d in range(1, max(min(wanted, steps), 1) + 1) if steps % d == 0)
 
 
 def _class_weight(setting: Any, datasets: Datasets) -> dict[int, float] | None:

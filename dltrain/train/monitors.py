@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from dltrain.errors import ConfigError, Problem
-from dltrain.keys import KeyPath, format_path
+from dltrain.utils.keys import KeyPath, format_path
 
 __all__ = [
     "ResumableEarlyStopping",

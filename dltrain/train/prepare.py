@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from dltrain.config import LoadedConfig
 from dltrain.config.schema import ExperimentConfig
 from dltrain.errors import ConfigError, Problem
-from dltrain.keys import KeyPath, did_you_mean, format_path
 from dltrain.train.environment import configure_environment, make_strategy
+from dltrain.utils.keys import KeyPath, did_you_mean, format_path
 
 if TYPE_CHECKING:
     import keras

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import keras
 import numpy as np
@@ -21,18 +21,9 @@ from dltrain.storage.manifest import split_metrics
 from dltrain.train.monitors import Mode, ResumableEarlyStopping, ResumableReduceLROnPlateau
 from dltrain.train.rng import restore_rng_states, save_rng_states
 from dltrain.train.signals import scalar
+from dltrain.train.sink import ProgressSink
 
 __all__ = ["ProgressCallback", "ProgressSink", "Recorder", "current_learning_rate"]
-
-
-class ProgressSink(Protocol):
-    """Where training progress goes (a terminal display, plain lines, or nowhere)."""
-
-    def start(self, *, epochs: int, start_epoch: int, steps: int) -> None: ...
-    def batch(self, epoch: int, step: int, logs: dict[str, Any]) -> None: ...
-    def epoch(self, epoch: int, row: dict[str, float]) -> None: ...
-    def message(self, text: str) -> None: ...
-    def stop(self) -> None: ...
 
 
 class ProgressCallback(keras.callbacks.Callback):

@@ -29,7 +29,7 @@ from dltrain.storage import (
     utc_now,
 )
 from dltrain.storage.manifest import BestCheckpoint, Drift, config_text_digest
-from dltrain.storage.resume import archive_damage
+from dltrain.storage.resume_point import archive_damage
 
 __all__ = ["ResumePlan", "apply_changes", "plan_resume", "record_resume"]
 

@@ -10,9 +10,9 @@ from dltrain.config.schema import ExperimentConfig
 from dltrain.errors import DltrainError, TrainingError
 from dltrain.storage import ResumePoint, RunFolder, atomic_write, utc_now
 from dltrain.storage.manifest import TestCheckpoint
-from dltrain.train.loop import FitOutcome, evaluation_batch_size, fit_model
+from dltrain.train.loop import FitOutcome, fit_model
 from dltrain.train.prepare import Prepared
-from dltrain.train.recorder import ProgressSink
+from dltrain.train.sink import ProgressSink
 
 __all__ = ["failure_reason", "train"]
 
@@ -69,7 +69,7 @@ def train(
         raise
     except Exception as exc:
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise  # an expected fault: dltrain.writing says so and keeps the run resumable
+            raise  # an expected fault: dltrain.storage.writing says so and keeps the run resumable
         # Keras/TensorFlow failed mid-training: the run keeps what it wrote and says why.
         message = f"{type(exc).__name__}: {failure_reason(exc)}"
         run.update(status="failed", error=message, finished_at=utc_now().isoformat())
@@ -89,6 +89,6 @@ def _test(outcome: FitOutcome, prepared: Prepared, run: RunFolder) -> None:
         best = outcome.best.model_dump() if outcome.best else {}
         outcome.test_checkpoint = TestCheckpoint(file="checkpoints/best.keras", **best)
     datasets = prepared.datasets
-    batch = evaluation_batch_size(datasets.batch_size, datasets.train_size, datasets.test_size)
-    logs = outcome.model.evaluate(datasets.test_dataset(batch), return_dict=True, verbose=0)
+    test = datasets.test_dataset(datasets.evaluation_batch("test"))
+    logs = outcome.model.evaluate(test, return_dict=True, verbose=0)
     outcome.test_metrics = {k: float(v) for k, v in logs.items()}

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from dltrain.config import LoadedConfig, did_you_mean
 from dltrain.config.yaml_source import KeyPath
 from dltrain.errors import ConfigError, DataError, Problem
-from dltrain.tune.source import ConfigSource
+from dltrain.tune.config_source import ConfigSource
 from dltrain.tune.space import SpaceParam, end_values, grid_values, param_overrides, read_space
 
 __all__ = ["TunePlan", "check_tune"]
@@ -104,7 +104,7 @@ def _keras_direction(
 def _check_ends(loaded: LoadedConfig, source: ConfigSource, param: SpaceParam) -> list[Problem]:
     """Problems of the configs at the ends of one parameter's range (one per end, or one for
     the parameter when every end fails the same way, as for a misspelled Keras argument)."""
-    from dltrain.checking import inspect_config
+    from dltrain.engine.check import inspect_config
 
     ends = end_values(param)
     failures: list[tuple[KeyPath, Any, str]] = []

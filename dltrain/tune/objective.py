@@ -15,7 +15,7 @@ from typing import Any
 
 from dltrain.errors import DltrainError
 from dltrain.storage import RunFolder
-from dltrain.tune.source import ConfigSource
+from dltrain.tune.config_source import ConfigSource
 from dltrain.tune.space import param_overrides
 
 __all__ = ["TrialOutcome", "best_value", "latest_run", "run_trial", "trial_name"]
@@ -73,7 +73,7 @@ def run_trial(
     """
     import keras
 
-    from dltrain.runner import run_experiment
+    from dltrain.engine.run import run_experiment
     from dltrain.tune.pruning import PruningCallback
 
     keras.backend.clear_session()

@@ -21,15 +21,8 @@ from dltrain.config import LoadedConfig
 from dltrain.errors import RunFolderError, UsageError
 from dltrain.storage import RunFolder, utc_now
 from dltrain.tune.checks import TunePlan, check_tune
+from dltrain.tune.config_source import ConfigSource
 from dltrain.tune.objective import TrialOutcome, latest_run, run_trial, trial_name
-from dltrain.tune.report import (
-    StudySummary,
-    count_trials,
-    read_trials,
-    study_summary,
-    write_study_files,
-)
-from dltrain.tune.source import ConfigSource
 from dltrain.tune.space import suggest_params
 from dltrain.tune.storage import (
     Heartbeat,
@@ -38,6 +31,13 @@ from dltrain.tune.storage import (
     masked_url,
     open_storage,
     this_process,
+)
+from dltrain.tune.study_files import (
+    StudySummary,
+    count_trials,
+    read_trials,
+    study_summary,
+    write_study_files,
 )
 
 __all__ = ["StudySummary", "tune_study"]
@@ -89,7 +89,8 @@ def tune_study(
         study: Study name (default: the config's name).
         storage: An SQLAlchemy URL Optuna accepts (default: SQLite in the study folder).
         runs_dir: Folder of run folders; the study folder is ``<runs_dir>/<name>/<study>``.
-        progress: A :class:`dltrain.tune.display.TuneProgress` (default: silent).
+        progress: A :class:`dltrain.tune.progress.NullTuneProgress` or a terminal display
+            from :mod:`dltrain.cli.render.tune` (default: silent).
         command: The command line, recorded in every trial's ``run.json``.
         clock: Seconds, for the timeout.
 
@@ -101,7 +102,7 @@ def tune_study(
         ConfigError, DataError: a bad config or ``tune:`` section (before any trial).
         UsageError: bad arguments, or a storage that cannot be opened.
     """
-    from dltrain.tune.display import SilentTuneProgress
+    from dltrain.tune.progress import NullTuneProgress
 
     started = clock()
     source = ConfigSource.of(config, overrides)
@@ -147,7 +148,7 @@ def tune_study(
             study_dir,
             masked_url(url),
             wanted,
-            progress or SilentTuneProgress(),
+            progress or NullTuneProgress(),
             command,
             notes,
         )

@@ -11,10 +11,10 @@ from datagen import write_classification_csv, write_regression_csv, write_text
 
 from dltrain.config import config_from_dict
 from dltrain.config.schema import CsvData
-from dltrain.data.arrays import LoadedArrays, load_csv_arrays
-from dltrain.data.csv_reader import detect_format
-from dltrain.data.csv_source import resolve_sources
-from dltrain.data.stats import TEST, TRAIN, VALIDATION, split_codes
+from dltrain.data.csv.arrays import LoadedArrays, load_csv_arrays
+from dltrain.data.csv.layout import resolve_sources
+from dltrain.data.csv.reader import detect_format
+from dltrain.data.csv.stats import TEST, TRAIN, VALIDATION, split_codes
 from dltrain.errors import DataError
 
 

@@ -12,13 +12,14 @@ from datagen import write_regression_csv, write_text
 
 from dltrain.config import config_from_dict
 from dltrain.config.schema import CsvData
-from dltrain.data import arrow_csv, csv_source
-from dltrain.data.arrays import LoadedArrays, load_csv_arrays
-from dltrain.data.arrow_csv import FastPathFailed, fast_chunks
-from dltrain.data.csv_source import CsvFile, resolve_sources
-from dltrain.data.split_store import SplitStore, row_bound
-from dltrain.data.stats import TEST, TRAIN, VALIDATION
-from dltrain.data.tabular import Prepared
+from dltrain.data.csv import arrow as arrow_csv
+from dltrain.data.csv import layout as csv_source
+from dltrain.data.csv.arrays import LoadedArrays, load_csv_arrays
+from dltrain.data.csv.arrow import FastPathFailed, fast_chunks
+from dltrain.data.csv.layout import CsvFile, resolve_sources
+from dltrain.data.csv.split_store import SplitStore, row_bound
+from dltrain.data.csv.stats import TEST, TRAIN, VALIDATION
+from dltrain.data.csv.tabular import PreparedChunk
 from dltrain.errors import DataError
 
 # Every column kind: numeric features (missing tokens in several spellings, quoted and
@@ -61,7 +62,7 @@ def _every_kind(tmp_path: Path, **extra: Any) -> tuple[CsvData, CsvFile]:
     return data, resolve_sources(data).main
 
 
-def _merged(parts: list[Prepared]) -> dict[str, Any]:
+def _merged(parts: list[PreparedChunk]) -> dict[str, Any]:
     out: dict[str, Any] = {"codes": np.concatenate([p.codes for p in parts]).tolist()}
     for kind in ("numeric", "categorical", "targets"):
         for name in getattr(parts[0], kind):
@@ -203,7 +204,7 @@ def test_split_store_grows_past_its_bound_and_row_bound(tmp_path: Path) -> None:
     for start in (0, 4):
         codes = np.array([TRAIN, TEST, TRAIN, TRAIN], dtype=np.uint8)
         store.add(
-            Prepared(
+            PreparedChunk(
                 codes,
                 {"a": np.arange(start, start + 4, dtype=np.float64)},
                 {"c": np.array(["x", "y", "", "z"], dtype=object)},

@@ -15,7 +15,7 @@ from datagen import write_regression_csv
 from dltrain.config import LoadedConfig, load_config
 from dltrain.config.schema import CsvData, MnistData
 from dltrain.data.config_keys import locate
-from dltrain.data.csv_source import resolve_sources
+from dltrain.data.csv.layout import resolve_sources
 from dltrain.data.mnist import load_mnist
 from dltrain.errors import DataError
 

@@ -73,7 +73,7 @@ def test_predict_refuses_its_input_an_existing_file_and_a_folder(
 
 
 def test_a_link_to_the_input_is_the_input(tmp_path: Path) -> None:
-    from dltrain.output_file import check_output_file
+    from dltrain.storage.output_file import check_output_file
 
     data = tmp_path / "in.csv"
     data.write_text("x\n1\n")

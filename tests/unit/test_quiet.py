@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dltrain.quiet import QuietOutput
+from dltrain.runtime.quiet import QuietOutput
 
 
 def test_everything_changed_is_put_back(

@@ -289,7 +289,7 @@ def test_compare_shows_config_values_as_written(tmp_path: Path) -> None:
 
     from rich.console import Console
 
-    from dltrain.render import render_comparison
+    from dltrain.cli.render.results import render_comparison
 
     a = make_run(tmp_path, "20240501T120000Z", config=with_lr(1e-5))
     b = make_run(tmp_path, "20240502T120000Z", config=with_lr(2e-5))

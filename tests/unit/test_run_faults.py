@@ -18,7 +18,7 @@ from dltrain.errors import DiskFullError, RunFolderError
 from dltrain.report.listing import STALE, list_runs
 from dltrain.storage import RunFolder
 from dltrain.storage.lock import RunLock
-from dltrain.writing import writing
+from dltrain.storage.writing import writing
 
 runner = CliRunner()
 

@@ -6,7 +6,18 @@ import hashlib
 import os
 from pathlib import Path
 
-from dltrain.xla_cache import FLAG, ONEDNN, cache_dir, check, trim, xla_cache, xla_environment
+import pytest
+
+from dltrain.runtime import xla_cache as xla_cache_module
+from dltrain.runtime.xla_cache import (
+    FLAG,
+    ONEDNN,
+    cache_dir,
+    check,
+    trim,
+    xla_cache,
+    xla_environment,
+)
 
 
 def test_default_folder_follows_xdg_then_home(tmp_path: Path) -> None:
@@ -99,9 +110,47 @@ def test_check_seals_unsealed_entries_and_drops_lone_seals(tmp_path: Path) -> No
     lone = tmp_path / "xla_compile_cache__2__2__XLA_CPU_JIT.pb.sha256"
     lone.write_text("0" * 64)  # its entry was trimmed by another process
     assert check(tmp_path) == []
-    assert (tmp_path / (entry.name + ".sha256")).read_text().strip() == (
+    assert (tmp_path / (entry.name + ".sha256")).read_text().split()[0] == (
         hashlib.sha256(b"whole").hexdigest()
     )
     assert not lone.exists() and not list(tmp_path.glob("*.tmp"))
     trim(tmp_path, max_bytes=0)  # trimming an entry takes its seal with it
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_start_hashes_only_entries_whose_size_or_time_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = tmp_path / "xla_compile_cache__1__1__XLA_CPU_JIT.pb"
+    touched = tmp_path / "xla_compile_cache__2__2__XLA_CPU_JIT.pb"
+    kept.write_bytes(b"one" * 100)
+    touched.write_bytes(b"two" * 100)
+    assert check(tmp_path) == []  # seals both
+    hashed: list[str] = []
+    real = xla_cache_module._sha256
+
+    def counting(path: Path) -> str:
+        hashed.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(xla_cache_module, "_sha256", counting)
+    assert check(tmp_path) == [] and hashed == []  # nothing changed: nothing read
+    stat = touched.stat()
+    os.utime(touched, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # same bytes, new time
+    assert check(tmp_path) == [] and hashed == [touched.name, touched.name]  # checked, resealed
+    hashed.clear()
+    assert check(tmp_path) == [] and hashed == []
+    # The same size, other bytes, written later: the changed time makes check() read it.
+    touched.write_bytes(b"TWO" * 100)
+    assert check(tmp_path) == [touched] and not touched.exists()
+
+
+def test_a_seal_without_a_stamp_is_checked_by_hash_and_stamped(tmp_path: Path) -> None:
+    entry = tmp_path / "xla_compile_cache__1__1__XLA_CPU_JIT.pb"
+    entry.write_bytes(b"whole")
+    seal = tmp_path / (entry.name + ".sha256")
+    seal.write_text(hashlib.sha256(b"whole").hexdigest() + "\n")  # as dltrain 0.2 sealed it
+    assert check(tmp_path) == [] and entry.exists()
+    assert len(seal.read_text().split()) == 3
+    seal.write_text("0" * 64 + "\n")  # an old seal that does not match: dropped
+    assert check(tmp_path) == [entry] and not entry.exists()

@@ -8,12 +8,18 @@ from pathlib import Path
 import numpy as np
 
 from dltrain.config.schema import CsvData
-from dltrain.data.csv_source import CsvSources, target_infos
+from dltrain.data.csv.layout import CsvSources, target_infos
+from dltrain.data.csv.split_store import SplitStore, row_bound
+from dltrain.data.csv.stats import TEST, TRAIN, VALIDATION, StatsAccumulator, TabularStats
+from dltrain.data.csv.tabular import (
+    PreparedChunk,
+    assemble,
+    check_present,
+    encode_targets,
+    tabular_spec,
+)
 from dltrain.data.memory import release_freed_memory
 from dltrain.data.spec import DataSpec
-from dltrain.data.split_store import SplitStore, row_bound
-from dltrain.data.stats import TEST, TRAIN, VALIDATION, StatsAccumulator, TabularStats
-from dltrain.data.tabular import Prepared, assemble, check_present, encode_targets, tabular_spec
 from dltrain.errors import DataError
 
 __all__ = ["LoadedArrays", "SplitArrays", "load_csv_arrays", "merge_prepared"]
@@ -44,10 +50,10 @@ class LoadedArrays:
     files: list[Path] = field(default_factory=list)
 
 
-def merge_prepared(parts: list[Prepared]) -> Prepared:
+def merge_prepared(parts: list[PreparedChunk]) -> PreparedChunk:
     """Concatenate prepared chunks (the ``present`` counts and ``dropped`` are summed)."""
     first = parts[0]
-    out = Prepared(
+    out = PreparedChunk(
         np.concatenate([p.codes for p in parts]),
         {k: np.concatenate([p.numeric[k] for p in parts]) for k in first.numeric},
         {k: np.concatenate([p.categorical[k] for p in parts]) for k in first.categorical},
@@ -60,7 +66,7 @@ def merge_prepared(parts: list[Prepared]) -> Prepared:
     return out
 
 
-def class_sets(parts: list[Prepared], targets: list[str]) -> dict[str, set[str]]:
+def class_sets(parts: list[PreparedChunk], targets: list[str]) -> dict[str, set[str]]:
     """Every non-empty label of each classification target."""
     out: dict[str, set[str]] = {t: set() for t in targets}
     for prepared in parts:

@@ -3,7 +3,7 @@
 Columns are parsed with explicit types: numeric features and regression targets as float64
 (missing-value tokens become NaN), categorical features and class labels as dictionary-encoded
 strings whose few distinct values are then cleaned in Python (stripped, missing tokens -> ``""``,
-labels canonicalized), exactly as :mod:`dltrain.data.columns` does cell by cell. Unused
+labels canonicalized), exactly as :mod:`dltrain.data.csv.columns` does cell by cell. Unused
 columns are read as strings only so that bad UTF-8 anywhere still fails.
 
 Anything the fast path cannot vouch for (a ragged row, text in a numeric column, an infinite
@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from dltrain.data.columns import ColumnPlan, canonical_label
-from dltrain.data.csv_reader import MISSING_TOKENS, CsvFormat, is_missing
+from dltrain.data.csv.columns import ColumnPlan, canonical_label
+from dltrain.data.csv.reader import MISSING_TOKENS, CsvFormat, is_missing
 
 __all__ = ["FastPathFailed", "ParsedChunk", "fast_chunks"]
 
@@ -46,8 +46,8 @@ class ParsedChunk:
     """Up to ``chunk_rows`` consecutive data rows, column by column, before missing handling.
 
     Numeric columns are float64 with NaN where missing; string columns are object arrays of
-    cleaned strings with ``""`` where missing (what :func:`dltrain.data.columns.parse_floats`
-    and :func:`~dltrain.data.columns.parse_strings` return).
+    cleaned strings with ``""`` where missing (what :func:`dltrain.data.csv.columns.parse_floats`
+    and :func:`~dltrain.data.csv.columns.parse_strings` return).
     """
 
     start: int

@@ -21,7 +21,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-__all__ = ["LiveProgress", "LineProgress", "SilentProgress", "format_row", "make_progress"]
+from dltrain.train.sink import NullProgress
+
+__all__ = ["LiveProgress", "LineProgress", "format_row", "make_progress"]
 
 _HIDDEN = ("epoch", "learning_rate", "epoch_time_s")
 
@@ -45,26 +47,7 @@ def format_row(row: dict[str, float]) -> str:
     return " · ".join(parts)
 
 
-class SilentProgress:
-    """Shows nothing (``--quiet``, the Python API)."""
-
-    def start(self, *, epochs: int, start_epoch: int, steps: int) -> None:
-        """Training (re)starts."""
-
-    def batch(self, epoch: int, step: int, logs: dict[str, Any]) -> None:
-        """A batch finished."""
-
-    def epoch(self, epoch: int, row: dict[str, float]) -> None:
-        """An epoch finished."""
-
-    def message(self, text: str) -> None:
-        """Something worth saying happened."""
-
-    def stop(self) -> None:
-        """Training ended."""
-
-
-class LineProgress(SilentProgress):
+class LineProgress(NullProgress):
     """One plain line per epoch (logs, CI, pipes)."""
 
     def __init__(self, console: Console) -> None:
@@ -150,10 +133,10 @@ class LiveProgress(LineProgress):
                 self._task = None
 
 
-def make_progress(console: Console, quiet: bool = False) -> SilentProgress:
+def make_progress(console: Console, quiet: bool = False) -> NullProgress:
     """Pick the display: nothing with ``quiet``, a live bar on a terminal, else plain lines."""
     if quiet:
-        return SilentProgress()
+        return NullProgress()
     if console.is_terminal and not os.environ.get("CI"):
         return LiveProgress(console)
     return LineProgress(console)

@@ -154,7 +154,7 @@ def write_study_files(run: _Run, *, plots: bool) -> StudySummary:
     if summary.best is not None:
         summary.best_yaml = _write_best_yaml(run, summary)
     if plots:
-        from dltrain.tune.plots import write_study_plots
+        from dltrain.tune.study_plots import write_study_plots
 
         summary.plots = write_study_plots(run.study_dir / "plots", run.study, run.plan)
     atomic_write_text(run.study_dir / "study.json", json.dumps(_json(summary), indent=2) + "\n")

@@ -2,7 +2,7 @@
 
 Images reach a trained model scaled (``data.scale``: pixels / 255) by the input pipeline, so
 the exported model gets that scaling as a ``Rescaling`` layer in front; CSV models already
-normalize and encode raw columns inside (see :mod:`dltrain.data.preprocess`).
+normalize and encode raw columns inside (see :mod:`dltrain.data.csv.preprocess`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from dltrain.config.schema import MnistData
 from dltrain.data.spec import DataSpec
 from dltrain.errors import CheckpointError, ExportError
-from dltrain.saved_run import SavedRun
+from dltrain.report.saved_run import SavedRun
 
 if TYPE_CHECKING:
     import keras
@@ -95,7 +95,6 @@ def load_source(saved: SavedRun, spec: DataSpec, *, verify: bool, calibrate: boo
     from dltrain.data import load_datasets
     from dltrain.data.pipeline import ArraySource
     from dltrain.train.environment import configure_environment
-    from dltrain.train.loop import evaluation_batch_size
 
     configure_environment(config.seed, False, config.precision)
     datasets = load_datasets(config)
@@ -106,8 +105,8 @@ def load_source(saved: SavedRun, spec: DataSpec, *, verify: bool, calibrate: boo
             "verify or calibrate the export; use --no-verify (and no int8 quantization)"
         )
     if verify:
-        batch = evaluation_batch_size(datasets.batch_size, datasets.train_size, datasets.test_size)
-        predicted = keras_model.predict(datasets.test_dataset(batch), verbose=0)
+        test = datasets.test_dataset(datasets.evaluation_batch("test"))
+        predicted = keras_model.predict(test, verbose=0)
         reference = list(predicted) if isinstance(predicted, list | tuple) else [predicted]
         source.test = TestSplit(
             x=_as_model_inputs(arrays.x["test"]),

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dltrain.config.schema import CsvData, ExperimentConfig, MnistData
-from dltrain.data.columns import parse_floats, parse_strings
-from dltrain.data.csv_reader import Chunk, detect_format, read_all
+from dltrain.data.csv.columns import parse_floats, parse_strings
+from dltrain.data.csv.reader import Chunk, detect_format, read_all
 from dltrain.data.mnist import image_source, load_image_file
 from dltrain.data.spec import DataSpec
 from dltrain.errors import DataError
-from dltrain.keys import did_you_mean
+from dltrain.utils.keys import did_you_mean
 
 if TYPE_CHECKING:
     import tensorflow as tf

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dltrain.export.report import ExportResult
+from dltrain.export.record import ExportResult
 
 __all__ = ["render_export"]
 

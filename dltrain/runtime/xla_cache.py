@@ -90,16 +90,27 @@ def trim(folder: Path, max_bytes: int = MAX_BYTES, now: float | None = None) -> 
 
 def check(folder: Path) -> list[Path]:
     """Drop every entry that no longer matches its seal, and seals whose entry is gone; seal
-    the entries that have none. Returns the dropped entries."""
+    the entries that have none. Returns the dropped entries.
+
+    An entry whose size and modification time are still those its seal recorded is not read
+    again (hashing a 1 GiB cache costs about 2 s a start); any write to it, a truncation
+    included, changes them, and then its SHA-256 decides.
+    """
     dropped = []
     for seal_path in list(folder.glob(f"*.pb{SEAL}")):
         entry = seal_path.with_name(seal_path.name.removesuffix(SEAL))
         try:
             if not entry.exists():
                 seal_path.unlink(missing_ok=True)
-            elif seal_path.read_text().strip() != _sha256(entry):
+                continue
+            recorded = seal_path.read_text().split()
+            if recorded[1:] == _stamp(entry):
+                continue
+            if not recorded or recorded[0] != _sha256(entry):
                 _drop(entry)
                 dropped.append(entry)
+            else:
+                _write_seal(entry)  # same bytes, new stamp (copied, or sealed by 0.2)
         except OSError:  # removed meanwhile by another process's trim: nothing to check
             continue
     seal(folder)
@@ -114,6 +125,11 @@ def seal(folder: Path) -> None:
                 _write_seal(entry)
         except OSError:
             continue
+
+
+def _stamp(entry: Path) -> list[str]:
+    stat = entry.stat()
+    return [str(stat.st_size), str(stat.st_mtime_ns)]
 
 
 def _seal_path(entry: Path) -> Path:
@@ -134,7 +150,9 @@ def _write_seal(entry: Path) -> None:
     # clears if a writer dies).
     from dltrain.storage.atomic import atomic_write_text
 
-    atomic_write_text(_seal_path(entry), _sha256(entry) + "\n")
+    # The seal: "<sha256> <size> <mtime_ns>"; the stamp lets check() skip unchanged entries.
+    stamp = _stamp(entry)
+    atomic_write_text(_seal_path(entry), " ".join([_sha256(entry), *stamp]) + "\n")
 
 
 def _drop(path: Path) -> None:

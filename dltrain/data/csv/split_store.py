@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from dltrain.data.tabular import Prepared
+from dltrain.data.csv.tabular import PreparedChunk
 
 __all__ = ["SplitStore", "row_bound"]
 
@@ -50,7 +50,7 @@ class SplitStore:
         self._columns: dict[int, dict[str, dict[str, np.ndarray]]] = {}
         self._codes: dict[int, int] = dict.fromkeys(capacity, 0)
 
-    def add(self, prepared: Prepared) -> None:
+    def add(self, prepared: PreparedChunk) -> None:
         """Copy the rows of ``prepared`` to the end of their splits."""
         for code in self._capacity:
             mask = prepared.codes == code
@@ -76,11 +76,11 @@ class SplitStore:
                     columns[name][start:stop] = values[mask]
             self._codes[code] = stop
 
-    def take(self, code: int) -> Prepared:
+    def take(self, code: int) -> PreparedChunk:
         """The rows of split ``code`` (forgotten here, so they are freed with the result)."""
         n = self._codes[code]
         columns = self._columns.pop(code, {kind: {} for kind in _KINDS})
-        out = Prepared(np.full(n, code, dtype=np.uint8))
+        out = PreparedChunk(np.full(n, code, dtype=np.uint8))
         for kind in _KINDS:
             # A view of the first ``n`` rows: the unwritten tail was never in memory.
             getattr(out, kind).update({k: v[:n] for k, v in columns[kind].items()})

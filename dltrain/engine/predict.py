@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from dltrain.data.predict import PredictionInputs
+from dltrain.data.inputs import PredictionInputs
 from dltrain.data.spec import DataSpec, TargetInfo
-from dltrain.saved_run import SavedRun, open_saved_run
+from dltrain.report.saved_run import SavedRun, open_saved_run
 
 __all__ = ["Predictions", "predict_file", "prediction_columns"]
 
@@ -78,7 +78,7 @@ def predict_file(target: Path, input_path: Path, *, checkpoint: str = "best") ->
 
     notes: list[str] = []
     if artifact_format(target) is not None:
-        from dltrain.export.predict import predict_artifact
+        from dltrain.export.inference import predict_artifact
 
         spec, outputs, inputs = predict_artifact(target, input_path)
     else:
@@ -98,7 +98,7 @@ def _predict_run(
     saved: SavedRun, input_path: Path
 ) -> tuple[DataSpec, list[np.ndarray], PredictionInputs]:
     from dltrain.data import load_prediction_inputs
-    from dltrain.export.source import read_spec
+    from dltrain.export.model_source import read_spec
     from dltrain.model import load_model_file
 
     spec = read_spec(saved.run.path)

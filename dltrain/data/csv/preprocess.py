@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dltrain.data.columns import ColumnPlan, input_name
-from dltrain.data.stats import TabularStats
+from dltrain.data.csv.columns import ColumnPlan, input_name
+from dltrain.data.csv.stats import TabularStats
 
 __all__ = ["build_preprocess"]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dltrain.errors import UsageError
-from dltrain.saved_run import open_saved_run
+from dltrain.report.saved_run import open_saved_run
 from dltrain.storage import utc_now
 
 __all__ = ["EvalResult", "evaluate_target"]
@@ -50,15 +50,13 @@ def evaluate_target(
     saved = open_saved_run(target, checkpoint)
     from dltrain.data import load_datasets
     from dltrain.model import load_model_file
-    from dltrain.train import evaluation_batch_size
     from dltrain.train.environment import configure_environment
 
     cfg = saved.loaded.config
     configure_environment(cfg.seed, False, cfg.precision)
     datasets = load_datasets(cfg, test_path=data.resolve() if data else None)
     model = load_model_file(saved.checkpoint)
-    size = datasets.validation_size if split == "validation" else datasets.test_size
-    batch = evaluation_batch_size(datasets.batch_size, datasets.train_size, size)
+    batch = datasets.evaluation_batch(split)
     if split == "test":
         dataset = datasets.test_dataset(batch)
     elif split == "validation":

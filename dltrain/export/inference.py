@@ -9,11 +9,11 @@ import numpy as np
 
 from dltrain.config import config_from_dict
 from dltrain.config.schema import MnistData
-from dltrain.data.predict import PredictionInputs
+from dltrain.data.inputs import PredictionInputs
 from dltrain.data.spec import DataSpec
 from dltrain.errors import CheckpointError, ConfigError
 from dltrain.export.options import require_packages
-from dltrain.export.report import read_record
+from dltrain.export.record import read_record
 from dltrain.export.runtime import artifact_format, open_runtime
 
 __all__ = ["predict_artifact"]

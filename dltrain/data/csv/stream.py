@@ -2,7 +2,7 @@
 
 One pass computes the training statistics, vocabularies, classes and split sizes; every epoch
 then re-reads the file through a Python generator. Rows are assigned to splits by a seeded
-hash of their index (see :func:`dltrain.data.stats.split_codes`), exactly as the in-memory
+hash of their index (see :func:`dltrain.data.csv.stats.split_codes`), exactly as the in-memory
 loader does, and the training order comes from a shuffle buffer of :data:`SHUFFLE_CHUNKS`
 chunks of ``chunk_rows`` rows, drawn with a generator seeded by ``(seed, epoch)``, so rows of
 neighbouring chunks mix and a resumed run repeats the original order. Memory stays flat as
@@ -21,19 +21,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dltrain.config.schema import CsvData, ExperimentConfig
-from dltrain.data.arrays import (
+from dltrain.data.csv.arrays import (
     SPLIT_NAMES,
     check_split_sizes,
     class_sets,
     drop_warning,
     fill_warning,
 )
-from dltrain.data.csv_source import CsvFile, CsvSources, resolve_sources, target_infos
+from dltrain.data.csv.layout import CsvFile, CsvSources, resolve_sources, target_infos
+from dltrain.data.csv.stats import TEST, TRAIN, StatsAccumulator, TabularStats
+from dltrain.data.csv.tabular import assemble, check_present, encode_targets
 from dltrain.data.fingerprint import file_fingerprint
 from dltrain.data.pipeline import Datasets, resolve_batch
 from dltrain.data.spec import DataSpec, TargetInfo
-from dltrain.data.stats import TEST, TRAIN, StatsAccumulator, TabularStats
-from dltrain.data.tabular import assemble, check_present, encode_targets
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -247,7 +247,7 @@ def scan(
 
 def load_stream(data: CsvData, config: ExperimentConfig, test_path: Path | None) -> Datasets:
     """:class:`Datasets` over streamed CSV data (see the module docstring)."""
-    from dltrain.data.tabular import tabular_spec
+    from dltrain.data.csv.tabular import tabular_spec
 
     sources = resolve_sources(data, test_path)
     stats, infos, sizes, labels, warnings = scan(data, sources, config.seed)

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from dltrain.config import LoadedConfig, load_config
 from dltrain.storage import BestCheckpoint, RunFolder, utc_now
+from dltrain.storage.writing import writing
 from dltrain.tracking import check_tracking, tracked_run
-from dltrain.writing import writing
 
 if TYPE_CHECKING:
-    from dltrain.train import FitOutcome, Prepared, ProgressSink, ResumePlan
+    from dltrain.train import FitOutcome, Prepared, ResumePlan
+    from dltrain.train.sink import ProgressSink
 
 __all__ = ["RunResult", "resume_experiment", "run_experiment"]
 
@@ -111,11 +112,12 @@ def resume_experiment(
         UsageError: the config would change (without ``force``) or there is nothing to do.
     """
     started = time.perf_counter()
-    run = RunFolder.open(run_dir)
-    from dltrain.train import dry_run, plan_resume, prepare, record_resume
+    # The folder, the lock and the config are checked before TensorFlow is imported, so a
+    # refused resume (locked, finished, damaged, drifted) answers at once.
     from dltrain.train.distributed import follows_chief
-    from dltrain.train.resume import apply_changes
+    from dltrain.train.resume import plan_resume
 
+    run = RunFolder.open(run_dir)
     if follows_chief(run.manifest.distribute):
         return _follow(run, overrides, force, progress, command, started, callbacks)
     run.take_lock()  # one writer; also clears what a killed one left behind
@@ -124,6 +126,9 @@ def resume_experiment(
         check_tracking(plan.loaded, run)
         if on_run_folder is not None:
             on_run_folder(run.path)
+        from dltrain.train import dry_run, prepare, record_resume
+        from dltrain.train.resume import apply_changes
+
         point = plan.point
         prepared = prepare(plan.loaded, model_path=point.model_path if point else None)
         with prepared.session():
@@ -190,11 +195,11 @@ def _execute(
     callbacks: Sequence[Any] = (),
 ) -> RunResult:
     """Train and report into ``run``, whichever way training ends."""
-    from dltrain.progress import SilentProgress
     from dltrain.report import write_report
     from dltrain.train import train
+    from dltrain.train.sink import NullProgress
 
-    sink = progress or SilentProgress()
+    sink = progress or NullProgress()
     for warning in prepared.datasets.warnings:
         sink.message(f"warning: {warning}")  # also kept in run.json under data.warnings
     for note in resume.notes if resume else []:

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from dltrain.config.schema import CsvData
-from dltrain.data.csv_reader import Chunk, is_comma_number, is_missing
+from dltrain.data.csv.reader import Chunk, is_comma_number, is_missing
 from dltrain.data.spec import TaskName
 from dltrain.errors import DataError
-from dltrain.keys import did_you_mean
+from dltrain.utils.keys import did_you_mean
 
 __all__ = [
     "ColumnPlan",

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dltrain.config.schema import CsvData
-from dltrain.data.columns import (
+from dltrain.data.csv.columns import (
     ColumnPlan,
     canonical_label,
     first_missing,
@@ -22,15 +22,15 @@ from dltrain.data.columns import (
     parse_floats,
     parse_strings,
 )
-from dltrain.data.csv_reader import Chunk, is_missing
+from dltrain.data.csv.preprocess import build_preprocess
+from dltrain.data.csv.reader import Chunk, is_missing
+from dltrain.data.csv.stats import TabularStats
 from dltrain.data.memory import aligned_empty
-from dltrain.data.preprocess import build_preprocess
 from dltrain.data.spec import DataSpec, InputInfo, TargetInfo
-from dltrain.data.stats import TabularStats
 from dltrain.errors import DataError
 
 __all__ = [
-    "Prepared",
+    "PreparedChunk",
     "apply_missing",
     "assemble",
     "encode_targets",
@@ -43,7 +43,7 @@ _TARGET_HINT = "set data.task to binary or multiclass if it holds classes, or fi
 
 
 @dataclass
-class Prepared:
+class PreparedChunk:
     """The rows of one chunk that survive missing-value handling, column by column."""
 
     codes: np.ndarray
@@ -61,9 +61,9 @@ class Prepared:
         counts = {c: int(_empty(v).sum()) for c, v in {**self.numeric, **self.categorical}.items()}
         return {c: n for c, n in counts.items() if n}
 
-    def select(self, mask: np.ndarray) -> Prepared:
+    def select(self, mask: np.ndarray) -> PreparedChunk:
         """The rows where ``mask`` is true."""
-        return Prepared(
+        return PreparedChunk(
             self.codes[mask],
             {k: v[mask] for k, v in self.numeric.items()},
             {k: v[mask] for k, v in self.categorical.items()},
@@ -79,7 +79,7 @@ def prepare_chunk(
     codes: np.ndarray,
     *,
     with_targets: bool = True,
-) -> Prepared:
+) -> PreparedChunk:
     """Parse the used columns of ``chunk``, applying ``data.missing``.
 
     ``codes`` gives each row's split. ``drop`` removes rows with an empty used cell; ``mean``
@@ -91,7 +91,7 @@ def prepare_chunk(
     fields = {c: plan.index(c) for c in plan.features}
     if with_targets:
         fields.update({t: plan.index(t) for t in plan.targets})
-    out = Prepared(codes)
+    out = PreparedChunk(codes)
     try:
         for column in plan.features:
             if column in plan.categorical:
@@ -124,7 +124,9 @@ def prepare_chunk(
     return apply_missing(out, data, locate)
 
 
-def apply_missing(out: Prepared, data: CsvData, locate: Callable[[], DataError | None]) -> Prepared:
+def apply_missing(
+    out: PreparedChunk, data: CsvData, locate: Callable[[], DataError | None]
+) -> PreparedChunk:
     """Count the empty cells of parsed columns and apply ``data.missing`` to them.
 
     ``locate`` names the first empty cell for ``missing: error`` (``None``: nothing to name).
@@ -159,7 +161,7 @@ def _empty(values: np.ndarray) -> np.ndarray:
 
 
 def encode_targets(
-    prepared: Prepared, plan: ColumnPlan, infos: list[TargetInfo]
+    prepared: PreparedChunk, plan: ColumnPlan, infos: list[TargetInfo]
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(y arrays as the model sees them, per-target 1-D labels for reports).
 
@@ -188,7 +190,7 @@ def encode_targets(
 
 
 def assemble(
-    prepared: Prepared, plan: ColumnPlan, stats: TabularStats, *, consume: bool = False
+    prepared: PreparedChunk, plan: ColumnPlan, stats: TabularStats, *, consume: bool = False
 ) -> dict[str, np.ndarray]:
     """Raw model inputs by name: per group a float32 (n, k) matrix of its numeric columns, per
     categorical column a (n, 1) string array; empty cells filled from training statistics.

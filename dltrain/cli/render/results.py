@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dltrain.config.diff import format_value
-from dltrain.units import format_bytes
+from dltrain.utils.units import format_bytes
 
 __all__ = [
     "format_column",

@@ -1,8 +1,8 @@
 """The terminal side of ``dltrain tune``: a live table of trials, or one line per trial.
 
 The console is handed in (tests pass a ``Console(file=io.StringIO())``); only the CLI makes
-one. Epochs of the running trial arrive through :meth:`SilentTuneProgress.sink`, a progress
-sink of the ordinary run.
+one. Epochs of the running trial arrive through
+:meth:`dltrain.tune.progress.NullTuneProgress.sink`, a progress sink of the ordinary run.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from dltrain.tune.report import StudySummary, TrialRecord
+from dltrain.tune.progress import NullTuneProgress
+from dltrain.tune.study_files import StudySummary, TrialRecord
 
 __all__ = [
     "LineTuneProgress",
     "LiveTuneProgress",
-    "SilentTuneProgress",
     "make_tune_progress",
     "render_study_summary",
 ]
@@ -50,60 +50,7 @@ def _state(record: TrialRecord) -> str:
     return record.state
 
 
-class _EpochSink:
-    """A run's progress sink that forwards finished epochs to the trial display."""
-
-    def __init__(self, owner: SilentTuneProgress, number: int) -> None:
-        self.owner = owner
-        self.number = number
-        self.epochs = 0
-
-    def start(self, *, epochs: int, start_epoch: int, steps: int) -> None:
-        self.epochs = epochs
-
-    def batch(self, epoch: int, step: int, logs: dict[str, Any]) -> None:
-        """Batches are not shown: the table changes once per epoch."""
-
-    def epoch(self, epoch: int, row: dict[str, float]) -> None:
-        self.owner.trial_epoch(self.number, epoch + 1, self.epochs, row)
-
-    def message(self, text: str) -> None:
-        self.owner.message(text)
-
-    def stop(self) -> None:
-        """The run's training ended; the trial's end is reported by the study."""
-
-
-class SilentTuneProgress:
-    """Shows nothing (the Python API, ``--quiet``)."""
-
-    metric = ""
-
-    def start(self, summary: StudySummary) -> None:
-        """The study is open (its trials so far in ``summary``)."""
-        self.metric = summary.metric
-
-    def trial_started(self, number: int, params: dict[str, Any]) -> None:
-        """A trial of this process starts."""
-
-    def trial_epoch(self, number: int, epoch: int, epochs: int, row: dict[str, float]) -> None:
-        """The running trial finished an epoch."""
-
-    def trial_finished(self, record: TrialRecord) -> None:
-        """A trial of this process ended (any state)."""
-
-    def message(self, text: str) -> None:
-        """Something worth saying happened."""
-
-    def stop(self) -> None:
-        """The study loop ended."""
-
-    def sink(self, number: int) -> _EpochSink:
-        """The progress sink for trial ``number``'s run."""
-        return _EpochSink(self, number)
-
-
-class LineTuneProgress(SilentTuneProgress):
+class LineTuneProgress(NullTuneProgress):
     """One plain line per finished trial (logs, CI, pipes)."""
 
     def __init__(self, console: Console) -> None:
@@ -130,7 +77,7 @@ class LineTuneProgress(SilentTuneProgress):
         self.console.print(text, markup=False)
 
 
-class LiveTuneProgress(SilentTuneProgress):
+class LiveTuneProgress(NullTuneProgress):
     """A live table: finished trials, then the running one with its latest epoch."""
 
     def __init__(self, console: Console) -> None:
@@ -214,10 +161,10 @@ class LiveTuneProgress(SilentTuneProgress):
 _STYLE = {"complete": "green", "pruned": "yellow", "failed": "red", "interrupted": "yellow"}
 
 
-def make_tune_progress(console: Console, quiet: bool = False) -> SilentTuneProgress:
+def make_tune_progress(console: Console, quiet: bool = False) -> NullTuneProgress:
     """Nothing with ``quiet``, a live table on a terminal, else one line per trial."""
     if quiet:
-        return SilentTuneProgress()
+        return NullTuneProgress()
     if console.is_terminal and not os.environ.get("CI"):
         return LiveTuneProgress(console)
     return LineTuneProgress(console)

@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from dltrain.config.schema import CsvData
-from dltrain.data.arrow_csv import FastPathFailed, fast_chunks
-from dltrain.data.columns import ColumnPlan, check_classes, plan_columns
 from dltrain.data.config_keys import about
-from dltrain.data.csv_reader import CsvFormat, detect_format, iter_chunks
+from dltrain.data.csv.arrow import FastPathFailed, fast_chunks
+from dltrain.data.csv.columns import ColumnPlan, check_classes, plan_columns
+from dltrain.data.csv.reader import CsvFormat, detect_format, iter_chunks
+from dltrain.data.csv.stats import TEST, split_codes
+from dltrain.data.csv.tabular import PreparedChunk, apply_missing, prepare_chunk
 from dltrain.data.spec import TargetInfo
-from dltrain.data.stats import TEST, split_codes
-from dltrain.data.tabular import Prepared, apply_missing, prepare_chunk
 from dltrain.errors import DataError
 
 __all__ = ["CsvFile", "CsvSources", "resolve_sources", "target_infos"]
@@ -46,8 +46,8 @@ class CsvFile:
         *,
         with_targets: bool = True,
         fast: bool = True,
-    ) -> Iterator[Prepared]:
-        """Prepared chunks of ``chunk_rows`` rows, each row tagged with its split.
+    ) -> Iterator[PreparedChunk]:
+        """PreparedChunk chunks of ``chunk_rows`` rows, each row tagged with its split.
 
         Parsed by pyarrow (``fast``) until it meets something it cannot vouch for; the careful
         row-by-row reader then takes over from that chunk on, and names the bad cell.
@@ -63,7 +63,7 @@ class CsvFile:
                     data.limit,
                     with_targets=with_targets,
                 ):
-                    prepared = Prepared(
+                    prepared = PreparedChunk(
                         self.split_codes(parsed.start, len(parsed), seed, data),
                         parsed.numeric,
                         parsed.categorical,
@@ -89,7 +89,7 @@ class CsvFile:
             return np.full(n, TEST, dtype=np.uint8)
         return split_codes(start, n, seed, self.test_fraction, data.validation)
 
-    def _finish(self, prepared: Prepared) -> Prepared:
+    def _finish(self, prepared: PreparedChunk) -> PreparedChunk:
         if self.skip_test:
             present, dropped = prepared.present, prepared.dropped
             prepared = prepared.select(prepared.codes != TEST)
@@ -124,7 +124,7 @@ def rebind(plan: ColumnPlan, columns: tuple[str, ...], path: Path, targets: bool
     Raises:
         DataError: the file lacks a used column (targets only when ``targets``).
     """
-    from dltrain.keys import did_you_mean
+    from dltrain.utils.keys import did_you_mean
 
     needed = plan.features + (list(plan.targets) if targets else [])
     for name in needed:

@@ -1,0 +1,1 @@
+"""One module per CLI verb: run, evaluate, predict, check, launch."""

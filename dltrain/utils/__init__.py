@@ -1,0 +1,1 @@
+"""Leaves with no dltrain imports: key suggestions, unit formatting."""
