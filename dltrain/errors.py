@@ -20,7 +20,27 @@ __all__ = [
     "TrainingError",
     "TrackingError",
     "UsageError",
+    "first_line",
 ]
+
+
+def first_line(
+    exc: BaseException, *, typed: bool = False, limit: int | None = None, empty: str | None = None
+) -> str:
+    """An exception's message in one line, for a message of ours that quotes it.
+
+    The first non-empty line; ``typed`` puts the exception's type in front
+    (``ValueError: ...``); an empty message gives ``empty`` or the type's name; ``limit``
+    cuts a long line with ``...``.
+    """
+    lines = str(exc).strip().splitlines()
+    name = type(exc).__name__
+    if not lines:
+        return name if empty is None else empty
+    text = f"{name}: {lines[0]}" if typed else lines[0]
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from dltrain.errors import ConfigError
+from dltrain.errors import ConfigError, first_line
 
 if TYPE_CHECKING:
     from dltrain.config.schema import ExperimentConfig
@@ -205,8 +205,7 @@ def import_plugin(name: str, search_dirs: Sequence[Path] = ()) -> ImportedModule
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return first_line(exc, typed=True)
 
 
 def import_plugins(names: Sequence[str], search_dirs: Sequence[Path] = ()) -> list[ImportedModule]:

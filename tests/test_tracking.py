@@ -29,8 +29,9 @@ from dltrain.cli import app
 from dltrain.engine.run import resume_experiment, run_experiment
 from dltrain.errors import ConfigError
 from dltrain.tracking import study_run
-from dltrain.tracking.settings import public_uri, settings_from
+from dltrain.tracking.settings import settings_from
 from dltrain.tracking.upload import config_params, mlflow_key
+from dltrain.utils.urls import public_url
 
 runner = CliRunner()
 
@@ -151,7 +152,7 @@ def test_params_use_the_set_keys_within_mlflow_limits() -> None:
     assert len(params["description"]) == 6000 and params["description"].endswith("...")
     assert not any(k.startswith("tracking") for k in params)
     assert mlflow_key("out[a]/loss?") == "out_a_/loss_"
-    assert public_uri("https://me:secret@mlflow.example:5000/x") == "https://me@mlflow.example:5000/x"
+    assert public_url("https://me:secret@mlflow.example:5000/x") == "https://me@mlflow.example:5000/x"
 
 
 def test_tracking_section_is_strict_and_the_server_comes_from_cli_config_env_record(

@@ -10,7 +10,7 @@ import importlib.util
 from pathlib import Path
 
 from dltrain.data.spec import DataSpec
-from dltrain.errors import ExportError, UsageError
+from dltrain.errors import ExportError, UsageError, first_line
 
 __all__ = [
     "FORMATS",
@@ -111,9 +111,7 @@ def sidecar_path(artifact: Path) -> Path:
 
 def conversion_error(option: str, exc: BaseException) -> ExportError:
     """A converter's failure, as one message: its first line and the format to use instead."""
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
     return ExportError(
-        f"{option}: the converter refused the model ({first}); use --format saved_model, "
+        f"{option}: the converter refused the model ({first_line(exc)}); use --format saved_model, "
         "which keeps every TensorFlow operation"
     )

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-from dltrain.errors import CheckpointError
+from dltrain.errors import CheckpointError, first_line
 
 __all__ = ["Runtime", "TensorInfo", "artifact_format", "open_runtime", "predict_in_batches"]
 
@@ -59,8 +59,7 @@ def open_runtime(path: Path, fmt: str) -> Runtime:
 
         return OnnxRuntime(path)
     except Exception as exc:  # noqa: BLE001 - each runtime raises its own exception types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: cannot be loaded as {fmt} ({first})") from exc
+        raise CheckpointError(f"{path}: cannot be loaded as {fmt} ({first_line(exc)})") from exc
 
 
 def predict_in_batches(

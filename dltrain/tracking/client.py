@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from dltrain.errors import TrackingError
-from dltrain.tracking.settings import TrackingSettings, public_uri
+from dltrain.errors import TrackingError, first_line
+from dltrain.tracking.settings import TrackingSettings
+from dltrain.utils.urls import public_url
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -52,9 +53,7 @@ def short_timeouts() -> Iterator[None]:
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else type(exc).__name__
-    return first if len(first) <= 200 else first[:197] + "..."
+    return first_line(exc, limit=200)
 
 
 class Tracker:
@@ -70,7 +69,7 @@ class Tracker:
         from mlflow import MlflowClient
 
         self.settings = settings
-        self.uri = public_uri(settings.uri)
+        self.uri = public_url(settings.uri)
         self.client: MlflowClient = MlflowClient(tracking_uri=settings.uri)
         self.warn = warn or (lambda text: None)
         self.strict = strict

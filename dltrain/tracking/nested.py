@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dltrain.storage.manifest import read_manifest
-from dltrain.tracking.settings import TrackingSettings, public_uri, require_mlflow
+from dltrain.tracking.settings import TrackingSettings, require_mlflow
+from dltrain.utils.urls import public_url
 
 __all__ = ["Study", "active_study", "study_run"]
 
@@ -67,7 +68,7 @@ class Study:
         from dltrain.tracking.upload import mlflow_key
 
         record = read_manifest(run_dir / "run.json").mlflow
-        if record is None or self.run_id is None or record.uri != public_uri(self.uri):
+        if record is None or self.run_id is None or record.uri != public_url(self.uri):
             return None
         tracker = self._tracker
         tracker.retry()

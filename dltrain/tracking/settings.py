@@ -14,11 +14,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from dltrain.errors import ConfigError, Problem
 
-__all__ = ["EXTRA_HINT", "TrackingSettings", "public_uri", "require_mlflow", "settings_from"]
+__all__ = ["EXTRA_HINT", "TrackingSettings", "require_mlflow", "settings_from"]
 
 EXTRA_HINT = "pip install 'dltrain[mlflow]'"
 
@@ -33,18 +32,6 @@ class TrackingSettings:
     tags: Mapping[str, str] = field(default_factory=dict)
     log_models: bool = False
     parent_run_id: str | None = None
-
-
-def public_uri(uri: str) -> str:
-    """``uri`` without a password, for ``run.json`` and messages."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.hostname or ""
-    netloc = f"{parts.username}@{host}" if parts.username else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def settings_from(

@@ -21,7 +21,7 @@ from dltrain.config.diff import flatten, format_value
 from dltrain.storage import RunFolder
 from dltrain.storage.manifest import MlflowRecord
 from dltrain.tracking.client import Tracker
-from dltrain.tracking.settings import public_uri
+from dltrain.utils.urls import public_url
 
 __all__ = [
     "ARTIFACTS",
@@ -179,7 +179,7 @@ def open_mlflow_run(tracker: Tracker, run: RunFolder) -> str | None:
     tracker.run_id = str(created.info.run_id)
     run.update(
         mlflow=MlflowRecord(
-            uri=public_uri(settings.uri), experiment_id=experiment_id, run_id=tracker.run_id
+            uri=public_url(settings.uri), experiment_id=experiment_id, run_id=tracker.run_id
         )
     )
     return tracker.run_id

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from dltrain.config import LoadedConfig
 from dltrain.config.schema import ExperimentConfig
-from dltrain.errors import ConfigError, Problem
+from dltrain.errors import ConfigError, Problem, first_line
 from dltrain.train.environment import configure_environment, make_strategy
 from dltrain.utils.keys import KeyPath, did_you_mean, format_path
 
@@ -103,7 +103,7 @@ def _outputs_fit_targets(loaded: LoadedConfig) -> Iterator[None]:
     try:
         yield
     except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         where = ("loss",) if ("loss",) in loaded.source.locations else ("model",)
         raise ConfigError(
             problems=[

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dltrain.config.schema import ExperimentConfig
-from dltrain.errors import DltrainError, TrainingError
+from dltrain.errors import DltrainError, TrainingError, first_line
 from dltrain.storage import ResumePoint, RunFolder, atomic_write, utc_now
 from dltrain.storage.manifest import TestCheckpoint
 from dltrain.train.loop import FitOutcome, fit_model
@@ -28,7 +28,7 @@ def failure_reason(exc: BaseException) -> str:
         text = line.strip()
         if text and not line.startswith((" ", "\t")) and not text.startswith(noise):
             return text
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
+    return first_line(exc, empty="no message")
 
 
 def train(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dltrain.errors import DltrainError
+from dltrain.errors import DltrainError, first_line
 from dltrain.storage import RunFolder
 from dltrain.tune.config_source import ConfigSource
 from dltrain.tune.space import param_overrides
@@ -93,8 +93,7 @@ def run_trial(
     except DltrainError as exc:
         return TrialOutcome("failed", run_dir=latest_run(study_dir, name), reason=exc.render())
     except Exception as exc:  # noqa: BLE001 - any training crash fails this trial, not the study
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        reason = first_line(exc, typed=True)
         return TrialOutcome("failed", run_dir=latest_run(study_dir, name), reason=reason)
     outcome = TrialOutcome(
         "complete",

@@ -25,8 +25,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from dltrain.errors import UsageError
+from dltrain.errors import UsageError, first_line
 from dltrain.storage.lock import pid_alive
+from dltrain.utils.urls import public_url
 
 __all__ = [
     "HEARTBEAT_S",
@@ -34,7 +35,6 @@ __all__ = [
     "claim_lock",
     "fail_lost_trials",
     "fail_stale",
-    "masked_url",
     "open_storage",
     "this_process",
 ]
@@ -49,16 +49,6 @@ _OPEN_ATTEMPTS = 5
 def this_process() -> dict[str, Any]:
     """Who runs a trial: recorded with it, so a rerun on this host can tell it was killed."""
     return {"host": socket.gethostname(), "pid": os.getpid()}
-
-
-def masked_url(url: str) -> str:
-    """The storage URL with any password hidden (it goes into study.json and the terminal)."""
-    import sqlalchemy.engine
-
-    try:
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot read is shown as given
-        return url
 
 
 @contextlib.contextmanager
@@ -103,8 +93,9 @@ def open_storage(url: str) -> Any:
 
 
 def _cannot_open(url: str, exc: Exception) -> UsageError:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return UsageError(f"--storage {masked_url(url)}: cannot open the study storage: {first}")
+    return UsageError(
+        f"--storage {public_url(url)}: cannot open the study storage: {first_line(exc)}"
+    )
 
 
 def _with_driver(url: str) -> str:

@@ -28,7 +28,6 @@ from dltrain.tune.storage import (
     Heartbeat,
     claim_lock,
     fail_lost_trials,
-    masked_url,
     open_storage,
     this_process,
 )
@@ -39,6 +38,7 @@ from dltrain.tune.study_files import (
     study_summary,
     write_study_files,
 )
+from dltrain.utils.urls import public_url
 
 __all__ = ["StudySummary", "tune_study"]
 
@@ -146,7 +146,7 @@ def tune_study(
             optuna_study,
             rdb,
             study_dir,
-            masked_url(url),
+            public_url(url),
             wanted,
             progress or NullTuneProgress(),
             command,

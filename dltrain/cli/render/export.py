@@ -7,16 +7,9 @@ from rich.table import Table
 from rich.text import Text
 
 from dltrain.export.record import ExportResult
+from dltrain.utils.units import format_bytes
 
 __all__ = ["render_export"]
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB"):
-        if n < 1024 or unit == "MiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
 
 
 def render_export(console: Console, result: ExportResult) -> None:
@@ -24,7 +17,8 @@ def render_export(console: Console, result: ExportResult) -> None:
     quantize = "" if result.quantize == "none" else f", {result.quantize} quantization"
     console.print(f"exported {result.format}{quantize}: {result.path}", markup=False)
     console.print(
-        f"size: {_size(result.size_bytes)} (Keras checkpoint: {_size(result.keras_size_bytes)})",
+        f"size: {format_bytes(result.size_bytes)} "
+        f"(Keras checkpoint: {format_bytes(result.keras_size_bytes)})",
         markup=False,
     )
     check = result.verification
