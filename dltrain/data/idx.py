@@ -51,12 +51,25 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(f"{path.name}: bad gzip data ({exc}); re-download the file") from None
 
 
-def read_idx(path: Path, ndim: int) -> np.ndarray:
+def read_idx(path: Path, ndim: int, limit: int | None = None) -> np.ndarray:
     """Parse an IDX file of unsigned bytes with ``ndim`` dimensions (3: images, 1: labels).
+
+    With ``limit``, only the header and the first ``limit`` records are read and decoded
+    (``data.limit``: a 1,000-image run does not unpack 60,000); the file's length is still
+    checked against its header, from the file size or the gzip trailer.
 
     Raises:
         DataError: wrong magic number, truncated header or payload, or trailing bytes.
     """
+    return _read_idx(path, ndim, limit)[0]
+
+
+def _read_idx(path: Path, ndim: int, limit: int | None) -> tuple[np.ndarray, int]:
+    """:func:`read_idx`, and the number of records the header states."""
+    if limit is not None:
+        head = _read_head(path, ndim, limit)
+        if head is not None:
+            return head
     blob = _read_bytes(path)
     name = path.name
     what = "images" if ndim == 3 else "labels"
@@ -83,7 +96,40 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
         raise DataError(
             f"{name}: {problem}: header says {shape} = {expected} bytes, file has {payload}"
         )
-    return np.frombuffer(blob, dtype=np.uint8, offset=header_len).reshape(dims)
+    array = np.frombuffer(blob, dtype=np.uint8, offset=header_len).reshape(dims)
+    return (array if limit is None else array[:limit]), int(dims[0])
+
+
+def _read_head(path: Path, ndim: int, limit: int) -> tuple[np.ndarray, int] | None:
+    """The first ``limit`` records, or None when the file needs a full read to be judged
+    (its stated length does not match, or it is damaged: :func:`read_idx` then says how)."""
+    header_len = 4 + 4 * ndim
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as raw:
+            gzipped = raw.read(2) == _GZIP_MAGIC
+            if gzipped:
+                raw.seek(-4, 2)  # ISIZE: the uncompressed length modulo 2**32
+                (stated,) = struct.unpack("<I", raw.read(4))
+        opener = gzip.open if gzipped else open
+        with opener(path, "rb") as handle:
+            header = handle.read(header_len)
+            if len(header) < header_len:
+                return None
+            magic, *dims = struct.unpack(f">I{ndim}I", header)
+            if magic != (_UBYTE << 8) | ndim:
+                return None
+            record = int(np.prod(dims[1:], dtype=np.int64))
+            total = header_len + dims[0] * record
+            if (total % 2**32 if gzipped else total) != (stated if gzipped else size):
+                return None
+            count = min(limit, dims[0])
+            payload = handle.read(count * record)
+    except (OSError, EOFError, zlib.error):
+        return None
+    if len(payload) < count * record:
+        return None
+    return np.frombuffer(payload, dtype=np.uint8).reshape(count, *dims[1:]), int(dims[0])
 
 
 def check_images(images: np.ndarray, name: str) -> np.ndarray:
@@ -130,14 +176,19 @@ def check_labels(labels: np.ndarray, name: str) -> np.ndarray:
     return labels.astype(np.uint8)
 
 
-def read_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Images and labels from two IDX files, checked against each other."""
-    images = check_images(read_idx(images_path, 3), images_path.name)
-    labels = check_labels(read_idx(labels_path, 1), labels_path.name)
-    if len(images) != len(labels):
+def read_idx_pair(
+    images_path: Path, labels_path: Path, limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels from two IDX files (the first ``limit`` of each), checked against
+    each other."""
+    images, n_images = _read_idx(images_path, 3, limit)
+    labels, n_labels = _read_idx(labels_path, 1, limit)
+    images = check_images(images, images_path.name)
+    labels = check_labels(labels, labels_path.name)
+    if n_images != n_labels:
         raise DataError(
-            f"{images_path.name} has {len(images)} images but {labels_path.name} has "
-            f"{len(labels)} labels; the two files must come from the same split"
+            f"{images_path.name} has {n_images} images but {labels_path.name} has "
+            f"{n_labels} labels; the two files must come from the same split"
         )
     return images, labels
 

@@ -113,10 +113,10 @@ def _check_idx_folder(folder: Path) -> dict[str, Path]:
     return files
 
 
-def _load_idx_folder(folder: Path) -> MnistArrays:
+def _load_idx_folder(folder: Path, limit: int | None = None) -> MnistArrays:
     files = _check_idx_folder(folder)
-    x_train, y_train = read_idx_pair(files["train_images"], files["train_labels"])
-    x_test, y_test = read_idx_pair(files["test_images"], files["test_labels"])
+    x_train, y_train = read_idx_pair(files["train_images"], files["train_labels"], limit)
+    x_test, y_test = read_idx_pair(files["test_images"], files["test_labels"], limit)
     return MnistArrays(x_train, y_train, x_test, y_test, list(files.values()), str(folder))
 
 
@@ -191,14 +191,15 @@ def locate_mnist(data: MnistData) -> tuple[str, Path]:
 
 
 def load_mnist(data: MnistData) -> MnistArrays:
-    """Images and labels of both splits from the first source that has them.
+    """Images and labels of both splits from the first source that has them (the first
+    ``data.limit`` of each: IDX files are read no further).
 
     Raises:
         DataError: a source is corrupt, or nothing was found and the download failed (the
             message lists every place looked at and what to put where).
     """
     how, path = locate_mnist(data)
-    return _load_npz(path) if how == "npz" else _load_idx_folder(path)
+    return _load_npz(path) if how == "npz" else _load_idx_folder(path, data.limit or None)
 
 
 def load_mnist_file(path: Path) -> MnistArrays:

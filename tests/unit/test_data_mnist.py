@@ -100,6 +100,44 @@ def test_label_out_of_range_and_count_mismatch(tmp_path: Path) -> None:
         read_idx_pair(img, lab)
 
 
+@pytest.mark.parametrize("gz", [False, True])
+def test_limit_reads_only_the_first_records(
+    tmp_path: Path, gz: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = write_mnist_idx_dir(tmp_path / "idx", n_train=300, n_test=80, gz=gz)
+    full = load_mnist(MnistData(kind="mnist", path=str(folder)))
+    from dltrain.data import idx
+
+    def whole_file(path: Path) -> bytes:
+        raise AssertionError(f"{path.name} was read whole")
+
+    monkeypatch.setattr(idx, "_read_bytes", whole_file)  # data.limit must not need it
+    part = load_mnist(MnistData(kind="mnist", path=str(folder), limit=50))
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(part, name), getattr(full, name)[:50])
+    big = load_mnist(MnistData(kind="mnist", path=str(folder), limit=1000))  # beyond: everything
+    assert len(big.x_train) == 300 and len(big.x_test) == 80
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_limit_still_checks_the_files_against_their_headers(tmp_path: Path, gz: bool) -> None:
+    images, labels = make_images(12)
+    img = write_idx(tmp_path / "img", images, gz=gz)
+    blob = gzip.decompress(img.read_bytes()) if gz else img.read_bytes()
+    cut = blob[: 16 + 28 * 28 * 5]
+    img.write_bytes(gzip.compress(cut) if gz else cut)  # 5 of the 12 images the header states
+    with pytest.raises(DataError, match=r"truncated: header says 12×28×28 = 9408 bytes, file has 3920"):
+        read_idx(img, 3, limit=2)
+    img = write_idx(tmp_path / "img", images, gz=gz)
+    lab = write_idx(tmp_path / "lab", labels[:11], gz=gz)
+    with pytest.raises(DataError, match=r"has 12 images but lab.* has 11 labels"):
+        read_idx_pair(img, lab, limit=3)
+    damaged = gzip.compress(blob)[:-30] + b"\0" * 30 if gz else blob + b"xx"
+    img.write_bytes(damaged)
+    with pytest.raises(DataError, match=r"bad gzip data|too long"):
+        read_idx(img, 3, limit=2)
+
+
 def test_wrong_image_size(tmp_path: Path) -> None:
     img = write_idx(tmp_path / "img", np.zeros((3, 32, 32), dtype=np.uint8))
     with pytest.raises(
