@@ -45,6 +45,14 @@ _HOMES = {
 def __getattr__(name: str) -> Any:
     if name in _HOMES:
         import importlib
+        import sys
 
-        return getattr(importlib.import_module(_HOMES[name]), name)
+        importlib.import_module(_HOMES[name])
+        # Importing dltrain.train.prepare binds the package attribute "prepare" to that
+        # submodule, and Python then finds it without asking here: bind every name whose
+        # home is loaded, so the function wins, as an eager import in this file would make it.
+        for other, home in _HOMES.items():
+            if home in sys.modules:
+                globals()[other] = getattr(sys.modules[home], other)
+        return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
