@@ -45,6 +45,20 @@ def test_check_fails_like_run_when_image_data_is_missing(
     assert not (tmp_path / "runs").exists()  # the failed start left no empty runs/
 
 
+def test_check_reports_a_missing_data_set_and_a_bad_layer_together(
+    tmp_path: Path, no_sources: list[str]
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(_config(tmp_path).read_text().replace("Dense:", "Dens:"))
+    result = runner.invoke(app, ["check", "--no-config", str(config)])
+    assert result.exit_code == 2, result.output
+    error = result.output[result.output.index("error:") :]
+    assert error.startswith("error: 2 problems found:")
+    assert "mnist data not found and the Keras download failed" in error
+    assert f"{config}:6:7: model.layers[1].Dens: unknown layer class 'Dens' (did you mean 'Dense'?)" in error
+    assert "Traceback" not in result.output and "config OK" not in result.output
+
+
 def test_offline_error_points_at_installed_fashion_mnist(
     tmp_path: Path, no_sources: list[str]
 ) -> None:

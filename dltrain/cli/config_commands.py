@@ -30,25 +30,21 @@ def check(
         from dltrain.config import load_config
 
         loaded = load_config(config, set_ or [])
-        from dltrain.tracking import check_tracking
-
-        check_tracking(loaded)  # a tracking section needs a server and the mlflow extra
         from dltrain.cli.render.results import render_model_summary
-        from dltrain.engine.check import inspect_config, locate_data
+        from dltrain.engine.check import check_config
+        from dltrain.tune import check_tune
 
-        found = locate_data(loaded)
-        summary = inspect_config(loaded)
+        # Tracking, data, model and tune are checked independently; all problems at once.
+        result = check_config(loaded, check_tune)
         console = make_console()
         if show_config:
             console.print(f"# {config} (resolved)", markup=False, style="dim")
             console.print(loaded.to_yaml(), markup=False)
-        render_model_summary(console, summary)
-        if found:
-            console.print(found, markup=False)
-        if loaded.config.tune is not None:
-            from dltrain.tune import check_tune
-
-            plan = check_tune(loaded)
+        render_model_summary(console, result.summary)
+        if result.data:
+            console.print(result.data, markup=False)
+        if result.tune is not None:
+            plan = result.tune
             console.print(
                 f"tune: {len(plan.params)} parameters, {plan.direction} {plan.metric}",
                 markup=False,

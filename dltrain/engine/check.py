@@ -1,12 +1,69 @@
-"""``inspect_config``: what ``dltrain check`` shows after the schema passed (builds the model)."""
+"""``dltrain check`` after the schema passed: tracking, data, model, tune, every problem at once."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from dltrain.config import LoadedConfig
+from dltrain.errors import ConfigError, DltrainError, Problem
 
-__all__ = ["inspect_config", "locate_data"]
+if TYPE_CHECKING:
+    from dltrain.tune.checks import TunePlan
+
+__all__ = ["CheckResult", "check_config", "inspect_config", "locate_data"]
+
+
+@dataclass
+class CheckResult:
+    """What ``dltrain check`` shows when every check passed."""
+
+    summary: Any
+    data: str | None
+    tune: TunePlan | None = None
+
+
+def check_config(
+    loaded: LoadedConfig, tune_check: Callable[[LoadedConfig], TunePlan] | None = None
+) -> CheckResult:
+    """Run every check on a schema-valid config and report every problem at once.
+
+    The checks are independent: a missing data set does not hide an unknown layer name, since
+    image models are built from the config's shapes alone. ``tune_check`` checks the
+    ``tune:`` section (the CLI passes :func:`dltrain.tune.check_tune`).
+
+    Raises:
+        DltrainError: the one problem found, as raised; ConfigError listing all of them
+            when several checks failed.
+    """
+    from dltrain.tracking import check_tracking
+
+    errors: list[DltrainError] = []
+
+    def attempt(check: Callable[[], Any]) -> Any:
+        try:
+            return check()
+        except DltrainError as exc:
+            errors.append(exc)
+            return None
+
+    attempt(lambda: check_tracking(loaded))
+    found = attempt(lambda: locate_data(loaded))
+    summary = attempt(lambda: inspect_config(loaded))
+    tune = None
+    if tune_check is not None and loaded.config.tune is not None and not errors:
+        tune = attempt(lambda: tune_check(loaded))  # trains nothing, but needs a valid base
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        problems: list[Problem] = []
+        for exc in errors:
+            for problem in exc.problems or [Problem(exc.message)]:
+                if str(problem) not in {str(p) for p in problems}:
+                    problems.append(problem)
+        raise ConfigError(problems=problems)
+    return CheckResult(summary=summary, data=found, tune=tune)
 
 
 def inspect_config(loaded: LoadedConfig) -> Any:
