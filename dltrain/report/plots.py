@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "new_figure",
+    "save_png",
     "result_caption",
     "write_comparison_plot",
     "write_confusion_matrix",
@@ -40,16 +42,21 @@ _TICK_LABELS_MAX = 50
 _MARKER_MAX_POINTS = 50
 
 
-def _figure(width: float = 6.4, height: float = 4.8) -> Figure:
+def new_figure(width: float = 6.4, height: float = 4.8) -> Figure:
+    """A figure of the object API (no pyplot, no GUI backend), laid out to fit its labels."""
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    """Render ``fig`` to PNG bytes and write them atomically to ``path``."""
+def save_png(fig: Figure, path: Path, *, tight: bool = True) -> Path:
+    """Render ``fig`` to PNG bytes and write them atomically to ``path`` (``tight``: cropped
+    to what was drawn, with a small margin)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight", pad_inches=0.15, dpi=100)
+    if tight:
+        fig.savefig(buffer, format="png", bbox_inches="tight", pad_inches=0.15, dpi=100)
+    else:
+        fig.savefig(buffer, format="png", dpi=100)
     try:
         atomic_write_bytes(path, buffer.getvalue())
     except OSError as exc:
@@ -122,28 +129,28 @@ def write_training_plots(plots_dir: Path, rows: Sequence[Mapping[str, float | st
         values = {label: _column(rows, key) for label, key in series}
         if all(all(math.isnan(v) for v in vals) for vals in values.values()):
             continue
-        fig = _figure()
+        fig = new_figure()
         ax = fig.add_subplot()
         for label, vals in values.items():
             ax.plot(epochs, vals, label=label, **_style(len(rows)))
         shown = " and ".join(values)
         _finish_epoch_axes(ax, f"{base.replace('_', ' ')} per epoch ({shown})", base, epochs)
         ax.legend()
-        written.append(_save(fig, plots_dir / f"{_slug(base)}.png"))
+        written.append(save_png(fig, plots_dir / f"{_slug(base)}.png"))
 
     lr_key = next((k for k in _LR_COLUMNS if k in columns), None)
     if lr_key is not None:
         rates = _column(rows, lr_key)
         finite = [r for r in rates if not math.isnan(r)]
         if len(set(finite)) > 1:
-            fig = _figure()
+            fig = new_figure()
             ax = fig.add_subplot()
             ax.plot(epochs, rates, label="learning rate", **_style(len(rows)))
             # Schedules decay geometrically; a log axis shows that as a straight line.
             if min(finite) > 0 and max(finite) / min(finite) >= 10:
                 ax.set_yscale("log")
             _finish_epoch_axes(ax, "learning rate", "learning rate", epochs)
-            written.append(_save(fig, plots_dir / "learning_rate.png"))
+            written.append(save_png(fig, plots_dir / "learning_rate.png"))
     return written
 
 
@@ -216,7 +223,7 @@ def write_confusion_matrix(
     fractions = np.divide(counts, totals, out=np.zeros((n, n)), where=totals > 0)
 
     side = min(4.0 + 0.45 * n, 24.0)
-    fig = _figure(side + 1.2, side)
+    fig = new_figure(side + 1.2, side)
     ax = fig.add_subplot()
     image = ax.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
     fig.colorbar(image, ax=ax, label="fraction of true class")
@@ -235,7 +242,7 @@ def write_confusion_matrix(
     ax.set_ylabel("true")
     where = f"{caption}, " if caption else ""
     ax.set_title(f"confusion matrix ({where}{true.size} examples)")
-    return _save(fig, plots_dir / name)
+    return save_png(fig, plots_dir / name)
 
 
 def _class_indices(values: np.ndarray, what: str) -> np.ndarray:
@@ -316,7 +323,7 @@ def write_regression_plots(
     shown = _sample(true.size)
     drawn = "examples" if shown is None else f"{shown.size:,} of {true.size:,} examples"
 
-    fig = _figure(5.6, 5.2)
+    fig = new_figure(5.6, 5.2)
     ax = fig.add_subplot()
     ax.scatter(_pick(true, shown), _pick(pred, shown), s=10, alpha=0.6, label=drawn)
     if true.size:
@@ -329,9 +336,9 @@ def write_regression_plots(
     ax.set_ylabel(f"predicted {label}")
     ax.grid(True, alpha=0.3)
     ax.legend()
-    scatter_path = _save(fig, plots_dir / f"predicted_vs_true{suffix}.png")
+    scatter_path = save_png(fig, plots_dir / f"predicted_vs_true{suffix}.png")
 
-    fig = _figure(10.0, 4.4)
+    fig = new_figure(10.0, 4.4)
     left, right = fig.subplots(1, 2)
     left.scatter(_pick(pred, shown), _pick(residuals, shown), s=10, alpha=0.6, label=drawn)
     left.axhline(0.0, color="tab:red", linestyle="--")
@@ -347,7 +354,7 @@ def write_regression_plots(
     right.set_ylabel("count")
     right.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 2.5 examples
     right.grid(True, alpha=0.3)
-    return [scatter_path, _save(fig, plots_dir / f"residuals{suffix}.png")]
+    return [scatter_path, save_png(fig, plots_dir / f"residuals{suffix}.png")]
 
 
 SCATTER_POINTS = 10_000
@@ -385,7 +392,7 @@ def write_comparison_plot(
     """
     if not curves:
         raise UsageError(f"no runs have {metric} values to plot")
-    fig = _figure(7.2, 4.8)
+    fig = new_figure(7.2, 4.8)
     ax = fig.add_subplot()
     epochs: list[float] = []
     for label, points in curves.items():
@@ -399,4 +406,4 @@ def write_comparison_plot(
         )
     _finish_epoch_axes(ax, f"{metric} by run", metric, epochs)
     ax.legend(fontsize="small")
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -6,38 +6,19 @@ written atomically.
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dltrain.errors import RunFolderError
-from dltrain.storage import atomic_write_bytes
+from dltrain.report.plots import new_figure, save_png
 from dltrain.tune.space import SpaceParam
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
     from dltrain.tune.checks import TunePlan
 
 __all__ = ["write_study_plots"]
-
-
-def _figure(width: float = 6.4, height: float = 4.8) -> Figure:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), layout="constrained")
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    try:
-        atomic_write_bytes(path, buffer.getvalue())
-    except OSError as exc:
-        raise RunFolderError(f"{path}: cannot write the plot ({exc.strerror or exc})") from exc
-    return path
 
 
 def write_study_plots(folder: Path, study: Any, plan: TunePlan) -> list[Path]:
@@ -64,7 +45,7 @@ def write_study_plots(folder: Path, study: Any, plan: TunePlan) -> list[Path]:
 def _history(path: Path, trials: list[Any], plan: TunePlan) -> Path:
     from optuna.trial import TrialState
 
-    fig = _figure()
+    fig = new_figure()
     ax = fig.subplots()
     for state, style in ((TrialState.COMPLETE, "o"), (TrialState.PRUNED, "x")):
         chosen = [t for t in trials if t.state == state]
@@ -91,7 +72,7 @@ def _history(path: Path, trials: list[Any], plan: TunePlan) -> Path:
     ax.set_title(f"optimization history ({plan.direction} {plan.metric})")
     ax.grid(True, alpha=0.3)
     ax.legend()
-    return _save(fig, path)
+    return save_png(fig, path, tight=False)
 
 
 def _importances(path: Path, study: Any, complete: list[Any], plan: TunePlan) -> Path | None:
@@ -106,19 +87,19 @@ def _importances(path: Path, study: Any, complete: list[Any], plan: TunePlan) ->
     if not importances:
         return None
     names = list(importances)[::-1]
-    fig = _figure(6.4, 1.5 + 0.5 * len(names))
+    fig = new_figure(6.4, 1.5 + 0.5 * len(names))
     ax = fig.subplots()
     ax.barh(names, [importances[n] for n in names])
     ax.set_xlabel("importance (Optuna's PED-ANOVA, normalized to sum 1)")
     ax.set_title(f"parameter importances for {plan.metric}")
     ax.grid(True, axis="x", alpha=0.3)
-    return _save(fig, path)
+    return save_png(fig, path, tight=False)
 
 
 def _param_plot(folder: Path, param: SpaceParam, trials: list[Any], plan: TunePlan) -> Path:
     from optuna.trial import TrialState
 
-    fig = _figure()
+    fig = new_figure()
     ax = fig.subplots()
     with_param = [t for t in trials if param.key in t.params]
     categorical = param.spec.type == "categorical"
@@ -151,4 +132,4 @@ def _param_plot(folder: Path, param: SpaceParam, trials: list[Any], plan: TunePl
     if with_param:
         ax.legend()
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", param.key).strip("_") or "param"
-    return _save(fig, folder / f"param_{slug}.png")
+    return save_png(fig, folder / f"param_{slug}.png", tight=False)
