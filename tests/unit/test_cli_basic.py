@@ -94,3 +94,18 @@ def test_help_flag_lines() -> None:
     result = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "120"})
     quiet = next(line for line in result.output.splitlines() if "--quiet" in line)
     assert re.sub(r"[│\s]+", " ", quiet).strip() == "--quiet -q Only the final metrics."
+
+
+def test_only_commands_that_run_a_model_enter_the_xla_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "xla"
+    monkeypatch.setenv("DLTRAIN_XLA_CACHE", str(cache))
+    monkeypatch.delenv("TF_XLA_FLAGS", raising=False)  # the test session's own cache, if set
+    (tmp_path / "runs").mkdir()
+    for args in (["runs", str(tmp_path / "runs")], ["compare", str(tmp_path / "a")], ["schema"]):
+        runner.invoke(app, args)
+        assert not cache.exists(), args  # listing, comparing, schema: never trimmed or hashed
+    failed = runner.invoke(app, ["eval", str(tmp_path / "missing")])
+    assert failed.exit_code == 2
+    assert cache.is_dir()  # eval runs a model: it enters the cache (before it finds no run)
