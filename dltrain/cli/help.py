@@ -3,7 +3,7 @@
 Typer shows every option's value type, so an on/off flag reads ``--quiet -q <bool>`` as if
 it took a value. The command and group classes here show flags bare; the app class makes every
 command use them. Positional arguments are named in capitals (``CONFIG``, ``RUN``) in
-``dltrain/cli.py``.
+the command modules beside this one (``dltrain/cli/*_commands.py``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Rich rendering of results for the CLI (the only module besides cli.py that prints)."""
+"""Rich rendering of run results, run listings, comparisons and model summaries.
+
+Like everything under :mod:`dltrain.cli`, it may print; the library below it never does
+(import-linter keeps ``rich`` out of it, ruff forbids ``print``).
+"""
 
 from __future__ import annotations
 
