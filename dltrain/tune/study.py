@@ -89,7 +89,7 @@ def tune_study(
         study: Study name (default: the config's name).
         storage: An SQLAlchemy URL Optuna accepts (default: SQLite in the study folder).
         runs_dir: Folder of run folders; the study folder is ``<runs_dir>/<name>/<study>``.
-        progress: A :class:`dltrain.tune.progress.NullTuneProgress` or a terminal display
+        progress: A :class:`dltrain.tune.sink.NullTuneProgress` or a terminal display
             from :mod:`dltrain.cli.render.tune` (default: silent).
         command: The command line, recorded in every trial's ``run.json``.
         clock: Seconds, for the timeout.
@@ -102,7 +102,7 @@ def tune_study(
         ConfigError, DataError: a bad config or ``tune:`` section (before any trial).
         UsageError: bad arguments, or a storage that cannot be opened.
     """
-    from dltrain.tune.progress import NullTuneProgress
+    from dltrain.tune.sink import NullTuneProgress
 
     started = clock()
     source = ConfigSource.of(config, overrides)

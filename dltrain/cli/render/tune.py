@@ -2,7 +2,7 @@
 
 The console is handed in (tests pass a ``Console(file=io.StringIO())``); only the CLI makes
 one. Epochs of the running trial arrive through
-:meth:`dltrain.tune.progress.NullTuneProgress.sink`, a progress sink of the ordinary run.
+:meth:`dltrain.tune.sink.NullTuneProgress.sink`, a progress sink of the ordinary run.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from dltrain.tune.progress import NullTuneProgress
+from dltrain.tune.sink import NullTuneProgress
 from dltrain.tune.study_files import StudySummary, TrialRecord
 
 __all__ = [
