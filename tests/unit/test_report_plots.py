@@ -230,15 +230,15 @@ def _capture(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     from dltrain.report import plots
 
     seen: dict[str, Any] = {}
-    real = plots._save
+    real = plots.save_png
 
-    def save(fig: Any, path: Path) -> Path:
+    def save(fig: Any, path: Path, **options: Any) -> Path:
         seen[path.name] = [
             (ax.get_title(), [float(t) for t in ax.get_yticks()]) for ax in fig.axes
         ]
-        return real(fig, path)
+        return real(fig, path, **options)
 
-    monkeypatch.setattr(plots, "_save", save)
+    monkeypatch.setattr(plots, "save_png", save)
     return seen
 
 

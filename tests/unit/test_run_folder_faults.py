@@ -1,7 +1,8 @@
 """Damaged run-folder files end in exit 2 for every command that reads them (issue 12, point 10).
 
-``--resume`` imports TensorFlow, so these live outside tests/unit; the run folders are made
-by hand (``datagen.write_run_folder``), without training.
+``--resume`` checks the folder, its lock and its config before importing TensorFlow, so every
+case answers without it; the run folders are made by hand (``datagen.write_run_folder``),
+without training.
 """
 
 from __future__ import annotations
