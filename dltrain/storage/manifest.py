@@ -1,8 +1,9 @@
-"""``run.json``: the typed run manifest, the one module that knows its fields.
+"""``run.json`` and a resume point's ``state.json``: the typed records a run folder keeps.
 
-Every writer and reader goes through :class:`RunManifest`. Manifests written by dltrain 0.1
-have no ``schema_version`` and read as version 1; fields this version does not know are kept
-(``extra="allow"``) so a newer manifest survives being updated by an older dltrain.
+Every writer and reader goes through :class:`RunManifest` (``run.json``) or
+:class:`ResumeState` (``state.json``). Manifests written by dltrain 0.1 have no
+``schema_version`` and read as version 1; fields this version does not know are kept
+(``extra="allow"``) so a newer file survives being updated by an older dltrain.
 """
 
 from __future__ import annotations
@@ -20,15 +21,22 @@ __all__ = [
     "MANIFEST",
     "SCHEMA_VERSION",
     "BestCheckpoint",
+    "CallbackStates",
     "DataFacts",
+    "Drift",
+    "EarlyStoppingState",
     "MlflowRecord",
+    "ReduceLRState",
     "RestartRecord",
     "ResumeRecord",
+    "ResumeState",
     "Rollback",
     "RunManifest",
     "Status",
+    "TuneRecord",
     "config_text_digest",
     "read_manifest",
+    "read_resume_state",
     "split_metrics",
 ]
 
@@ -38,6 +46,8 @@ SCHEMA_VERSION = 2
 
 Status = Literal["created", "running", "completed", "failed", "interrupted"]
 Metrics = dict[str, float]
+Row = dict[str, int | float]
+"""One epoch of ``metrics.csv``: ``epoch`` (an int), then the logged values."""
 
 
 class _Section(BaseModel):
@@ -130,6 +140,30 @@ class MlflowRecord(_Section):
     run_id: str
 
 
+class TuneRecord(_Section):
+    """A tuning trial's side of the story: which study, which trial, how it ended.
+
+    Written by ``dltrain tune`` when the trial ends, and when a later ``dltrain tune`` finds
+    the trial's process gone; older manifests with fewer of these keys still read.
+    """
+
+    study: str
+    trial: int
+    state: str
+    """``complete``, ``pruned``, ``failed`` or ``interrupted``."""
+    study_dir: str | None = None
+    """The study folder (absolute) on the host that ran the trial."""
+    metric: str | None = None
+    value: float | None = None
+    """The trial's value for Optuna: the metric's best epoch (None unless complete or pruned)."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """The searched values, by their ``tune.space`` keys."""
+    pruned_at_epoch: int | None = None
+    reason: str | None = None
+    """Why the trial failed or was interrupted."""
+    duration_s: float | None = None
+
+
 class RunManifest(BaseModel):
     """What ``run.json`` records: status, provenance, environment, progress and results."""
 
@@ -172,7 +206,7 @@ class RunManifest(BaseModel):
     rollbacks: list[Rollback] = Field(default_factory=list)
     restarts: list[RestartRecord] = Field(default_factory=list)
     """Automatic restarts after a lost worker (``dltrain launch``, docs/distributed.md)."""
-    tune: dict[str, Any] | None = None
+    tune: TuneRecord | None = None
     """For a tuning trial: study, trial number, state, value, params (docs/tuning.md)."""
     imports: list[dict[str, str | None]] = Field(default_factory=list)
     """Plugin modules the config imported: ``{module, file, path}`` (docs/extending.md)."""
@@ -192,6 +226,55 @@ class RunManifest(BaseModel):
     def to_json(self) -> str:
         """The ``run.json`` text (non-finite metrics as JSON's ``NaN``/``Infinity``)."""
         return json.dumps(self.model_dump(mode="python"), indent=2, default=str) + "\n"
+
+
+class EarlyStoppingState(_Section):
+    """Early stopping's progress (``ResumableEarlyStopping.get_state``)."""
+
+    wait: int
+    best: float | None
+    """The best monitored value so far (``inf``/``-inf`` before the first epoch)."""
+    best_epoch: int
+    stopped_epoch: int
+
+
+class ReduceLRState(_Section):
+    """Learning-rate reduction's progress (the rate itself is the optimizer's)."""
+
+    wait: int
+    best: float | None
+    cooldown_counter: int
+
+
+class CallbackStates(_Section):
+    """The stateful callbacks' progress; a section is absent when its callback is off."""
+
+    early_stopping: EarlyStoppingState | None = None
+    reduce_lr: ReduceLRState | None = None
+
+
+class ResumeState(BaseModel):
+    """A resume point's ``state.json``: what exact resume needs besides the saved model.
+
+    The model file holds the weights and the optimizer's state; the point's folder also holds
+    the layers' random-generator states and early stopping's best weights (``.npz`` files).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    epochs_completed: int
+    best: BestCheckpoint | None = None
+    """What ``best.keras`` holds at this epoch (None until an epoch improved)."""
+    learning_rate: float
+    """The optimizer's rate at the end of the epoch (a rollback scales it)."""
+    callbacks: CallbackStates = Field(default_factory=CallbackStates)
+    rows: list[Row] = Field(default_factory=list)
+    """``metrics.csv``'s rows so far: ``--resume`` rebuilds the file from them if it is lost
+    (points written by dltrain 0.1 have none)."""
+
+    def to_json(self) -> str:
+        """The ``state.json`` text (non-finite values as JSON's ``NaN``/``Infinity``)."""
+        return json.dumps(self.model_dump(mode="python"), indent=2, default=float) + "\n"
 
 
 def config_text_digest(text: str) -> str:
@@ -214,11 +297,33 @@ def read_manifest(path: Path) -> RunManifest:
     try:
         return RunManifest.model_validate(data)
     except ValidationError as exc:
-        bad = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (received {e.get('input')!r:.60})"
-            for e in exc.errors()[:5]
-        )
-        raise CheckpointError(f"{path}: damaged manifest: {bad}") from None
+        raise CheckpointError(f"{path}: damaged manifest: {_invalid(exc)}") from None
+
+
+def read_resume_state(path: Path) -> ResumeState:
+    """Read and validate a resume point's ``state.json``.
+
+    Raises:
+        CheckpointError: missing, unreadable, not JSON, or fields of the wrong type.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: unreadable ({exc})") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: not a resume state")
+    try:
+        return ResumeState.model_validate(data)
+    except ValidationError as exc:
+        raise CheckpointError(f"{path}: damaged resume state: {_invalid(exc)}") from None
+
+
+def _invalid(exc: ValidationError) -> str:
+    """The first few fields pydantic refused, on one line."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (received {e.get('input')!r:.60})"
+        for e in exc.errors()[:5]
+    )
 
 
 def split_metrics(row: dict[str, float]) -> dict[str, Metrics]:

@@ -7,17 +7,17 @@ intact. ``last.keras`` is a hard link (or copy) of the newest point's model.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from dltrain.errors import CheckpointError
 from dltrain.storage.atomic import atomic_write_text, fsync_dir, publish_file
+from dltrain.storage.manifest import ResumeState, read_resume_state
 
 __all__ = [
     "ResumePoint",
@@ -43,7 +43,7 @@ class ResumePoint:
 
     epochs_completed: int
     model_path: Path
-    state: dict[str, Any]
+    state: ResumeState
     skipped: tuple[str, ...] = ()
     """Newer points that were damaged and passed over (why, one line each)."""
 
@@ -57,7 +57,7 @@ def save_resume_point(
     checkpoints: Path,
     model: Savable,
     epochs_completed: int,
-    state: dict[str, Any],
+    state: ResumeState,
     extra: Callable[[Path], None] | None = None,
 ) -> ResumePoint:
     """Write the model (weights + optimizer state) and ``state`` for ``epochs_completed``.
@@ -72,7 +72,7 @@ def save_resume_point(
     tmp.mkdir()
     try:
         model.save(tmp / "model.keras")
-        atomic_write_text(tmp / "state.json", json.dumps(state, indent=2, default=float) + "\n")
+        atomic_write_text(tmp / "state.json", state.to_json())
         if extra is not None:
             extra(tmp)
         fsync_dir(tmp)
@@ -96,23 +96,21 @@ def _points(root: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.name)
 
 
-def _damage(point: Path) -> str | None:
-    """Why a resume point cannot be used, or None when it is intact."""
-    state_file = point / "state.json"
-    try:
-        state = json.loads(state_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return f"{state_file}: unreadable ({exc})"
-    if not isinstance(state, dict):
-        return f"{state_file}: not a resume state"
+def _intact_state(point: Path) -> ResumeState:
+    """The point's state, when the point can be used.
+
+    Raises:
+        CheckpointError: why it cannot (state unreadable or invalid, an archive damaged).
+    """
+    state = read_resume_state(point / "state.json")
     for name in ("model.keras", "best.keras"):
         path = point / name
         if name == "best.keras" and not path.exists():
             continue
         problem = archive_damage(path)
         if problem:
-            return problem
-    return None
+            raise CheckpointError(problem)
+    return state
 
 
 def archive_damage(path: Path) -> str | None:
@@ -137,11 +135,11 @@ def latest_resume_point(checkpoints: Path) -> ResumePoint | None:
     points = _points(checkpoints / "resume")
     skipped: list[str] = []
     for point in reversed(points):
-        problem = _damage(point)
-        if problem is not None:
-            skipped.append(problem)
+        try:
+            state = _intact_state(point)
+        except CheckpointError as exc:
+            skipped.append(str(exc))
             continue
-        state = json.loads((point / "state.json").read_text(encoding="utf-8"))
         epochs = int(point.name[len(_PREFIX) :])
         return ResumePoint(epochs, point / "model.keras", state, tuple(skipped))
     if skipped:

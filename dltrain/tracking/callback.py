@@ -9,7 +9,7 @@ import keras
 
 from dltrain.tracking.client import Tracker
 from dltrain.tracking.upload import log_epoch
-from dltrain.train.recorder import current_learning_rate
+from dltrain.train.hints import current_learning_rate
 from dltrain.train.signals import scalar
 
 __all__ = ["MlflowCallback"]

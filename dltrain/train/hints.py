@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["current_learning_rate", "nan_advice"]
+__all__ = ["current_learning_rate", "learning_rate_if_known", "nan_advice"]
 
 
-def current_learning_rate(model: Any) -> float | None:
-    """The optimizer's learning rate now (a schedule's current value), or None if unknown."""
+def current_learning_rate(model: Any) -> float:
+    """The optimizer's learning rate now (a schedule evaluated at the current step).
+
+    Imports Keras on first use (this module does not, so failure advice stays Keras-free).
+
+    Raises:
+        AttributeError: the model has no optimizer (not compiled).
+    """
+    from dltrain.train.signals import scalar
+
+    return scalar(model.optimizer.learning_rate)
+
+
+def learning_rate_if_known(model: Any) -> float | None:
+    """:func:`current_learning_rate`, or None when it cannot be read (for advice only)."""
     try:
-        import keras
-
-        return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        return current_learning_rate(model)
     except Exception:  # noqa: BLE001 - advice only: no model, no optimizer, odd schedule
         return None
 

@@ -19,9 +19,9 @@ from dltrain.storage import (
     latest_resume_point,
     save_resume_point,
 )
-from dltrain.storage.manifest import TestCheckpoint
+from dltrain.storage.manifest import Rollback, TestCheckpoint
 from dltrain.train.extra_callbacks import build_extra_callbacks
-from dltrain.train.hints import current_learning_rate, nan_advice
+from dltrain.train.hints import learning_rate_if_known, nan_advice
 from dltrain.train.monitors import (
     ResumableEarlyStopping,
     ResumableReduceLROnPlateau,
@@ -54,7 +54,7 @@ class FitOutcome:
     error: str | None = None
     train_s: float = 0.0
     first_step_s: float | None = None
-    rollbacks: list[dict[str, Any]] = field(default_factory=list)
+    rollbacks: list[Rollback] = field(default_factory=list)
     test_metrics: dict[str, float] | None = None
     """Set by :func:`dltrain.train.train` after a completed fit."""
     test_checkpoint: TestCheckpoint | None = None
@@ -197,7 +197,7 @@ def fit_model(
                 )
                 if not can_roll:
                     outcome.status = "failed"
-                    rate, done = current_learning_rate(model), len(outcome.rollbacks)
+                    rate, done = learning_rate_if_known(model), len(outcome.rollbacks)
                     advice = nan_advice(training.on_nan, done, training.max_rollbacks, rate)
                     outcome.error = f"{exc}; {advice}"
                     break
@@ -205,15 +205,15 @@ def fit_model(
                 reloaded = load_checkpoint(point.model_path)
                 reloaded.jit_compile = model.jit_compile  # the run's choice, not the file's
                 model = reloaded
-                lr = float(point.state["learning_rate"]) * training.rollback_factor
+                lr = point.state.learning_rate * training.rollback_factor
                 model.optimizer.learning_rate = lr
                 outcome.rollbacks.append(
-                    {
-                        "at_epoch": exc.epoch + 1,
-                        "at_batch": exc.batch + 1,
-                        "resumed_from_epoch": point.epochs_completed,
-                        "learning_rate": lr,
-                    }
+                    Rollback(
+                        at_epoch=exc.epoch + 1,
+                        at_batch=exc.batch + 1,
+                        resumed_from_epoch=point.epochs_completed,
+                        learning_rate=lr,
+                    )
                 )
                 run.update(rollbacks=outcome.rollbacks)
                 sink.message(
@@ -248,7 +248,7 @@ def fit_model(
             and not all(math.isfinite(v) for v in rows[-1].values())
         ):
             outcome.status = "failed"
-            advice = nan_advice(training.on_nan, 0, 0, current_learning_rate(model))
+            advice = nan_advice(training.on_nan, 0, 0, learning_rate_if_known(model))
             outcome.error = f"the last epoch's metrics are not finite; {advice}"
     return outcome
 

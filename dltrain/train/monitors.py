@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from dltrain.errors import ConfigError, Problem
+from dltrain.storage.manifest import EarlyStoppingState, ReduceLRState
 from dltrain.utils.keys import KeyPath, format_path
 
 __all__ = [
@@ -69,26 +70,26 @@ def _number(value: Any) -> float | None:
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """``EarlyStopping`` whose progress (and best weights) can be saved and restored."""
 
-    def get_state(self) -> dict[str, Any]:
-        """What a resume point keeps (JSON-ready; best weights via :meth:`best_weights_arrays`)."""
-        return {
-            "wait": int(self.wait),
-            "best": _number(self.best),
-            "best_epoch": int(self.best_epoch),
-            "stopped_epoch": int(self.stopped_epoch),
-        }
+    def get_state(self) -> EarlyStoppingState:
+        """What a resume point keeps (best weights via :meth:`best_weights_arrays`)."""
+        return EarlyStoppingState(
+            wait=int(self.wait),
+            best=_number(self.best),
+            best_epoch=int(self.best_epoch),
+            stopped_epoch=int(self.stopped_epoch),
+        )
 
     def best_weights_arrays(self) -> dict[str, np.ndarray]:
         """The restorable best weights, as arrays for ``np.savez`` (empty when none)."""
         weights = self.best_weights or []
         return {f"w{i}": np.asarray(w) for i, w in enumerate(weights)}
 
-    def set_state(self, state: dict[str, Any], weights: dict[str, np.ndarray] | None) -> None:
+    def set_state(self, state: EarlyStoppingState, weights: dict[str, np.ndarray] | None) -> None:
         """Put back :meth:`get_state` (call after ``on_train_begin`` reset it)."""
-        self.wait = state["wait"]
-        self.best = state["best"]
-        self.best_epoch = state["best_epoch"]
-        self.stopped_epoch = state["stopped_epoch"]
+        self.wait = state.wait
+        self.best = state.best
+        self.best_epoch = state.best_epoch
+        self.stopped_epoch = state.stopped_epoch
         if weights:
             self.best_weights = [weights[f"w{i}"] for i in range(len(weights))]
 
@@ -96,16 +97,16 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
     """``ReduceLROnPlateau`` whose progress can be saved and restored."""
 
-    def get_state(self) -> dict[str, Any]:
+    def get_state(self) -> ReduceLRState:
         """What a resume point keeps (the learning rate itself lives in the optimizer)."""
-        return {
-            "wait": int(self.wait),
-            "best": _number(self.best),
-            "cooldown_counter": int(self.cooldown_counter),
-        }
+        return ReduceLRState(
+            wait=int(self.wait),
+            best=_number(self.best),
+            cooldown_counter=int(self.cooldown_counter),
+        )
 
-    def set_state(self, state: dict[str, Any]) -> None:
+    def set_state(self, state: ReduceLRState) -> None:
         """Put back :meth:`get_state` (call after ``on_train_begin`` reset it)."""
-        self.wait = state["wait"]
-        self.best = state["best"]
-        self.cooldown_counter = state["cooldown_counter"]
+        self.wait = state.wait
+        self.best = state.best
+        self.cooldown_counter = state.cooldown_counter

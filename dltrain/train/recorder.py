@@ -17,13 +17,14 @@ from dltrain.storage import (
     publish_file,
     save_resume_point,
 )
-from dltrain.storage.manifest import split_metrics
+from dltrain.storage.manifest import CallbackStates, ResumeState, split_metrics
+from dltrain.train.hints import current_learning_rate
 from dltrain.train.monitors import Mode, ResumableEarlyStopping, ResumableReduceLROnPlateau
 from dltrain.train.rng import restore_rng_states, save_rng_states
 from dltrain.train.signals import scalar
 from dltrain.train.sink import ProgressSink
 
-__all__ = ["ProgressCallback", "ProgressSink", "Recorder", "current_learning_rate"]
+__all__ = ["ProgressCallback", "ProgressSink", "Recorder"]
 
 
 class ProgressCallback(keras.callbacks.Callback):
@@ -41,11 +42,6 @@ class ProgressCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self.sink.batch(self._epoch, batch, logs or {})
-
-
-def current_learning_rate(model: Any) -> float:
-    """The optimizer's learning rate now (schedules evaluated at the current step)."""
-    return scalar(model.optimizer.learning_rate)
 
 
 class Recorder(keras.callbacks.Callback):
@@ -77,8 +73,7 @@ class Recorder(keras.callbacks.Callback):
         self.early_stopping = early_stopping
         self.reduce_lr = reduce_lr
         self.resume = resume
-        saved = (resume.state if resume else {}).get("best")
-        self.best: BestCheckpoint | None = BestCheckpoint(**saved) if saved else None
+        self.best: BestCheckpoint | None = resume.state.best if resume else None
         self._epoch_start = 0.0
         self._epoch_lr = 0.0
 
@@ -88,35 +83,33 @@ class Recorder(keras.callbacks.Callback):
             return
         folder = self.resume.folder
         restore_rng_states(self.model, folder / "rng_state.npz")
-        saved = self.resume.state.get("callbacks", {})
-        if self.early_stopping is not None and "early_stopping" in saved:
+        saved = self.resume.state.callbacks
+        if self.early_stopping is not None and saved.early_stopping is not None:
             weights_file = folder / "early_stopping_best.npz"
             weights = None
             if weights_file.is_file():
                 with np.load(weights_file) as data:
                     weights = {key: data[key] for key in data.files}
-            self.early_stopping.set_state(saved["early_stopping"], weights)
-        if self.reduce_lr is not None and "reduce_lr" in saved:
-            self.reduce_lr.set_state(saved["reduce_lr"])
+            self.early_stopping.set_state(saved.early_stopping, weights)
+        if self.reduce_lr is not None and saved.reduce_lr is not None:
+            self.reduce_lr.set_state(saved.reduce_lr)
 
-    def initial_state(self) -> dict[str, Any]:
+    def initial_state(self) -> ResumeState:
         """The state before the first epoch (for a rollback point at epoch 0)."""
         return self._state(0)
 
-    def _state(self, epochs_completed: int) -> dict[str, Any]:
-        callbacks: dict[str, Any] = {}
-        if self.early_stopping is not None:
-            callbacks["early_stopping"] = self.early_stopping.get_state()
-        if self.reduce_lr is not None:
-            callbacks["reduce_lr"] = self.reduce_lr.get_state()
-        return {
-            "epochs_completed": epochs_completed,
-            "best": self.best.model_dump() if self.best else None,
-            "learning_rate": current_learning_rate(self.model),
-            "callbacks": callbacks,
-            # metrics.csv's rows so far: --resume rebuilds the file from them if it is lost.
-            "rows": list(self.rows),
-        }
+    def _state(self, epochs_completed: int) -> ResumeState:
+        es, rl = self.early_stopping, self.reduce_lr
+        return ResumeState(
+            epochs_completed=epochs_completed,
+            best=self.best,
+            learning_rate=current_learning_rate(self.model),
+            callbacks=CallbackStates(
+                early_stopping=es.get_state() if es is not None else None,
+                reduce_lr=rl.get_state() if rl is not None else None,
+            ),
+            rows=list(self.rows),
+        )
 
     # ---------------------------------------------------------------- recording
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:

@@ -28,7 +28,7 @@ from dltrain.storage import (
     publish_file,
     utc_now,
 )
-from dltrain.storage.manifest import BestCheckpoint, Drift, config_text_digest
+from dltrain.storage.manifest import Drift, config_text_digest
 from dltrain.storage.resume_point import archive_damage
 
 __all__ = ["ResumePlan", "apply_changes", "plan_resume", "record_resume"]
@@ -48,8 +48,8 @@ class ResumePlan:
     loaded: LoadedConfig
     point: ResumePoint | None
     rows: list[dict[str, float]]
-    drift: list[tuple[str, Any, Any]]
-    """Changed config values (``training.epochs`` included), as (key, old, new)."""
+    drift: list[Drift]
+    """Changed config values (``training.epochs`` included)."""
     notes: list[str] = field(default_factory=list)
     """What the user should know (a damaged point passed over, metrics rebuilt, ...)."""
 
@@ -103,7 +103,7 @@ def plan_resume(
                 f"{run.path / 'config.yaml'}: the saved config is invalid:\n{exc.render()}"
             ) from exc
         raise
-    drift = config_drift(saved, loaded.to_dict())
+    drift = [Drift(key=k, old=o, new=n) for k, o, n in config_drift(saved, loaded.to_dict())]
     _check_drift(drift, force)
     notes = [f"removed what a killed process left: {p.name}" for p in run.removed]
     point = latest_resume_point(run.checkpoints)
@@ -131,17 +131,17 @@ def plan_resume(
     return ResumePlan(loaded, point, rows, drift, notes)
 
 
-def _check_drift(drift: list[tuple[str, Any, Any]], force: bool) -> None:
-    refused = [d for d in drift if not _applied(d[0])]
+def _check_drift(drift: list[Drift], force: bool) -> None:
+    refused = [d for d in drift if not _applied(d.key)]
     if refused:
-        lines = "\n".join(f"  {k}: {old!r} -> {new!r}" for k, old, new in refused)
+        lines = "\n".join(f"  {d.key}: {d.old!r} -> {d.new!r}" for d in refused)
         raise UsageError(
             "--resume cannot apply these changes (the model, data and optimizer kind come "
             f"from the resume point):\n{lines}\nstart a new run with them instead"
         )
-    changed = [d for d in drift if not d[0].startswith(_FREE_UNDER)]
+    changed = [d for d in drift if not d.key.startswith(_FREE_UNDER)]
     if changed and not force:
-        lines = "\n".join(f"  {k}: {old!r} -> {new!r}" for k, old, new in changed)
+        lines = "\n".join(f"  {d.key}: {d.old!r} -> {d.new!r}" for d in changed)
         raise UsageError(
             "--resume changes only training.epochs unless told; these would change:\n"
             f"{lines}\nadd --force to apply them from the next epoch (recorded in run.json)"
@@ -152,7 +152,7 @@ def _rows(
     run: RunFolder, point: ResumePoint | None, done: int, notes: list[str]
 ) -> list[dict[str, float]]:
     rows = run.metric_rows(done)
-    saved = list(point.state.get("rows") or []) if point else []
+    saved = point.state.rows if point else []
     if len(rows) < done and len(saved) >= done:
         notes.append(
             f"metrics.csv had {len(rows)} of {done} epochs; rebuilt from the resume point"
@@ -168,8 +168,7 @@ def _republish_best(run: RunFolder, point: ResumePoint | None, notes: list[str])
     best = run.checkpoints / "best.keras"
     if point is not None and (point.folder / "best.keras").is_file():
         publish_file(point.folder / "best.keras", best)
-        saved = point.state.get("best")
-        run.update(best=BestCheckpoint(**saved) if saved else None)
+        run.update(best=point.state.best)
     if best.is_file():
         problem = archive_damage(best)
         if problem:
@@ -186,7 +185,8 @@ def apply_changes(model: Any, plan: ResumePlan) -> None:
         UsageError: a change this optimizer has no setting for, or a learning-rate schedule.
     """
     optimizer = model.optimizer
-    for key, _, new in plan.drift:
+    for change in plan.drift:
+        key, new = change.key, change.new
         if not key.startswith("optimizer."):
             continue
         name = key.split(".", 1)[1]
@@ -208,9 +208,7 @@ def record_resume(run: RunFolder, plan: ResumePlan, command: Sequence[str] | Non
         at=utc_now().isoformat(),
         from_epoch=done,
         command=list(command or []),
-        drift=[
-            Drift(key=k, old=o, new=n) for k, o, n in plan.drift if k != "training.epochs"
-        ],
+        drift=[d for d in plan.drift if d.key != "training.epochs"],
     )
     fields: dict[str, Any] = {}
     if plan.drift:
