@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import keras
 import pytest
@@ -83,3 +84,58 @@ def test_one_notion_of_better_resolved_as_keras_does() -> None:
         resolve_mode(model, "val_fn", "auto", key)
     assert info.value.problems[0].key == key and "set mode: min or mode: max" in str(info.value)
     assert resolve_mode(model, "val_fn", "max", key) == "max"
+
+
+def test_callbacks_are_resolved_and_built_once_per_run(
+    tmp_path: Path, mnist_npz: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dltrain.engine.run import resume_experiment
+
+    built: list[Any] = []
+
+    class Counting(keras.callbacks.Callback):
+        def __init__(self, label: str = "") -> None:
+            super().__init__()
+            self.label, self.epochs = label, 0
+            built.append(self)
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            self.epochs += 1
+
+    monkeypatch.setitem(keras.saving.get_custom_objects(), "test_stages>Counting", Counting)
+    # `mode: auto` is resolved by a probe EarlyStopping(mode="auto"); the callbacks training
+    # uses get the resolved min/max.
+    probes: list[str] = []
+    real_init = keras.callbacks.EarlyStopping.__init__
+
+    def counting_init(self: keras.callbacks.EarlyStopping, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("mode") == "auto":
+            probes.append(kwargs["monitor"])
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.callbacks.EarlyStopping, "__init__", counting_init)
+    config = tmp_path / "exp.yaml"
+    config.write_text(
+        f"data: {{kind: mnist, path: {mnist_npz}, validation: 0.1}}\n"
+        "model:\n  input_shape: [28, 28]\n  layers:\n    - Flatten: {}\n"
+        "    - Dense: {units: 10, activation: softmax}\n"
+        "metrics: [accuracy]\n"
+        "training: {epochs: 1, batch_size: 32}\n"
+        "output: {plots: false}\n"
+        "callbacks:\n"
+        "  checkpoint: {monitor: val_accuracy}\n"
+        "  early_stopping: {monitor: val_loss, patience: 3}\n"
+        "  extra:\n    - Counting: {label: once}\n"
+    )
+    result = run_experiment(config, runs_dir=tmp_path / "runs")
+    assert result.status == "completed"
+    # Constructed once (when the run was checked), and that object is the one that trained.
+    assert [(c.label, c.epochs) for c in built] == [("once", 1)]
+    assert probes == ["val_accuracy", "val_loss"]  # checkpoint, early stopping: once each
+    manifest = json.loads((result.run_dir / "run.json").read_text())
+    assert manifest["best"]["monitor"] == "val_accuracy" and manifest["best"]["mode"] == "max"
+
+    resumed = resume_experiment(result.run_dir, ["training.epochs=2"])
+    assert resumed.status == "completed" and resumed.epochs_completed == 2
+    assert [c.epochs for c in built] == [1, 1]  # one more, per --resume
+    assert probes == ["val_accuracy", "val_loss"] * 2

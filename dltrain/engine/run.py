@@ -21,6 +21,7 @@ from dltrain.tracking import check_tracking, tracked_run
 
 if TYPE_CHECKING:
     from dltrain.train import FitOutcome, Prepared, ResumePlan
+    from dltrain.train.prepare import CallbackPlan
     from dltrain.train.sink import ProgressSink
 
 __all__ = ["RunResult", "resume_experiment", "run_experiment"]
@@ -84,7 +85,7 @@ def run_experiment(
         RunFolder.check_root(root)
         prepared = prepare(loaded)
         with prepared.session():
-            dry_run(loaded, prepared)
+            plan = dry_run(loaded, prepared)
             run = RunFolder.create(root, cfg.name, clock)
             with writing(run):
                 if on_run_folder is not None:
@@ -92,7 +93,9 @@ def run_experiment(
                 record_start(
                     run, loaded, prepared.model, prepared.datasets, command, clock, prepared.jit
                 )
-                return _execute(loaded, prepared, run, progress, started, callbacks=callbacks)
+                return _execute(
+                    loaded, prepared, plan, run, progress, started, callbacks=callbacks
+                )
 
 
 def resume_experiment(
@@ -133,11 +136,18 @@ def resume_experiment(
         prepared = prepare(plan.loaded, model_path=point.model_path if point else None)
         with prepared.session():
             apply_changes(prepared.model, plan)
-            dry_run(plan.loaded, prepared)
+            callback_plan = dry_run(plan.loaded, prepared)
             record_resume(run, plan, command)
             run.update(jit_compile=prepared.jit.to_json())
             return _execute(
-                plan.loaded, prepared, run, progress, started, resume=plan, callbacks=callbacks
+                plan.loaded,
+                prepared,
+                callback_plan,
+                run,
+                progress,
+                started,
+                resume=plan,
+                callbacks=callbacks,
             )
 
 
@@ -168,7 +178,7 @@ def _follow(
         prepared = prepare(plan.loaded, model_path=point.model_path if point else None)
         with prepared.session():
             apply_changes(prepared.model, plan)
-            dry_run(plan.loaded, prepared)
+            callback_plan = dry_run(plan.loaded, prepared)
             run = RunFolder.create(scratch, plan.loaded.config.name)
             record_start(
                 run,
@@ -180,13 +190,21 @@ def _follow(
                 prepared.jit,
             )
             return _execute(
-                plan.loaded, prepared, run, progress, started, resume=plan, callbacks=callbacks
+                plan.loaded,
+                prepared,
+                callback_plan,
+                run,
+                progress,
+                started,
+                resume=plan,
+                callbacks=callbacks,
             )
 
 
 def _execute(
     loaded: LoadedConfig,
     prepared: Prepared,
+    plan: CallbackPlan,
     run: RunFolder,
     progress: ProgressSink | None,
     started: float,
@@ -194,7 +212,10 @@ def _execute(
     resume: ResumePlan | None = None,
     callbacks: Sequence[Any] = (),
 ) -> RunResult:
-    """Train and report into ``run``, whichever way training ends."""
+    """Train and report into ``run``, whichever way training ends.
+
+    ``plan`` is what :func:`dltrain.train.dry_run` resolved and built for the callbacks.
+    """
     from dltrain.report import write_report
     from dltrain.train import train
     from dltrain.train.sink import NullProgress
@@ -211,6 +232,7 @@ def _execute(
             prepared,
             run,
             sink,
+            plan,
             resume=resume.point if resume else None,
             rows=resume.rows if resume else None,
             callbacks=[*callbacks, *tracking],

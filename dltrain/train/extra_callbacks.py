@@ -16,8 +16,9 @@ __all__ = ["build_extra_callbacks"]
 def build_extra_callbacks(config: ExperimentConfig) -> list[keras.callbacks.Callback]:
     """Construct every ``callbacks.extra`` entry, in order.
 
-    Called once before training (so a wrong name or argument stops the run before its first
-    step) and again for the run itself, so each run gets fresh callback objects.
+    Called once per run, by :func:`dltrain.train.prepare.plan_callbacks` before the run
+    folder exists (so a wrong name or argument stops the run before its first step); training
+    uses the objects built then, so a constructor runs once per run (and per ``--resume``).
 
     Raises:
         ConfigError: an unknown class (with "did you mean") or arguments its constructor

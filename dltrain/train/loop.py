@@ -20,14 +20,9 @@ from dltrain.storage import (
     save_resume_point,
 )
 from dltrain.storage.manifest import Rollback, TestCheckpoint
-from dltrain.train.extra_callbacks import build_extra_callbacks
 from dltrain.train.hints import learning_rate_if_known, nan_advice
-from dltrain.train.monitors import (
-    ResumableEarlyStopping,
-    ResumableReduceLROnPlateau,
-    monitored_name,
-    resolve_mode,
-)
+from dltrain.train.monitors import ResumableEarlyStopping, ResumableReduceLROnPlateau
+from dltrain.train.prepare import CallbackPlan
 from dltrain.train.recorder import ProgressCallback, Recorder
 from dltrain.train.signals import StopSignal, TrainingDiverged, TrainingInterrupted, Watchdog
 from dltrain.train.sink import ProgressSink
@@ -61,34 +56,32 @@ class FitOutcome:
 
 
 def _callbacks(
-    config: ExperimentConfig, model: keras.Model, run: RunFolder, has_validation: bool
+    config: ExperimentConfig, plan: CallbackPlan, run: RunFolder
 ) -> tuple[list[Any], ResumableEarlyStopping | None, ResumableReduceLROnPlateau | None]:
     cfg = config.callbacks
     extra: list[Any] = []
     es = rl = None
-    if cfg.early_stopping is not None:
+    if cfg.early_stopping is not None and plan.early_stopping is not None:
         e = cfg.early_stopping
-        monitor = monitored_name(e.monitor, has_validation)
         es = ResumableEarlyStopping(
-            monitor=monitor,
+            monitor=plan.early_stopping.monitor,
             patience=e.patience,
             min_delta=e.min_delta,
-            mode=resolve_mode(model, monitor, e.mode, ("callbacks", "early_stopping", "mode")),
+            mode=plan.early_stopping.mode,
             restore_best_weights=e.restore_best_weights,
             start_from_epoch=e.start_from_epoch,
         )
         extra.append(es)
-    if cfg.reduce_lr is not None:
+    if cfg.reduce_lr is not None and plan.reduce_lr is not None:
         r = cfg.reduce_lr
-        monitor = monitored_name(r.monitor, has_validation)
         rl = ResumableReduceLROnPlateau(
-            monitor=monitor,
+            monitor=plan.reduce_lr.monitor,
             factor=r.factor,
             patience=r.patience,
             min_delta=r.min_delta,
             cooldown=r.cooldown,
             min_lr=r.min_lr,
-            mode=resolve_mode(model, monitor, r.mode, ("callbacks", "reduce_lr", "mode")),
+            mode=plan.reduce_lr.mode,
         )
         extra.append(rl)
     if cfg.tensorboard is not None:
@@ -99,7 +92,7 @@ def _callbacks(
                 update_freq=cfg.tensorboard.update_freq,
             )
         )
-    extra.extend(build_extra_callbacks(config))  # `callbacks.extra`, after the built-in ones
+    extra.extend(plan.extra)  # `callbacks.extra`, after the built-in ones
     return extra, es, rl
 
 
@@ -109,6 +102,7 @@ def fit_model(
     cfg: ExperimentConfig,
     run: RunFolder,
     sink: ProgressSink,
+    plan: CallbackPlan,
     *,
     resume: ResumePoint | None = None,
     rows: list[dict[str, float]] | None = None,
@@ -118,18 +112,16 @@ def fit_model(
 ) -> FitOutcome:
     """Train ``model`` on ``datasets`` as the config says, recording into ``run``.
 
+    ``plan`` is what :func:`dltrain.train.prepare.dry_run` resolved and built for the
+    callbacks; nothing is resolved or constructed again here.
+
     Returns a :class:`FitOutcome`; interruption and divergence are outcomes, not exceptions.
     A second Ctrl-C raises ``KeyboardInterrupt`` after the folder is left consistent.
     """
     training = cfg.training
     eval_batch = datasets.evaluation_batch("validation")
     validation = datasets.validation_dataset(eval_batch)
-    has_validation = validation is not None
-    extra, es, rl = _callbacks(cfg, model, run, has_validation)
-    monitor = monitored_name(cfg.callbacks.checkpoint.monitor, has_validation)
-    mode = resolve_mode(
-        model, monitor, cfg.callbacks.checkpoint.mode, ("callbacks", "checkpoint", "mode")
-    )
+    extra, es, rl = _callbacks(cfg, plan, run)
     rows = list(rows or [])
     stop = StopSignal()
     start_epoch = resume.epochs_completed if resume else 0
@@ -141,8 +133,8 @@ def fit_model(
     recorder = Recorder(
         run,
         sink,
-        monitor=monitor,
-        mode=mode,
+        monitor=plan.checkpoint.monitor,
+        mode=plan.checkpoint.mode,
         rows=rows,
         early_stopping=es,
         reduce_lr=rl,

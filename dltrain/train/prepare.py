@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
     from dltrain.data import Datasets
     from dltrain.model.jit import JitChoice
+    from dltrain.train.monitors import Mode
 
-__all__ = ["Prepared", "check_callbacks", "dry_run", "prepare"]
+__all__ = ["CallbackPlan", "Prepared", "Watch", "dry_run", "plan_callbacks", "prepare"]
 
 
 @dataclass
@@ -42,6 +43,35 @@ class Prepared:
 
         batch = next(iter(self.datasets.test_dataset(self.datasets.batch_size).take(1)))
         return multi_worker_fit(self.model, self.strategy, batch)
+
+
+@dataclass(frozen=True)
+class Watch:
+    """The logged metric a callback watches, and which way is better."""
+
+    monitor: str
+    """As logged: ``val_loss``, or ``loss`` when a ``val_`` metric has no validation data."""
+    mode: Mode
+
+
+@dataclass(frozen=True)
+class CallbackPlan:
+    """The callbacks as :func:`dry_run` checked them, for :func:`~dltrain.train.loop.fit_model`.
+
+    Monitors and ``mode: auto`` are resolved, and ``callbacks.extra`` is constructed, here and
+    only here: a user callback's constructor runs once per run, and what training uses is
+    what was checked.
+    """
+
+    logged: tuple[str, ...]
+    """The metric names one evaluation step logs (without ``val_``)."""
+    checkpoint: Watch
+    early_stopping: Watch | None = None
+    """Set when ``callbacks.early_stopping`` is."""
+    reduce_lr: Watch | None = None
+    """Set when ``callbacks.reduce_lr`` is."""
+    extra: tuple[keras.callbacks.Callback, ...] = ()
+    """``callbacks.extra``, constructed in order."""
 
 
 def _problem(key: KeyPath, message: str) -> Problem:
@@ -112,8 +142,10 @@ def _outputs_fit_targets(loaded: LoadedConfig) -> Iterator[None]:
         ) from exc
 
 
-def dry_run(loaded: LoadedConfig, prepared: Prepared) -> list[str]:
+def dry_run(loaded: LoadedConfig, prepared: Prepared) -> CallbackPlan:
     """Evaluate one batch: proves outputs fit targets and learns the logged metric names.
+
+    Returns the callbacks as checked against those names, for training to use.
 
     Raises:
         ConfigError: the outputs do not fit the targets, or a callback cannot work.
@@ -131,18 +163,19 @@ def dry_run(loaded: LoadedConfig, prepared: Prepared) -> list[str]:
             logs = model.evaluate(batch, return_dict=True, verbose=0)
     names = list(logs)
     with loaded.located():
-        check_callbacks(loaded.config, prepared.model, names, datasets.validation_size > 0)
+        plan = plan_callbacks(loaded.config, prepared.model, names, datasets.validation_size > 0)
         _check_class_weight(loaded.config, datasets)
-    return names
+    return plan
 
 
-def check_callbacks(
+def plan_callbacks(
     cfg: ExperimentConfig, model: keras.Model, names: list[str], has_validation: bool
-) -> None:
-    """Fail before training when a callback cannot work as configured.
+) -> CallbackPlan:
+    """Resolve what the callbacks watch and build ``callbacks.extra``, or say why they cannot work.
 
-    A monitored metric that will never be logged, a direction ``mode: auto`` cannot tell,
-    reduce-LR on a schedule, TensorBoard without its package.
+    Fails before training on a monitored metric that will never be logged, a direction
+    ``mode: auto`` cannot tell, reduce-LR on a schedule, TensorBoard without its package, an
+    unknown ``callbacks.extra`` class or arguments its constructor rejects.
 
     Raises:
         ConfigError: at the callback's key path (and the metrics that exist).
@@ -174,6 +207,7 @@ def check_callbacks(
         ("early_stopping", callbacks.early_stopping),
         ("reduce_lr", callbacks.reduce_lr),
     ]
+    watches: dict[str, Watch] = {}
     for section, spec in sections:
         if spec is None:
             continue
@@ -188,14 +222,22 @@ def check_callbacks(
             )
             continue
         try:
-            resolve_mode(model, monitor, spec.mode, ("callbacks", section, "mode"))
+            mode = resolve_mode(model, monitor, spec.mode, ("callbacks", section, "mode"))
         except ConfigError as exc:
             problems.extend(exc.problems)
+            continue
+        watches[section] = Watch(monitor, mode)
     if problems:
         raise ConfigError(problems=problems)
     from dltrain.train.extra_callbacks import build_extra_callbacks
 
-    build_extra_callbacks(cfg)  # `callbacks.extra`: unknown names and bad arguments, now
+    return CallbackPlan(
+        logged=tuple(names),
+        checkpoint=watches["checkpoint"],
+        early_stopping=watches.get("early_stopping"),
+        reduce_lr=watches.get("reduce_lr"),
+        extra=tuple(build_extra_callbacks(cfg)),  # unknown names and bad arguments, now
+    )
 
 
 def _check_class_weight(cfg: ExperimentConfig, datasets: Datasets) -> None:

@@ -11,7 +11,7 @@ from dltrain.errors import DltrainError, TrainingError, first_line
 from dltrain.storage import ResumePoint, RunFolder, atomic_write, utc_now
 from dltrain.storage.manifest import TestCheckpoint
 from dltrain.train.loop import FitOutcome, fit_model
-from dltrain.train.prepare import Prepared
+from dltrain.train.prepare import CallbackPlan, Prepared
 from dltrain.train.sink import ProgressSink
 
 __all__ = ["failure_reason", "train"]
@@ -36,6 +36,7 @@ def train(
     prepared: Prepared,
     run: RunFolder,
     sink: ProgressSink,
+    plan: CallbackPlan,
     *,
     resume: ResumePoint | None = None,
     rows: list[dict[str, float]] | None = None,
@@ -43,6 +44,7 @@ def train(
 ) -> FitOutcome:
     """Train as the config says, recording each epoch into ``run``; then test the best model.
 
+    ``plan`` is what :func:`dltrain.train.prepare.dry_run` returned for this run.
     A completed fit is evaluated on the test split with the best checkpoint's weights; an
     interrupted one saves its weights as ``checkpoints/last.keras`` for ``--resume``.
 
@@ -59,6 +61,7 @@ def train(
             cfg,
             run,
             sink,
+            plan,
             resume=resume,
             rows=rows,
             load_checkpoint=load_model_file,
