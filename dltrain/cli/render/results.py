@@ -7,7 +7,7 @@ Like everything under :mod:`dltrain.cli`, it may print; the library below it nev
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -15,6 +15,11 @@ from rich.text import Text
 
 from dltrain.config.diff import format_value
 from dltrain.utils.units import format_bytes
+
+if TYPE_CHECKING:
+    from dltrain.engine.run import RunResult
+    from dltrain.model.summary import ModelSummary
+    from dltrain.report.listing import Comparison, RunSummary
 
 __all__ = [
     "format_column",
@@ -26,7 +31,7 @@ __all__ = [
 ]
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -34,12 +39,12 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _cells(*values: Any) -> list[Text]:
+def _cells(*values: object) -> list[Text]:
     # Text cells: user strings such as "layers[0]" must never be read as Rich markup.
     return [Text(v if isinstance(v, str) else _fmt(v)) for v in values]
 
 
-def render_model_summary(console: Console, summary: Any) -> None:
+def render_model_summary(console: Console, summary: ModelSummary) -> None:
     """Layer table with output shapes and parameter counts, then totals."""
     table = Table(title="model", title_justify="left")
     table.add_column("layer")
@@ -82,7 +87,7 @@ def render_metrics(console: Console, metrics: dict[str, float], title: str) -> N
     console.print(table)
 
 
-def render_run_result(console: Console, result: Any) -> None:
+def render_run_result(console: Console, result: RunResult) -> None:
     """The test metrics table (printed once) and where the run is."""
     if result.test_metrics:
         render_metrics(console, result.test_metrics, "test metrics")
@@ -94,12 +99,12 @@ def render_run_result(console: Console, result: Any) -> None:
     console.print(f"run folder: {result.run_dir}  ({result.status})", markup=False)
 
 
-def _when(stamp: Any) -> str:
+def _when(stamp: str | None) -> str:
     """ISO timestamps to the minute-and-second a table needs: ``2026-11-28 21:10:52``."""
-    return str(stamp)[:19].replace("T", " ") if stamp else "-"
+    return stamp[:19].replace("T", " ") if stamp else "-"
 
 
-def render_runs_table(console: Console, runs: list[Any]) -> None:
+def render_runs_table(console: Console, runs: list[RunSummary]) -> None:
     """``dltrain runs``: one row per run."""
     table = Table()
     described = any(run.description for run in runs)  # no empty column when none has one
@@ -119,9 +124,7 @@ def render_runs_table(console: Console, runs: list[Any]) -> None:
                 run.path.name,
                 run.data or "-",
                 run.status,
-                f"{run.epochs[0]}/{run.epochs[1]}"
-                if isinstance(run.epochs, tuple)
-                else _fmt(run.epochs),
+                run.epochs,
                 best,
                 test,
                 duration,
@@ -134,7 +137,7 @@ def render_runs_table(console: Console, runs: list[Any]) -> None:
         console.print("no runs found", markup=False)
 
 
-def render_comparison(console: Console, comparison: Any) -> None:
+def render_comparison(console: Console, comparison: Comparison) -> None:
     """``dltrain compare``: config differences and metrics side by side."""
     labels = [f"{r.name}/{r.path.name}" for r in comparison.runs]
     diff = Table(title="config differences", title_justify="left")
