@@ -384,11 +384,11 @@ def test_callback_problems_stop_before_training(
 
 
 def test_steps_per_execution_keeps_epoch_boundaries(mlp_config: Path, tmp_path: Path) -> None:
-    from dltrain.train.loop import execution_steps
+    from dltrain.train.steps import execution_steps
 
     assert [execution_steps(1875, 16), execution_steps(8, 3), execution_steps(7, 16)] == [15, 2, 7]
     assert execution_steps(13, 4) == 1  # a prime number of steps: one batch per execution
-    from dltrain.train.loop import evaluation_batch_size
+    from dltrain.data.pipeline import evaluation_batch_size
 
     # Evaluation batches divide the split where they can: one shape, one trace/compilation.
     assert evaluation_batch_size(32, 60_000, 10_000) == 250
