@@ -1,7 +1,8 @@
 """The one way dltrain publishes a file: temporary file, fsync, rename, fsync the folder.
 
 A crash at any moment leaves either the old file or the new one, never half of one, and
-after the folder's fsync the rename itself survives a power loss.
+after the folder's fsync the rename itself survives a power loss. A folder (an exported
+SavedModel) is published the same way by :func:`atomic_write_dir`.
 """
 
 from __future__ import annotations
@@ -12,14 +13,25 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "publish_file", "temp_path"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_dir",
+    "atomic_write_text",
+    "publish_file",
+    "temp_path",
+]
 
 _counter = itertools.count()
 
 
 def temp_path(target: Path) -> Path:
     """A hidden temporary name beside ``target`` that keeps its suffix (``.keras`` needs it)."""
-    return target.with_name(f".{target.stem}.{os.getpid()}-{next(_counter)}.tmp{target.suffix}")
+    return _hidden(target, "tmp")
+
+
+def _hidden(target: Path, kind: str) -> Path:
+    return target.with_name(f".{target.stem}.{os.getpid()}-{next(_counter)}.{kind}{target.suffix}")
 
 
 def _fsync_file(path: Path) -> None:
@@ -94,3 +106,54 @@ def publish_file(source: Path, target: Path) -> Path:
             shutil.copy2(source, tmp)
 
     return atomic_write(target, link)
+
+
+def atomic_write_dir(target: Path, write: Callable[[Path], object]) -> Path:
+    """Publish the folder ``target``: ``write(tmp)`` creates and fills a temporary folder beside it.
+
+    Every file and folder inside is fsynced before the rename, so after it the folder's
+    content survives a power loss like a file's. The temporary folder is removed when
+    ``write`` (or anything after it) fails.
+
+    A folder cannot be renamed over a non-empty one, so an existing ``target`` (folder or
+    file) is first renamed aside to a hidden name and deleted once the new folder is in
+    place. This is the one moment ``target`` is missing: a crash between the two renames
+    leaves the old content under ``.<name>.<pid>-<n>.old<suffix>`` beside it, never half of
+    either.
+
+    Returns:
+        ``target``.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(target)
+    aside: Path | None = None
+    try:
+        write(tmp)
+        _fsync_tree(tmp)
+        if target.exists() or target.is_symlink():
+            aside = _hidden(target, "old")
+            os.replace(target, aside)
+        os.replace(tmp, target)
+    except BaseException:
+        _remove(tmp)
+        if aside is not None and not (target.exists() or target.is_symlink()):
+            os.replace(aside, target)  # the new folder never arrived: put the old one back
+        raise
+    fsync_dir(target.parent)
+    if aside is not None:
+        _remove(aside)
+    return target
+
+
+def _fsync_tree(folder: Path) -> None:
+    for root, _, files in os.walk(folder):
+        for name in files:
+            _fsync_file(Path(root, name))
+        fsync_dir(Path(root))
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from dltrain.storage import (
     publish_file,
     read_manifest,
 )
+from dltrain.storage.atomic import atomic_write_dir
 
 # What dltrain 0.1 wrote (trimmed): no schema_version, untyped dicts everywhere.
 MANIFEST_0_1 = {
@@ -117,6 +119,57 @@ def test_publish_file_makes_an_identical_copy(tmp_path: Path) -> None:
     publish_file(source, tmp_path / "last.keras")  # over an existing one
     assert (tmp_path / "last.keras").read_bytes() == b"weights"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "last.keras"]
+
+
+def test_atomic_write_dir_replaces_a_folder_whole(tmp_path: Path) -> None:
+    target = tmp_path / "best.saved_model"
+
+    def write(version: str) -> Callable[[Path], None]:
+        def fill(tmp: Path) -> None:
+            assert tmp.parent == tmp_path and tmp.suffix == ".saved_model" and not tmp.exists()
+            (tmp / "variables").mkdir(parents=True)
+            (tmp / "saved_model.pb").write_text(version)
+            (tmp / "variables" / "data").write_text(version)
+
+        return fill
+
+    assert atomic_write_dir(target, write("v1")) == target
+    atomic_write_dir(target, write("v2"))  # over an existing folder
+    assert (target / "saved_model.pb").read_text() == "v2"
+    assert (target / "variables" / "data").read_text() == "v2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.saved_model"]
+
+
+def test_atomic_write_dir_leaves_the_old_folder_and_no_temporary_on_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "m"
+    target.mkdir()
+    (target / "old").write_text("old")
+
+    def half_written(tmp: Path) -> None:
+        tmp.mkdir()
+        (tmp / "half").write_text("half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        atomic_write_dir(target, half_written)
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+    assert (target / "old").read_text() == "old"
+
+    # The old folder is already aside when the new one's rename fails: it comes back.
+    real_replace = os.replace
+
+    def failing_replace(src: Path, dst: Path) -> None:
+        if Path(src).name.startswith(".m.") and ".tmp" in Path(src).name:
+            raise OSError(5, "Input/output error")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="Input/output"):
+        atomic_write_dir(target, lambda tmp: tmp.mkdir())
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+    assert (target / "old").read_text() == "old"
 
 
 def test_manifest_model_round_trip_keeps_non_finite_metrics() -> None:
