@@ -74,7 +74,7 @@ def predict_file(target: Path, input_path: Path, *, checkpoint: str = "best") ->
         CheckpointError: unreadable run, checkpoint or artifact.
         DataError: the input cannot be read or lacks feature columns.
     """
-    from dltrain.export.runtime import artifact_format
+    from dltrain.export.formats import artifact_format
 
     notes: list[str] = []
     if artifact_format(target) is not None:

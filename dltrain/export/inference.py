@@ -12,9 +12,10 @@ from dltrain.config.schema import MnistData
 from dltrain.data.inputs import PredictionInputs
 from dltrain.data.spec import DataSpec
 from dltrain.errors import CheckpointError, ConfigError
+from dltrain.export.formats import FORMATS, artifact_format
 from dltrain.export.options import require_packages
 from dltrain.export.record import read_record
-from dltrain.export.runtime import artifact_format, open_runtime
+from dltrain.export.runtime import open_runtime
 
 __all__ = ["predict_artifact"]
 
@@ -39,7 +40,8 @@ def predict_artifact(
     """
     fmt = artifact_format(artifact)
     if fmt is None:
-        raise CheckpointError(f"{artifact}: not a .tflite, .onnx or SavedModel export")
+        kinds = ", ".join(f.title for f in FORMATS.values())
+        raise CheckpointError(f"{artifact}: not an exported model ({kinds})")
     record = read_record(artifact)
     try:
         loaded = config_from_dict(record["config"])

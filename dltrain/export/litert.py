@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dltrain.export.options import conversion_error
-from dltrain.export.runtime import TensorInfo
+from dltrain.export.base import TensorInfo, conversion_error
 from dltrain.export.saved_model import output_order
 
 if TYPE_CHECKING:

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dltrain.export.options import conversion_error
-from dltrain.export.runtime import TensorInfo
+from dltrain.export.base import TensorInfo, conversion_error
 from dltrain.export.saved_model import input_signature
 
 if TYPE_CHECKING:

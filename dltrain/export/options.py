@@ -1,7 +1,8 @@
 """What ``dltrain export`` accepts, checked before anything is loaded or written (no TensorFlow).
 
 Each unsupported combination of format, quantization and input gets one message that names
-the format, the input and what to use instead.
+the format, the input and what to use instead. What each format takes is read from the table
+in :mod:`dltrain.export.formats`.
 """
 
 from __future__ import annotations
@@ -10,37 +11,25 @@ import importlib.util
 from pathlib import Path
 
 from dltrain.data.spec import DataSpec
-from dltrain.errors import ExportError, UsageError, first_line
+from dltrain.errors import ExportError, UsageError
+from dltrain.export.formats import FORMATS, QUANTIZATIONS
 
 __all__ = [
-    "FORMATS",
-    "QUANTIZATIONS",
     "artifact_path",
     "check_options",
+    "check_output",
     "check_supported",
-    "conversion_error",
     "require_packages",
     "sidecar_path",
 ]
-
-FORMATS = ("saved_model", "tflite", "onnx")
-QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
-
-# Import name -> pip name, per format (runtime included: every export is verified).
-_PACKAGES = {
-    "saved_model": {},
-    "tflite": {"ai_edge_litert": "ai-edge-litert"},
-    "onnx": {"tf2onnx": "tf2onnx", "onnxruntime": "onnxruntime", "onnx": "onnx"},
-}
-_SUFFIX = {"saved_model": ".saved_model", "tflite": ".tflite", "onnx": ".onnx"}
 
 
 def check_options(fmt: str, quantize: str) -> None:
     """Validate ``--format`` and ``--quantize`` on their own and together.
 
     Raises:
-        UsageError: an unknown format or quantization, or quantization asked of a format
-            that dltrain exports as float32 only.
+        UsageError: an unknown format or quantization, or a quantization the format does not
+            take (SavedModel and ONNX are exported as float32 only).
     """
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}; received {fmt!r}")
@@ -48,10 +37,21 @@ def check_options(fmt: str, quantize: str) -> None:
         raise UsageError(
             f"--quantize must be one of {', '.join(QUANTIZATIONS)}; received {quantize!r}"
         )
-    if quantize != "none" and fmt != "tflite":
+    chosen = FORMATS[fmt]
+    if quantize not in chosen.quantizations:
+        takes = (
+            f"{chosen.title} exports are float32"
+            if chosen.quantizations == ("none",)
+            else f"{chosen.title} takes --quantize {', '.join(chosen.quantizations)}"
+        )
+        instead = " or ".join(
+            f"--format {f.name} --quantize {quantize}"
+            for f in FORMATS.values()
+            if quantize in f.quantizations
+        )
         raise UsageError(
-            f"--format {fmt} does not support --quantize {quantize}: SavedModel and ONNX "
-            f"exports are float32; use --format tflite --quantize {quantize}, or --quantize none"
+            f"--format {fmt} does not support --quantize {quantize}: {takes}; use {instead}, "
+            "or --quantize none"
         )
 
 
@@ -59,17 +59,18 @@ def check_supported(fmt: str, quantize: str, spec: DataSpec) -> None:
     """Refuse exports whose format cannot carry one of the model's raw inputs.
 
     Raises:
-        ExportError: string (categorical) inputs with ONNX, whose converter cannot translate
-            the vocabulary lookup. (TFLite, int8 included, keeps the lookup as built-in
-            hash-table ops.)
+        ExportError: string (categorical) inputs with a format that cannot carry them (ONNX,
+            whose converter cannot translate the vocabulary lookup; TFLite, int8 included,
+            keeps the lookup as built-in hash-table ops).
     """
+    reason = FORMATS[fmt].no_text
     strings = [i.name for i in spec.raw_inputs if i.dtype == "string"]
-    if strings and fmt == "onnx":
+    if strings and reason is not None:
         names = ", ".join(repr(s) for s in strings)
+        instead = " or ".join(f"--format {f.name}" for f in FORMATS.values() if f.no_text is None)
         raise ExportError(
-            f"--format onnx cannot carry the text input {names}: tf2onnx does not convert the "
-            "category lookup (StringLookup) inside the model; use --format saved_model or "
-            "--format tflite, or encode the column as integer codes and retrain"
+            f"--format {fmt} cannot carry the text input {names}: {reason}; use {instead}, "
+            "or encode the column as integer codes and retrain"
         )
 
 
@@ -79,7 +80,7 @@ def require_packages(fmt: str) -> None:
     Raises:
         ExportError: naming the missing packages and the ``export`` extra that installs them.
     """
-    missing = [pip for module, pip in _PACKAGES[fmt].items() if not _installed(module)]
+    missing = [pip for module, pip in FORMATS[fmt].packages.items() if not _installed(module)]
     if missing:
         raise ExportError(
             f"--format {fmt} needs {', '.join(missing)} (not installed); "
@@ -101,17 +102,28 @@ def artifact_path(run_dir: Path, checkpoint: str, fmt: str, quantize: str) -> Pa
     (and ``dltrain predict``) recognises.
     """
     tag = "" if quantize == "none" else f"-{quantize}"
-    return run_dir / "export" / f"{checkpoint}{tag}{_SUFFIX[fmt]}"
+    return run_dir / "export" / f"{checkpoint}{tag}{FORMATS[fmt].suffix}"
+
+
+def check_output(out: Path, fmt: str) -> Path:
+    """Refuse an output path that does not fit ``fmt`` or holds something else than an export.
+
+    Raises:
+        UsageError: a one-file format without its suffix, a path taken by anything but an
+            earlier export (its ``export.json`` beside it), or a file where a folder goes.
+    """
+    chosen = FORMATS[fmt]
+    if not chosen.folder and out.suffix != chosen.suffix:
+        raise UsageError(f"-o {out}: a {fmt} export is one file that must end with {chosen.suffix}")
+    if out.exists() and not sidecar_path(out).is_file():
+        raise UsageError(
+            f"-o {out}: already exists and is not a dltrain export; choose another path"
+        )
+    if chosen.folder and out.is_file():
+        raise UsageError(f"-o {out}: a {chosen.title} is a folder, and a file is in the way")
+    return out
 
 
 def sidecar_path(artifact: Path) -> Path:
     """The ``export.json`` written beside an artifact: ``<artifact name>.export.json``."""
     return artifact.with_name(f"{artifact.name}.export.json")
-
-
-def conversion_error(option: str, exc: BaseException) -> ExportError:
-    """A converter's failure, as one message: its first line and the format to use instead."""
-    return ExportError(
-        f"{option}: the converter refused the model ({first_line(exc)}); use --format saved_model, "
-        "which keeps every TensorFlow operation"
-    )

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from dltrain.errors import CheckpointError
+from dltrain.export.base import TensorInfo
 from dltrain.export.options import sidecar_path
-from dltrain.export.runtime import TensorInfo
 from dltrain.export.verify import FLOAT_TOLERANCE, Verification
 
 __all__ = ["ExportResult", "export_record", "read_record"]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -12,25 +10,33 @@ from typing import Any
 import numpy as np
 
 from dltrain.errors import UsageError
+from dltrain.export.base import Runtime
+from dltrain.export.formats import FORMATS, artifact_format
 from dltrain.export.model_source import ExportSource, load_source, read_spec
 from dltrain.export.options import (
     artifact_path,
     check_options,
+    check_output,
     check_supported,
     require_packages,
     sidecar_path,
 )
 from dltrain.export.record import ExportResult, export_record
-from dltrain.export.runtime import Runtime, artifact_format, open_runtime, predict_in_batches
+from dltrain.export.runtime import open_runtime, predict_in_batches
 from dltrain.export.verify import measure_latency, verify_outputs
 from dltrain.report.saved_run import open_saved_run
-from dltrain.storage import atomic_write_text, utc_now
+from dltrain.storage import atomic_write, atomic_write_text, utc_now
+from dltrain.storage.atomic import atomic_write_dir
 from dltrain.version import __version__
 
 __all__ = ["export_run"]
 
-_SUFFIXES = {"tflite": ".tflite", "onnx": ".onnx"}
-_PACKAGES = ("tensorflow", "keras", "ai-edge-litert", "tf2onnx", "onnxruntime")
+# Recorded in export.json: what wrote the artifact and what verified it.
+_PACKAGES = tuple(
+    dict.fromkeys(
+        ["tensorflow", "keras", *(pip for f in FORMATS.values() for pip in f.packages.values())]
+    )
+)
 
 
 def export_run(
@@ -44,13 +50,15 @@ def export_run(
 ) -> ExportResult:
     """Export a run's checkpoint so that it takes raw inputs, then prove it on the test split.
 
-    The artifact and its ``<name>.export.json`` are written under temporary names and renamed
-    into place at the end, so a failed export leaves nothing half-written. An export that
-    misses its tolerances is kept, marked ``unverified`` (``result.verified`` is False).
+    The artifact is written, loaded and verified under a temporary name, then published with
+    :mod:`dltrain.storage.atomic` (fsync, rename), followed by its ``<name>.export.json``: a
+    failed export leaves nothing half-written. An export that misses its tolerances is kept,
+    marked ``unverified`` (``result.verified`` is False).
 
     Args:
         target: A run folder, or a ``.keras`` checkpoint inside one.
-        fmt: ``saved_model``, ``tflite`` or ``onnx``.
+        fmt: A name in :data:`~dltrain.export.formats.FORMATS`: ``saved_model``, ``tflite``
+            or ``onnx``.
         quantize: ``none``, or for TFLite ``dynamic``, ``float16`` or ``int8``.
         checkpoint: ``best`` or ``last`` (run folders).
         output: Artifact path (default ``RUN/export/<checkpoint>[-<quantize>].<suffix>``).
@@ -70,28 +78,30 @@ def export_run(
     spec = read_spec(saved.run.path)
     check_supported(fmt, quantize, spec)
     name = checkpoint if target.is_dir() else target.stem
-    out = _check_output(output or artifact_path(saved.run.path, name, fmt, quantize), fmt)
+    out = check_output(output or artifact_path(saved.run.path, name, fmt, quantize), fmt)
     source = load_source(saved, spec, verify=verify, calibrate=quantize == "int8")
     import tensorflow as tf
 
     # TensorFlow gives its Python logger a stderr handler on first use; the converters log
     # deprecation notices through it. Initialise it now, then silence it like at start-up.
     tf.get_logger()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
-    tmp_record = sidecar_path(tmp)
-    try:
-        opset = _write(source, tmp, fmt, quantize)
+    record_path = sidecar_path(out)
+    done: list[tuple[ExportResult, dict[str, Any]]] = []  # what build() made of the artifact
+
+    def build(tmp: Path) -> None:
+        """Write, load and verify the artifact at its temporary name; describe it."""
+        _write(source, tmp, fmt, quantize)
         runtime = open_runtime(tmp, fmt)
+        opset = FORMATS[fmt].opset
         result = ExportResult(
             path=out,
-            record_path=sidecar_path(out),
+            record_path=record_path,
             format=fmt,
             quantize=quantize,
             size_bytes=_size(tmp),
             keras_size_bytes=_size(saved.checkpoint),
             verified=None,
-            opset=opset,
+            opset=None if opset is None else opset(tmp),
         )
         if verify:
             _verify(result, source, runtime)
@@ -106,45 +116,21 @@ def export_run(
             created=utc_now().isoformat(),
             versions=_versions(),
         )
-        atomic_write_text(tmp_record, json.dumps(record, indent=2, default=str) + "\n")
-        _remove(out)
-        os.replace(tmp, out)
-        os.replace(tmp_record, result.record_path)
-    finally:
-        _remove(tmp)
-        _remove(tmp_record)
+        done.append((result, record))
+        # Last, just before the rename: an earlier export's record goes first, so that a crash
+        # between the artifact's rename and the record's never leaves a record beside an
+        # artifact it does not describe (only an artifact without one, which predict refuses).
+        record_path.unlink(missing_ok=True)
+
+    publish = atomic_write_dir if FORMATS[fmt].folder else atomic_write
+    publish(out, build)
+    result, record = done[0]
+    atomic_write_text(record_path, json.dumps(record, indent=2, default=str) + "\n")
     return result
 
 
-def _check_output(out: Path, fmt: str) -> Path:
-    suffix = _SUFFIXES.get(fmt)
-    if suffix and out.suffix != suffix:
-        raise UsageError(f"-o {out}: a {fmt} export is one file that must end with {suffix}")
-    if out.exists() and not sidecar_path(out).is_file():
-        raise UsageError(
-            f"-o {out}: already exists and is not a dltrain export; choose another path"
-        )
-    if fmt == "saved_model" and out.is_file():
-        raise UsageError(f"-o {out}: a SavedModel is a folder, and a file is in the way")
-    return out
-
-
-def _write(source: ExportSource, path: Path, fmt: str, quantize: str) -> int | None:
-    """Write the artifact; returns the ONNX opset (None for the other formats)."""
-    if fmt == "saved_model":
-        from dltrain.export.saved_model import write_saved_model
-
-        write_saved_model(source.model, path)
-        return None
-    if fmt == "tflite":
-        from dltrain.export.litert import write_tflite
-
-        write_tflite(source.model, path, quantize, source.calibration)
-        return None
-    from dltrain.export.onnx_format import onnx_opset, write_onnx
-
-    write_onnx(source.model, path)
-    return onnx_opset(path)
+def _write(source: ExportSource, path: Path, fmt: str, quantize: str) -> None:
+    FORMATS[fmt].write(source.model, path, quantize, source.calibration)
 
 
 def _verify(result: ExportResult, source: ExportSource, runtime: Runtime) -> None:
@@ -178,13 +164,6 @@ def _size(path: Path) -> int:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return path.stat().st_size
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
 
 
 def _versions() -> dict[str, str]:

@@ -1,43 +1,16 @@
-"""An exported artifact loaded in its own runtime, and how to tell which runtime a path needs."""
+"""An exported artifact loaded in its own runtime, and fed in batches."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from dltrain.errors import CheckpointError, first_line
+from dltrain.export.base import Runtime
+from dltrain.export.formats import FORMATS
 
-__all__ = ["Runtime", "TensorInfo", "artifact_format", "open_runtime", "predict_in_batches"]
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """One input or output of an artifact, as its runtime reports it (``None``: any size)."""
-
-    name: str
-    shape: tuple[int | None, ...]
-    dtype: str
-
-
-class Runtime(Protocol):
-    """A loaded artifact: raw inputs by name in, outputs in the Keras model's order out."""
-
-    inputs: list[TensorInfo]
-    outputs: list[TensorInfo]
-
-    def predict(self, x: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """Outputs for one batch."""
-        ...
-
-
-def artifact_format(path: Path) -> str | None:
-    """``saved_model``, ``tflite`` or ``onnx`` when ``path`` is an exported artifact, else None."""
-    if path.is_dir():
-        return "saved_model" if (path / "saved_model.pb").is_file() else None
-    return {".tflite": "tflite", ".onnx": "onnx"}.get(path.suffix)
+__all__ = ["open_runtime", "predict_in_batches"]
 
 
 def open_runtime(path: Path, fmt: str) -> Runtime:
@@ -47,17 +20,7 @@ def open_runtime(path: Path, fmt: str) -> Runtime:
         CheckpointError: the artifact cannot be loaded.
     """
     try:
-        if fmt == "saved_model":
-            from dltrain.export.saved_model import SavedModelRuntime
-
-            return SavedModelRuntime(path)
-        if fmt == "tflite":
-            from dltrain.export.litert import LiteRtRuntime
-
-            return LiteRtRuntime(path)
-        from dltrain.export.onnx_format import OnnxRuntime
-
-        return OnnxRuntime(path)
+        return FORMATS[fmt].load(path)
     except Exception as exc:  # noqa: BLE001 - each runtime raises its own exception types
         raise CheckpointError(f"{path}: cannot be loaded as {fmt} ({first_line(exc)})") from exc
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dltrain.export.runtime import TensorInfo
+from dltrain.export.base import TensorInfo
 
 if TYPE_CHECKING:
     import keras

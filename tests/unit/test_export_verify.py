@@ -1,13 +1,22 @@
-"""Tolerances, metrics and latency of export verification (NumPy only, no TensorFlow)."""
+"""Export without TensorFlow: the format table, option checks, tolerances, metrics, latency."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dltrain.data.spec import TargetInfo
-from dltrain.errors import UsageError
-from dltrain.export.options import artifact_path, check_options, sidecar_path
+from dltrain.data.spec import DataSpec, InputInfo, TargetInfo
+from dltrain.errors import ExportError, UsageError
+from dltrain.export.formats import FORMATS, QUANTIZATIONS, artifact_format
+from dltrain.export.options import (
+    artifact_path,
+    check_options,
+    check_output,
+    check_supported,
+    sidecar_path,
+)
 from dltrain.export.verify import measure_latency, score_outputs, verify_outputs
 
 CLASSES = [TargetInfo("label", "multiclass", num_classes=3)]
@@ -69,13 +78,46 @@ def test_latency_is_per_example_and_tiles_small_inputs() -> None:
     assert ms >= 0 and set(seen) == {256} and len(seen) >= 4
 
 
-def test_options_and_paths(tmp_path: object) -> None:
-    from pathlib import Path
-
+def test_options_and_paths() -> None:
     run = Path("runs/x/1")
     assert artifact_path(run, "best", "tflite", "int8") == run / "export" / "best-int8.tflite"
     assert artifact_path(run, "last", "saved_model", "none") == run / "export/last.saved_model"
     assert sidecar_path(run / "export/best.onnx").name == "best.onnx.export.json"
     check_options("tflite", "float16")
-    with pytest.raises(UsageError, match="SavedModel and ONNX exports are float32"):
+    with pytest.raises(UsageError, match="ONNX exports are float32; use --format tflite"):
         check_options("onnx", "int8")
+    with pytest.raises(UsageError, match="one of saved_model, tflite, onnx; received 'coreml'"):
+        check_options("coreml", "none")
+
+
+def test_every_format_is_one_entry_that_every_check_reads(tmp_path: Path) -> None:
+    assert list(FORMATS) == ["saved_model", "tflite", "onnx"]
+    assert QUANTIZATIONS == ("none", "dynamic", "float16", "int8")
+    for fmt in FORMATS.values():
+        assert fmt.suffix.startswith(".") and "none" in fmt.quantizations
+        artifact = tmp_path / f"m{fmt.suffix}"
+        if fmt.folder:
+            (artifact / str(fmt.marker)).parent.mkdir()
+            (artifact / str(fmt.marker)).write_bytes(b"")
+        else:
+            artifact.write_bytes(b"")
+        assert artifact_format(artifact) == fmt.name
+        assert check_output(tmp_path / f"new{fmt.suffix}", fmt.name).suffix == fmt.suffix
+    assert artifact_format(tmp_path / "m.keras") is None
+    assert artifact_format(tmp_path) is None  # a folder without saved_model.pb
+    with pytest.raises(UsageError, match="must end with .tflite"):
+        check_output(tmp_path / "m.bin", "tflite")
+    with pytest.raises(UsageError, match="already exists and is not a dltrain export"):
+        check_output(tmp_path / "m.onnx", "onnx")
+
+
+def test_text_inputs_are_refused_where_the_table_says() -> None:
+    spec = DataSpec(
+        kind="csv",
+        targets=VALUE,
+        raw_inputs=[InputInfo("features", (2,), "float32"), InputInfo("color", (1,), "string")],
+        model_inputs=[],
+    )
+    check_supported("tflite", "int8", spec)
+    with pytest.raises(ExportError, match="use --format saved_model or --format tflite"):
+        check_supported("onnx", "none", spec)
