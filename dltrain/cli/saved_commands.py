@@ -110,6 +110,12 @@ def export(
     verify: Annotated[
         bool, typer.Option("--verify/--no-verify", help="Check it against the Keras model.")
     ] = True,
+    latency: Annotated[
+        bool,
+        typer.Option(
+            "--latency/--no-latency", help="While verifying, time both models (about 2 s)."
+        ),
+    ] = True,
 ) -> None:
     """Export a model taking raw inputs, verified against the Keras model on the test split."""
     with reporting(compiles=True):
@@ -123,6 +129,7 @@ def export(
             checkpoint=checkpoint,
             output=output,
             verify=verify,
+            latency=latency,
         )
         render_export(make_console(), result)
         if result.verified is False:

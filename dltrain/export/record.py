@@ -8,7 +8,7 @@ artifact even where the run folder is not.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,9 @@ class ExportResult:
     keras_size_bytes: int
     verified: bool | None
     verification: Verification | None = None
-    latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
-    """Milliseconds per example by runtime (``export``, ``keras``) and batch (``batch_1``...)."""
+    latency_ms: dict[str, dict[str, float]] | None = None
+    """Milliseconds per example by runtime (``export``, ``keras``) and batch (``batch_1``...);
+    ``None`` when not measured (``latency=False``, or not verified)."""
     opset: int | None = None
 
 
@@ -67,6 +68,7 @@ def export_record(
                 ),
                 "metrics": {"keras": check.keras_metrics, "export": check.export_metrics},
                 "failures": check.failures,
+                # null, not zeros, when it was not measured
                 "latency_ms_per_example": result.latency_ms,
             }
         )

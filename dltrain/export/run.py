@@ -47,6 +47,7 @@ def export_run(
     checkpoint: str = "best",
     output: Path | None = None,
     verify: bool = True,
+    latency: bool = True,
 ) -> ExportResult:
     """Export a run's checkpoint so that it takes raw inputs, then prove it on the test split.
 
@@ -63,6 +64,8 @@ def export_run(
         checkpoint: ``best`` or ``last`` (run folders).
         output: Artifact path (default ``RUN/export/<checkpoint>[-<quantize>].<suffix>``).
         verify: Load the artifact in its runtime and compare it with the Keras model.
+        latency: While verifying, also time both (about 2 s); ``False`` leaves
+            ``result.latency_ms`` as ``None``, recorded as not measured.
 
     Raises:
         UsageError: unknown or incompatible options, or an output path that is taken.
@@ -104,7 +107,7 @@ def export_run(
             opset=None if opset is None else opset(tmp),
         )
         if verify:
-            _verify(result, source, runtime)
+            _verify(result, source, runtime, latency=latency)
         record = export_record(
             result,
             checkpoint=saved.checkpoint.resolve(),
@@ -133,7 +136,7 @@ def _write(source: ExportSource, path: Path, fmt: str, quantize: str) -> None:
     FORMATS[fmt].write(source.model, path, quantize, source.calibration)
 
 
-def _verify(result: ExportResult, source: ExportSource, runtime: Runtime) -> None:
+def _verify(result: ExportResult, source: ExportSource, runtime: Runtime, *, latency: bool) -> None:
     import tensorflow as tf
 
     assert source.test is not None
@@ -148,6 +151,8 @@ def _verify(result: ExportResult, source: ExportSource, runtime: Runtime) -> Non
     )
     result.verification = check
     result.verified = check.verified
+    if not latency:
+        return
 
     def keras_predict(x: dict[str, np.ndarray]) -> Any:
         return source.model.predict_on_batch({k: tf.constant(v) for k, v in x.items()})

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 
+from dltrain.cli.render.export import render_export
 from dltrain.data.spec import DataSpec, InputInfo, TargetInfo
 from dltrain.errors import ExportError, UsageError
 from dltrain.export.formats import FORMATS, QUANTIZATIONS, artifact_format
@@ -17,6 +20,7 @@ from dltrain.export.options import (
     check_supported,
     sidecar_path,
 )
+from dltrain.export.record import ExportResult, export_record
 from dltrain.export.verify import measure_latency, score_outputs, verify_outputs
 
 CLASSES = [TargetInfo("label", "multiclass", num_classes=3)]
@@ -121,3 +125,40 @@ def test_text_inputs_are_refused_where_the_table_says() -> None:
     check_supported("tflite", "int8", spec)
     with pytest.raises(ExportError, match="use --format saved_model or --format tflite"):
         check_supported("onnx", "none", spec)
+
+
+def _result(latency: dict[str, dict[str, float]] | None) -> ExportResult:
+    check = verify_outputs(
+        VALUE, [np.ones((2, 1))], [np.ones((2, 1))], [np.ones(2)], quantized=False
+    )
+    out = Path("m.tflite")
+    return ExportResult(
+        out, sidecar_path(out), "tflite", "none", 10, 20, True, check, latency_ms=latency
+    )
+
+
+def test_latency_not_measured_is_said_not_invented() -> None:
+    record = export_record(
+        _result(None),
+        checkpoint=Path("best.keras"),
+        run_dir=Path("run"),
+        inputs=[],
+        outputs=[],
+        config={},
+        data_spec={},
+        created="now",
+        versions={},
+    )
+    assert record["verification"]["status"] == "verified"
+    assert record["verification"]["latency_ms_per_example"] is None
+    text = _rendered(_result(None))
+    assert "latency not measured (--no-latency)" in text and "ms/example" not in text
+    timed = {"batch_1": 0.5, "batch_256": 0.01}
+    text = _rendered(_result({"export": timed, "keras": timed}))
+    assert "ms/example, batch 256" in text and "not measured" not in text
+
+
+def _rendered(result: ExportResult) -> str:
+    buffer = io.StringIO()
+    render_export(Console(file=buffer, width=100), result)
+    return buffer.getvalue()

@@ -31,13 +31,16 @@ def render_export(console: Console, result: ExportResult) -> None:
         table.add_column(result.format, justify="right")
         for name, value in check.keras_metrics.items():
             table.add_row(name, f"{value:.4f}", f"{check.export_metrics[name]:.4f}")
-        for batch in ("batch_1", "batch_256"):
+        latency = result.latency_ms or {}
+        for batch in latency.get("keras", {}):
             table.add_row(
                 f"ms/example, {batch.replace('_', ' ')}",
-                f"{result.latency_ms['keras'][batch]:.4f}",
-                f"{result.latency_ms['export'][batch]:.4f}",
+                f"{latency['keras'][batch]:.4f}",
+                f"{latency['export'][batch]:.4f}",
             )
         console.print(table)
+        if result.latency_ms is None:
+            console.print("latency not measured (--no-latency)", markup=False, style="dim")
         console.print(f"largest output difference: {check.max_abs_diff:.3g}", markup=False)
         if check.verified:
             console.print("verified", style="green")
