@@ -310,7 +310,7 @@ def test_failed_conversion_leaves_nothing(
         path.write_bytes(b"half a model")
         raise ExportError("the converter gave up")
 
-    monkeypatch.setattr("dltrain.export.run._write", half_written)
+    monkeypatch.setattr("dltrain.export.exporter._write", half_written)
     run, _ = runs["mlp"]
     code, output = _export(run, "--format", "tflite", "-o", str(tmp_path / "m.tflite"))
     assert code == 2 and "the converter gave up" in output

@@ -5,7 +5,7 @@ One entry point, :func:`export_run`; each format has its own module (writer and 
 package does not import TensorFlow.
 """
 
+from dltrain.export.exporter import export_run
 from dltrain.export.record import ExportResult
-from dltrain.export.run import export_run
 
 __all__ = ["ExportResult", "export_run"]
