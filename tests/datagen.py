@@ -11,7 +11,10 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "MLP",
+    "REGRESSION",
     "RUN_CONFIG",
+    "TINY_MLP",
     "make_images",
     "write_classification_csv",
     "write_idx",
@@ -22,6 +25,7 @@ __all__ = [
     "run_folder_command",
     "write_run_folder",
     "write_text",
+    "tiny_mlp",
 ]
 
 
@@ -159,18 +163,82 @@ def run_folder_command(command: str, run: Path, other: Path, data: Path) -> list
     }[command]
 
 
-# A tiny MNIST MLP config (format with path=...): two quick epochs, validation held out.
-TINY_MLP = """\
-seed: 3
-data: {{kind: mnist, path: {path}, validation: 0.2}}
+_PATH = "<path>"
+
+
+def _yaml_float(value: float) -> str:
+    # YAML 1.1 (PyYAML) reads "1e-05" as a string: write small rates out in full.
+    text = repr(value)
+    return f"{value:.12f}".rstrip("0") if "e" in text else text
+
+
+def tiny_mlp(
+    *,
+    name: str | None = None,
+    seed: int | None = 3,
+    validation: float | None = 0.2,
+    units: int = 16,
+    dropout: float | None = None,
+    learning_rate: float = 0.001,
+    epochs: int = 2,
+    batch_size: int = 32,
+) -> str:
+    """A tiny MNIST MLP config: Flatten, Dense(``units``, relu), an optional Dropout, and a
+    10-way softmax, trained with Adam on categorical cross-entropy with accuracy.
+
+    The result is a template: ``.format(path=...)`` names the npz, and its braces are doubled,
+    so a caller can append more templated YAML before formatting. ``None`` leaves a key out
+    (the schema's default then applies).
+    """
+    hidden = [f"Dense: {{units: {units}, activation: relu}}"]
+    if dropout is not None:
+        hidden.append(f"Dropout: {{rate: {_yaml_float(dropout)}}}")
+    split = "" if validation is None else f", validation: {validation}"
+    lines = [f"name: {name}"] if name else []
+    lines += [f"seed: {seed}"] if seed is not None else []
+    lines += [
+        f"data: {{kind: mnist, path: {_PATH}{split}}}",
+        "model:",
+        "  input_shape: [28, 28]",
+        "  layers:",
+        "    - Flatten: {}",
+        *(f"    - {layer}" for layer in hidden),
+        "    - Dense: {units: 10, activation: softmax}",
+        f"optimizer: {{name: adam, learning_rate: {_yaml_float(learning_rate)}}}",
+        "loss: categorical_crossentropy",
+        "metrics: [accuracy]",
+        f"training: {{epochs: {epochs}, batch_size: {batch_size}}}",
+    ]
+    text = "\n".join(lines) + "\n"
+    return text.replace("{", "{{").replace("}", "}}").replace(_PATH, "{path}")
+
+
+TINY_MLP = tiny_mlp()
+"""Two quick epochs, 20% held out for validation (format with ``path=...``)."""
+
+MLP = tiny_mlp(name="tiny_mlp", seed=None, validation=None, units=32, learning_rate=0.003)
+"""The MLP of the end-to-end tests: 32 hidden units, no validation key (format with ``path``)."""
+
+REGRESSION = """\
+name: tiny_reg
+data:
+  kind: csv
+  train_path: {train}
+  test_path: {test}
+  target: y
+  categorical: [color]
+  missing: mean
+  validation: 0.2
+  task: regression
 model:
-  input_shape: [28, 28]
+  type: functional
+  inputs: {{features: {{}}}}
   layers:
-    - Flatten: {{}}
-    - Dense: {{units: 16, activation: relu}}
-    - Dense: {{units: 10, activation: softmax}}
-optimizer: {{name: adam, learning_rate: 0.001}}
-loss: categorical_crossentropy
-metrics: [accuracy]
-training: {{epochs: 2, batch_size: 32}}
+    - {{name: h1, Dense: {{units: 16, activation: relu}}, inputs: features}}
+    - {{name: out, Dense: {{units: 1}}, inputs: h1}}
+  outputs: [out]
+optimizer: {{name: adam, learning_rate: 0.01}}
+training: {{epochs: 2, batch_size: 16}}
 """
+"""A tiny functional regression on :func:`write_regression_csv` files (format with
+``train=...`` and ``test=...``)."""

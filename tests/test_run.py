@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from datagen import MLP, REGRESSION
 from typer.testing import CliRunner
 
 from dltrain.cli import app
@@ -16,45 +17,6 @@ from dltrain.engine.evaluate import evaluate_target
 from dltrain.engine.run import run_experiment
 
 runner = CliRunner()
-
-MLP = """\
-name: tiny_mlp
-data:
-  kind: mnist
-  path: {path}
-model:
-  input_shape: [28, 28]
-  layers:
-    - Flatten: {{}}
-    - Dense: {{units: 32, activation: relu}}
-    - Dense: {{units: 10, activation: softmax}}
-optimizer: {{name: adam, learning_rate: 0.003}}
-loss: categorical_crossentropy
-metrics: [accuracy]
-training: {{epochs: 2, batch_size: 32}}
-"""
-
-REGRESSION = """\
-name: tiny_reg
-data:
-  kind: csv
-  train_path: {train}
-  test_path: {test}
-  target: y
-  categorical: [color]
-  missing: mean
-  validation: 0.2
-  task: regression
-model:
-  type: functional
-  inputs: {{features: {{}}}}
-  layers:
-    - {{name: h1, Dense: {{units: 16, activation: relu}}, inputs: features}}
-    - {{name: out, Dense: {{units: 1}}, inputs: h1}}
-  outputs: [out]
-optimizer: {{name: adam, learning_rate: 0.01}}
-training: {{epochs: 2, batch_size: 16}}
-"""
 
 
 @pytest.fixture(scope="module")
