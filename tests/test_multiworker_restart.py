@@ -1,7 +1,8 @@
 """Multi-worker runs that lose a worker: `launch` restarts them, `--resume` continues them.
 
 A worker is killed from outside with SIGKILL (as the OOM killer or a preempted machine does)
-once the run's metrics.csv has two epochs; nothing in dltrain knows about the test.
+once the run's metrics.csv has two epochs; nothing in dltrain knows about the test. The checks
+that start no worker are in tests/unit/test_launch.py.
 """
 
 from __future__ import annotations
@@ -17,13 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
-from datagen import TINY_MLP
+from datagen import tiny_mlp
 
 # Small batches make an epoch last long enough (~25 collective steps) to kill a worker in
 # epoch 3; six epochs as the issue asks.
-CONFIG = "name: mw\noutput: {{plots: false}}\n" + TINY_MLP.replace(
-    "training: {{epochs: 2, batch_size: 32}}", "training: {{epochs: 6, batch_size: 8}}"
-)
+CONFIG = tiny_mlp(name="mw", epochs=6, batch_size=8) + "output: {{plots: false}}\n"
 
 
 @pytest.fixture
@@ -141,42 +140,3 @@ def test_a_lost_worker_stops_the_job_or_restarts_it_and_the_run_completes(
     # Killed workers' temporary folders went with the launcher's, which succeeded this time.
     assert list((tmp_path / "tmp").glob("dltrain-*")) == [kept]
 
-
-# ----------------------------------------------------------------- fast checks, no workers
-def test_launch_refuses_bad_arguments_before_starting_workers(
-    config: Path, tmp_path: Path
-) -> None:
-    from typer.testing import CliRunner
-
-    from dltrain.cli import app
-
-    runner = CliRunner()
-    for args, expected in [
-        ([str(config), "--max-restarts", "-1"], "--max-restarts must be 0 or more"),
-        ([], "give a CONFIG file, or --resume"),
-        ([str(config), "--resume", str(tmp_path)], "not both"),
-        (["--resume", str(tmp_path / "nothing")], "no such run folder"),
-    ]:
-        result = runner.invoke(app, ["launch", *args])
-        assert result.exit_code == 2, result.output
-        assert expected in result.output
-    single = tmp_path / "runs" / "one" / "20250101T000000Z"
-    single.mkdir(parents=True)
-    (single / "run.json").write_text(json.dumps({"status": "interrupted", "distribute": "default"}))
-    result = runner.invoke(app, ["launch", "--resume", str(single)])
-    assert result.exit_code == 2 and "dltrain run --resume" in result.output
-
-
-def test_the_run_folder_of_a_lost_chief_is_found_by_its_pid(tmp_path: Path) -> None:
-    from dltrain.engine.launch import _run_of, describe_exit
-
-    root = tmp_path / "runs" / "mw"
-    for stamp, pid in [("20250101T000000Z", 11), ("20250101T000001Z", 12)]:
-        (root / stamp).mkdir(parents=True)
-        (root / stamp / "run.json").write_text(json.dumps({"status": "running", "pid": pid}))
-    (root / "damaged").mkdir()
-    (root / "damaged" / "run.json").write_text("{")
-    assert _run_of(root, 12) == root / "20250101T000001Z"
-    assert _run_of(root, 13) is None
-    assert describe_exit(1, 42, -9) == "worker 1 (pid 42) killed by SIGKILL"
-    assert describe_exit(0, 42, 2) == "worker 0 (pid 42) exited with 2"

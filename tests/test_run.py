@@ -296,29 +296,6 @@ def test_callbacks_early_stopping_reduce_lr_and_tensorboard(
     assert events, "no TensorBoard event files"
 
 
-def test_live_progress_renders_on_a_terminal() -> None:
-    import io
-
-    from rich.console import Console
-
-    from dltrain.cli.render.progress import LineProgress, LiveProgress, make_progress
-
-    buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=True, width=120)
-    progress = LiveProgress(console, refresh_s=0.0)
-    progress.start(epochs=2, start_epoch=0, steps=10)
-    progress.batch(0, 4, {"loss": 0.5, "accuracy": 0.75})
-    progress.epoch(
-        0, {"epoch": 1, "loss": 0.5, "accuracy": 0.75, "learning_rate": 0.001, "epoch_time_s": 1.5}
-    )
-    progress.stop()
-    text = buffer.getvalue()
-    assert "epoch 1/2" in text and "loss 0.5" in text and "lr 0.001" in text
-
-    plain = Console(file=io.StringIO(), force_terminal=False)
-    assert isinstance(make_progress(plain), LineProgress)
-
-
 @pytest.mark.parametrize(
     ("overrides", "fragment"),
     [
@@ -346,18 +323,6 @@ def test_callback_problems_stop_before_training(
 
 
 def test_steps_per_execution_keeps_epoch_boundaries(mlp_config: Path, tmp_path: Path) -> None:
-    from dltrain.train.steps import execution_steps
-
-    assert [execution_steps(1875, 16), execution_steps(8, 3), execution_steps(7, 16)] == [15, 2, 7]
-    assert execution_steps(13, 4) == 1  # a prime number of steps: one batch per execution
-    from dltrain.data.pipeline import evaluation_batch_size
-
-    # Evaluation batches divide the split where they can: one shape, one trace/compilation.
-    assert evaluation_batch_size(32, 60_000, 10_000) == 250
-    assert evaluation_batch_size(512, 60_000, 10_000) == 500
-    assert evaluation_batch_size(32, 60_000, 257) == 256  # no divisor near 256
-    assert evaluation_batch_size(32, 60_000) == 256
-    assert evaluation_batch_size(32, 100, 1000) == 100  # never beyond the training set
     losses = []
     for spe in (1, 3, 16):  # 8 steps per epoch: executions of 1, 2 and 8 batches
         result = run_experiment(
