@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # One XLA compilation cache for the session (dltrain.runtime.xla_cache), never the user's own: the
 # many runs of the same tiny models compile each step once.
 os.environ.setdefault("DLTRAIN_XLA_CACHE", tempfile.mkdtemp(prefix="dltrain-test-xla-"))
-# The CLI's XLA flags (dltrain.runtime.xla_cache.xla_environment) for in-process runs too, so that the
-# tests train, resume and compare exactly as users' runs do.
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_use_onednn=true")
 
 from datagen import (  # noqa: E402
     write_classification_csv,
@@ -29,7 +27,23 @@ from datagen import (  # noqa: E402
     write_regression_csv,
 )
 
+from dltrain.runtime.xla_cache import xla_environment  # noqa: E402  (no TensorFlow)
+
 _UNIT = Path(__file__).parent / "unit"
+_SESSION = ExitStack()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The CLI's XLA settings (oneDNN, the cache above) for the whole session, before anything
+    # compiles: TensorFlow reads TF_XLA_FLAGS once per process, at its first compilation, so
+    # entered per command they would reach in-process runs or not depending on test order.
+    # In-process runs, CLI calls (whose own xla_environment then leaves the flags alone) and
+    # subprocesses (which inherit them) all train as users' runs do, on one cache.
+    _SESSION.enter_context(xla_environment())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _SESSION.close()  # seals what the session compiled, restores the variables
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -154,3 +154,32 @@ def test_a_seal_without_a_stamp_is_checked_by_hash_and_stamped(tmp_path: Path) -
     assert len(seal.read_text().split()) == 3
     seal.write_text("0" * 64 + "\n")  # an old seal that does not match: dropped
     assert check(tmp_path) == [entry] and not entry.exists()
+
+
+def test_a_start_drops_a_damaged_entry_before_tensorflow_is_pointed_at_the_cache(
+    tmp_path: Path,
+) -> None:
+    env = {"DLTRAIN_XLA_CACHE": str(tmp_path)}
+    with xla_environment(env) as folder:
+        assert folder is not None
+        damaged = folder / "xla_compile_cache__7__7__XLA_CPU_JIT.pb"
+        intact = folder / "xla_compile_cache__8__8__XLA_CPU_JIT.pb"
+        damaged.write_bytes(b"program one" * 100)  # as TensorFlow stores them during a run
+        intact.write_bytes(b"program two" * 100)
+    assert (folder / (damaged.name + ".sha256")).exists()  # sealed when the run ended
+    damaged.write_bytes(b"program one" * 50)  # truncated by a full disk or a copy
+    with xla_environment(env) as again:
+        # By the time TensorFlow can read the flag, the entry is gone: it compiles it again.
+        assert again == folder and env["TF_XLA_FLAGS"] == f"{FLAG}={folder}"
+        assert not damaged.exists() and not (folder / (damaged.name + ".sha256")).exists()
+        assert intact.read_bytes() == b"program two" * 100
+    assert sorted(p.name for p in folder.iterdir()) == [intact.name, intact.name + ".sha256"]
+
+
+def test_off_keeps_onednn_and_neither_makes_nor_names_a_cache(tmp_path: Path) -> None:
+    env = {"DLTRAIN_XLA_CACHE": "off", "XDG_CACHE_HOME": str(tmp_path)}
+    with xla_environment(env) as folder:
+        assert folder is None and cache_dir(env) is None
+        assert env["XLA_FLAGS"] == ONEDNN and "TF_XLA_FLAGS" not in env
+    assert env == {"DLTRAIN_XLA_CACHE": "off", "XDG_CACHE_HOME": str(tmp_path)}
+    assert list(tmp_path.iterdir()) == []
