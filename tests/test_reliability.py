@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import keras
 import pytest
+from datagen import tiny_mlp, write_mnist_npz
 from typer.testing import CliRunner
 
 from dltrain.cli import app
@@ -24,22 +26,12 @@ from dltrain.storage import RunFolder
 
 runner = CliRunner()
 
-CONFIG = """\
-name: rel
-seed: 7
+# The model of every test here: deterministic, with dropout, early stopping and reduce-LR.
+CONFIG = tiny_mlp(
+    name="rel", seed=7, validation=0.1, units=32, dropout=0.3, learning_rate=0.0005,
+    epochs=6, batch_size=8,
+) + """\
 deterministic: true
-data: {{kind: mnist, path: {path}, validation: 0.1}}
-model:
-  input_shape: [28, 28]
-  layers:
-    - Flatten: {{}}
-    - Dense: {{units: 32, activation: relu}}
-    - Dropout: {{rate: 0.3}}
-    - Dense: {{units: 10, activation: softmax}}
-optimizer: {{name: adam, learning_rate: 0.0005}}
-loss: categorical_crossentropy
-metrics: [accuracy]
-training: {{epochs: {epochs}, batch_size: 8}}
 callbacks:
   early_stopping: {{patience: 4, monitor: val_accuracy}}
   reduce_lr: {{patience: 1, factor: 0.5}}
@@ -51,15 +43,41 @@ def losses(run_dir: Path) -> list[tuple[int, str, str]]:
         return [(int(r["epoch"]), r["loss"], r["val_loss"]) for r in csv.DictReader(handle)]
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    from datagen import write_mnist_npz
-
-    npz = write_mnist_npz(tmp_path / "m.npz", n_train=1600, n_test=100)
-    path = tmp_path / "c.yaml"
-    # Enough epochs that a SIGKILL after epoch 2 always lands before the run ends.
-    path.write_text(CONFIG.format(path=npz, epochs=6))
+def _write_config(folder: Path, n_train: int) -> Path:
+    npz = write_mnist_npz(folder / "m.npz", n_train=n_train, n_test=100)
+    path = folder / "c.yaml"
+    path.write_text(CONFIG.format(path=npz))
     return path
+
+
+@pytest.fixture(scope="module")
+def long_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1,600 images in batches of 8 (180 steps an epoch) for the runs that get a signal: a
+    SIGKILL after epoch 2, or a Ctrl-C after epoch 1, always lands before the run ends."""
+    return _write_config(tmp_path_factory.mktemp("rel-long"), n_train=1600)
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same model on 400 images (45 steps an epoch), for the runs in this process."""
+    return _write_config(tmp_path_factory.mktemp("rel"), n_train=400)
+
+
+@pytest.fixture(scope="module")
+def trained(config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One completed 1-epoch run, trained once; tests that change it get a copy (``run``)."""
+    result = run_experiment(
+        config, ["training.epochs=1"], runs_dir=tmp_path_factory.mktemp("rel-runs")
+    )
+    assert result.status == "completed"
+    return result.run_dir
+
+
+@pytest.fixture
+def run(trained: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "r" / "rel" / trained.name
+    shutil.copytree(trained, copy)
+    return copy
 
 
 def start(config: Path, runs: Path) -> subprocess.Popen[str]:
@@ -87,11 +105,13 @@ def wait_for_epoch(
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_matches_an_uninterrupted_run(config: Path, tmp_path: Path) -> None:
-    reference = run_experiment(config, runs_dir=tmp_path / "ref")
+def test_sigkill_then_resume_matches_an_uninterrupted_run(
+    long_config: Path, tmp_path: Path
+) -> None:
+    reference = run_experiment(long_config, runs_dir=tmp_path / "ref")
     assert reference.status == "completed"
 
-    proc = start(config, tmp_path / "runs")
+    proc = start(long_config, tmp_path / "runs")
     run_dir = wait_for_epoch(tmp_path / "runs", 2, proc)
     proc.kill()  # SIGKILL: no chance to clean up
     proc.communicate()
@@ -105,8 +125,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(config: Path, tmp_path
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_cleanly_and_resumes(config: Path, tmp_path: Path) -> None:
-    proc = start(config, tmp_path / "runs")
+def test_ctrl_c_stops_cleanly_and_resumes(long_config: Path, tmp_path: Path) -> None:
+    proc = start(long_config, tmp_path / "runs")
     run_dir = wait_for_epoch(tmp_path / "runs", 1, proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
@@ -167,16 +187,15 @@ def test_determinism_gives_identical_losses(config: Path, tmp_path: Path) -> Non
     assert json.loads((first.run_dir / "run.json").read_text())["deterministic"] is True
 
 
-def test_resume_policy(config: Path, tmp_path: Path) -> None:
-    done = run_experiment(config, ["training.epochs=1"], runs_dir=tmp_path / "r")
-    again = runner.invoke(app, ["run", "--resume", str(done.run_dir)])
+def test_resume_policy(run: Path) -> None:
+    again = runner.invoke(app, ["run", "--resume", str(run)])
     assert again.exit_code == 2 and "already trained 1 of 1" in again.output
     refused = runner.invoke(
         app,
         [
             "run",
             "--resume",
-            str(done.run_dir),
+            str(run),
             "--set",
             "training.epochs=2",
             "--set",
@@ -188,16 +207,16 @@ def test_resume_policy(config: Path, tmp_path: Path) -> None:
         "optimizer.learning_rate: 0.0005 -> 0.1" in refused.output and "--force" in refused.output
     )
     extended = runner.invoke(
-        app, ["run", "--resume", str(done.run_dir), "--set", "training.epochs=2"]
+        app, ["run", "--resume", str(run), "--set", "training.epochs=2"]
     )
     assert extended.exit_code == 0, extended.output
-    assert [r[0] for r in losses(done.run_dir)] == [1, 2]
+    assert [r[0] for r in losses(run)] == [1, 2]
     forced = runner.invoke(
         app,
         [
             "run",
             "--resume",
-            str(done.run_dir),
+            str(run),
             "--force",
             "--set",
             "training.epochs=3",
@@ -206,7 +225,7 @@ def test_resume_policy(config: Path, tmp_path: Path) -> None:
         ],
     )
     assert forced.exit_code == 0, forced.output
-    manifest = json.loads((done.run_dir / "run.json").read_text())
+    manifest = json.loads((run / "run.json").read_text())
     assert manifest["resumes"][-1]["drift"] == [
         {"key": "optimizer.learning_rate", "old": 0.0005, "new": 0.001}
     ]
@@ -224,19 +243,18 @@ def test_runs_started_in_the_same_second_get_different_folders(tmp_path: Path) -
     assert sorted(Path(p).name for p in paths)[:2] == ["20260102T030405Z", "20260102T030405Z-1"]
 
 
-def test_corrupt_checkpoint_and_manifest_are_clear_errors(config: Path, tmp_path: Path) -> None:
-    done = run_experiment(config, ["training.epochs=1"], runs_dir=tmp_path / "r")
-    best = done.run_dir / "checkpoints" / "best.keras"
+def test_corrupt_checkpoint_and_manifest_are_clear_errors(run: Path) -> None:
+    best = run / "checkpoints" / "best.keras"
     best.write_bytes(best.read_bytes()[:500])  # truncated
-    result = runner.invoke(app, ["eval", str(done.run_dir)])
+    result = runner.invoke(app, ["eval", str(run)])
     assert result.exit_code == 2 and "best.keras" in result.output
     assert "Traceback" not in result.output
 
-    (done.run_dir / "run.json").write_text("{ not json")
-    result = runner.invoke(app, ["eval", str(done.run_dir)])
+    (run / "run.json").write_text("{ not json")
+    result = runner.invoke(app, ["eval", str(run)])
     assert result.exit_code == 2 and "run.json" in result.output
-    (done.run_dir / "run.json").unlink()
-    result = runner.invoke(app, ["eval", str(done.run_dir)])
+    (run / "run.json").unlink()
+    result = runner.invoke(app, ["eval", str(run)])
     assert result.exit_code == 2 and "not a run folder" in result.output
 
 
