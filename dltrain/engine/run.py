@@ -42,6 +42,8 @@ class RunResult:
     best: BestCheckpoint | None = None
     message: str | None = None
     stopped_early: bool = False
+    rows: list[dict[str, float]] = field(default_factory=list)
+    """Every epoch's logged values, as ``metrics.csv`` holds them (a tuner reads its value)."""
 
 
 def run_experiment(
@@ -258,4 +260,5 @@ def _result(run: RunFolder, outcome: FitOutcome) -> RunResult:
         best=outcome.best,
         message=message,
         stopped_early=outcome.stopped_early,
+        rows=list(outcome.rows),
     )

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dltrain.errors import DltrainError, first_line
-from dltrain.storage import RunFolder
 from dltrain.tune.config_source import ConfigSource
 from dltrain.tune.space import param_overrides
+
+if TYPE_CHECKING:
+    import optuna
+
+    from dltrain.train.sink import ProgressSink
 
 __all__ = ["TrialOutcome", "best_value", "latest_run", "run_trial", "trial_name"]
 
@@ -40,30 +44,28 @@ def trial_name(number: int) -> str:
     return f"trial-{number:04d}"
 
 
-def best_value(run_dir: Path, metric: str, direction: str) -> float | None:
-    """The metric's best epoch in a run's ``metrics.csv`` (None when it has no finite value)."""
-    values = []
-    for row in RunFolder.open(run_dir).read_metrics():
-        try:
-            number = float(row.get(metric) or "nan")
-        except ValueError:
-            continue
-        if math.isfinite(number):
-            values.append(number)
+def best_value(
+    rows: Sequence[Mapping[str, float]], metric: str, direction: str
+) -> float | None:
+    """The metric's best epoch among a run's epoch rows (the run's ``metrics.csv``, as the
+    run returned them); None when it has no finite value."""
+    values = [
+        float(row[metric]) for row in rows if metric in row and math.isfinite(row[metric])
+    ]
     if not values:
         return None
     return min(values) if direction == "minimize" else max(values)
 
 
 def run_trial(
-    trial: Any,
+    trial: optuna.trial.Trial,
     source: ConfigSource,
     values: dict[str, Any],
     *,
     metric: str,
     direction: str,
     study_dir: Path,
-    progress: Any,
+    progress: ProgressSink | None,
     command: Sequence[str] | None,
 ) -> TrialOutcome:
     """Train one trial into ``study_dir/trial-NNNN/<stamp>/`` and say how it ended.
@@ -107,9 +109,9 @@ def run_trial(
         outcome.state, outcome.reason = "failed", result.message
     elif pruning.pruned_at is not None:
         outcome.state, outcome.pruned_at = "pruned", pruning.pruned_at
-        outcome.value = best_value(result.run_dir, metric, direction)
+        outcome.value = best_value(result.rows, metric, direction)
     else:
-        outcome.value = best_value(result.run_dir, metric, direction)
+        outcome.value = best_value(result.rows, metric, direction)
         if outcome.value is None:
             outcome.state, outcome.reason = "failed", f"{metric} has no finite value"
     return outcome
