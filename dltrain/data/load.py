@@ -21,6 +21,7 @@ from dltrain.data.mnist import (
     load_mnist,
 )
 from dltrain.data.pipeline import ArraySource, Datasets, resolve_batch
+from dltrain.data.sharing import shared_load
 from dltrain.data.spec import DataSpec, TargetInfo
 from dltrain.errors import DataError
 from dltrain.plugins import dataset_kind
@@ -55,11 +56,14 @@ def load_datasets(
         source: Where the config's values were written (``LoadedConfig.source``); errors about
             a config value (``data.path``, ``data.target``) then name that file and line.
 
+    Inside a :func:`dltrain.data.sharing.sharing_datasets` block, data already loaded there
+    for the same ``data`` section and ``seed`` is returned again instead of read again.
+
     Raises:
         DataError: missing, corrupt or ill-fitting data, with file (and row/column) named.
     """
     try:
-        return _load(config, test_path)
+        return shared_load(config, test_path, _load)
     except DataError as exc:
         located = locate(exc, source)
         if located is exc:

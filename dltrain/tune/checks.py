@@ -66,11 +66,16 @@ def check_tune(loaded: LoadedConfig, source: ConfigSource | None = None) -> Tune
                 )
             else:
                 grid[param.key] = values
-    # The experiment itself must work before its variants.
-    logged, model = _logged_metrics(loaded)
+    from dltrain.data.sharing import sharing_datasets
+
     source = source or ConfigSource(loaded.path or loaded.to_dict(), list(loaded.overrides))
-    for param in params:
-        problems.extend(_check_ends(loaded, source, param))
+    # The experiment's data is loaded once: the ends of ranges that leave it alone reuse it
+    # (and so do the study's trials, when tune_study shares it for the whole study).
+    with sharing_datasets():
+        # The experiment itself must work before its variants.
+        logged, model = _logged_metrics(loaded)
+        for param in params:
+            problems.extend(_check_ends(loaded, source, param))
     if tune.metric not in logged:
         problems.append(
             loaded.problem(
