@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -183,6 +185,42 @@ def test_a_pruned_trial_stops_at_the_pruners_epoch_and_reads_as_pruned(
     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     (record,) = read_trials(study)
     assert record.state == "pruned" and record.value == reported[2]
+
+
+@pytest.mark.slow
+def test_a_study_loads_its_data_once_and_trains_as_if_each_trial_loaded_its_own(
+    tmp_path: Path, regression_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_module = importlib.import_module("dltrain.data.load")
+    read = load_module._load
+    loads: list[str] = []
+
+    def counted(config: Any, test_path: Path | None) -> Any:
+        loads.append(config.name)
+        return read(config, test_path)
+
+    monkeypatch.setattr(load_module, "_load", counted)
+    config = write_study_config(tmp_path, regression_csv, trials=2)
+    shared = dltrain.tune(config, runs_dir=tmp_path / "shared")
+    # check_tune's load of the experiment; its 4 range ends and the 2 trials reuse it.
+    assert loads == ["reg_tune"]
+
+    # As before: every model check_tune builds and every trial loads the data itself.
+    loads.clear()
+    monkeypatch.setattr(importlib.import_module("dltrain.data.sharing"), "_key", lambda *_: None)
+    own = dltrain.tune(config, runs_dir=tmp_path / "own")
+    assert loads == ["reg_tune"] * 5 + ["trial-0000", "trial-0001"]
+
+    assert shared.exit_code == own.exit_code == 0 and len(shared.trials) == len(own.trials) == 2
+    for mine, theirs in zip(shared.trials, own.trials, strict=True):
+        assert mine.params == theirs.params and mine.value == pytest.approx(theirs.value, rel=1e-6)
+        assert mine.run_dir is not None and theirs.run_dir is not None
+        metrics = [
+            json.loads((summary.study_dir / run / "run.json").read_text())["final_metrics"]
+            for summary, run in ((shared, mine.run_dir), (own, theirs.run_dir))
+        ]
+        for split in ("train", "validation", "test"):
+            assert metrics[0][split] == pytest.approx(metrics[1][split], rel=1e-6), split
 
 
 def start_tune(config: Path, runs: Path, *args: str) -> subprocess.Popen[str]:

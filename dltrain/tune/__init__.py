@@ -15,12 +15,12 @@ __all__ = ["StudySummary", "check_tune", "tune_study"]
 
 if TYPE_CHECKING:
     from dltrain.tune.checks import check_tune
+    from dltrain.tune.records import StudySummary
     from dltrain.tune.study import tune_study
-    from dltrain.tune.study_files import StudySummary
 
 _HOMES = {
     "check_tune": "dltrain.tune.checks",
-    "StudySummary": "dltrain.tune.study_files",
+    "StudySummary": "dltrain.tune.records",
     "tune_study": "dltrain.tune.study",
 }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dltrain.tune.study_files import StudySummary, TrialRecord
+    from dltrain.tune.records import StudySummary, TrialRecord
 
 __all__ = ["NullTuneProgress"]
 

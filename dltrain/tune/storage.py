@@ -9,6 +9,10 @@ keep that sound:
 * a study lock around "count the trials, start one if the study needs more", so that
   processes together start no more trials than the study needs (PostgreSQL advisory lock, a
   file lock for SQLite).
+
+Optuna's private API is touched here and nowhere else (:func:`trial_id`, :func:`_fail_trial`);
+tests/unit/test_optuna_internals.py fails when an Optuna upgrade moves it, and
+``pyproject.toml`` bounds Optuna to the versions it was checked on.
 """
 
 from __future__ import annotations
@@ -21,22 +25,29 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from dltrain.errors import UsageError, first_line
 from dltrain.storage.lock import pid_alive
 from dltrain.utils.urls import public_url
 
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
 __all__ = [
     "HEARTBEAT_S",
     "Heartbeat",
+    "ProcessInfo",
     "claim_lock",
+    "current_trials",
     "fail_lost_trials",
     "fail_stale",
     "open_storage",
     "this_process",
+    "trial_id",
 ]
 
 HEARTBEAT_S = 5
@@ -46,9 +57,21 @@ GRACE_S = 30
 _OPEN_ATTEMPTS = 5
 
 
-def this_process() -> dict[str, Any]:
+class ProcessInfo(TypedDict):
+    """Who runs a trial (the trial's ``host`` and ``pid`` user attributes)."""
+
+    host: str
+    pid: int
+
+
+def this_process() -> ProcessInfo:
     """Who runs a trial: recorded with it, so a rerun on this host can tell it was killed."""
-    return {"host": socket.gethostname(), "pid": os.getpid()}
+    return ProcessInfo(host=socket.gethostname(), pid=os.getpid())
+
+
+def trial_id(trial: optuna.trial.Trial | FrozenTrial) -> int:
+    """The storage's id of a trial (Optuna keeps it private; heartbeats are keyed by it)."""
+    return int(trial._trial_id)
 
 
 @contextlib.contextmanager
@@ -61,7 +84,7 @@ def _quiet_optuna() -> Iterator[None]:
         yield
 
 
-def open_storage(url: str) -> Any:
+def open_storage(url: str) -> optuna.storages.RDBStorage:
     """An Optuna ``RDBStorage`` with heartbeats, for any SQLAlchemy URL Optuna accepts.
 
     Raises:
@@ -125,7 +148,7 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
     return {"pool_pre_ping": True}
 
 
-def fail_stale(study: Any) -> None:
+def fail_stale(study: optuna.Study) -> None:
     """Fail running trials whose heartbeat stopped (any host)."""
     import optuna
 
@@ -133,42 +156,72 @@ def fail_stale(study: Any) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
-def fail_lost_trials(study: Any) -> list[int]:
-    """Fail this study's running trials that belong to a process of this host that is gone.
+def current_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The study's trials, failing those whose process is gone.
+
+    One storage read, from which the study loop derives its counts, best trial and records;
+    a second one when a trial of a gone process on this host was failed. Trials whose
+    heartbeat stopped on another host are failed after the read (:func:`fail_stale`): the
+    next read shows them failed, and until then they count as running, so at worst this
+    process waits once more before it starts a trial.
+    """
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    if fail_lost_trials(study, trials):
+        trials = study.get_trials(deepcopy=False)
+    if any(t.state == TrialState.RUNNING for t in trials):
+        fail_stale(study)
+    return trials
+
+
+def fail_lost_trials(study: optuna.Study, trials: Sequence[FrozenTrial]) -> list[int]:
+    """Fail the running ``trials`` that belong to a process of this host that is gone.
 
     Their heartbeats would stop too, but only after the grace period; the owner's process id
-    says it at once. Then :func:`fail_stale` handles other hosts. Returns the trial numbers
+    says it at once (:func:`fail_stale` handles other hosts). Returns the trial numbers
     failed here.
     """
-    import optuna
     from optuna.trial import TrialState
 
     me = this_process()
     failed = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for trial in trials:
+        if trial.state != TrialState.RUNNING:
+            continue
         attrs = trial.user_attrs
         if attrs.get("host") != me["host"] or not isinstance(attrs.get("pid"), int):
             continue
         if attrs["pid"] == me["pid"] or pid_alive(attrs["pid"]):
             continue
-        try:
-            study._storage.set_trial_user_attr(
-                trial._trial_id,
-                "reason",
-                f"its process (pid {attrs['pid']} on {me['host']}) stopped during the trial",
-            )
-            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        reason = f"its process (pid {attrs['pid']} on {me['host']}) stopped during the trial"
+        if _fail_trial(study, trial, reason):
             failed.append(trial.number)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            pass  # another process got there first
-    fail_stale(study)
     return failed
+
+
+def _fail_trial(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
+    """Mark another process's running trial failed, with its reason (False: it had ended).
+
+    Through the storage, as Optuna's own ``fail_stale_trials`` does: ``Study.tell`` only
+    takes trials this process asked for.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    try:
+        storage.set_trial_user_attr(trial_id(trial), "reason", reason)
+        storage.set_trial_state_values(trial_id(trial), state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False  # another process got there first
+    return True
 
 
 class Heartbeat:
     """Records a trial's heartbeat now and then every :data:`HEARTBEAT_S` seconds."""
 
-    def __init__(self, storage: Any, trial_id: int) -> None:
+    def __init__(self, storage: optuna.storages.RDBStorage, trial_id: int) -> None:
         self.storage = storage
         self.trial_id = trial_id
         self._stop = threading.Event()
@@ -190,7 +243,7 @@ class Heartbeat:
 
 
 @contextlib.contextmanager
-def claim_lock(storage: Any, study_name: str) -> Iterator[None]:
+def claim_lock(storage: optuna.storages.RDBStorage, study_name: str) -> Iterator[None]:
     """Hold the study's lock: only one process at a time counts trials and starts one.
 
     PostgreSQL: a session advisory lock; MySQL: ``GET_LOCK``; SQLite: a file lock beside the

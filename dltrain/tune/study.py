@@ -13,32 +13,42 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dltrain.config import LoadedConfig
+from dltrain.config.overrides import parse_key_path
 from dltrain.errors import RunFolderError, UsageError
 from dltrain.storage import RunFolder, utc_now
+from dltrain.storage.manifest import TuneRecord
 from dltrain.tune.checks import TunePlan, check_tune
 from dltrain.tune.config_source import ConfigSource
+from dltrain.tune.context import StudyContext
 from dltrain.tune.objective import TrialOutcome, latest_run, run_trial, trial_name
+from dltrain.tune.records import StudySummary
+from dltrain.tune.sink import NullTuneProgress
 from dltrain.tune.space import suggest_params
 from dltrain.tune.storage import (
     Heartbeat,
     claim_lock,
-    fail_lost_trials,
+    current_trials,
     open_storage,
     this_process,
+    trial_id,
 )
 from dltrain.tune.study_files import (
-    StudySummary,
     count_trials,
-    read_trials,
     study_summary,
+    trial_records,
     write_study_files,
 )
 from dltrain.utils.urls import public_url
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+    from dltrain.tracking.nested import Study as TrackedStudy
 
 __all__ = ["StudySummary", "tune_study"]
 
@@ -47,27 +57,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _WAIT_S = 2.0
 
 
-@dataclass
-class _Run:
-    """What one ``tune_study`` call works with."""
-
-    loaded: LoadedConfig
-    plan: TunePlan
-    source: ConfigSource
-    study: Any
-    storage: Any
-    study_dir: Path
-    url: str
-    wanted: int
-    progress: Any
-    command: Sequence[str] | None
-    notes: list[str] = field(default_factory=list)
-    tracking: Any = None
-    """The MLflow parent run (``dltrain.tracking.Study``) when the config asks for tracking."""
-
-
 def tune_study(
-    config: Any,
+    config: str | Path | dict[str, Any],
     overrides: Sequence[str] = (),
     *,
     trials: int | None = None,
@@ -75,7 +66,7 @@ def tune_study(
     study: str | None = None,
     storage: str | None = None,
     runs_dir: Path | None = None,
-    progress: Any = None,
+    progress: NullTuneProgress | None = None,
     command: Sequence[str] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> StudySummary:
@@ -102,7 +93,7 @@ def tune_study(
         ConfigError, DataError: a bad config or ``tune:`` section (before any trial).
         UsageError: bad arguments, or a storage that cannot be opened.
     """
-    from dltrain.tune.sink import NullTuneProgress
+    from dltrain.data.sharing import sharing_datasets
 
     started = clock()
     source = ConfigSource.of(config, overrides)
@@ -111,60 +102,79 @@ def tune_study(
         raise UsageError(f"--trials must be at least 1; received {trials}")
     if timeout is not None and timeout <= 0:
         raise UsageError(f"--timeout must be positive; received {timeout}")
-    plan = check_tune(loaded, source)
     tune = loaded.config.tune
-    assert tune is not None
-    name = study or loaded.config.name
-    if not _NAME.match(name):
-        raise UsageError(
-            f"--study {name!r}: use letters, digits, '_', '.' and '-' (it names a folder)"
-        )
-    root = Path(runs_dir or loaded.config.output.runs_dir or "runs")
-    study_dir = root / loaded.config.name / name
-    try:
-        study_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunFolderError(
-            f"{study_dir}: cannot create the study folder ({exc.strerror}); "
-            "choose another with --runs-dir"
-        ) from exc
-    url = storage or f"sqlite:///{study_dir.resolve() / 'study.db'}"
-    rdb = open_storage(url)
-    wanted = trials or tune.trials
-    notes = []
-    if plan.grid is not None:
-        size = math.prod(len(v) for v in plan.grid.values())
-        if wanted > size:
-            notes.append(f"the grid has {size} points: the study stops at {size} trials")
-            wanted = size
-    with _optuna_logging_quiet():
-        optuna_study = _open_study(rdb, name, plan, loaded, shared=storage is not None)
-        run = _Run(
-            loaded,
-            plan,
-            source,
-            optuna_study,
-            rdb,
-            study_dir,
-            public_url(url),
-            wanted,
-            progress or NullTuneProgress(),
-            command,
-            notes,
-        )
-        limit = timeout if timeout is not None else tune.timeout
-        with _tracked_study(run) as run.tracking:
-            return _optimize(run, started, limit, clock)
+    # The experiment's data is loaded once for the whole study (check_tune's model builds
+    # and every trial) unless a trial may change it.
+    shared = contextlib.nullcontext() if _searches_data(loaded) else sharing_datasets()
+    with shared:
+        plan = check_tune(loaded, source)
+        assert tune is not None  # check_tune raised otherwise
+        name = study or loaded.config.name
+        if not _NAME.match(name):
+            raise UsageError(
+                f"--study {name!r}: use letters, digits, '_', '.' and '-' (it names a folder)"
+            )
+        root = Path(runs_dir or loaded.config.output.runs_dir or "runs")
+        study_dir = root / loaded.config.name / name
+        try:
+            study_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunFolderError(
+                f"{study_dir}: cannot create the study folder ({exc.strerror}); "
+                "choose another with --runs-dir"
+            ) from exc
+        url = storage or f"sqlite:///{study_dir.resolve() / 'study.db'}"
+        rdb = open_storage(url)
+        wanted = trials or tune.trials
+        notes = []
+        if plan.grid is not None:
+            size = math.prod(len(v) for v in plan.grid.values())
+            if wanted > size:
+                notes.append(f"the grid has {size} points: the study stops at {size} trials")
+                wanted = size
+        with _optuna_logging_quiet():
+            optuna_study = _open_study(rdb, name, plan, loaded, shared=storage is not None)
+            context = StudyContext(
+                loaded=loaded,
+                plan=plan,
+                source=source,
+                study=optuna_study,
+                storage=rdb,
+                study_dir=study_dir,
+                url=public_url(url),
+                wanted=wanted,
+                progress=progress or NullTuneProgress(),
+                command=command,
+                notes=notes,
+            )
+            limit = timeout if timeout is not None else tune.timeout
+            with _tracked_study(context) as context.tracking:
+                return _optimize(context, started, limit, clock)
+
+
+def _searches_data(loaded: LoadedConfig) -> bool:
+    """Whether a trial may load other data than the experiment: a ``data.*`` or ``seed``
+    key is searched (the seed draws the splits). Keys that are no key path count too;
+    check_tune reports them."""
+    tune = loaded.config.tune
+    for key in tune.space if tune is not None else ():
+        try:
+            path = parse_key_path(key)
+        except ValueError:
+            return True
+        if path[0] in ("data", "seed"):
+            return True
+    return False
 
 
 @contextlib.contextmanager
-def _tracked_study(run: _Run) -> Iterator[Any]:
+def _tracked_study(context: StudyContext) -> Iterator[TrackedStudy | None]:
     """The study as an MLflow parent run, its trials as children (docs/tracking.md)."""
     from dltrain.tracking import check_tracking
     from dltrain.tracking.nested import study_run
     from dltrain.tracking.settings import settings_from
 
-    loaded = run.loaded
+    loaded = context.loaded
     check_tracking(loaded)
     with loaded.located():
         settings = settings_from(loaded.to_dict())
@@ -174,10 +184,10 @@ def _tracked_study(run: _Run) -> Iterator[Any]:
     with study_run(
         settings.uri,
         settings.experiment,
-        run.study.study_name,
-        direction=run.plan.direction,
-        tags={"dltrain.study_dir": str(run.study_dir.resolve())},
-        warn=run.progress.message,
+        context.study.study_name,
+        direction=context.plan.direction,
+        tags={"dltrain.study_dir": str(context.study_dir.resolve())},
+        warn=context.progress.message,
     ) as study:
         yield study
 
@@ -195,7 +205,13 @@ def _optuna_logging_quiet() -> Iterator[None]:
         optuna.logging.set_verbosity(previous)
 
 
-def _open_study(storage: Any, name: str, plan: TunePlan, loaded: LoadedConfig, shared: bool) -> Any:
+def _open_study(
+    storage: optuna.storages.RDBStorage,
+    name: str,
+    plan: TunePlan,
+    loaded: LoadedConfig,
+    shared: bool,
+) -> optuna.Study:
     """Create the study, or load it and check it still optimizes the same thing."""
     import optuna
 
@@ -207,6 +223,7 @@ def _open_study(storage: Any, name: str, plan: TunePlan, loaded: LoadedConfig, s
     if name in existing:
         previous = existing[name]
         metric = previous.user_attrs.get("metric")
+        assert previous.direction is not None  # single-objective: dltrain makes no other
         direction = previous.direction.name.lower()
         if metric != plan.metric or direction != plan.direction:
             raise UsageError(
@@ -234,39 +251,54 @@ def _open_study(storage: Any, name: str, plan: TunePlan, loaded: LoadedConfig, s
 
 
 def _optimize(
-    run: _Run, started: float, limit: float | None, clock: Callable[[], float]
+    context: StudyContext, started: float, limit: float | None, clock: Callable[[], float]
 ) -> StudySummary:
-    progress = run.progress
-    fail_lost_trials(run.study)
-    _mark_lost_runs(run)
-    progress.start(study_summary(run))
-    for note in run.notes:
+    """Start trials until the study has enough; report each one as the next step reads it.
+
+    Every step reads the study's trials once (:func:`current_trials`, under the study lock)
+    and derives everything from that read: whether to start a trial, and ``study.json``,
+    ``best.yaml`` and the progress line of the trial this process finished last.
+    """
+    progress = context.progress
+    trials = current_trials(context.study)
+    _mark_lost_runs(context, trials)
+    progress.start(study_summary(context, trials))
+    for note in context.notes:
         progress.message(note)
     exit_code, message = 0, None
     failed_here = 0
     waiting_said = False
+    finished: int | None = None  # this process's last trial, not reported yet
+    fresh = True  # nothing happened since `trials` was read
     try:
         while True:
             if limit is not None and clock() - started >= limit:
                 message = f"timeout: no new trial after {limit:g} s"
                 break
-            with claim_lock(run.storage, run.study.study_name):
-                fail_lost_trials(run.study)
-                counts = count_trials(run.study)
-                if counts["complete"] >= run.wanted:
+            with claim_lock(context.storage, context.study.study_name):
+                trials, fresh = current_trials(context.study), True
+                if finished is not None:
+                    counts = _report(context, trials, finished).counts
+                    finished = None
+                else:
+                    counts = count_trials(trials)
+                if counts["complete"] >= context.wanted:
                     break
                 tried = counts["complete"] + counts["pruned"] + counts["failed"]
-                if run.plan.grid is not None and tried >= math.prod(
-                    map(len, run.plan.grid.values())
+                if context.plan.grid is not None and tried >= math.prod(
+                    map(len, context.plan.grid.values())
                 ):
                     message = "every grid point has been tried"
                     break
+                if failed_here >= max(context.wanted, 3) and counts["complete"] == 0:
+                    message = f"stopped: {failed_here} trials failed and none completed"
+                    break
                 trial = None
-                if counts["complete"] + counts["running"] < run.wanted:
-                    trial = _ask(run.study)
+                if counts["complete"] + counts["running"] < context.wanted:
+                    trial = _ask(context.study)
                     for key, value in this_process().items():
                         trial.set_user_attr(key, value)
-                    run.storage.record_heartbeat(trial._trial_id)
+                    context.storage.record_heartbeat(trial_id(trial))
             if trial is None:
                 if not waiting_said:
                     progress.message(
@@ -275,9 +307,11 @@ def _optimize(
                     )
                     waiting_said = True
                 time.sleep(_WAIT_S)
+                fresh = False
                 continue
             waiting_said = False
-            outcome = _one_trial(run, trial, clock)
+            outcome = _one_trial(context, trial, clock)
+            finished, fresh = trial.number, False
             if outcome.state == "interrupted":
                 exit_code = 130
                 message = (
@@ -287,12 +321,13 @@ def _optimize(
                 break
             if outcome.state == "failed":
                 failed_here += 1
-                if failed_here >= max(run.wanted, 3) and count_trials(run.study)["complete"] == 0:
-                    message = f"stopped: {failed_here} trials failed and none completed"
-                    break
+        if not fresh:
+            trials = current_trials(context.study)
+        if finished is not None:
+            _report(context, trials, finished)
     finally:
         progress.stop()
-    summary = write_study_files(run, plots=True)
+    summary = write_study_files(context, trials, plots=True)
     if exit_code == 0 and summary.best is None:
         exit_code = 1
         message = message or "no trial completed"
@@ -300,50 +335,63 @@ def _optimize(
     return summary
 
 
-def _ask(study: Any) -> Any:
+def _report(context: StudyContext, trials: list[FrozenTrial], number: int) -> StudySummary:
+    """Write the study's files from ``trials`` and show how trial ``number`` ended."""
+    summary = write_study_files(context, trials, plots=False)
+    for record in trial_records(trials, numbers={number}):
+        context.progress.trial_finished(record)
+    return summary
+
+
+def _ask(study: optuna.Study) -> optuna.trial.Trial:
     with warnings.catch_warnings():
         # We run the heartbeat ourselves (storage.Heartbeat), as Study.optimize would.
         warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
         return study.ask()
 
 
-def _one_trial(run: _Run, trial: Any, clock: Callable[[], float]) -> TrialOutcome:
+def _one_trial(
+    context: StudyContext, trial: optuna.trial.Trial, clock: Callable[[], float]
+) -> TrialOutcome:
     """Run one asked trial under its heartbeat and tell Optuna how it ended."""
-    progress = run.progress
+    progress = context.progress
     t0 = clock()
     outcome = TrialOutcome("interrupted", reason="interrupted before training started")
-    with Heartbeat(run.storage, trial._trial_id):
+    with Heartbeat(context.storage, trial_id(trial)):
         try:
-            values = suggest_params(trial, run.plan.params)
+            values = suggest_params(trial, context.plan.params)
             progress.trial_started(trial.number, values)
-            with run.tracking.trial() if run.tracking else contextlib.nullcontext():
+            tracking = context.tracking
+            with tracking.trial() if tracking is not None else contextlib.nullcontext():
                 outcome = run_trial(
                     trial,
-                    run.source,
+                    context.source,
                     values,
-                    metric=run.plan.metric,
-                    direction=run.plan.direction,
-                    study_dir=run.study_dir,
+                    metric=context.plan.metric,
+                    direction=context.plan.direction,
+                    study_dir=context.study_dir,
                     progress=progress.sink(trial.number),
-                    command=run.command,
+                    command=context.command,
                 )
         except KeyboardInterrupt:
-            outcome.run_dir = latest_run(run.study_dir, trial_name(trial.number))
-            _tell(run, trial, outcome, clock() - t0)
-            write_study_files(run, plots=False)
+            outcome.run_dir = latest_run(context.study_dir, trial_name(trial.number))
+            _tell(context, trial, outcome, clock() - t0)
+            write_study_files(context, current_trials(context.study), plots=False)
             raise
-        _tell(run, trial, outcome, clock() - t0)
-    write_study_files(run, plots=False)
-    progress.trial_finished(read_trials(run.study, numbers={trial.number})[0])
+        _tell(context, trial, outcome, clock() - t0)
     return outcome
 
 
-def _tell(run: _Run, trial: Any, outcome: TrialOutcome, seconds: float) -> None:
+def _tell(
+    context: StudyContext, trial: optuna.trial.Trial, outcome: TrialOutcome, seconds: float
+) -> None:
     import optuna
     from optuna.trial import TrialState
 
     relative = (
-        str(outcome.run_dir.relative_to(run.study_dir)) if outcome.run_dir is not None else None
+        str(outcome.run_dir.relative_to(context.study_dir))
+        if outcome.run_dir is not None
+        else None
     )
     attrs: dict[str, Any] = {"state": outcome.state, "run_dir": relative, "reason": outcome.reason}
     if outcome.pruned_at is not None:
@@ -354,50 +402,76 @@ def _tell(run: _Run, trial: Any, outcome: TrialOutcome, seconds: float) -> None:
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if outcome.state == "complete":
-            run.study.tell(trial, outcome.value)
+            context.study.tell(trial, outcome.value)
         elif outcome.state == "pruned":
-            run.study.tell(trial, state=TrialState.PRUNED)
+            context.study.tell(trial, state=TrialState.PRUNED)
         else:
-            run.study.tell(trial, state=TrialState.FAIL)
+            context.study.tell(trial, state=TrialState.FAIL)
     except optuna.exceptions.UpdateFinishedTrialError:
         pass  # another process failed it as stale (no heartbeat for too long): it stays so
     if outcome.run_dir is not None:
-        _record_in_run(run, trial.number, outcome, seconds)
-        if run.tracking is not None and outcome.state == "complete":
-            run.tracking.record(outcome.run_dir, outcome.value, dict(trial.params))
+        params = dict(trial.params)
+        _record_in_run(context, trial.number, params, outcome, seconds)
+        if context.tracking is not None and outcome.state == "complete":
+            context.tracking.record(outcome.run_dir, outcome.value, params)
 
 
-def _record_in_run(run: _Run, number: int, outcome: TrialOutcome, seconds: float) -> None:
+def _record_in_run(
+    context: StudyContext,
+    number: int,
+    params: dict[str, Any],
+    outcome: TrialOutcome,
+    seconds: float,
+) -> None:
     """The trial's side of the story in its ``run.json``: study, number, values, state."""
     assert outcome.run_dir is not None
     folder = RunFolder.open(outcome.run_dir)
-    params = {}
-    for trial in run.study.get_trials(deepcopy=False):
-        if trial.number == number:
-            params = dict(trial.params)
     folder.update(
-        tune={
-            "study": run.study.study_name,
-            "study_dir": str(run.study_dir.resolve()),
-            "trial": number,
-            "state": outcome.state,
-            "metric": run.plan.metric,
-            "value": outcome.value,
-            "params": params,
-            "pruned_at_epoch": outcome.pruned_at,
-            "reason": outcome.reason,
-            "duration_s": round(seconds, 3),
-        }
+        tune=_tune_record(
+            context,
+            number,
+            outcome.state,
+            params,
+            value=outcome.value,
+            pruned_at_epoch=outcome.pruned_at,
+            reason=outcome.reason,
+            duration_s=round(seconds, 3),
+        )
     )
 
 
-def _mark_lost_runs(run: _Run) -> None:
+def _tune_record(
+    context: StudyContext,
+    number: int,
+    state: str,
+    params: dict[str, Any],
+    *,
+    value: float | None = None,
+    pruned_at_epoch: int | None = None,
+    reason: str | None = None,
+    duration_s: float | None = None,
+) -> TuneRecord:
+    return TuneRecord(
+        study=context.study.study_name,
+        study_dir=str(context.study_dir.resolve()),
+        trial=number,
+        state=state,
+        metric=context.plan.metric,
+        value=value,
+        params=params,
+        pruned_at_epoch=pruned_at_epoch,
+        reason=reason,
+        duration_s=duration_s,
+    )
+
+
+def _mark_lost_runs(context: StudyContext, trials: list[FrozenTrial]) -> None:
     """Run folders still saying ``running`` whose trial Optuna no longer runs: a killed
     process left them. They say ``interrupted`` now, as a Ctrl-C would have left them."""
     from optuna.trial import TrialState
 
-    states = {t.number: t for t in run.study.get_trials(deepcopy=False)}
-    for manifest in sorted(run.study_dir.glob("trial-*/*/run.json")):
+    states = {t.number: t for t in trials}
+    for manifest in sorted(context.study_dir.glob("trial-*/*/run.json")):
         number_text = manifest.parent.parent.name.removeprefix("trial-")
         if not number_text.isdigit():
             continue
@@ -412,10 +486,5 @@ def _mark_lost_runs(run: _Run) -> None:
             status="interrupted",
             error=f"interrupted: {reason}; Optuna marked trial {trial.number} failed",
             finished_at=utc_now().isoformat(),
-            tune={
-                "study": run.study.study_name,
-                "trial": trial.number,
-                "state": "failed",
-                "reason": reason,
-            },
+            tune=_tune_record(context, trial.number, "failed", dict(trial.params), reason=reason),
         )

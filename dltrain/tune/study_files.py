@@ -1,92 +1,64 @@
-"""The study folder's files: ``study.json``, ``best.yaml`` and the plots."""
+"""The study folder's files: ``study.json``, ``best.yaml`` and the plots.
+
+Everything here is derived from one read of the study's trials (``study.get_trials``), which
+the caller makes once per step of the study loop and hands in: on a long study shared through
+PostgreSQL, every read is a round trip and a sort of all trials.
+"""
 
 from __future__ import annotations
 
 import json
-import shlex
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from dltrain.storage import atomic_write_text, utc_now
+from dltrain.tune.records import BestTrial, StudySummary, TrialCounts, TrialRecord
 from dltrain.tune.space import param_overrides
 
 if TYPE_CHECKING:
-    from dltrain.tune.study import _Run
+    import optuna
+    from optuna.trial import FrozenTrial
+
+    from dltrain.tune.context import StudyContext
 
 __all__ = [
     "StudySummary",
     "TrialRecord",
+    "best_trial",
     "count_trials",
     "read_trials",
     "study_summary",
+    "trial_records",
     "write_study_files",
 ]
-
-
-@dataclass
-class TrialRecord:
-    """One trial as the study sees it (from any process sharing the study)."""
-
-    number: int
-    state: str
-    """``complete``, ``pruned``, ``failed``, ``interrupted`` or ``running``."""
-    value: float | None
-    params: dict[str, Any]
-    run_dir: str | None = None
-    """Relative to the study folder of the host that ran it."""
-    host: str | None = None
-    reason: str | None = None
-    duration_s: float | None = None
-    pruned_at_epoch: int | None = None
-
-
-@dataclass
-class StudySummary:
-    """What ``dltrain tune`` reports, and ``study.json`` holds."""
-
-    study: str
-    study_dir: Path
-    storage: str
-    metric: str
-    direction: str
-    trials_wanted: int
-    counts: dict[str, int]
-    """``complete``, ``pruned``, ``failed``, ``running``: trials by state."""
-    best: dict[str, Any] | None
-    """``value``, ``params``, ``trial``, ``run_dir`` (relative to the study folder), ``host``."""
-    trials: list[TrialRecord] = field(default_factory=list)
-    best_yaml: Path | None = None
-    plots: list[Path] = field(default_factory=list)
-    exit_code: int = 0
-    message: str | None = None
-
-    @property
-    def rerun_command(self) -> str | None:
-        """The command that trains the best trial's config again."""
-        if self.best_yaml is None:
-            return None
-        return f"dltrain run {shlex.quote(str(self.best_yaml))}"
-
 
 _STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running"}
 
 
-def count_trials(study: Any) -> dict[str, int]:
+def count_trials(trials: Sequence[FrozenTrial]) -> TrialCounts:
     """Trials by state: ``complete``, ``pruned``, ``failed``, ``running``."""
-    counts = dict.fromkeys(_STATES.values(), 0)
-    for trial in study.get_trials(deepcopy=False):
+    tally = dict.fromkeys(_STATES.values(), 0)
+    for trial in trials:
         if trial.state.name in _STATES:
-            counts[_STATES[trial.state.name]] += 1
-    return counts
+            tally[_STATES[trial.state.name]] += 1
+    return TrialCounts(
+        complete=tally["complete"],
+        pruned=tally["pruned"],
+        failed=tally["failed"],
+        running=tally["running"],
+    )
 
 
-def read_trials(study: Any, numbers: set[int] | None = None) -> list[TrialRecord]:
-    """The study's trials (all of them, or those ``numbers``) as records."""
+def trial_records(
+    trials: Sequence[FrozenTrial], numbers: set[int] | None = None
+) -> list[TrialRecord]:
+    """The trials (all of them, or those ``numbers``) as records."""
     records = []
-    for trial in study.get_trials(deepcopy=False):
+    for trial in trials:
         if numbers is not None and trial.number not in numbers:
             continue
         if trial.state.name not in _STATES:
@@ -117,47 +89,67 @@ def read_trials(study: Any, numbers: set[int] | None = None) -> list[TrialRecord
     return records
 
 
-def _best(study: Any) -> dict[str, Any] | None:
+def read_trials(study: optuna.Study, numbers: set[int] | None = None) -> list[TrialRecord]:
+    """The study's trials (all of them, or those ``numbers``) as records: one storage read."""
+    return trial_records(study.get_trials(deepcopy=False), numbers)
+
+
+def best_trial(trials: Sequence[FrozenTrial], direction: str) -> BestTrial | None:
+    """The best complete trial (the earliest of equals), or None before one completed.
+
+    Picked from the trials at hand rather than by ``Study.best_trial``, which would query the
+    storage again.
+    """
     from optuna.trial import TrialState
 
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    if not complete:
         return None
-    trial = study.best_trial
-    return {
-        "value": trial.value,
-        "params": dict(trial.params),
-        "trial": trial.number,
-        "run_dir": trial.user_attrs.get("run_dir"),
-        "host": trial.user_attrs.get("host"),
-        "test_metrics": trial.user_attrs.get("test_metrics"),
-    }
-
-
-def study_summary(run: _Run) -> StudySummary:
-    """The study as it is now (from its storage: every process's trials)."""
-    return StudySummary(
-        study=run.study.study_name,
-        study_dir=run.study_dir,
-        storage=run.url,
-        metric=run.plan.metric,
-        direction=run.plan.direction,
-        trials_wanted=run.wanted,
-        counts=count_trials(run.study),
-        best=_best(run.study),
-        trials=read_trials(run.study),
+    sign = 1.0 if direction == "minimize" else -1.0
+    trial = min(complete, key=lambda t: (sign * float(t.value or 0.0), t.number))
+    assert trial.value is not None
+    return BestTrial(
+        value=trial.value,
+        params=dict(trial.params),
+        trial=trial.number,
+        run_dir=trial.user_attrs.get("run_dir"),
+        host=trial.user_attrs.get("host"),
+        test_metrics=trial.user_attrs.get("test_metrics"),
     )
 
 
-def write_study_files(run: _Run, *, plots: bool) -> StudySummary:
-    """Write ``study.json`` and ``best.yaml`` (and the plots) from the study as it is now."""
-    summary = study_summary(run)
+def study_summary(context: StudyContext, trials: Sequence[FrozenTrial]) -> StudySummary:
+    """The study as ``trials`` (one read of its storage: every process's trials) show it."""
+    return StudySummary(
+        study=context.study.study_name,
+        study_dir=context.study_dir,
+        storage=context.url,
+        metric=context.plan.metric,
+        direction=context.plan.direction,
+        trials_wanted=context.wanted,
+        counts=count_trials(trials),
+        best=best_trial(trials, context.plan.direction),
+        trials=trial_records(trials),
+    )
+
+
+def write_study_files(
+    context: StudyContext, trials: Sequence[FrozenTrial], *, plots: bool
+) -> StudySummary:
+    """Write ``study.json`` (and ``best.yaml`` when the best trial changed, and the plots)
+    from ``trials``, the study as just read; returns its summary."""
+    summary = study_summary(context, trials)
     if summary.best is not None:
-        summary.best_yaml = _write_best_yaml(run, summary)
+        summary.best_yaml = _write_best_yaml(context, summary, summary.best)
     if plots:
         from dltrain.tune.study_plots import write_study_plots
 
-        summary.plots = write_study_plots(run.study_dir / "plots", run.study, run.plan)
-    atomic_write_text(run.study_dir / "study.json", json.dumps(_json(summary), indent=2) + "\n")
+        summary.plots = write_study_plots(
+            context.study_dir / "plots", context.study, context.plan, trials
+        )
+    atomic_write_text(
+        context.study_dir / "study.json", json.dumps(_json(summary), indent=2) + "\n"
+    )
     return summary
 
 
@@ -176,23 +168,29 @@ def _json(summary: StudySummary) -> dict[str, Any]:
     }
 
 
-def _write_best_yaml(run: _Run, summary: StudySummary) -> Path:
-    """The experiment at the best trial's values: a complete config ``dltrain run`` takes."""
-    assert summary.best is not None
-    overrides = param_overrides(summary.best["params"])
-    best = run.source.variant(overrides)
+def _write_best_yaml(context: StudyContext, summary: StudySummary, best: BestTrial) -> Path:
+    """The experiment at the best trial's values: a complete config ``dltrain run`` takes.
+
+    Written when this process has not written it for this trial yet (a config load and
+    validation, so not after every trial; a rerun writes it once, for its own config).
+    """
+    path = context.study_dir / "best.yaml"
+    if context.best_yaml_trial == best["trial"] and path.is_file():
+        return path
+    overrides = param_overrides(best["params"])
+    config = context.source.variant(overrides)
     header = [
-        f"# Best trial of study {summary.study!r}: trial {summary.best['trial']}, "
-        f"{summary.metric} = {summary.best['value']:.6g}",
+        f"# Best trial of study {summary.study!r}: trial {best['trial']}, "
+        f"{summary.metric} = {best['value']:.6g}",
         "# The experiment with these values (--set):",
         *[f"#   {o}" for o in overrides],
-        f"# Train it again: dltrain run {run.study_dir / 'best.yaml'}",
+        f"# Train it again: dltrain run {path}",
     ]
     text = (
         "\n".join(header)
         + "\n"
-        + yaml.safe_dump(best.to_dict(), sort_keys=False, allow_unicode=True)
+        + yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
     )
-    path = run.study_dir / "best.yaml"
     atomic_write_text(path, text)
+    context.best_yaml_trial = best["trial"]
     return path

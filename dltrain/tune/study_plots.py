@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,21 +16,32 @@ from dltrain.report.plots import new_figure, save_png
 from dltrain.tune.space import SpaceParam
 
 if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
 
     from dltrain.tune.checks import TunePlan
 
 __all__ = ["write_study_plots"]
 
 
-def write_study_plots(folder: Path, study: Any, plan: TunePlan) -> list[Path]:
+def write_study_plots(
+    folder: Path, study: Any, plan: TunePlan, trials: Sequence[FrozenTrial] | None = None
+) -> list[Path]:
     """Write the study's plots into ``folder``; returns the files written.
 
+    ``trials`` are the study's trials as the caller just read them (default: read them).
     Nothing is drawn before the first finished trial; importances need two complete trials.
     """
     from optuna.trial import TrialState
 
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-    done = [t for t in done if t.value is not None and math.isfinite(t.value)]
+    if trials is None:
+        trials = study.get_trials(deepcopy=False)
+    done = [
+        t
+        for t in trials
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        and t.value is not None
+        and math.isfinite(t.value)
+    ]
     if not done:
         return []
     written = [_history(folder / "optimization_history.png", done, plan)]

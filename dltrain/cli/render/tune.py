@@ -18,8 +18,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from dltrain.tune.records import StudySummary, TrialRecord
 from dltrain.tune.sink import NullTuneProgress
-from dltrain.tune.study_files import StudySummary, TrialRecord
 
 __all__ = [
     "LineTuneProgress",
@@ -187,9 +187,9 @@ def render_study_summary(console: Console, summary: StudySummary) -> None:
             markup=False,
             style="green",
         )
-        if best.get("run_dir"):
+        if best["run_dir"]:
             where = Path(summary.study_dir) / best["run_dir"]
-            host = f" (on {best['host']})" if best.get("host") else ""
+            host = f" (on {best['host']})" if best["host"] else ""
             console.print(f"best run folder: {where}{host}", markup=False)
         console.print(f"train it again: {summary.rerun_command}", markup=False)
     if summary.message:
