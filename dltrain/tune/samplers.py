@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from typing import Any
 
-__all__ = ["make_pruner", "make_sampler"]
+from dltrain.errors import UsageError
+
+__all__ = ["make_pruner", "make_sampler", "require_sampler"]
+
+
+def require_sampler(name: str) -> None:
+    """Fail at once, with the extra to install, when the sampler's package is missing.
+
+    CMA-ES runs on the ``cmaes`` package, which comes with ``dltrain[cmaes]``; Optuna would
+    only notice it missing when the sampler first samples, inside a trial.
+
+    Raises:
+        UsageError: ``cmaes`` asked for and not importable.
+    """
+    if name != "cmaes":
+        return
+    try:
+        importlib.import_module("cmaes")
+    except ImportError:
+        raise UsageError(
+            'tune.sampler: cmaes needs the cmaes package: pip install "dltrain[cmaes]"'
+        ) from None
 
 
 def make_sampler(name: str, seed: int, grid: dict[str, list[Any]] | None) -> Any:
-    """``tpe``, ``random``, ``grid``, ``cmaes`` or ``qmc``, seeded."""
+    """``tpe``, ``random``, ``grid``, ``cmaes`` or ``qmc``, seeded.
+
+    Raises:
+        UsageError: the sampler's package is missing (:func:`require_sampler`).
+    """
     import optuna
 
+    require_sampler(name)
     if name == "grid":
         assert grid is not None  # check_tune built it
         return _grid_sampler(grid, seed)

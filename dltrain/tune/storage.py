@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import os
 import random
 import socket
@@ -46,6 +47,7 @@ __all__ = [
     "fail_lost_trials",
     "fail_stale",
     "open_storage",
+    "require_driver",
     "this_process",
     "trial_id",
 ]
@@ -94,6 +96,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     import optuna
     import sqlalchemy.exc
 
+    require_driver(url)
     for attempt in range(_OPEN_ATTEMPTS):
         try:
             with _quiet_optuna():
@@ -121,11 +124,30 @@ def _cannot_open(url: str, exc: Exception) -> UsageError:
     )
 
 
+def require_driver(url: str) -> None:
+    """Fail at once, with the extra to install, when a PostgreSQL URL's psycopg2 driver is
+    missing (it comes with ``dltrain[postgres]``, not with dltrain itself).
+
+    Raises:
+        UsageError: ``postgresql://`` (without psycopg 3) or ``postgresql+psycopg2://``, and
+            psycopg2 cannot be imported.
+    """
+    if not _with_driver(url).startswith("postgresql+psycopg2:"):
+        return
+    try:
+        importlib.import_module("psycopg2")
+    except ImportError:
+        raise UsageError(
+            f"--storage {public_url(url)}: a PostgreSQL study storage needs the psycopg2 "
+            'driver: pip install "dltrain[postgres]"'
+        ) from None
+
+
 def _with_driver(url: str) -> str:
     """``postgresql://`` through psycopg2 when psycopg (3) is not installed.
 
-    SQLAlchemy 2.1 reads a plain ``postgresql://`` as psycopg 3; dltrain depends on
-    psycopg2-binary, so a plain URL must work with it. An explicit driver is kept.
+    SQLAlchemy 2.1 reads a plain ``postgresql://`` as psycopg 3; dltrain's ``postgres`` extra
+    installs psycopg2-binary, so a plain URL must work with it. An explicit driver is kept.
     """
     import importlib.util
 

@@ -26,6 +26,7 @@ from dltrain.tune.config_source import ConfigSource
 from dltrain.tune.context import StudyContext
 from dltrain.tune.objective import TrialOutcome, latest_run, run_trial, trial_name
 from dltrain.tune.records import StudySummary
+from dltrain.tune.samplers import require_sampler
 from dltrain.tune.sink import NullTuneProgress
 from dltrain.tune.space import suggest_params
 from dltrain.tune.storage import (
@@ -33,6 +34,7 @@ from dltrain.tune.storage import (
     claim_lock,
     current_trials,
     open_storage,
+    require_driver,
     this_process,
     trial_id,
 )
@@ -91,7 +93,8 @@ def tune_study(
 
     Raises:
         ConfigError, DataError: a bad config or ``tune:`` section (before any trial).
-        UsageError: bad arguments, or a storage that cannot be opened.
+        UsageError: bad arguments, a storage that cannot be opened, or a missing extra
+            (``dltrain[postgres]``, ``dltrain[cmaes]``).
     """
     from dltrain.data.sharing import sharing_datasets
 
@@ -103,6 +106,11 @@ def tune_study(
     if timeout is not None and timeout <= 0:
         raise UsageError(f"--timeout must be positive; received {timeout}")
     tune = loaded.config.tune
+    if tune is not None:
+        # Before check_tune builds models: a missing extra is said at once.
+        require_sampler(tune.sampler)
+    if storage is not None:
+        require_driver(storage)
     # The experiment's data is loaded once for the whole study (check_tune's model builds
     # and every trial) unless a trial may change it.
     shared = contextlib.nullcontext() if _searches_data(loaded) else sharing_datasets()

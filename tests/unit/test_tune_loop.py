@@ -2,13 +2,14 @@
 
 What a trial trains is covered by tests/test_tune_study.py; here the loop's own costs and
 records: storage reads per trial, when ``best.yaml`` is written, the ``tune`` record of a
-trial's ``run.json``.
+trial's ``run.json``, and the extras a sampler or a storage needs.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,11 @@ from typing import Any
 import optuna
 import pytest
 from tune_configs import write_tune
+from typer.testing import CliRunner
 
+from dltrain.cli import app
 from dltrain.config import LoadedConfig
+from dltrain.errors import UsageError
 from dltrain.storage import RunFolder, read_manifest
 from dltrain.storage.manifest import RunManifest, TuneRecord
 from dltrain.tune.checks import TunePlan
@@ -27,6 +31,7 @@ from dltrain.tune.sink import NullTuneProgress
 from dltrain.tune.space import read_space
 
 study_module = importlib.import_module("dltrain.tune.study")
+runner = CliRunner()
 
 SPACE = """\
 metric: val_mae
@@ -212,6 +217,38 @@ def test_study_summaries_are_typed_for_the_api_and_render_as_before() -> None:
     # Typed dicts: study.json holds them as they are, and `study.best["value"]` still works.
     assert summary.best is not None and summary.best["value"] == 0.5
     assert json.loads(json.dumps(summary.counts)) == summary.counts
+
+
+def test_a_postgresql_storage_without_psycopg2_names_the_extra(
+    tmp_path: Path, regression_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg2", None)  # `import psycopg2` now fails
+    config = write_tune(tmp_path, regression_csv, SPACE)
+    url = "postgresql+psycopg2://tuner:s3cret@127.0.0.1:1/studies"
+    result = runner.invoke(app, ["tune", str(config), "--storage", url, "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2, result.output
+    assert (
+        "error: --storage postgresql+psycopg2://tuner@127.0.0.1:1/studies: a PostgreSQL study "
+        'storage needs the psycopg2 driver: pip install "dltrain[postgres]"'
+    ) in result.stderr
+    assert "Traceback" not in result.output and "s3cret" not in result.output
+    assert not (tmp_path / "runs").exists()  # said before anything was made
+    if importlib.util.find_spec("psycopg") is None:  # a plain URL means psycopg2 then
+        with pytest.raises(UsageError, match=r'pip install "dltrain\[postgres\]"'):
+            study_module.require_driver("postgresql://tuner@db/studies")
+    study_module.require_driver("sqlite:///study.db")  # other storages need nothing more
+
+
+def test_the_cma_es_sampler_without_cmaes_names_the_extra(
+    tmp_path: Path, regression_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "cmaes", None)  # `import cmaes` now fails
+    config = write_tune(tmp_path, regression_csv, SPACE.replace("sampler: random", "sampler: cmaes"))
+    result = runner.invoke(app, ["tune", str(config), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2, result.output
+    assert 'error: tune.sampler: cmaes needs the cmaes package: pip install "dltrain[cmaes]"' in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize(
