@@ -79,8 +79,8 @@ def run_experiment(
     check_tracking(loaded)
     # TensorFlow is imported only once the config is known to be valid.
     from dltrain.report import record_start
-    from dltrain.train import dry_run, prepare
     from dltrain.train.distributed import worker_scratch
+    from dltrain.train.prepare import dry_run, prepare
 
     with worker_scratch(cfg.distribute.strategy) as scratch:
         root = scratch or Path(runs_dir or cfg.output.runs_dir or "runs")
@@ -131,7 +131,8 @@ def resume_experiment(
         check_tracking(plan.loaded, run)
         if on_run_folder is not None:
             on_run_folder(run.path)
-        from dltrain.train import dry_run, prepare, record_resume
+        from dltrain.train import record_resume
+        from dltrain.train.prepare import dry_run, prepare
         from dltrain.train.resume import apply_changes
 
         point = plan.point
@@ -169,8 +170,9 @@ def _follow(
     non-chief worker of a new run does.
     """
     from dltrain.report import record_start
-    from dltrain.train import dry_run, plan_resume, prepare
+    from dltrain.train import plan_resume
     from dltrain.train.distributed import worker_scratch
+    from dltrain.train.prepare import dry_run, prepare
     from dltrain.train.resume import apply_changes
 
     plan = plan_resume(chief_run, overrides, force=force, follower=True)
