@@ -46,6 +46,7 @@ __all__ = [
     "current_trials",
     "fail_lost_trials",
     "fail_stale",
+    "is_finished",
     "open_storage",
     "require_driver",
     "this_process",
@@ -74,6 +75,11 @@ def this_process() -> ProcessInfo:
 def trial_id(trial: optuna.trial.Trial | FrozenTrial) -> int:
     """The storage's id of a trial (Optuna keeps it private; heartbeats are keyed by it)."""
     return int(trial._trial_id)
+
+
+def is_finished(study: optuna.Study, trial: optuna.trial.Trial) -> bool:
+    """Whether the storage holds ``trial`` as finished (complete, pruned or failed) now."""
+    return bool(study._storage.get_trial(trial_id(trial)).state.is_finished())
 
 
 @contextlib.contextmanager

@@ -33,6 +33,7 @@ from dltrain.tune.storage import (
     Heartbeat,
     claim_lock,
     current_trials,
+    is_finished,
     open_storage,
     require_driver,
     this_process,
@@ -415,8 +416,12 @@ def _tell(
             context.study.tell(trial, state=TrialState.PRUNED)
         else:
             context.study.tell(trial, state=TrialState.FAIL)
-    except optuna.exceptions.UpdateFinishedTrialError:
-        pass  # another process failed it as stale (no heartbeat for too long): it stays so
+    except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as exc:
+        # Another process failed it as stale (no heartbeat for too long): it stays so. Optuna
+        # 5.1's Study.tell says so with a plain ValueError (tests/unit/test_optuna_internals.py),
+        # so a ValueError counts only when the trial really is finished in the storage.
+        if isinstance(exc, ValueError) and not is_finished(context.study, trial):
+            raise
     if outcome.run_dir is not None:
         params = dict(trial.params)
         _record_in_run(context, trial.number, params, outcome, seconds)

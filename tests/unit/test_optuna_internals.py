@@ -21,6 +21,7 @@ from dltrain.tune.storage import (
     _fail_trial,
     current_trials,
     fail_stale,
+    is_finished,
     open_storage,
     this_process,
     trial_id,
@@ -56,6 +57,12 @@ def test_another_processs_trial_is_failed_with_its_reason_through_the_storage(
     # write, a user attribute, raises this (Study.tell itself would raise a plain ValueError).
     with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
         asked.set_user_attr("state", "complete")
+    # _tell also accepts Study.tell's plain ValueError, but only for a trial the storage holds
+    # as finished (is_finished); a running one is not.
+    with pytest.raises((optuna.exceptions.UpdateFinishedTrialError, ValueError)):
+        study.tell(asked, 1.0)
+    assert is_finished(study, asked)
+    assert not is_finished(study, study.ask())
 
 
 def test_a_trial_of_a_gone_local_process_is_failed_at_once(study: optuna.Study) -> None:
