@@ -1,7 +1,7 @@
 """Shared fixtures: generated data in temporary folders, and a quiet TensorFlow.
 
-``tests/unit/`` is the fast layer: its tests never import TensorFlow. When a session runs
-only those tests, it fails if TensorFlow (or Keras) got imported anyway.
+``tests/unit/`` is the fast layer: its tests never import TensorFlow; its own conftest.py fails
+a test that does, naming it and the line that imported it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from datagen import (  # noqa: E402
 
 from dltrain.runtime.xla_cache import xla_environment  # noqa: E402  (no TensorFlow)
 
-_UNIT = Path(__file__).parent / "unit"
 _SESSION = ExitStack()
 
 
@@ -44,21 +43,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     _SESSION.close()  # seals what the session compiled, restores the variables
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    items = getattr(session, "items", [])
-    only_unit = bool(items) and all(Path(str(item.path)).is_relative_to(_UNIT) for item in items)
-    heavy = sorted(name for name in ("tensorflow", "keras") if name in sys.modules)
-    if only_unit and heavy:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(
-                f"tests/unit imported {', '.join(heavy)}: the fast layer must not "
-                "(move the test to tests/ or import lazily)",
-                red=True,
-            )
 
 
 @pytest.fixture

@@ -188,6 +188,7 @@ def parse_yaml(text: str, filename: str = "<string>") -> tuple[Any, SourceMap]:
     Raises:
         ConfigError: invalid YAML, an empty document, or an unsafe construct.
     """
+    _refuse_deep_flow(text, filename)
     loader: _Loader | None = None
     try:
         loader = _Loader(text)
@@ -221,6 +222,43 @@ def parse_yaml(text: str, filename: str = "<string>") -> tuple[Any, SourceMap]:
         if loader is not None:
             loader.dispose()
     return data, builder.source
+
+
+_OPENS = (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken)
+_CLOSES = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken)
+
+
+def _refuse_deep_flow(text: str, filename: str) -> None:
+    """Refuse ``[[[[...`` nested past :data:`MAX_DEPTH` before PyYAML's parser recurses into
+    it: its tokens are read flat, so the answer comes in milliseconds and names the place,
+    where the parser would take seconds to run out of stack. Text with few brackets is not
+    scanned; anything the scanner rejects is left to the parse, which says what is wrong."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    loader = _Loader(text)
+    depth = 0
+    try:
+        while loader.check_token():
+            token = loader.get_token()
+            if isinstance(token, _OPENS):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = token.start_mark
+                    raise ConfigError(
+                        problems=[
+                            Problem(
+                                "invalid YAML: nested too deeply (a config has at most "
+                                f"{MAX_DEPTH} levels)",
+                                location=Location(filename, mark.line + 1, mark.column + 1),
+                            )
+                        ]
+                    )
+            elif isinstance(token, _CLOSES):
+                depth -= 1
+    except yaml.YAMLError:
+        return
+    finally:
+        loader.dispose()
 
 
 def read_config_text(path: Path) -> str:

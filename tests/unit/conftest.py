@@ -1,21 +1,70 @@
 """The fast layer's guard: a unit test that imports TensorFlow or Keras fails, by name.
 
-Each test is checked on its own (the modules it brought in), so the offender is named; a test
-module that imports them at collection is caught by the session check in tests/conftest.py.
+An import watcher notes the first place in our code (a test or dltrain) that imports either.
+Each test is checked on its own, so the offending test is named with that place; a test module
+that imports them at collection fails the first unit test of a unit-only session, naming the
+line. Both work under pytest-xdist, where each worker runs its own share.
 """
 
 from __future__ import annotations
 
+import importlib.abc
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 _HEAVY = ("tensorflow", "keras")
+_UNIT = Path(__file__).parent
+_ROOT = _UNIT.parent.parent
+
+
+class _Watch(importlib.abc.MetaPathFinder):
+    """Finds nothing; remembers who asked for TensorFlow or Keras first."""
+
+    def __init__(self) -> None:
+        self.first: str | None = None
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> None:
+        if name in _HEAVY and self.first is None:
+            frame = sys._getframe(1)
+            while frame is not None:
+                file = Path(frame.f_code.co_filename)
+                ours = file.is_relative_to(_ROOT) and not file.is_relative_to(_ROOT / ".venv")
+                if ours and file.name != "conftest.py":
+                    self.first = f"{file.relative_to(_ROOT)}:{frame.f_lineno}"
+                    break
+                frame = frame.f_back  # type: ignore[assignment]
+        return None
+
+
+_WATCH = _Watch()
+sys.meta_path.insert(0, _WATCH)
 
 
 def _loaded() -> set[str]:
     return {name for name in _HEAVY if name in sys.modules}
+
+
+def _where() -> str:
+    return f" (first imported at {_WATCH.first})" if _WATCH.first else ""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_heavy_at_collection(request: pytest.FixtureRequest) -> None:
+    items = request.session.items
+    only_unit = all(Path(str(item.path)).is_relative_to(_UNIT) for item in items)
+    heavy = sorted(_loaded())
+    if only_unit and heavy:
+        pytest.fail(
+            f"tests/unit imported {', '.join(heavy)} while collecting{_where()}: the fast "
+            "layer must not (move the test to tests/, or import lazily)",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +74,7 @@ def _no_tensorflow(request: pytest.FixtureRequest) -> Iterator[None]:
     new = sorted(_loaded() - before)
     if new:
         pytest.fail(
-            f"{request.node.nodeid} imported {', '.join(new)}: tests/unit must not "
+            f"{request.node.nodeid} imported {', '.join(new)}{_where()}: tests/unit must not "
             "(move the test to tests/, or make the code it calls import them lazily)",
             pytrace=False,
         )

@@ -153,6 +153,22 @@ def test_deep_nesting_is_a_config_error(tmp_path: Path, levels: int) -> None:
     assert result.exit_code == 2 and "nested" in result.output
 
 
+def test_deep_flow_nesting_is_refused_where_it_passes_the_limit() -> None:
+    from dltrain.config.yaml_source import MAX_DEPTH, parse_yaml
+
+    text = "model:\n  layers: " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(ConfigError) as err:
+        parse_yaml(text, "c.yaml")
+    # The 65th bracket of line 2 (after "  layers: "), found without recursing into the rest.
+    assert str(err.value) == (
+        f"c.yaml:2:{len('  layers: ') + MAX_DEPTH + 1}: invalid YAML: nested too deeply "
+        f"(a config has at most {MAX_DEPTH} levels)"
+    )
+    nested = "a: " + "[" * MAX_DEPTH + "1" + "]" * MAX_DEPTH + "\n"
+    with pytest.raises(ConfigError, match="nested more than 64 levels deep"):
+        parse_yaml(nested, "c.yaml")  # at the limit the parse itself sees the depth
+
+
 def test_seed_must_fit_numpy(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(MINIMAL)
