@@ -16,6 +16,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Rendered tables are checked at the CLI's width for captured output (160), whatever terminal
+# (or pytest-xdist worker) the tests run from; tests that want a width set COLUMNS themselves.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 # One XLA compilation cache for the session (dltrain.runtime.xla_cache), never the user's own: the
 # many runs of the same tiny models compile each step once.
 os.environ.setdefault("DLTRAIN_XLA_CACHE", tempfile.mkdtemp(prefix="dltrain-test-xla-"))
