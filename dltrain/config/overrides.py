@@ -172,6 +172,9 @@ def apply_override(data: dict[str, Any], source: SourceMap, override: str) -> No
             nxt = path[depth + 1]
             if part not in node or node[part] is None:
                 node[part] = [] if isinstance(nxt, int) else {}
+                # A key the override made up (a typo'd `trainig.epochs`) is reported at the
+                # --set argument, not at the file's first line.
+                source.locations[path[: depth + 1]] = where
             node = node[part]
     last = path[-1]
     if isinstance(last, int):

@@ -426,6 +426,11 @@ def test_set_errors_name_the_override(tmp_path: Path) -> None:
     assert "model.layers[1].Dense.units" in message and "c.yaml" not in message
     message = errors_of(path, ["model.layers[1].class_name=Conv2D"])
     assert "replace the entry: model.layers[1]={NewClass: {...}}" in message
+    # A misspelt section made up by the override is reported at the override, not at line 1.
+    message = errors_of(path, ["trainig.epochs=1"]).splitlines()[-1].strip()
+    assert message == (
+        "--set trainig.epochs=1: trainig: unknown key 'trainig' (did you mean 'training'?)"
+    ), message
 
 
 def test_long_form_file_errors_point_at_the_written_line(tmp_path: Path) -> None:
