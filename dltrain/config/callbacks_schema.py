@@ -3,13 +3,14 @@ and any other Keras callback by name."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
     NonNegativeFloat,
     NonNegativeInt,
     PositiveInt,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -91,6 +92,22 @@ def flag_section(value: Any) -> Any:
     return value
 
 
+# What a `callbacks.extra` entry may be written as (the validator below makes both a mapping):
+# the JSON Schema says so too, so editors accept `- TerminateOnNaN` as `dltrain run` does.
+_EXTRA_ENTRY: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "description": "A callback class name, with no arguments."},
+        {
+            "type": "object",
+            "minProperties": 1,
+            "maxProperties": 1,
+            "additionalProperties": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+            "description": "{ClassName: {arguments}}",
+        },
+    ]
+}
+
+
 class CallbacksConfig(Strict):
     """Callbacks added to ``model.fit``. ``true`` enables a section with its defaults."""
 
@@ -104,9 +121,9 @@ class CallbacksConfig(Strict):
     """Stop as soon as the loss is NaN/Inf."""
     tensorboard: TensorBoardConfig | None = None
     """TensorBoard logs; off by default."""
-    extra: list[dict[str, dict[str, Any]]] | None = None
-    """More Keras callbacks, each ``{ClassName: {arguments}}``: built-in ones
-    (``CSVLogger: {filename: log.csv}``) or classes registered with
+    extra: list[Annotated[dict[str, dict[str, Any]], WithJsonSchema(_EXTRA_ENTRY)]] | None = None
+    """More Keras callbacks, each ``{ClassName: {arguments}}`` or a bare ``ClassName``: built-in
+    ones (``CSVLogger: {filename: log.csv}``, ``TerminateOnNaN``) or classes registered with
     ``@keras.saving.register_keras_serializable`` by a module in ``imports``."""
 
     _flags = field_validator("early_stopping", "reduce_lr", "tensorboard", mode="before")(

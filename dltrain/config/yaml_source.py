@@ -239,7 +239,7 @@ def _refuse_deep_flow(text: str, filename: str) -> None:
     depth = 0
     try:
         while loader.check_token():
-            token = loader.get_token()
+            token = loader.get_token()  # type: ignore[no-untyped-call]
             if isinstance(token, _OPENS):
                 depth += 1
                 if depth > MAX_DEPTH:

@@ -73,6 +73,9 @@ model:
     + "model: {layers: [Flatten]}\ncallbacks: {early_stopping: true, tensorboard: false}\n",
     "optimizer arguments": MNIST
     + "model: {layers: [Flatten]}\noptimizer: {name: sgd, learning_rate: 1e-3, momentum: 0.9}\n",
+    "callbacks.extra: a mapping, a bare class name, no arguments": MNIST
+    + "model: {layers: [Flatten]}\ncallbacks:\n  extra:\n    - CSVLogger: {filename: a.csv}\n"
+    + "    - TerminateOnNaN\n    - ProgbarLogger:\n",
 }
 
 INVALID = {
@@ -86,6 +89,8 @@ INVALID = {
     "unknown data kind": ("data: {kind: imagenet}\nmodel: {layers: [Flatten]}\n", "imagenet"),
     "typo in a file that extends": ("extends: base.yaml\ntrainig: {epochs: 3}\n", "'trainig'"),
     "bad value in a file that extends": ("extends: base.yaml\ntraining: {epochs: 0}\n", "0"),
+    "two callback classes in one entry": (
+        MNIST + "model: {layers: [Flatten]}\ncallbacks: {extra: [{A: {}, B: {}}]}\n", "not valid"),
 }
 
 
