@@ -207,6 +207,75 @@ def test_tracking_without_a_server_is_a_config_error(
     assert checked.exit_code == 2 and "no MLflow tracking server given" in checked.output
 
 
+BAD_URIS = [
+    "file:///tmp/mlruns",
+    "plain/path",
+    "garbage!!:://x y",
+    "ftp://127.0.0.1/x",
+    "http://[::1",
+]
+
+
+@pytest.mark.parametrize("uri", BAD_URIS)
+def test_a_uri_mlflow_cannot_track_to_is_refused_before_a_folder_exists(
+    uri: str, tmp_path: Path, data: Path, regression_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    runs = tmp_path / "runs"
+    config = _config(tmp_path, data, "x")
+    result = runner.invoke(app, ["run", str(config), "--runs-dir", str(runs), "--mlflow", uri])
+    assert result.exit_code == 2, result.output
+    assert "tracking.mlflow.uri" in result.output and repr(uri) in result.output
+    assert "expected an http(s) server" in result.output and "Traceback" not in result.output
+    if uri.startswith(("file:", "plain")):
+        assert "MLFLOW_ALLOW_FILE_STORE=true" in result.output
+    assert not runs.exists()
+
+    from tune_configs import GOOD_SPACE, write_tune
+
+    tune = write_tune(tmp_path, regression_csv, GOOD_SPACE + "trials: 1\n")
+    tuned = runner.invoke(
+        app, ["tune", str(tune), "--runs-dir", str(runs), "--set", f"tracking.mlflow.uri={uri}"]
+    )
+    assert tuned.exit_code == 2, tuned.output
+    assert repr(uri) in tuned.output and "Traceback" not in tuned.output
+    assert not runs.exists()
+
+
+def test_mlflow_database_engines_are_mlflows() -> None:
+    from mlflow.store.db.db_types import DATABASE_ENGINES as MLFLOW_ENGINES
+
+    from dltrain.tracking.settings import DATABASE_ENGINES, uri_problem
+
+    assert set(DATABASE_ENGINES) == set(MLFLOW_ENGINES)
+    assert uri_problem("sqlite:///mlflow.db") is None
+    assert uri_problem("https://me:pw@mlflow.example:5000/x") is None
+
+
+def test_a_bad_uri_leaves_a_completed_run_and_its_config_as_they_were(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    config = tmp_path / "plain.yaml"
+    config.write_text("name: plain\n" + TINY_MLP.format(path=data))
+    done = run_experiment(config, ["training.epochs=1"], runs_dir=tmp_path / "runs")
+    assert done.status == "completed"
+    before = {name: (done.run_dir / name).read_bytes() for name in ("run.json", "config.yaml")}
+    for uri in BAD_URIS:
+        result = runner.invoke(
+            app,
+            ["run", "--resume", str(done.run_dir), "--set", "training.epochs=3", "--mlflow", uri],
+        )
+        assert result.exit_code == 2, result.output
+        assert repr(uri) in result.output and "Traceback" not in result.output
+        synced = runner.invoke(app, ["sync", str(done.run_dir), "--mlflow", uri])
+        assert synced.exit_code == 2, synced.output
+        assert "--mlflow" in synced.output and repr(uri) in synced.output
+    after = {name: (done.run_dir / name).read_bytes() for name in ("run.json", "config.yaml")}
+    assert after == before and _manifest(done.run_dir)["status"] == "completed"
+
+
 # ---------------------------------------------------------------------- a real server
 
 

@@ -17,10 +17,16 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from dltrain.config import LoadedConfig
+from dltrain.errors import UsageError
 from dltrain.storage import RunFolder
 from dltrain.tracking.client import Tracker
 from dltrain.tracking.nested import active_study
-from dltrain.tracking.settings import TrackingSettings, require_mlflow, settings_from
+from dltrain.tracking.settings import (
+    TrackingSettings,
+    require_mlflow,
+    settings_from,
+    uri_problem,
+)
 from dltrain.tracking.upload import STATUS, open_mlflow_run, upload_run
 
 if TYPE_CHECKING:
@@ -131,10 +137,15 @@ def sync_run(run_dir: Path, uri: str | None = None, *, experiment: str | None = 
     Raises:
         CheckpointError: not a readable run folder.
         RunFolderError: another process is writing it.
-        ConfigError: no server given anywhere, or the ``mlflow`` extra is missing.
+        ConfigError: no server given anywhere, a URI MLflow cannot track to, or the ``mlflow``
+            extra is missing.
+        UsageError: ``uri`` is no server or database URI (checked before the folder is opened).
         TrackingError: the server failed (nothing in the run folder changes but ``run.json``'s
             record of the MLflow run).
     """
+    problem = uri_problem(uri) if uri else None
+    if problem is not None:
+        raise UsageError(f"--mlflow: {problem}; received {uri!r}")
     run = RunFolder.open(run_dir)
     run.take_lock()
     try:

@@ -11,15 +11,25 @@ project says where its runs belong. The variable alone does not turn tracking on
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from dltrain.errors import ConfigError, Problem
 
-__all__ = ["EXTRA_HINT", "TrackingSettings", "require_mlflow", "settings_from"]
+__all__ = ["EXTRA_HINT", "TrackingSettings", "require_mlflow", "settings_from", "uri_problem"]
 
 EXTRA_HINT = "pip install 'dltrain[mlflow]'"
+
+DATABASE_ENGINES = ("postgresql", "mysql", "sqlite", "mssql")
+"""The SQLAlchemy dialects MLflow's database store takes (``mlflow.store.db.db_types``; a
+``dialect+driver`` scheme counts). Kept here so that checking a URI imports no MLflow;
+``tests/test_tracking.py`` checks the two agree."""
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_EXAMPLES = "an http(s) server (http://127.0.0.1:5000) or a database (sqlite:///mlflow.db)"
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,17 @@ def settings_from(
                 )
             ],
         )
+    problem = uri_problem(uri)
+    if problem is not None:
+        where = (
+            "MLFLOW_TRACKING_URI"
+            if uri == os.environ.get("MLFLOW_TRACKING_URI") and not section.get("uri")
+            else "tracking.mlflow.uri"
+        )
+        raise ConfigError(
+            "",
+            [Problem(f"{problem}; received {uri!r}", where, key=("tracking", "mlflow", "uri"))],
+        )
     return TrackingSettings(
         uri=uri,
         experiment=section.get("experiment") or str(config.get("name", "experiment")),
@@ -65,6 +86,35 @@ def settings_from(
         tags=dict(section.get("tags") or {}),
         log_models=bool(section.get("log_models", False)),
     )
+
+
+def uri_problem(uri: str) -> str | None:
+    """Why MLflow could not track to ``uri`` (None: it is a server or database URI).
+
+    Checked before a run folder exists or a resumed run's ``config.yaml`` changes, since
+    MLflow itself says so only once the run is under way (``file:`` stores refused by
+    MLflow 3, ``ftp:``, ``http://[::1`` raising ``ValueError``).
+    """
+    if not _SCHEME.match(uri) or uri.lower().startswith("file:") or re.match(r"[A-Za-z]:\\", uri):
+        if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").strip().lower() in ("true", "1"):
+            return None
+        return (
+            "MLflow reads this as a local folder (a file store), which MLflow 3 refuses unless "
+            f"MLFLOW_ALLOW_FILE_STORE=true is set; expected {_EXAMPLES}"
+        )
+    scheme = uri.split(":", 1)[0].lower()
+    if scheme.split("+", 1)[0] in DATABASE_ENGINES:
+        return None
+    if scheme not in ("http", "https"):
+        return f"MLflow cannot track to a {scheme}: URI; expected {_EXAMPLES}"
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018  (raises ValueError for a port that is no number)
+    except ValueError as exc:
+        return f"not a valid URL ({exc}); expected {_EXAMPLES}"
+    if not parts.hostname or any(c.isspace() for c in uri):
+        return f"not a valid URL (no host, or a space in it); expected {_EXAMPLES}"
+    return None
 
 
 def require_mlflow() -> None:

@@ -112,6 +112,9 @@ def tune_study(
         require_sampler(tune.sampler)
     if storage is not None:
         require_driver(storage)
+    from dltrain.tracking import check_tracking
+
+    check_tracking(loaded)  # a bad tracking URI is refused before the study folder exists
     # The experiment's data is loaded once for the whole study (check_tune's model builds
     # and every trial) unless a trial may change it.
     shared = contextlib.nullcontext() if _searches_data(loaded) else sharing_datasets()
