@@ -27,14 +27,17 @@ def test_run_result_prints_the_test_metrics_once_in_one_format() -> None:
         status="completed",
     )
     text = _printed(result)
-    assert "1,296,000.1235" in text and "976.3585" in text and "0.5000" in text
+    assert "1,296,000" in text and "976.36" in text and "0.5000" in text
+    assert "1,296,000.1" not in text  # digits below what the number means are not shown
     assert "Test loss" not in text and "Test accuracy" not in text
-    assert text.count("976.3585") == 1
+    assert text.count("976.36") == 1
     assert "run folder: runs/x/20260101T000000Z  (completed)" in text
 
 
 def test_format_column_switches_whole_column_to_scientific() -> None:
-    assert format_column([0.25, 12.0, 0.0]) == ["0.2500", "12.0000", "0.0000"]
+    assert format_column([0.25, 12.0, 0.0]) == ["0.2500", "12.000", "0.0000"]
+    # Five significant digits at most: no 153,398.9688 for a regression loss.
+    assert format_column([153398.9688, 1324.9131, 0.75]) == ["153,399", "1,324.9", "0.7500"]
     assert format_column([1.5e-6, 0.3]) == ["1.5000e-06", "3.0000e-01"]
     assert format_column([2.0e13, 1.0]) == ["2.0000e+13", "1.0000e+00"]
     assert format_column([math.nan, 1.0]) == ["nan", "1.0000"]

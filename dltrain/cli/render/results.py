@@ -63,18 +63,25 @@ def render_model_summary(console: Console, summary: ModelSummary) -> None:
 
 
 def format_column(values: list[float]) -> list[str]:
-    """Numbers of one table column in one format, so they line up and compare at a glance.
+    """Numbers of one table column, so they line up and compare at a glance.
 
-    Fixed point with 4 decimals and thousands separators (``1,296,000.1234`` beside
-    ``976.3585``), unless a value would lose its digits that way (non-zero below 1e-4, or
-    1e12 and up): then the whole column is scientific (``1.2960e-05``). NaN and infinities
-    are written as such.
+    Fixed point with thousands separators and five significant digits, at most four decimals
+    (``153,399`` and ``1,324.9`` beside ``0.7500``: no digits below what the number means),
+    unless a value would lose its digits that way (non-zero below 1e-4, or 1e12 and up): then
+    the whole column is scientific (``1.2960e-05``). NaN and infinities are written as such.
     """
     finite = [abs(v) for v in values if math.isfinite(v) and v != 0]
     fixed = all(1e-4 <= v < 1e12 for v in finite)
     return [
-        (f"{v:,.4f}" if fixed else f"{v:.4e}") if math.isfinite(v) else str(v) for v in values
+        (_significant(v) if fixed else f"{v:.4e}") if math.isfinite(v) else str(v)
+        for v in values
     ]
+
+
+def _significant(value: float, digits: int = 5) -> str:
+    magnitude = math.floor(math.log10(abs(value))) if value else 0
+    decimals = min(4, max(0, digits - 1 - magnitude))
+    return f"{value:,.{decimals}f}"
 
 
 def render_metrics(console: Console, metrics: dict[str, float], title: str) -> None:
