@@ -46,3 +46,5 @@ class StudyContext:
     """The MLflow parent run when the config asks for tracking."""
     best_yaml_trial: int | None = None
     """The trial whose values ``best.yaml`` holds, once this process wrote it."""
+    fingerprint: str | None = None
+    """The hash of the experiment outside the search space (dltrain.tune.fingerprint)."""

@@ -24,6 +24,7 @@ from dltrain.storage.manifest import TuneRecord
 from dltrain.tune.checks import TunePlan, check_tune
 from dltrain.tune.config_source import ConfigSource
 from dltrain.tune.context import StudyContext
+from dltrain.tune.fingerprint import describe_changes, experiment_values, fingerprint
 from dltrain.tune.objective import TrialOutcome, latest_run, run_trial, trial_name
 from dltrain.tune.records import StudySummary
 from dltrain.tune.samplers import require_sampler
@@ -58,6 +59,9 @@ __all__ = ["StudySummary", "tune_study"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # While other processes' trials would complete the study, look again this often.
 _WAIT_S = 2.0
+# The study's user attributes that record its experiment (dltrain.tune.fingerprint).
+_EXPERIMENT = "experiment"
+_FINGERPRINT = "fingerprint"
 
 
 def tune_study(
@@ -145,7 +149,9 @@ def tune_study(
                 notes.append(f"the grid has {size} points: the study stops at {size} trials")
                 wanted = size
         with _optuna_logging_quiet():
-            optuna_study = _open_study(rdb, name, plan, loaded, shared=storage is not None)
+            optuna_study = _open_study(
+                rdb, name, plan, loaded, shared=storage is not None, study_dir=study_dir, url=url
+            )
             context = StudyContext(
                 loaded=loaded,
                 plan=plan,
@@ -158,6 +164,7 @@ def tune_study(
                 progress=progress or NullTuneProgress(),
                 command=command,
                 notes=notes,
+                fingerprint=fingerprint(experiment_values(loaded, [p.path for p in plan.params])),
             )
             limit = timeout if timeout is not None else tune.timeout
             with _tracked_study(context) as context.tracking:
@@ -222,16 +229,28 @@ def _open_study(
     name: str,
     plan: TunePlan,
     loaded: LoadedConfig,
+    *,
     shared: bool,
+    study_dir: Path,
+    url: str,
 ) -> optuna.Study:
-    """Create the study, or load it and check it still optimizes the same thing."""
+    """Create the study, or load it and check it still optimizes the same thing with the
+    same experiment.
+
+    Raises:
+        UsageError: another metric or direction, another experiment outside the search
+            space, or trial folders in ``study_dir`` of a study the storage does not hold.
+    """
     import optuna
 
     from dltrain.tune.samplers import make_pruner, make_sampler
 
     tune = loaded.config.tune
     assert tune is not None
+    # Looked at before the storage: a process that made a trial folder had made the study.
+    had_trials = _has_trial_folders(study_dir)
     existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
+    values = experiment_values(loaded, [p.path for p in plan.params])
     if name in existing:
         previous = existing[name]
         metric = previous.user_attrs.get("metric")
@@ -242,6 +261,14 @@ def _open_study(
                 f"study {name!r} already optimizes {metric} ({direction}); this config asks "
                 f"for {plan.metric} ({plan.direction}). Name a new study with --study NAME"
             )
+        _check_experiment(name, previous.user_attrs, values)
+    elif had_trials:
+        raise UsageError(
+            f"{study_dir}: the study folder holds trial folders, but the study storage "
+            f"{public_url(url)} has no study {name!r} (its study.db is empty, deleted or "
+            "replaced): a new study would reuse their trial numbers. Restore the storage, "
+            "start a new study with --study NEW, or move the trial-* folders away"
+        )
     done = existing[name].n_trials if name in existing else 0
     # Reruns and other processes must not replay the same random draws: the seed moves on
     # with the trials already made (and, for shared studies, with the process).
@@ -259,7 +286,36 @@ def _open_study(
     if name not in existing:
         study.set_user_attr("metric", plan.metric)
         study.set_user_attr("config", loaded.config.name)
+    if existing.get(name) is None or _EXPERIMENT not in existing[name].user_attrs:
+        # A study made before dltrain recorded its experiment takes this one's.
+        study.set_user_attr(_EXPERIMENT, values)
+        study.set_user_attr(_FINGERPRINT, fingerprint(values))
     return study
+
+
+def _has_trial_folders(study_dir: Path) -> bool:
+    """Whether a trial of some study left a run folder here."""
+    return any(p.is_dir() for p in study_dir.glob("trial-*/*"))
+
+
+def _check_experiment(name: str, attrs: dict[str, Any], values: dict[str, Any]) -> None:
+    """Refuse to continue study ``name`` with an experiment other than the one its trials ran.
+
+    Raises:
+        UsageError: the values outside the search space changed, listed as old -> new.
+    """
+    recorded = attrs.get(_EXPERIMENT)
+    if not isinstance(recorded, dict) or attrs.get(_FINGERPRINT) == fingerprint(values):
+        return
+    changes = describe_changes(recorded, values)
+    if not changes:
+        return
+    lines = "\n".join(f"  {line}" for line in changes)
+    raise UsageError(
+        f"study {name!r} was run with another experiment; its trials would not compare with "
+        f"this one's. Changed outside the search space (study -> now):\n{lines}\n"
+        "Start a new study with --study NEW, or run the study's experiment as it was"
+    )
 
 
 def _optimize(

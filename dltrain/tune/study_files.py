@@ -148,14 +148,16 @@ def write_study_files(
             context.study_dir / "plots", context.study, context.plan, trials
         )
     atomic_write_text(
-        context.study_dir / "study.json", json.dumps(_json(summary), indent=2) + "\n"
+        context.study_dir / "study.json",
+        json.dumps(_json(summary, context.fingerprint), indent=2) + "\n",
     )
     return summary
 
 
-def _json(summary: StudySummary) -> dict[str, Any]:
+def _json(summary: StudySummary, fingerprint: str | None) -> dict[str, Any]:
     return {
         "study": summary.study,
+        "fingerprint": fingerprint,
         "storage": summary.storage,
         "metric": summary.metric,
         "direction": summary.direction,
