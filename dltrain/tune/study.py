@@ -108,8 +108,9 @@ def tune_study(
     loaded = source.load()
     if trials is not None and trials < 1:
         raise UsageError(f"--trials must be at least 1; received {trials}")
-    if timeout is not None and timeout <= 0:
-        raise UsageError(f"--timeout must be positive; received {timeout}")
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        # nan compares false with everything: `timeout <= 0` let it through as "no timeout".
+        raise UsageError(f"--timeout must be a positive number of seconds; received {timeout}")
     tune = loaded.config.tune
     if tune is not None:
         # Before check_tune builds models: a missing extra is said at once.

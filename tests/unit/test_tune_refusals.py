@@ -1,5 +1,5 @@
 """Studies that must not go on: another experiment (N1), a lost storage beside its trial folders
-(M3). Real SQLite studies, faked trials."""
+(M3), a timeout that is no number of seconds (L6). Real SQLite studies, faked trials."""
 
 from __future__ import annotations
 
@@ -131,3 +131,17 @@ def test_a_lost_study_db_beside_trial_folders_is_refused(
     # Another study name is a new folder: nothing to mix with.
     fresh = study_module.tune_study(config, trials=1, study="again", runs_dir=runs)
     assert fresh.counts["complete"] == 1
+
+
+@pytest.mark.parametrize("timeout", ["nan", "inf", "-1", "0"])
+def test_a_timeout_must_be_a_positive_number_of_seconds(
+    tmp_path: Path, regression_csv: Path, fake_study: Callable[[list[float]], None], timeout: str
+) -> None:
+    fake_study([3.0, 2.0, 4.0])
+    config = write_tune(tmp_path, regression_csv, SPACE)
+    runs = tmp_path / "runs"
+    result = runner.invoke(app, ["tune", str(config), "--runs-dir", str(runs), "--timeout", timeout])
+    assert result.exit_code == 2, result.output
+    assert "error: --timeout must be a positive number of seconds" in result.stderr
+    assert "Traceback" not in result.output
+    assert not runs.exists()  # said before anything was made
