@@ -162,3 +162,25 @@ def test_disk_full_mid_training_fails_clearly_and_resumes(config: Path, tmp_path
     result = resume(run_dir)
     assert result.exit_code == 0, result.output
     assert manifest(run_dir)["status"] == "completed" and len(metrics(run_dir)) == 2
+
+
+def test_disk_full_under_the_plots_fails_the_run_and_keeps_the_test_metrics(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dltrain.report.plots as plots
+
+    def full_disk(path: Path, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", f"{path}.tmp")
+
+    monkeypatch.setattr(plots, "atomic_write_bytes", full_disk)  # only the plots are refused
+    result = runner.invoke(app, ["run", str(config), "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    (run_dir,) = (tmp_path / "faults").iterdir()
+    assert "disk full: could not write" in result.output and "plots" in result.output
+    assert "--resume" in result.output and "Traceback" not in result.output
+    record = manifest(run_dir)
+    assert record["status"] == "failed" and record["error"].startswith("disk full")
+    assert set(record["final_metrics"]["test"]) >= {"loss"}  # computed before the plots
+    monkeypatch.undo()
+    assert resume(run_dir).exit_code == 0
+    assert manifest(run_dir)["status"] == "completed"

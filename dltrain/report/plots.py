@@ -8,6 +8,7 @@ matplotlib is imported inside the functions that draw, to keep it off the CLI's 
 
 from __future__ import annotations
 
+import errno
 import io
 import math
 import re
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dltrain.errors import RunFolderError, UsageError
+from dltrain.errors import DiskFullError, RunFolderError, UsageError
 from dltrain.storage import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -51,7 +52,13 @@ def new_figure(width: float = 6.4, height: float = 4.8) -> Figure:
 
 def save_png(fig: Figure, path: Path, *, tight: bool = True) -> Path:
     """Render ``fig`` to PNG bytes and write them atomically to ``path`` (``tight``: cropped
-    to what was drawn, with a small margin)."""
+    to what was drawn, with a small margin).
+
+    Raises:
+        DiskFullError: the disk is full; its cause is the ``OSError``, naming ``path``, so that
+            ``dltrain.storage.writing`` records the run as failed with its usual message.
+        RunFolderError: any other reason the file cannot be written.
+    """
     buffer = io.BytesIO()
     if tight:
         fig.savefig(buffer, format="png", bbox_inches="tight", pad_inches=0.15, dpi=100)
@@ -60,6 +67,11 @@ def save_png(fig: Figure, path: Path, *, tight: bool = True) -> Path:
     try:
         atomic_write_bytes(path, buffer.getvalue())
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            # A full disk is no config mistake (exit 1, not 2), and the run that drew the plot
+            # must be marked failed: the cause carries the errno writing() looks for.
+            full = OSError(exc.errno, exc.strerror, str(path))
+            raise DiskFullError(f"{path}: disk full, cannot write the plot") from full
         raise RunFolderError(f"{path}: cannot write the plot ({exc.strerror or exc})") from exc
     return path
 

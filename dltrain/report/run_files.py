@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dltrain.config import LoadedConfig
+from dltrain.errors import DiskFullError
 from dltrain.storage import RunFolder, utc_now
 from dltrain.storage.manifest import DataFacts, config_text_digest, split_metrics
 
@@ -94,13 +96,22 @@ def write_report(
         datasets: The run's data (test predictions for confusion matrix / residuals).
         started: ``time.perf_counter()`` when this command started (for ``timings``).
     """
-    if loaded.config.output.plots and outcome.rows:
-        if outcome.test_metrics is not None:
-            _result_plots(run, outcome, datasets)
-        else:
-            from dltrain.report.plots import write_training_plots
+    try:
+        if loaded.config.output.plots and outcome.rows:
+            if outcome.test_metrics is not None:
+                _result_plots(run, outcome, datasets)
+            else:
+                from dltrain.report.plots import write_training_plots
 
-            write_training_plots(run.plots, outcome.rows)
+                write_training_plots(run.plots, outcome.rows)
+    except (OSError, DiskFullError):
+        # The disk filled up under the plots: the test metrics are computed already, so keep
+        # them beside the failure that dltrain.storage.writing records (if the disk allows).
+        if outcome.test_metrics is not None:
+            with contextlib.suppress(OSError):
+                final_so_far = {**run.manifest.final_metrics, "test": outcome.test_metrics}
+                run.update(final_metrics=final_so_far)
+        raise
     timings = dict(run.manifest.timings)
     timings["train_s"] = round(timings.get("train_s", 0.0) + outcome.train_s, 3)
     if outcome.first_step_s is not None and "time_to_first_step_s" not in timings:

@@ -85,16 +85,18 @@ def writing(run: RunFolder) -> Iterator[RunFolder]:
         reason = str(exc) or "interrupted twice: stopped at once"
         _mark(run, status="interrupted", error=f"{reason}; resume to finish the run")
         raise
-    except OSError as exc:
-        if exc.errno not in _FULL:
+    except (OSError, DiskFullError) as raised:
+        # A plot reports a full disk as a DiskFullError caused by the OSError (report.plots).
+        full = raised if isinstance(raised, OSError) else raised.__cause__
+        if not isinstance(full, OSError) or full.errno not in _FULL:
             raise
         if run.manifest.status == "created":  # nothing of the run exists yet: leave nothing
             run.release()
             shutil.rmtree(run.path, ignore_errors=True)
             raise RunFolderError(
-                f"{run.path.parent}: disk full, the run could not start ({exc.strerror})"
+                f"{run.path.parent}: disk full, the run could not start ({full.strerror})"
             ) from None
-        message = _disk_full_message(run, exc)
+        message = _disk_full_message(run, full)
         _mark(run, status="failed", error=message)
         raise DiskFullError(message) from None
     finally:
