@@ -412,3 +412,15 @@ def test_xla_cache_is_filled_and_gives_identical_results(mlp_config: Path, tmp_p
     assert run(str(cache), "warm") == first  # loaded, not compiled: the same numbers
     assert sorted(p.name for p in cache.rglob("*.pb")) == entries  # nothing new to compile
     assert sorted(p.name for p in cache.rglob("*.pb.sha256")) == [e + ".sha256" for e in entries]
+    # fault-probes-2 H2: every entry truncated to half; the seals of all but one removed (a
+    # SIGKILLed run's entries, an older cache or a copy). The sealed one fails its seal, the
+    # unsealed ones are dropped unchecked: all are compiled again, never loaded damaged.
+    damaged = sorted(cache.rglob("*.pb"))
+    for i, entry in enumerate(damaged):
+        os.truncate(entry, entry.stat().st_size // 2)
+        if i:
+            (entry.parent / (entry.name + ".sha256")).unlink()
+    assert run(str(cache), "damaged") == first  # 0.096 test accuracy when they were loaded
+    assert sorted(p.name for p in cache.rglob("*.pb")) == entries  # compiled and stored again
+    assert all(p.stat().st_size > 0 for p in damaged)
+    assert sorted(p.name for p in cache.rglob("*.pb.sha256")) == [e + ".sha256" for e in entries]

@@ -14,9 +14,12 @@ a rerun, a resume, a tuning trial or a test run of a model already compiled on t
 loads the program instead. The compiled code is the same, so results are identical.
 
 TensorFlow loads an entry without checking it: a damaged one (truncated by a full disk or a
-copy, say) can load as a wrong program. So every entry is sealed with its SHA-256 in a
-``<entry>.sha256`` file beside it (after the run that wrote it, or at the next start), and at
-each start an entry that no longer matches its seal is dropped: it is compiled again.
+copy, say) can load as a wrong program. So no entry is loaded whose integrity was not
+established by the process that wrote it: when a process leaves the cache it seals the entries
+that appeared while it ran (TensorFlow renamed them into place, so they are whole) with their
+SHA-256 in a ``<entry>.sha256`` file beside each; at each start, an entry that no longer
+matches its seal is dropped, and so is one that has no seal (its writer was killed, or it came
+from an older cache or a copy): either is compiled again.
 
 ``DLTRAIN_XLA_CACHE`` chooses the folder (default ``$XDG_CACHE_HOME/dltrain/xla``, else
 ``~/.cache/dltrain/xla``); ``off`` turns the cache off. A ``TF_XLA_FLAGS`` that already names
@@ -31,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,6 +44,7 @@ __all__ = [
     "cache_dir",
     "check",
     "seal",
+    "snapshot",
     "trim",
     "xla_cache",
     "xla_environment",
@@ -88,9 +92,16 @@ def trim(folder: Path, max_bytes: int = MAX_BYTES, now: float | None = None) -> 
         total -= size
 
 
+Snapshot = dict[str, tuple[int, int]]
+"""Entry name -> (inode, mtime_ns): the entries a process found when it entered the cache."""
+
+
 def check(folder: Path) -> list[Path]:
-    """Drop every entry that no longer matches its seal, and seals whose entry is gone; seal
-    the entries that have none. Returns the dropped entries.
+    """Drop every entry that no longer matches its seal or has none, and seals whose entry is
+    gone. Returns the dropped entries.
+
+    An unsealed entry is never trusted: its writer died before sealing it (a SIGKILL), or it
+    came from a cache or copy without seals, and a damaged one would load as a wrong program.
 
     An entry whose size and modification time are still those its seal recorded is not read
     again (hashing a 1 GiB cache costs about 2 s a start); any write to it, a truncation
@@ -113,14 +124,37 @@ def check(folder: Path) -> list[Path]:
                 _write_seal(entry)  # same bytes, new stamp (copied, or sealed by 0.2)
         except OSError:  # removed meanwhile by another process's trim: nothing to check
             continue
-    seal(folder)
+    for entry in folder.glob("*.pb"):
+        if not _seal_path(entry).exists():
+            _drop(entry)
+            dropped.append(entry)
     return dropped
 
 
-def seal(folder: Path) -> None:
-    """Seal the entries that have no seal yet (those written since the last check)."""
+def snapshot(folder: Path) -> Snapshot:
+    """The entries in ``folder`` now, to tell later which ones appeared (:func:`seal`)."""
+    found: Snapshot = {}
     for entry in folder.glob("*.pb"):
         try:
+            stat = entry.stat()
+        except OSError:
+            continue
+        found[entry.name] = (stat.st_ino, stat.st_mtime_ns)
+    return found
+
+
+def seal(folder: Path, before: Mapping[str, tuple[int, int]]) -> None:
+    """Seal the unsealed entries that appeared since ``before`` (:func:`snapshot`).
+
+    TensorFlow writes an entry to a temporary file and renames it into place, so one that
+    appeared while this process ran is whole. One that was there before and has no seal is
+    not this process's to vouch for: the next start drops it.
+    """
+    for entry in folder.glob("*.pb"):
+        try:
+            stat = entry.stat()
+            if (stat.st_ino, stat.st_mtime_ns) == before.get(entry.name):
+                continue
             if not _seal_path(entry).exists():
                 _write_seal(entry)
         except OSError:
@@ -181,6 +215,7 @@ def xla_cache(
         folder.mkdir(parents=True, exist_ok=True)
         trim(folder)
         check(folder)
+        present = snapshot(folder)
     except OSError:
         yield None
         return
@@ -190,9 +225,9 @@ def xla_cache(
     finally:
         _restore(env, "TF_XLA_FLAGS", before)
         try:
-            seal(folder)
+            seal(folder, present)
         except OSError:
-            pass  # sealed at the next start instead
+            pass  # left unsealed: the next start drops them and compiles them again
 
 
 @contextmanager
