@@ -194,7 +194,9 @@ def import_plugin(name: str, search_dirs: Sequence[Path] = ()) -> ImportedModule
                 "sys.path)"
             ) from None
         raise ImportFailure(f"importing {name!r} failed: {_one_line(exc)}") from None
-    except Exception as exc:  # The plugin's own code may raise anything while importing.
+    # The plugin's own code may raise anything while importing; sys.exit() in it is a failed
+    # import too, not a request to end dltrain with its status (that "succeeded" silently).
+    except (Exception, SystemExit) as exc:
         raise ImportFailure(f"importing {name!r} failed: {_one_line(exc)}") from None
     file = getattr(module, "__file__", None)
     if file is None:  # A namespace package: no file, only folders.
@@ -250,7 +252,7 @@ def load_entry_points() -> list[str]:
     for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             entry.load()
-        except Exception as exc:  # An installed plugin may raise anything while importing.
+        except (Exception, SystemExit) as exc:  # An installed plugin may raise anything.
             dist = entry.dist.name if entry.dist is not None else "an installed package"
             raise ConfigError(
                 f"plugin {entry.name!r} ({entry.value}, from {dist}) failed to load: "

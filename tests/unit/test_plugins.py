@@ -185,3 +185,17 @@ def test_installed_packages_register_through_entry_points(tmp_path: Path) -> Non
     assert proc.returncode == 2
     assert "plugin 'squares' (tp_failing, from tp_failing) failed to load" in proc.stderr
     assert "No module named 'tp_not_installed'" in textwrap.dedent(proc.stderr)
+
+
+def test_a_plugin_calling_sys_exit_is_a_failed_import(plugin_dir: Path) -> None:
+    # Probe L8: `sys.exit(0)` while importing made `dltrain run` exit 0 having done nothing.
+    (plugin_dir / "tp_exiter.py").write_text("import sys\nsys.exit(0)\n")
+    config = plugin_dir / "exp.yaml"
+    config.write_text(CONFIG.replace("  - tp_squares\n", "  - tp_exiter\n"))
+    result = runner.invoke(app, ["run", str(config), "--runs-dir", str(plugin_dir / "runs")])
+    assert result.exit_code == 2, result.output
+    assert "exp.yaml:2:5: imports[0]: importing 'tp_exiter' failed: SystemExit: 0" in (
+        result.output
+    )
+    assert "Traceback" not in result.output
+    assert not (plugin_dir / "runs").exists()
