@@ -94,17 +94,26 @@ def reporting(tensorflow: bool = True, compiles: bool = False) -> Iterator[Quiet
     start-up notices do not drown the output; a command that makes a run folder moves them
     there. Commands that run a model (``compiles``) also get the CLI's XLA settings and
     compilation cache (:func:`dltrain.runtime.xla_cache.xla_environment`); the others never
-    touch the cache.
+    touch the cache. A cache folder that cannot be used turns the cache off for the command,
+    with one warning.
     """
     from dltrain.errors import DltrainError
     from dltrain.runtime.quiet import QuietOutput
-    from dltrain.runtime.xla_cache import xla_environment
+    from dltrain.runtime.xla_cache import CacheState, xla_environment
 
     try:
         with (
             QuietOutput(enabled=tensorflow and not state.debug) as quiet,
-            xla_environment() if compiles else nullcontext(),
+            xla_environment() if compiles else nullcontext(CacheState()) as cache,
         ):
+            if cache.reason is not None:
+                make_err_console().print(
+                    f"warning: XLA compilation cache off for this command: {cache.unusable}: "
+                    f"{cache.reason} (DLTRAIN_XLA_CACHE=off turns it off without this warning, "
+                    "DLTRAIN_XLA_CACHE=DIR moves it)",
+                    markup=False,
+                    style="yellow",
+                )
             yield quiet
     except DltrainError as exc:
         err = make_err_console()

@@ -21,6 +21,10 @@ SHA-256 in a ``<entry>.sha256`` file beside each; at each start, an entry that n
 matches its seal is dropped, and so is one that has no seal (its writer was killed, or it came
 from an older cache or a copy): either is compiled again.
 
+The cache is an optimisation, so a folder that cannot be used (it cannot be made or written,
+or has less than :data:`MIN_FREE_BYTES` free) turns it off for the block instead of failing
+the runs in it; the reason is returned to the caller (:class:`CacheState`), which says so.
+
 ``DLTRAIN_XLA_CACHE`` chooses the folder (default ``$XDG_CACHE_HOME/dltrain/xla``, else
 ``~/.cache/dltrain/xla``); ``off`` turns the cache off. A ``TF_XLA_FLAGS`` that already names
 a cache folder is left alone. Each folder is trimmed to :data:`MAX_BYTES`, oldest entries
@@ -33,14 +37,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
     "MAX_BYTES",
+    "MIN_FREE_BYTES",
     "ONEDNN",
+    "CacheState",
     "cache_dir",
     "check",
     "seal",
@@ -51,6 +60,10 @@ __all__ = [
 ]
 
 MAX_BYTES = 1 << 30
+MIN_FREE_BYTES = 64 << 20
+"""Below this much free space in its folder the cache turns itself off: TensorFlow fails the
+step (and so the run) whose entry it cannot write, and one entry of the classic MLP's steps
+takes about 1 MiB."""
 FLAG = "--tf_xla_persistent_cache_directory"
 ONEDNN = "--xla_cpu_use_onednn=true"
 _OFF = {"0", "off", "false", "no", "none"}
@@ -90,6 +103,18 @@ def trim(folder: Path, max_bytes: int = MAX_BYTES, now: float | None = None) -> 
             break
         _drop(path)
         total -= size
+
+
+@dataclass(frozen=True)
+class CacheState:
+    """What :func:`xla_cache` and :func:`xla_environment` did with the compilation cache."""
+
+    folder: Path | None = None
+    """The folder TensorFlow was pointed at; ``None`` when the cache is not in use."""
+    unusable: Path | None = None
+    """The folder asked for, when it could not be used (then :attr:`reason` says why)."""
+    reason: str | None = None
+    """Why :attr:`unusable` could not be used; ``None`` when the cache is on, or off by choice."""
 
 
 Snapshot = dict[str, tuple[int, int]]
@@ -195,33 +220,57 @@ def _drop(path: Path) -> None:
         _seal_path(path).unlink(missing_ok=True)
 
 
+def _unusable(folder: Path) -> str | None:
+    """Why TensorFlow could not store entries in ``folder`` (``None``: it can)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # A real write, not os.access: root passes os.access on a read-only mount's folders.
+        # The probe's name holds ".tmp", which trim() clears if this process dies here.
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-", suffix=".tmp") as probe:
+            probe.write(b"x")
+            probe.flush()
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        return f"cannot write there ({exc.strerror or exc})"
+    if free < MIN_FREE_BYTES:
+        return (
+            f"only {free / (1 << 20):.1f} MiB free there, "
+            f"below the {MIN_FREE_BYTES >> 20} MiB the cache needs"
+        )
+    return None
+
+
 @contextmanager
 def xla_cache(
     env: MutableMapping[str, str] | None = None, folder: Path | None = None
-) -> Iterator[Path | None]:
+) -> Iterator[CacheState]:
     """Point TensorFlow's persistent XLA cache at ``folder`` (default :func:`cache_dir`).
 
-    Yields the folder, or ``None`` when the cache is off, the user set their own, or the
-    folder cannot be created (compilation then simply happens every time).
+    Yields a :class:`CacheState`: its ``folder`` is ``None`` when the cache is off, the user
+    set their own, or the folder cannot be used (then ``reason`` says why); compilation then
+    simply happens every time.
     """
     env = os.environ if env is None else env
     before = env.get("TF_XLA_FLAGS")
     folder = folder or cache_dir(env)
     # TF_XLA_FLAGS is split on spaces: a folder whose path has one cannot be named there.
     if folder is None or FLAG in (before or "") or " " in str(folder):
-        yield None
+        yield CacheState()
         return
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        trim(folder)
-        check(folder)
-        present = snapshot(folder)
-    except OSError:
-        yield None
+    reason = _unusable(folder)
+    if reason is None:
+        try:
+            trim(folder)
+            check(folder)
+            present = snapshot(folder)
+        except OSError as exc:
+            reason = f"cannot check its entries ({exc.strerror or exc})"
+    if reason is not None:
+        yield CacheState(unusable=folder, reason=reason)
         return
     env["TF_XLA_FLAGS"] = f"{before or ''} {FLAG}={folder}".strip()
     try:
-        yield folder
+        yield CacheState(folder=folder)
     finally:
         _restore(env, "TF_XLA_FLAGS", before)
         try:
@@ -231,11 +280,11 @@ def xla_cache(
 
 
 @contextmanager
-def xla_environment(env: MutableMapping[str, str] | None = None) -> Iterator[Path | None]:
+def xla_environment(env: MutableMapping[str, str] | None = None) -> Iterator[CacheState]:
     """The CLI's XLA settings for the block: oneDNN matrix products on CPU, and the cache.
 
     The cache is kept per value of ``XLA_FLAGS`` (a subfolder named by its digest), so a
-    program compiled under other flags is never loaded. Yields the cache folder or ``None``.
+    program compiled under other flags is never loaded. Yields the :class:`CacheState`.
     """
     env = os.environ if env is None else env
     before = env.get("XLA_FLAGS")
@@ -244,8 +293,8 @@ def xla_environment(env: MutableMapping[str, str] | None = None) -> Iterator[Pat
     digest = hashlib.sha256(env["XLA_FLAGS"].encode()).hexdigest()[:12]
     root = cache_dir(env)
     try:
-        with xla_cache(env, root / f"flags-{digest}" if root else None) as folder:
-            yield folder
+        with xla_cache(env, root / f"flags-{digest}" if root else None) as state:
+            yield state
     finally:
         _restore(env, "XLA_FLAGS", before)
 

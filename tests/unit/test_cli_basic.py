@@ -109,3 +109,20 @@ def test_only_commands_that_run_a_model_enter_the_xla_cache(
     failed = runner.invoke(app, ["eval", str(tmp_path / "missing")])
     assert failed.exit_code == 2
     assert cache.is_dir()  # eval runs a model: it enters the cache (before it finds no run)
+
+
+def test_a_full_xla_cache_folder_is_one_warning_not_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fault-probes-2 M5: a cache folder on a full disk failed every XLA-compiled run.
+    import shutil
+
+    monkeypatch.setenv("DLTRAIN_XLA_CACHE", str(tmp_path / "xla"))
+    monkeypatch.delenv("TF_XLA_FLAGS", raising=False)  # the test session's own cache, if set
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(1, 1, 4096))
+    result = runner.invoke(app, ["eval", str(tmp_path / "missing")])
+    assert result.exit_code == 2  # the command's own error, the cache only warned
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, result.stderr
+    assert str(tmp_path / "xla") in warnings[0] and "0.0 MiB free" in warnings[0]
+    assert "DLTRAIN_XLA_CACHE=off" in warnings[0]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from dltrain.runtime import xla_cache as xla_cache_module
 from dltrain.runtime.xla_cache import (
     FLAG,
+    MIN_FREE_BYTES,
     ONEDNN,
     cache_dir,
     check,
@@ -32,8 +35,9 @@ def test_default_folder_follows_xdg_then_home(tmp_path: Path) -> None:
 
 def test_sets_the_flag_for_the_block_and_restores_it(tmp_path: Path) -> None:
     env = {"DLTRAIN_XLA_CACHE": str(tmp_path / "xla"), "TF_XLA_FLAGS": "--tf_xla_auto_jit=0"}
-    with xla_cache(env) as folder:
-        assert folder == tmp_path / "xla" and folder.is_dir()
+    with xla_cache(env) as state:
+        folder = state.folder
+        assert folder == tmp_path / "xla" and folder.is_dir() and state.reason is None
         assert env["TF_XLA_FLAGS"] == f"--tf_xla_auto_jit=0 {FLAG}={folder}"
     assert env["TF_XLA_FLAGS"] == "--tf_xla_auto_jit=0"
     env.pop("TF_XLA_FLAGS")
@@ -44,19 +48,21 @@ def test_sets_the_flag_for_the_block_and_restores_it(tmp_path: Path) -> None:
 
 def test_off_unwritable_or_users_own_cache_leave_the_flags_alone(tmp_path: Path) -> None:
     own = {"DLTRAIN_XLA_CACHE": str(tmp_path), "TF_XLA_FLAGS": f"{FLAG}=/elsewhere"}
-    with xla_cache(own) as folder:
-        assert folder is None and own["TF_XLA_FLAGS"] == f"{FLAG}=/elsewhere"
+    with xla_cache(own) as state:
+        assert state.folder is None and own["TF_XLA_FLAGS"] == f"{FLAG}=/elsewhere"
+        assert state.reason is None  # the user's choice: nothing to warn about
     off = {"DLTRAIN_XLA_CACHE": "off"}
-    with xla_cache(off) as folder:
-        assert folder is None and "TF_XLA_FLAGS" not in off
+    with xla_cache(off) as state:
+        assert state.folder is None and state.reason is None and "TF_XLA_FLAGS" not in off
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     unwritable = {"DLTRAIN_XLA_CACHE": str(blocker / "xla")}
-    with xla_cache(unwritable) as folder:
-        assert folder is None and "TF_XLA_FLAGS" not in unwritable
+    with xla_cache(unwritable) as state:
+        assert state.folder is None and "TF_XLA_FLAGS" not in unwritable
+        assert state.unusable == blocker / "xla" and "cannot write there" in str(state.reason)
     spaced = {"DLTRAIN_XLA_CACHE": str(tmp_path / "a b")}
-    with xla_cache(spaced) as folder:  # TF_XLA_FLAGS cannot hold a path with a space
-        assert folder is None and "TF_XLA_FLAGS" not in spaced
+    with xla_cache(spaced) as state:  # TF_XLA_FLAGS cannot hold a path with a space
+        assert state.folder is None and "TF_XLA_FLAGS" not in spaced
 
 
 def test_trim_drops_empty_stale_and_oldest_entries(tmp_path: Path) -> None:
@@ -78,7 +84,8 @@ def test_trim_drops_empty_stale_and_oldest_entries(tmp_path: Path) -> None:
 
 def test_environment_adds_onednn_and_keeps_a_cache_per_flags(tmp_path: Path) -> None:
     env = {"DLTRAIN_XLA_CACHE": str(tmp_path)}
-    with xla_environment(env) as folder:
+    with xla_environment(env) as state:
+        folder = state.folder
         assert env["XLA_FLAGS"] == ONEDNN
         assert folder is not None and folder.parent == tmp_path
         assert env["TF_XLA_FLAGS"] == f"{FLAG}={folder}"
@@ -86,14 +93,15 @@ def test_environment_adds_onednn_and_keeps_a_cache_per_flags(tmp_path: Path) -> 
     env["XLA_FLAGS"] = "--xla_cpu_use_onednn=false"  # the user's own choice stays
     with xla_environment(env) as other:
         assert env["XLA_FLAGS"] == "--xla_cpu_use_onednn=false"
-        assert other is not None and other != folder  # never programs of other flags
+        assert other.folder is not None and other.folder != folder  # never programs of other flags
     assert env["XLA_FLAGS"] == "--xla_cpu_use_onednn=false" and "TF_XLA_FLAGS" not in env
 
 
 def test_entries_are_sealed_and_a_damaged_one_is_dropped(tmp_path: Path) -> None:
     env = {"DLTRAIN_XLA_CACHE": str(tmp_path)}
     name = "xla_compile_cache__7__7__XLA_CPU_JIT.pb"
-    with xla_cache(env) as folder:
+    with xla_cache(env) as state:
+        folder = state.folder
         assert folder is not None
         (folder / name).write_bytes(b"program one" * 100)  # what TensorFlow would store
         (folder / name.replace("7", "8")).write_bytes(b"program two" * 100)
@@ -129,10 +137,12 @@ def test_a_start_drops_truncated_entries_whose_seals_were_removed(tmp_path: Path
     # fault-probes-2 H2: a filled cache copied, each entry truncated to half and its seal
     # removed; the next start sealed and loaded them (test accuracy 0.096 instead of 0.776).
     env = {"DLTRAIN_XLA_CACHE": str(tmp_path / "xla2")}
-    with xla_environment(env) as folder:
-        assert folder is not None
+    with xla_environment(env) as state:
+        assert state.folder is not None
         for n in (7, 8):  # as TensorFlow stores them during a run
-            (folder / f"xla_compile_cache__{n}__{n}__XLA_CPU_JIT.pb").write_bytes(b"program" * 100)
+            (state.folder / f"xla_compile_cache__{n}__{n}__XLA_CPU_JIT.pb").write_bytes(
+                b"program" * 100
+            )
     shutil.copytree(tmp_path / "xla2", tmp_path / "xla3")
     for entry in (tmp_path / "xla3").rglob("*.pb"):
         os.truncate(entry, entry.stat().st_size // 2)
@@ -140,10 +150,10 @@ def test_a_start_drops_truncated_entries_whose_seals_were_removed(tmp_path: Path
     env = {"DLTRAIN_XLA_CACHE": str(tmp_path / "xla3")}
     with xla_environment(env) as again:
         # Gone before TensorFlow can read the flag: every step is compiled again.
-        assert again is not None and env["TF_XLA_FLAGS"] == f"{FLAG}={again}"
-        assert list(again.iterdir()) == []
+        assert again.folder is not None and env["TF_XLA_FLAGS"] == f"{FLAG}={again.folder}"
+        assert list(again.folder.iterdir()) == []
     with xla_environment(env) as third:  # and not sealed at the end: still nothing to load
-        assert third is not None and list(third.iterdir()) == []
+        assert third.folder is not None and list(third.folder.iterdir()) == []
 
 
 def test_an_exit_seals_only_the_entries_that_appeared_meanwhile(tmp_path: Path) -> None:
@@ -170,14 +180,47 @@ def test_the_outer_block_seals_what_nested_commands_compiled(tmp_path: Path) -> 
     # leave the flags alone, and the outer block seals what they stored.
     env = {"DLTRAIN_XLA_CACHE": str(tmp_path)}
     with xla_environment(env) as outer:
-        assert outer is not None
+        assert outer.folder is not None
         with xla_environment(env) as inner:
-            assert inner is None
-            (outer / "xla_compile_cache__5__5__XLA_CPU_JIT.pb").write_bytes(b"p")
-        assert not list(outer.glob("*.sha256"))
-    assert [p.name for p in outer.glob("*.sha256")] == [
+            assert inner.folder is None and inner.reason is None
+            (outer.folder / "xla_compile_cache__5__5__XLA_CPU_JIT.pb").write_bytes(b"p")
+        assert not list(outer.folder.glob("*.sha256"))
+    assert [p.name for p in outer.folder.glob("*.sha256")] == [
         "xla_compile_cache__5__5__XLA_CPU_JIT.pb.sha256"
     ]
+
+
+def test_an_unwritable_cache_folder_turns_the_cache_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fault-probes-2 M5: a read-only or full cache folder failed every XLA-compiled run.
+    # (As root, permissions do not stop writes: the write itself is made to fail.)
+    def read_only(*args: object, **kwargs: object) -> object:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", read_only)
+    env = {"DLTRAIN_XLA_CACHE": str(tmp_path)}
+    with xla_environment(env) as state:
+        assert state.folder is None and "TF_XLA_FLAGS" not in env
+        assert state.unusable is not None and state.unusable.parent == tmp_path
+        assert state.reason == "cannot write there (Read-only file system)"
+    assert env == {"DLTRAIN_XLA_CACHE": str(tmp_path)}  # XLA_FLAGS restored too
+
+
+def test_a_nearly_full_cache_folder_turns_the_cache_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = tmp_path / "xla_compile_cache__1__1__XLA_CPU_JIT.pb"
+    entry.write_bytes(b"p")
+    seal(tmp_path, before={})
+    free = MIN_FREE_BYTES - (54 << 20)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(1, 1, free))
+    env = {"DLTRAIN_XLA_CACHE": str(tmp_path)}
+    with xla_cache(env) as state:
+        assert state.folder is None and state.unusable == tmp_path
+        assert state.reason == "only 10.0 MiB free there, below the 64 MiB the cache needs"
+        assert "TF_XLA_FLAGS" not in env
+    assert entry.exists() and not list(tmp_path.glob("*.tmp"))  # nothing touched, no probe left
 
 
 def test_a_start_hashes_only_entries_whose_size_or_time_changed(
@@ -222,7 +265,8 @@ def test_a_start_drops_a_damaged_entry_before_tensorflow_is_pointed_at_the_cache
     tmp_path: Path,
 ) -> None:
     env = {"DLTRAIN_XLA_CACHE": str(tmp_path)}
-    with xla_environment(env) as folder:
+    with xla_environment(env) as state:
+        folder = state.folder
         assert folder is not None
         damaged = folder / "xla_compile_cache__7__7__XLA_CPU_JIT.pb"
         intact = folder / "xla_compile_cache__8__8__XLA_CPU_JIT.pb"
@@ -232,7 +276,7 @@ def test_a_start_drops_a_damaged_entry_before_tensorflow_is_pointed_at_the_cache
     damaged.write_bytes(b"program one" * 50)  # truncated by a full disk or a copy
     with xla_environment(env) as again:
         # By the time TensorFlow can read the flag, the entry is gone: it compiles it again.
-        assert again == folder and env["TF_XLA_FLAGS"] == f"{FLAG}={folder}"
+        assert again.folder == folder and env["TF_XLA_FLAGS"] == f"{FLAG}={folder}"
         assert not damaged.exists() and not (folder / (damaged.name + ".sha256")).exists()
         assert intact.read_bytes() == b"program two" * 100
     assert sorted(p.name for p in folder.iterdir()) == [intact.name, intact.name + ".sha256"]
@@ -240,8 +284,8 @@ def test_a_start_drops_a_damaged_entry_before_tensorflow_is_pointed_at_the_cache
 
 def test_off_keeps_onednn_and_neither_makes_nor_names_a_cache(tmp_path: Path) -> None:
     env = {"DLTRAIN_XLA_CACHE": "off", "XDG_CACHE_HOME": str(tmp_path)}
-    with xla_environment(env) as folder:
-        assert folder is None and cache_dir(env) is None
+    with xla_environment(env) as state:
+        assert state.folder is None and state.reason is None and cache_dir(env) is None
         assert env["XLA_FLAGS"] == ONEDNN and "TF_XLA_FLAGS" not in env
     assert env == {"DLTRAIN_XLA_CACHE": "off", "XDG_CACHE_HOME": str(tmp_path)}
     assert list(tmp_path.iterdir()) == []
