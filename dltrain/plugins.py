@@ -11,8 +11,11 @@ This module imports neither TensorFlow nor Keras; plugin modules may.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.machinery
 import importlib.metadata
+import importlib.util
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from dltrain.errors import ConfigError, first_line
+from dltrain.errors import ConfigError, UsageError, first_line
 
 if TYPE_CHECKING:
     from dltrain.config.schema import ExperimentConfig
@@ -36,11 +39,12 @@ __all__ = [
     "DatasetLoader",
     "ImportFailure",
     "ImportedModule",
+    "code_digest",
     "dataset_kind",
     "dataset_kinds",
-    "import_paths_of",
     "import_plugin",
     "import_plugins",
+    "import_saved_plugins",
     "load_entry_points",
     "register_dataset",
 ]
@@ -70,15 +74,17 @@ class DatasetKind:
 
 @dataclass(frozen=True)
 class ImportedModule:
-    """A module a config imported: its name, its file and the ``sys.path`` entry it came from."""
+    """A module a config imported: its name, its file, the ``sys.path`` entry it came from and
+    the SHA-256 of its code (see :func:`code_digest`; None when it has no source files)."""
 
     module: str
     file: str
     path: str
+    sha256: str | None = None
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, str | None]:
         """What ``run.json`` records under ``imports``."""
-        return {"module": self.module, "file": self.file, "path": self.path}
+        return {"module": self.module, "file": self.file, "path": self.path, "sha256": self.sha256}
 
 
 class ImportFailure(Exception):
@@ -201,9 +207,11 @@ def import_plugin(name: str, search_dirs: Sequence[Path] = ()) -> ImportedModule
     file = getattr(module, "__file__", None)
     if file is None:  # A namespace package: no file, only folders.
         folder = Path(next(iter(module.__path__)))
-        return ImportedModule(name, str(folder), str(folder.parents[name.count(".")]))
+        root = folder.parents[name.count(".")]
+        return ImportedModule(name, str(folder), str(root), _root_digest(name, [root]))
     resolved = Path(file).resolve()
-    return ImportedModule(name, str(resolved), str(_root_of(name, resolved)))
+    root = _root_of(name, resolved)
+    return ImportedModule(name, str(resolved), str(root), _root_digest(name, [root]))
 
 
 def _one_line(exc: BaseException) -> str:
@@ -227,14 +235,129 @@ def import_plugins(names: Sequence[str], search_dirs: Sequence[Path] = ()) -> li
     return done
 
 
-def import_paths_of(recorded: Any) -> list[Path]:
-    """The folders to search when re-importing what a run's ``run.json`` says it imported."""
-    paths: list[Path] = []
-    for entry in recorded if isinstance(recorded, list) else []:
-        path = entry.get("path") if isinstance(entry, dict) else None
-        if isinstance(path, str) and Path(path) not in paths:
-            paths.append(Path(path))
-    return paths
+def code_digest(location: Path) -> str:
+    """The SHA-256 of a plugin's code: a module's file, or every ``.py`` file of a package.
+
+    A package is hashed whole (relative names and contents, in sorted order), because
+    importing ``pkg.sub`` runs ``pkg/__init__.py`` too, and a submodule changed behind an
+    unchanged ``__init__.py`` is a different plugin.
+    """
+    digest = hashlib.sha256()
+    if location.is_dir():
+        for file in sorted(location.rglob("*.py")):
+            if "__pycache__" in file.parts:
+                continue
+            digest.update(file.relative_to(location).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(file.read_bytes()).digest())
+        return digest.hexdigest()
+    digest.update(location.read_bytes())
+    return digest.hexdigest()
+
+
+def _top_level_code(name: str, dirs: Sequence[Path]) -> Path | None:
+    """Where the top-level module of ``name`` lives under ``dirs``: a file or a package folder.
+
+    Found with :class:`importlib.machinery.PathFinder`, which reads folders and runs nothing.
+    """
+    top = name.split(".")[0]
+    spec = importlib.machinery.PathFinder.find_spec(top, [str(d) for d in dirs])
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))).resolve()
+    return Path(spec.origin).resolve() if spec.origin else None
+
+
+def _root_digest(name: str, dirs: Sequence[Path]) -> str | None:
+    location = _top_level_code(name, dirs)
+    try:
+        return None if location is None else code_digest(location)
+    except OSError:
+        return None
+
+
+def _provided_here(name: str, run_dir: Path) -> bool:
+    """Whether the environment imports ``name`` without help, from outside ``run_dir``.
+
+    Looks the top-level name up as ``import`` would (``sys.meta_path``: installed and editable
+    packages, ``PYTHONPATH``), which runs no plugin code. A module found inside the run folder
+    (``python -m dltrain`` started there puts it on ``sys.path``) is the sender's, not the
+    user's.
+    """
+    top = name.split(".")[0]
+    module = sys.modules.get(top)
+    try:
+        spec = module.__spec__ if module is not None else importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    if spec is None:
+        return False
+    places = [spec.origin] if spec.origin and spec.has_location else []
+    places += list(spec.submodule_search_locations or [])
+    inside = run_dir.resolve()
+    return not any(Path(p).resolve().is_relative_to(inside) for p in places)
+
+
+def import_saved_plugins(names: Any, recorded: Any, run_dir: Path, *, trust: bool) -> None:
+    """Import a saved run's plugin modules, running none that the user did not agree to.
+
+    A run folder may come from someone else, and its ``run.json`` says where its plugins were
+    imported from: importing from there would run the sender's code (docs/extending.md, "Trust
+    and received run folders"). So a module is imported only when the environment provides it
+    (installed, or on ``PYTHONPATH``; then without the recorded folder, which could shadow it),
+    or, with ``trust`` (``--trust-imports``), from the recorded folder after checking that its
+    code has the SHA-256 that ``run.json`` recorded. An old ``run.json`` without a hash needs
+    ``trust`` and is imported unchecked.
+
+    Raises:
+        UsageError: a module that needs consent, or whose code is not the one recorded, or
+            that fails to import; naming it, the recorded place and how to consent.
+    """
+    entries = {
+        entry.get("module"): entry
+        for entry in (recorded if isinstance(recorded, list) else [])
+        if isinstance(entry, dict)
+    }
+    for index, name in enumerate(names if isinstance(names, list) else []):
+        if not isinstance(name, str):
+            continue  # malformed: the config's validation says so
+        where = f"{run_dir / 'config.yaml'}: imports[{index}]"
+        entry = entries.get(name) or {}
+        if _provided_here(name, run_dir):
+            dirs: list[Path] = []
+        else:
+            dirs = _consented_dirs(name, entry, where, trust)
+        try:
+            import_plugin(name, dirs)
+        except ImportFailure as exc:
+            raise UsageError(f"{where}: {exc}") from None
+
+
+def _consented_dirs(name: str, entry: dict[str, Any], where: str, trust: bool) -> list[Path]:
+    """The recorded folder of ``name``, once the user agreed and its code is the recorded one."""
+    path, file, sha = entry.get("path"), entry.get("file"), entry.get("sha256")
+    recorded = f"{file or path or 'nowhere'}" + (f", sha256 {sha[:12]}..." if sha else "")
+    if not trust:
+        raise UsageError(
+            f"{where}: {name!r} is not installed here; the run imported it from {recorded} "
+            "(run.json). Importing it runs that code: if you trust where this run folder came "
+            "from, give --trust-imports; or install the module, or put its folder on PYTHONPATH"
+        )
+    if not isinstance(path, str):
+        raise UsageError(f"{where}: no module named {name!r} (run.json records no folder for it)")
+    dirs = [Path(path)]
+    location = _top_level_code(name, dirs)
+    if location is None:
+        raise UsageError(f"{where}: no module named {name!r} in {path} (the folder run.json names)")
+    if isinstance(sha, str):
+        actual = code_digest(location)
+        if actual != sha:
+            raise UsageError(
+                f"{where}: {location} is not the code the run imported (its sha256 is "
+                f"{actual[:12]}..., run.json recorded {sha[:12]}...); not importing it, even "
+                "with --trust-imports"
+            )
+    return dirs
 
 
 def load_entry_points() -> list[str]:

@@ -71,6 +71,14 @@ MlflowOption = Annotated[
 ForceOption = Annotated[
     bool, typer.Option("--force", help="With --resume: accept config changes (recorded).")
 ]
+TrustImportsOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust-imports",
+        help="Import the run's plugin modules from where run.json recorded them (this runs "
+        "their code; only for run folders you trust), if their SHA-256 still matches.",
+    ),
+]
 
 
 def make_console() -> Console:

@@ -11,6 +11,7 @@ from dltrain.cli import (
     ForceOption,
     RunsDirOption,
     SetOption,
+    TrustImportsOption,
     app,
     make_console,
     make_err_console,
@@ -74,6 +75,7 @@ def launch(
             help="Restart the job from the last completed epoch when a worker dies, this often.",
         ),
     ] = 0,
+    trust_imports: TrustImportsOption = False,
 ) -> None:
     """Train with N local workers (multi-worker strategy, generated TF_CONFIG)."""
     with reporting(tensorflow=False):
@@ -91,6 +93,7 @@ def launch(
             force=force,
             max_restarts=max_restarts,
             report=lambda text: err.print(f"launch: {text}", markup=False),
+            trust_imports=trust_imports,
         )
         if result.exit_code:
             where = f"; worker logs: {result.logs}" if result.logs else ""

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dltrain.cli import app, make_console, make_err_console, reporting
+from dltrain.cli import TrustImportsOption, app, make_console, make_err_console, reporting
 
 _TARGET_HELP = (
     "A run folder (runs/NAME/STAMP), a name's folder (runs/NAME: its latest run), or a .keras "
@@ -36,13 +36,16 @@ def eval_(
     checkpoint: Annotated[
         str, typer.Option("--checkpoint", help="best or last (run folders).")
     ] = "best",
+    trust_imports: TrustImportsOption = False,
 ) -> None:
     """Evaluate a saved model on the data its config names (or another file)."""
     with reporting(compiles=True):
         from dltrain.cli.render.results import render_metrics
         from dltrain.engine.evaluate import evaluate_target
 
-        result = evaluate_target(target, split=split, data=data, checkpoint=checkpoint)
+        result = evaluate_target(
+            target, split=split, data=data, checkpoint=checkpoint, trust_imports=trust_imports
+        )
         console = make_console()
         if result.note:
             make_err_console().print(result.note, markup=False)
@@ -69,6 +72,7 @@ def predict(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing --output file.")
     ] = False,
+    trust_imports: TrustImportsOption = False,
 ) -> None:
     """Write predictions for a CSV or MNIST-format file as CSV.
 
@@ -82,7 +86,9 @@ def predict(
             check_output_file(output, inputs=[input_, target], overwrite=overwrite)
         from dltrain.engine.predict import predict_file
 
-        result = predict_file(target, input_, checkpoint=checkpoint)
+        result = predict_file(
+            target, input_, checkpoint=checkpoint, trust_imports=trust_imports
+        )
         err = make_err_console()
         for note in result.notes:
             err.print(note, markup=False)
@@ -116,6 +122,7 @@ def export(
             "--latency/--no-latency", help="While verifying, time both models (about 2 s)."
         ),
     ] = True,
+    trust_imports: TrustImportsOption = False,
 ) -> None:
     """Export a model taking raw inputs, verified against the Keras model on the test split."""
     with reporting(compiles=True):
@@ -130,6 +137,7 @@ def export(
             output=output,
             verify=verify,
             latency=latency,
+            trust_imports=trust_imports,
         )
         render_export(make_console(), result)
         if result.verified is False:

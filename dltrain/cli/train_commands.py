@@ -13,6 +13,7 @@ from dltrain.cli import (
     MlflowOption,
     RunsDirOption,
     SetOption,
+    TrustImportsOption,
     app,
     make_console,
     reporting,
@@ -38,6 +39,7 @@ def run(
     force: ForceOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final metrics.")] = False,
     mlflow: MlflowOption = None,
+    trust_imports: TrustImportsOption = False,
 ) -> None:
     """Train a model, evaluate it on the test split and write a run folder."""
     if mlflow is not None:
@@ -68,6 +70,7 @@ def run(
                 progress=progress,
                 command=command,
                 on_run_folder=output.attach,
+                trust_imports=trust_imports,
             )
         else:
             assert config is not None

@@ -31,23 +31,30 @@ class EvalResult:
 
 
 def evaluate_target(
-    target: Path, *, split: str = "test", data: Path | None = None, checkpoint: str = "best"
+    target: Path,
+    *,
+    split: str = "test",
+    data: Path | None = None,
+    checkpoint: str = "best",
+    trust_imports: bool = False,
 ) -> EvalResult:
     """Evaluate a run's checkpoint and write ``eval-<split>-<timestamp>.json`` into the run.
 
     With ``data`` the result is named after that file: ``eval-<file stem>-<timestamp>.json``
-    whose ``split`` is the stem and ``data`` the file's path.
+    whose ``split`` is the stem and ``data`` the file's path. ``trust_imports``: the run's
+    plugins may be imported from where it recorded them (``--trust-imports``).
 
     Raises:
         CheckpointError: unreadable run or checkpoint.
         DataError: the data cannot be read.
-        UsageError: an unknown split, or ``data`` with a split other than test.
+        UsageError: an unknown split, or ``data`` with a split other than test; a plugin
+            that needs ``trust_imports`` or is not the code the run recorded.
     """
     if split not in _SPLITS:
         raise UsageError(f"--split must be one of {', '.join(_SPLITS)}; received {split!r}")
     if data is not None and split != "test":
         raise UsageError("--data replaces the test split; use it with --split test")
-    saved = open_saved_run(target, checkpoint)
+    saved = open_saved_run(target, checkpoint, trust_imports=trust_imports)
     from dltrain.data import load_datasets
     from dltrain.model import load_model_file
     from dltrain.train.environment import configure_environment

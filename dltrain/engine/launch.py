@@ -98,13 +98,15 @@ def launch_workers(
     max_restarts: int = 0,
     grace_s: float = 10.0,
     report: Callable[[str], None] = lambda text: None,
+    trust_imports: bool = False,
 ) -> LaunchResult:
     """Train with ``workers`` local processes; restart the job up to ``max_restarts`` times.
 
     Worker 0 is the chief: its output is this process's output and it alone writes the run
     folder. The others log to a temporary folder, kept (and returned) only if one fails.
     ``resume`` continues that run folder instead of starting one from ``config``.
-    ``report`` receives one line per event (a lost worker, a restart).
+    ``report`` receives one line per event (a lost worker, a restart). ``trust_imports``
+    lets the workers of a resumed run import its plugins from where it recorded them.
 
     Raises:
         UsageError: fewer than 1 worker, a negative ``max_restarts``, neither or both of
@@ -143,6 +145,9 @@ def launch_workers(
             # A restart of a new run resumes it as saved (config.yaml has its overrides); a
             # resumed one is resumed again with the changes it was asked for.
             args = ["--resume", str(result.run_dir)]
+            # A run this launcher started imported its plugins from the user's own config;
+            # their recorded hashes are still checked (docs/extending.md).
+            args += ["--trust-imports"] if resume is None or trust_imports else []
             if resume is not None:
                 args += [a for item in overrides for a in ("--set", item)]
                 args += ["--force"] if force else []

@@ -60,7 +60,9 @@ def prediction_columns(
     return columns
 
 
-def predict_file(target: Path, input_path: Path, *, checkpoint: str = "best") -> Predictions:
+def predict_file(
+    target: Path, input_path: Path, *, checkpoint: str = "best", trust_imports: bool = False
+) -> Predictions:
     """Predict every row (or image) of ``input_path``; returns the output CSV text and notes.
 
     ``target`` is a run folder, a ``.keras`` checkpoint in one, or an artifact written by
@@ -69,10 +71,13 @@ def predict_file(target: Path, input_path: Path, *, checkpoint: str = "best") ->
     The first column, ``row``, is a CSV row's number as error messages give it (the file's
     line: the header is row 1, the first data row is row 2); for images it counts from 1
     (the array index is ``row - 1``). Rows left out (``missing: drop``) keep their numbers.
+    ``trust_imports``: the run's plugins may be imported from where it recorded them
+    (``--trust-imports``).
 
     Raises:
         CheckpointError: unreadable run, checkpoint or artifact.
         DataError: the input cannot be read or lacks feature columns.
+        UsageError: a plugin that needs ``trust_imports`` or is not the code recorded.
     """
     from dltrain.export.formats import artifact_format
 
@@ -82,7 +87,7 @@ def predict_file(target: Path, input_path: Path, *, checkpoint: str = "best") ->
 
         spec, outputs, inputs = predict_artifact(target, input_path)
     else:
-        saved = open_saved_run(target, checkpoint)
+        saved = open_saved_run(target, checkpoint, trust_imports=trust_imports)
         notes += [saved.note] if saved.note else []
         spec, outputs, inputs = _predict_run(saved, input_path)
     columns: dict[str, list[Any]] = {"row": list(inputs.numbers)}

@@ -109,12 +109,17 @@ def resume_experiment(
     command: Sequence[str] | None = None,
     callbacks: Sequence[Any] = (),
     on_run_folder: Callable[[Path], None] | None = None,
+    trust_imports: bool = False,
 ) -> RunResult:
     """Continue an interrupted (or, with more epochs, a finished) run in its own folder.
 
+    ``trust_imports``: the run's plugins may be imported from where it recorded them, once
+    their code matches the recorded SHA-256 (``--trust-imports``, docs/extending.md).
+
     Raises:
         CheckpointError: the folder is not a readable run.
-        UsageError: the config would change (without ``force``) or there is nothing to do.
+        UsageError: the config would change (without ``force``) or there is nothing to do; a
+            plugin that needs ``trust_imports`` or is not the code the run recorded.
     """
     started = time.perf_counter()
     # The folder, the lock and the config are checked before TensorFlow is imported, so a
@@ -124,10 +129,12 @@ def resume_experiment(
 
     run = RunFolder.open(run_dir)
     if follows_chief(run.manifest.distribute):
-        return _follow(run, overrides, force, progress, command, started, callbacks)
+        return _follow(
+            run, overrides, force, progress, command, started, callbacks, trust_imports
+        )
     run.take_lock()  # one writer; also clears what a killed one left behind
     with writing(run):
-        plan = plan_resume(run, overrides, force=force)
+        plan = plan_resume(run, overrides, force=force, trust_imports=trust_imports)
         check_tracking(plan.loaded, run)
         if on_run_folder is not None:
             on_run_folder(run.path)
@@ -162,6 +169,7 @@ def _follow(
     command: Sequence[str] | None,
     started: float,
     callbacks: Sequence[Any],
+    trust_imports: bool,
 ) -> RunResult:
     """A non-chief worker's ``--resume``: the chief's resume point, a private run folder.
 
@@ -175,7 +183,9 @@ def _follow(
     from dltrain.train.prepare import dry_run, prepare
     from dltrain.train.resume import apply_changes
 
-    plan = plan_resume(chief_run, overrides, force=force, follower=True)
+    plan = plan_resume(
+        chief_run, overrides, force=force, follower=True, trust_imports=trust_imports
+    )
     point = plan.point
     with worker_scratch("multi_worker_mirrored") as scratch:
         assert scratch is not None  # follows_chief: this is not the chief

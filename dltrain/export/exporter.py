@@ -48,6 +48,7 @@ def export_run(
     output: Path | None = None,
     verify: bool = True,
     latency: bool = True,
+    trust_imports: bool = False,
 ) -> ExportResult:
     """Export a run's checkpoint so that it takes raw inputs, then prove it on the test split.
 
@@ -66,9 +67,12 @@ def export_run(
         verify: Load the artifact in its runtime and compare it with the Keras model.
         latency: While verifying, also time both (about 2 s); ``False`` leaves
             ``result.latency_ms`` as ``None``, recorded as not measured.
+        trust_imports: The run's plugins may be imported from where it recorded them, once
+            their code matches the recorded SHA-256 (``--trust-imports``, docs/extending.md).
 
     Raises:
-        UsageError: unknown or incompatible options, or an output path that is taken.
+        UsageError: unknown or incompatible options, or an output path that is taken; a
+            plugin that needs ``trust_imports`` or is not the code the run recorded.
         ExportError: the format cannot carry the model, or its packages are missing.
         CheckpointError: an unreadable run or checkpoint.
         DataError: the run's data cannot be read.
@@ -77,7 +81,7 @@ def export_run(
     require_packages(fmt)
     if artifact_format(target) is not None:
         raise UsageError(f"{target}: already an exported model; give the run folder it came from")
-    saved = open_saved_run(target, checkpoint)
+    saved = open_saved_run(target, checkpoint, trust_imports=trust_imports)
     spec = read_spec(saved.run.path)
     check_supported(fmt, quantize, spec)
     name = checkpoint if target.is_dir() else target.stem

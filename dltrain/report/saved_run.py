@@ -8,7 +8,7 @@ from pathlib import Path
 from dltrain.config import LoadedConfig, config_from_dict
 from dltrain.config.saved import read_saved_config
 from dltrain.errors import CheckpointError, ConfigError, UsageError
-from dltrain.plugins import import_paths_of
+from dltrain.plugins import import_saved_plugins
 from dltrain.storage import RunFolder
 
 __all__ = ["ACCEPTED", "SavedRun", "open_saved_run"]
@@ -32,16 +32,21 @@ ACCEPTED = (
 """What ``eval`` and ``predict`` accept, in the words their help and errors use."""
 
 
-def open_saved_run(target: Path, checkpoint: str = "best") -> SavedRun:
+def open_saved_run(
+    target: Path, checkpoint: str = "best", *, trust_imports: bool = False
+) -> SavedRun:
     """Resolve ``RUN_OR_CHECKPOINT``: a run folder, ``runs/NAME`` (its latest run), or a
     ``.keras`` file inside a run folder.
 
     A ``.keras`` file alone is not enough: the run's ``config.yaml`` and ``data_spec.json``
     say how to read data for it (columns, scaling, class names, fill values).
+    ``trust_imports`` lets the run's plugins be imported from where it recorded them (see
+    :func:`~dltrain.plugins.import_saved_plugins`).
 
     Raises:
         CheckpointError: no such run/checkpoint, or an unreadable run folder.
-        UsageError: ``checkpoint`` is not ``best`` or ``last``.
+        UsageError: ``checkpoint`` is not ``best`` or ``last``; a plugin that needs
+            ``trust_imports``, or whose code is not the one the run recorded.
     """
     if checkpoint not in ("best", "last"):
         raise UsageError(f"--checkpoint must be 'best' or 'last'; received {checkpoint!r}")
@@ -78,9 +83,12 @@ def open_saved_run(target: Path, checkpoint: str = "best") -> SavedRun:
     data = read_saved_config(run.path)
     if data is None:
         raise CheckpointError(f"{run.path}: no config.yaml, so how to read data for it is unknown")
+    # Before anything else runs the saved `imports`: a received folder's own code needs consent.
+    import_saved_plugins(
+        data.get("imports"), run.manifest.imports, run.path, trust=trust_imports
+    )
     try:
-        # Plugins (`imports`) are found again where the run found them.
-        loaded = config_from_dict(data, import_paths=import_paths_of(run.manifest.imports))
+        loaded = config_from_dict(data)
     except ConfigError as exc:
         raise CheckpointError(
             f"{config_file}: the saved config is invalid:\n{exc.render()}"

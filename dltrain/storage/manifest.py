@@ -209,7 +209,9 @@ class RunManifest(BaseModel):
     tune: TuneRecord | None = None
     """For a tuning trial: study, trial number, state, value, params (docs/tuning.md)."""
     imports: list[dict[str, str | None]] = Field(default_factory=list)
-    """Plugin modules the config imported: ``{module, file, path}`` (docs/extending.md)."""
+    """Plugin modules the config imported: ``{module, file, path, sha256}``; the SHA-256 of
+    their code decides whether a resumed or evaluated run may import them again
+    (docs/extending.md). Runs from before 0.3 lack ``sha256``: they need ``--trust-imports``."""
     mlflow: MlflowRecord | None = None
     """Set when the run is tracked in MLflow (docs/tracking.md)."""
     jit_compile: JitRecord | None = None

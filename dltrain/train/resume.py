@@ -19,7 +19,7 @@ from dltrain.config import LoadedConfig, config_from_dict
 from dltrain.config.diff import config_drift
 from dltrain.config.saved import read_saved_config
 from dltrain.errors import CheckpointError, ConfigError, UsageError
-from dltrain.plugins import import_paths_of
+from dltrain.plugins import import_saved_plugins
 from dltrain.storage import (
     ResumePoint,
     ResumeRecord,
@@ -78,25 +78,32 @@ def _applied(key: str) -> bool:
 
 
 def plan_resume(
-    run: RunFolder, overrides: Sequence[str], *, force: bool, follower: bool = False
+    run: RunFolder,
+    overrides: Sequence[str],
+    *,
+    force: bool,
+    follower: bool = False,
+    trust_imports: bool = False,
 ) -> ResumePlan:
     """Check that ``run`` can continue with ``overrides`` and say from where.
 
     ``follower``: this process is a multi-worker run's non-chief worker. It reads the chief's
     run folder (the same resume point, so every worker restores the same state) and writes
     nothing there; the chief alone republishes ``best.keras`` and records the resume.
+    ``trust_imports``: the run's plugins may be imported from where it recorded them (see
+    :func:`~dltrain.plugins.import_saved_plugins`).
 
     Raises:
         CheckpointError: the run's saved files are unreadable.
-        UsageError: a change that cannot be applied, a change without ``force``, a hand-edited
+        UsageError: a plugin that needs ``trust_imports`` or is not the code recorded; a
+            change that cannot be applied, a change without ``force``, a hand-edited
             config.yaml, or nothing left to do.
     """
     saved = _saved_config(run, check_digest=not follower)
+    # Before anything else runs the saved `imports`: a received folder's own code needs consent.
+    import_saved_plugins(saved.get("imports"), run.manifest.imports, run.path, trust=trust_imports)
     try:
-        # Plugins (`imports`) are found again where the run found them.
-        loaded = config_from_dict(
-            saved, overrides, import_paths=import_paths_of(run.manifest.imports)
-        )
+        loaded = config_from_dict(saved, overrides)
     except ConfigError as exc:
         if not overrides:
             raise CheckpointError(

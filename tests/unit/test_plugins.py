@@ -17,7 +17,7 @@ from dltrain import plugins
 from dltrain.cli import app
 from dltrain.config import load_config
 from dltrain.data import load_datasets
-from dltrain.errors import ConfigError
+from dltrain.errors import ConfigError, UsageError
 
 runner = CliRunner()
 
@@ -199,3 +199,49 @@ def test_a_plugin_calling_sys_exit_is_a_failed_import(plugin_dir: Path) -> None:
     )
     assert "Traceback" not in result.output
     assert not (plugin_dir / "runs").exists()
+
+
+MARKING = "from pathlib import Path\nPath(__file__).with_name('{name}.imported').write_text('x')\n"
+
+
+def test_a_saved_run_without_recorded_hashes_needs_consent(plugin_dir: Path) -> None:
+    # run.json from before hashes were recorded: it still reads, and its plugin needs consent.
+    sent = plugin_dir / "sent"
+    sent.mkdir()
+    (sent / "tp_old.py").write_text(MARKING.format(name="tp_old"))
+    recorded = [{"module": "tp_old", "file": str(sent / "tp_old.py"), "path": str(sent)}]
+    with pytest.raises(UsageError) as info:
+        plugins.import_saved_plugins(["tp_old"], recorded, plugin_dir / "run", trust=False)
+    assert f"imports[0]: 'tp_old' is not installed here; the run imported it from {sent}" in (
+        str(info.value)
+    )
+    assert not (sent / "tp_old.imported").exists()
+    plugins.import_saved_plugins(["tp_old"], recorded, plugin_dir / "run", trust=True)
+    assert (sent / "tp_old.imported").exists()
+
+
+def test_a_saved_runs_plugin_that_the_environment_provides_is_imported_from_there(
+    plugin_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Installed (here: on sys.path): imported without consent, and the recorded folder, which
+    # holds another module of that name, is not put in front of it.
+    mine, sent = plugin_dir / "mine", plugin_dir / "sent"
+    for folder in (mine, sent):
+        folder.mkdir()
+        (folder / "tp_env.py").write_text(MARKING.format(name="tp_env"))
+    monkeypatch.syspath_prepend(str(mine))
+    recorded = [{"module": "tp_env", "file": str(sent / "tp_env.py"), "path": str(sent)}]
+    plugins.import_saved_plugins(["tp_env"], recorded, plugin_dir / "run", trust=False)
+    assert (mine / "tp_env.imported").exists()
+    assert not (sent / "tp_env.imported").exists()
+
+
+def test_a_plugin_package_is_hashed_whole(tmp_path: Path) -> None:
+    # Importing pkg.sub runs pkg/__init__.py too; a changed submodule is another plugin.
+    package = tmp_path / "tp_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "sub.py").write_text("A = 1\n")
+    before = plugins.code_digest(package)
+    (package / "sub.py").write_text("A = 2\n")
+    assert plugins.code_digest(package) != before
