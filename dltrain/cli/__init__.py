@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 app = App(
     name="dltrain",
     help="Train Keras models from YAML experiment files.",
-    add_completion=False,
+    add_completion=True,  # dltrain --install-completion (bash, zsh, fish, PowerShell)
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
