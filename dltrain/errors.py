@@ -17,6 +17,7 @@ __all__ = [
     "Location",
     "Problem",
     "RunFolderError",
+    "StudyError",
     "TrainingError",
     "TrackingError",
     "UsageError",
@@ -152,6 +153,12 @@ class TrainingError(DltrainError):
 
 class DiskFullError(TrainingError):
     """The disk filled up while a run was being written (exit 1; ``--resume`` continues)."""
+
+
+class StudyError(DltrainError):
+    """A tuning study cannot go on: its storage or its folder cannot be written (exit 1)."""
+
+    exit_code = 1
 
 
 class TrackingError(DltrainError):

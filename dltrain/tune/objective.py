@@ -6,6 +6,7 @@ global state is cleared before each trial, so memory stays flat over long studie
 
 from __future__ import annotations
 
+import errno
 import gc
 import math
 from collections.abc import Mapping, Sequence
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dltrain.errors import DltrainError, first_line
+from dltrain.errors import DiskFullError, DltrainError, first_line
 from dltrain.tune.config_source import ConfigSource
 from dltrain.tune.space import param_overrides
 
@@ -22,7 +23,17 @@ if TYPE_CHECKING:
 
     from dltrain.train.sink import ProgressSink
 
-__all__ = ["TrialOutcome", "best_value", "latest_run", "run_trial", "trial_name"]
+__all__ = [
+    "TrialOutcome",
+    "best_value",
+    "failed_trial",
+    "is_disk_full",
+    "latest_run",
+    "run_trial",
+    "trial_name",
+]
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass
@@ -37,6 +48,8 @@ class TrialOutcome:
     epochs: int = 0
     pruned_at: int | None = None
     test_metrics: dict[str, float] = field(default_factory=dict)
+    disk_full: bool = False
+    """The trial failed because the disk (or quota) is full: the next one would too."""
 
 
 def trial_name(number: int) -> str:
@@ -92,11 +105,8 @@ def run_trial(
             command=command,
             callbacks=[pruning],
         )
-    except DltrainError as exc:
-        return TrialOutcome("failed", run_dir=latest_run(study_dir, name), reason=exc.render())
     except Exception as exc:  # noqa: BLE001 - any training crash fails this trial, not the study
-        reason = first_line(exc, typed=True)
-        return TrialOutcome("failed", run_dir=latest_run(study_dir, name), reason=reason)
+        return failed_trial(exc, study_dir, name)
     outcome = TrialOutcome(
         "complete",
         run_dir=result.run_dir,
@@ -107,6 +117,7 @@ def run_trial(
         outcome.state, outcome.reason = "interrupted", result.message
     elif result.status != "completed":
         outcome.state, outcome.reason = "failed", result.message
+        outcome.disk_full = (result.message or "").startswith("disk full")
     elif pruning.pruned_at is not None:
         outcome.state, outcome.pruned_at = "pruned", pruning.pruned_at
         outcome.value = best_value(result.rows, metric, direction)
@@ -115,6 +126,30 @@ def run_trial(
         if outcome.value is None:
             outcome.state, outcome.reason = "failed", f"{metric} has no finite value"
     return outcome
+
+
+def failed_trial(exc: Exception, study_dir: Path, name: str) -> TrialOutcome:
+    """The outcome of trial ``name`` whose run raised ``exc``."""
+    reason = exc.render() if isinstance(exc, DltrainError) else first_line(exc, typed=True)
+    return TrialOutcome(
+        "failed", run_dir=latest_run(study_dir, name), reason=reason, disk_full=is_disk_full(exc)
+    )
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from a full disk or quota: a :class:`DiskFullError`, or an
+    ``ENOSPC``/``EDQUOT`` error anywhere in its chain (a run that could not start says
+    so with a :class:`RunFolderError` raised while handling one)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DiskFullError):
+            return True
+        if isinstance(current, OSError) and current.errno in _FULL:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def latest_run(study_dir: Path, name: str) -> Path | None:

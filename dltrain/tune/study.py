@@ -18,14 +18,20 @@ from typing import TYPE_CHECKING, Any
 
 from dltrain.config import LoadedConfig
 from dltrain.config.overrides import parse_key_path
-from dltrain.errors import RunFolderError, UsageError
+from dltrain.errors import RunFolderError, StudyError, UsageError, first_line
 from dltrain.storage import RunFolder, utc_now
 from dltrain.storage.manifest import TuneRecord
 from dltrain.tune.checks import TunePlan, check_tune
 from dltrain.tune.config_source import ConfigSource
 from dltrain.tune.context import StudyContext
 from dltrain.tune.fingerprint import describe_changes, experiment_values, fingerprint
-from dltrain.tune.objective import TrialOutcome, latest_run, run_trial, trial_name
+from dltrain.tune.objective import (
+    TrialOutcome,
+    is_disk_full,
+    latest_run,
+    run_trial,
+    trial_name,
+)
 from dltrain.tune.records import StudySummary
 from dltrain.tune.samplers import require_sampler
 from dltrain.tune.sink import NullTuneProgress
@@ -390,18 +396,60 @@ def _optimize(
                 break
             if outcome.state == "failed":
                 failed_here += 1
+            if outcome.disk_full:
+                # Every later trial would fail the same way, at once: stop here.
+                with contextlib.suppress(OSError):  # an empty trial folder: nothing was kept
+                    (context.study_dir / trial_name(trial.number)).rmdir()
+                exit_code = 1
+                message = (
+                    f"stopped: trial {trial.number} failed because the disk is full; free "
+                    "some space and run the same command again to continue the study"
+                )
+                break
         if not fresh:
             trials = current_trials(context.study)
         if finished is not None:
             _report(context, trials, finished)
+    except Exception as exc:
+        stopped = _study_stopped(context, exc)
+        if stopped is None:
+            raise
+        raise stopped from exc
     finally:
         progress.stop()
-    summary = write_study_files(context, trials, plots=True)
+    try:
+        summary = write_study_files(context, trials, plots=True)
+    except Exception as exc:
+        stopped = _study_stopped(context, exc)
+        if stopped is None:
+            raise
+        raise stopped from exc
     if exit_code == 0 and summary.best is None:
         exit_code = 1
         message = message or "no trial completed"
     summary.exit_code, summary.message = exit_code, message
     return summary
+
+
+def _study_stopped(context: StudyContext, exc: Exception) -> StudyError | None:
+    """``exc`` as the study's end when the study's own storage or files cannot be written (a
+    full disk, a database that refuses the commit); None for any other error."""
+    import optuna
+
+    if isinstance(exc, optuna.exceptions.StorageInternalError):
+        cause = exc.__cause__ or exc.__context__
+        what = f"the study storage {context.url} could not be written"
+        detail = first_line(cause) if cause is not None else first_line(exc)
+    elif is_disk_full(exc):
+        what = f"the study folder {context.study_dir} could not be written"
+        detail = first_line(exc)
+    else:
+        return None
+    full = " (the disk is full)" if is_disk_full(exc) or "disk is full" in detail else ""
+    return StudyError(
+        f"{what}{full}: {detail}. The study stopped; its trials so far are kept. Free some "
+        "space (or fix the storage) and run the same command again to continue the study"
+    )
 
 
 def _report(context: StudyContext, trials: list[FrozenTrial], number: int) -> StudySummary:
