@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import errno
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +186,22 @@ def test_disk_full_under_the_plots_fails_the_run_and_keeps_the_test_metrics(
     monkeypatch.undo()
     assert resume(run_dir).exit_code == 0
     assert manifest(run_dir)["status"] == "completed"
+
+
+class _SigtermAfterTheLastBatch(keras.callbacks.Callback):
+    """A SIGTERM that lands after the last batch, when no batch boundary will read it."""
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_sigterm_after_the_last_batch_interrupts_and_resumes(config: Path, tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt, match="stopped by SIGTERM"):
+        run_experiment(config, runs_dir=tmp_path, callbacks=[_SigtermAfterTheLastBatch()])
+    (run_dir,) = (tmp_path / "faults").iterdir()
+    record = manifest(run_dir)
+    assert record["status"] == "interrupted" and "stopped by SIGTERM" in record["error"]
+    assert "test" not in record["final_metrics"]  # the test pass did not run
+    result = resume(run_dir)
+    assert result.exit_code == 0, result.output
+    assert manifest(run_dir)["status"] == "completed" and len(metrics(run_dir)) == 2

@@ -219,9 +219,13 @@ def fit_model(
                 outcome.status = "interrupted"
                 outcome.error = f"{stop.signal_name or 'signal'}: {exc}"
                 break
-    except KeyboardInterrupt:
+        if stop.event.is_set() and outcome.status == "completed":
+            # The signal came after the last batch (validation, the last epoch's files): no
+            # batch boundary read it. Stop as outside training; --resume does the rest.
+            raise KeyboardInterrupt(f"stopped by {stop.signal_name or 'a signal'}")
+    except KeyboardInterrupt as exc:
         outcome.status = "interrupted"
-        outcome.error = "interrupted twice: stopped at once"
+        outcome.error = str(exc) or "interrupted twice: stopped at once"
         raise
     finally:
         stop.uninstall()
