@@ -284,3 +284,24 @@ def test_resume_does_not_undo_early_stopping(config: Path, tmp_path: Path) -> No
     assert stopped.stopped_early and stopped.epochs_completed == 2
     refused = runner.invoke(app, ["run", "--resume", str(stopped.run_dir)])
     assert refused.exit_code == 2 and "stopped early after epoch 2" in refused.output
+
+
+@pytest.mark.slow
+def test_sigterm_as_run_json_appears_leaves_no_folder_that_cannot_resume(
+    config: Path, tmp_path: Path
+) -> None:
+    for attempt in range(3):
+        runs = tmp_path / f"runs{attempt}"
+        proc = start(config, runs)
+        deadline = time.monotonic() + 120
+        while not list(runs.glob("rel/*/run.json")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.0005)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err
+        for run_json in runs.glob("rel/*/run.json"):  # a folder left must be resumable
+            record = json.loads(run_json.read_text())
+            assert record["status"] == "interrupted", record
+            assert (run_json.parent / "config.yaml").is_file()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from dltrain.config import LoadedConfig, load_config
 from dltrain.storage import BestCheckpoint, RunFolder, utc_now
-from dltrain.storage.writing import writing
+from dltrain.storage.writing import creating, writing
 from dltrain.tracking import check_tracking, tracked_run
 
 if TYPE_CHECKING:
@@ -88,8 +88,7 @@ def run_experiment(
         prepared = prepare(loaded)
         with prepared.session():
             plan = dry_run(loaded, prepared)
-            run = RunFolder.create(root, cfg.name, clock)
-            with writing(run):
+            with creating(lambda: RunFolder.create(root, cfg.name, clock)) as run:
                 if on_run_folder is not None:
                     on_run_folder(run.path)
                 record_start(

@@ -11,6 +11,8 @@ From the moment a run folder exists until its command returns:
   files are gone (every write is atomic), and a :class:`DiskFullError` says what could not be
   written and how much room a checkpoint needs (exit 1; ``--resume`` continues). When the
   disk is full before the run has started, the folder is removed (exit 2).
+- A new folder is made with the signals held back (:func:`creating`), so a stop that comes
+  before its config is written removes the folder instead of leaving one nobody can resume.
 - The folder's lock is released.
 """
 
@@ -20,14 +22,14 @@ import errno
 import shutil
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
 from dltrain.errors import DiskFullError, RunFolderError
 from dltrain.storage import RunFolder, utc_now
 
-__all__ = ["writing"]
+__all__ = ["creating", "writing"]
 
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 
@@ -82,6 +84,10 @@ def writing(run: RunFolder) -> Iterator[RunFolder]:
         with _signals_stop():
             yield run
     except KeyboardInterrupt as exc:
+        if run.manifest.status == "created":  # stopped before its config was written
+            run.release()
+            shutil.rmtree(run.path, ignore_errors=True)
+            raise
         reason = str(exc) or "interrupted twice: stopped at once"
         _mark(run, status="interrupted", error=f"{reason}; resume to finish the run")
         raise
@@ -101,3 +107,31 @@ def writing(run: RunFolder) -> Iterator[RunFolder]:
         raise DiskFullError(message) from None
     finally:
         run.release()
+
+
+@contextmanager
+def creating(create: Callable[[], RunFolder]) -> Iterator[RunFolder]:
+    """``writing(create())``, with no moment where a signal finds a folder unprotected.
+
+    A SIGINT or SIGTERM that comes while ``create`` makes the folder and its ``run.json`` is
+    held and raised once :func:`writing` handles it (blocking the signal would not do: the
+    kernel hands it to another thread, TensorFlow's, whose default action kills the process).
+    A folder stopped before its config is written is removed, never left ``created``.
+    """
+    held: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        held.append(signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        run = create()
+        with writing(run):
+            if held:
+                raise KeyboardInterrupt(f"stopped by {signal.Signals(held[0]).name}")
+            yield run
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
