@@ -13,6 +13,9 @@ if TYPE_CHECKING:
 
 __all__ = ["NullTuneProgress"]
 
+# How a run's sink message starts when it is a warning (dltrain.engine.run: data warnings).
+_WARNING = "warning: "
+
 
 class _EpochSink:
     """A run's progress sink that forwards finished epochs to the trial display."""
@@ -32,6 +35,11 @@ class _EpochSink:
         self.owner.trial_epoch(self.number, epoch + 1, self.epochs, row)
 
     def message(self, text: str) -> None:
+        if text.startswith(_WARNING):
+            # Every trial loads the same data: its warnings are said once per study.
+            if text in self.owner.warned:
+                return
+            self.owner.warned.add(text)
         self.owner.message(text)
 
     def stop(self) -> None:
@@ -42,6 +50,14 @@ class NullTuneProgress:
     """Shows nothing (the Python API, ``--quiet``); the base of the terminal displays."""
 
     metric = ""
+    _warned: set[str] | None = None
+
+    @property
+    def warned(self) -> set[str]:
+        """The trials' warnings said so far (each is said once per study)."""
+        if self._warned is None:
+            self._warned = set()
+        return self._warned
 
     def start(self, summary: StudySummary) -> None:
         """The study is open (its trials so far in ``summary``)."""

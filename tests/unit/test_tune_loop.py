@@ -270,3 +270,24 @@ def test_the_study_shares_its_data_unless_a_trial_may_change_it(
     tune = f"metric: val_mae\nspace:\n  {key}: {{type: categorical, choices: [1, 2]}}\n"
     loaded = load_config(write_tune(tmp_path, regression_csv, tune))
     assert study_module._searches_data(loaded) is searches
+
+
+def test_a_data_warning_is_said_once_per_study(
+    tmp_path: Path, regression_csv: Path, monkeypatch: pytest.MonkeyPatch, fake_study: Callable[[list[float]], None]
+) -> None:
+    fake_study([3.0, 2.0, 4.0])
+    warning = f"warning: {regression_csv}: 198 empty cells filled with the training mean (column x1)"
+    make_run = study_module.run_trial
+
+    def warning_trial(trial: Any, *args: Any, progress: Any, **kwargs: Any) -> TrialOutcome:
+        # As dltrain.engine.run says the data's warnings on every run's progress sink.
+        progress.message(warning)
+        progress.message(f"note of trial {trial.number}")
+        return make_run(trial, *args, progress=progress, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(study_module, "run_trial", warning_trial)
+    config = write_tune(tmp_path, regression_csv, SPACE)
+    result = runner.invoke(app, ["tune", str(config), "--runs-dir", str(tmp_path / "runs"), "--trials", "3"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("198 empty cells filled") == 1
+    assert all(f"note of trial {n}" in result.output for n in range(3))  # other messages stay
