@@ -588,7 +588,8 @@ def _tune_record(
 
 def _mark_lost_runs(context: StudyContext, trials: list[FrozenTrial]) -> None:
     """Run folders still saying ``running`` whose trial Optuna no longer runs: a killed
-    process left them. They say ``interrupted`` now, as a Ctrl-C would have left them."""
+    process left them. They say ``interrupted`` now, as a Ctrl-C would have left them, and
+    lose the temporary files the killed process was writing."""
     from optuna.trial import TrialState
 
     states = {t.number: t for t in trials}
@@ -602,10 +603,21 @@ def _mark_lost_runs(context: StudyContext, trials: list[FrozenTrial]) -> None:
         folder = RunFolder.open(manifest.parent)
         if folder.manifest.status != "running":
             continue
+        try:
+            # As --resume takes a run over: the lock proves its writer is gone, and taking it
+            # removes the temporary files the killed writer left (checkpoints/.last.*.tmp.keras).
+            folder.take_lock()
+        except RunFolderError:
+            continue  # a live process still writes it (a trial failed as stale elsewhere)
         reason = trial.user_attrs.get("reason") or "the tuning process stopped"
-        folder.update(
-            status="interrupted",
-            error=f"interrupted: {reason}; Optuna marked trial {trial.number} failed",
-            finished_at=utc_now().isoformat(),
-            tune=_tune_record(context, trial.number, "failed", dict(trial.params), reason=reason),
-        )
+        try:
+            folder.update(
+                status="interrupted",
+                error=f"interrupted: {reason}; Optuna marked trial {trial.number} failed",
+                finished_at=utc_now().isoformat(),
+                tune=_tune_record(
+                    context, trial.number, "failed", dict(trial.params), reason=reason
+                ),
+            )
+        finally:
+            folder.release()

@@ -291,3 +291,40 @@ def test_a_data_warning_is_said_once_per_study(
     assert result.exit_code == 0, result.output
     assert result.output.count("198 empty cells filled") == 1
     assert all(f"note of trial {n}" in result.output for n in range(3))  # other messages stay
+
+
+def test_a_killed_trials_temporary_files_go_when_its_folder_is_marked_interrupted(
+    tmp_path: Path, regression_csv: Path, fake_study: Callable[[list[float]], None]
+) -> None:
+    config = write_tune(tmp_path, regression_csv, SPACE)
+    runs = tmp_path / "runs"
+    study_dir = runs / "reg_tune" / "reg_tune"
+    study_dir.mkdir(parents=True)
+    study = optuna.create_study(study_name="reg_tune", storage=f"sqlite:///{study_dir / 'study.db'}")
+    study.set_user_attr("metric", "val_mae")
+    lr = {"optimizer.learning_rate": optuna.distributions.FloatDistribution(1e-3, 3e-2, log=True)}
+    folders = []
+    for _ in range(2):  # trial 0: SIGKILLed while saving; trial 1: its writer still lives
+        lost = study.ask(lr)
+        lost.set_user_attr("reason", "its process (pid 26820 on vm) stopped during the trial")
+        study.tell(lost, state=optuna.trial.TrialState.FAIL)
+        folder = RunFolder.create(study_dir, trial_name(lost.number))
+        folder.update(status="running")
+        (folder.checkpoints / "last.keras").write_bytes(b"the epoch before")
+        (folder.checkpoints / ".last.26820-32.tmp.keras").write_bytes(b"half a checkpoint")
+        (folder.checkpoints / "resume" / ".tmp-epoch-00002").mkdir(parents=True)
+        folders.append(folder)
+    folders[0].release()  # the kernel drops a killed process's lock
+
+    fake_study([0.0, 0.0, 2.0])
+    study_module.tune_study(config, trials=1, runs_dir=runs)
+
+    killed, live = (f.path / "checkpoints" for f in folders)
+    assert read_manifest(folders[0].path / "run.json").status == "interrupted"
+    assert not (killed / ".last.26820-32.tmp.keras").exists()
+    assert not (killed / "resume" / ".tmp-epoch-00002").exists()
+    assert (killed / "last.keras").read_bytes() == b"the epoch before"
+    # A folder whose writer holds its lock is not touched.
+    assert read_manifest(folders[1].path / "run.json").status == "running"
+    assert (live / ".last.26820-32.tmp.keras").exists()
+    folders[1].release()
