@@ -205,3 +205,22 @@ def test_sigterm_after_the_last_batch_interrupts_and_resumes(config: Path, tmp_p
     result = resume(run_dir)
     assert result.exit_code == 0, result.output
     assert manifest(run_dir)["status"] == "completed" and len(metrics(run_dir)) == 2
+
+
+def test_best_keras_damaged_in_place_leaves_the_resume_point_intact(
+    config: Path, tmp_path: Path
+) -> None:
+    from dltrain.storage.resume_point import archive_damage
+
+    run_dir = run_experiment(config, runs_dir=tmp_path).run_dir
+    rows = metrics(run_dir)
+    for name in ("best.keras", "last.keras"):  # damaged in place, as `truncate -s 1000` does
+        os.truncate(run_dir / "checkpoints" / name, 1000)
+    point = run_dir / "checkpoints/resume/epoch-00002"
+    assert archive_damage(point / "best.keras") is None
+    assert archive_damage(point / "model.keras") is None
+    result = resume(run_dir, "--set", "training.epochs=3")
+    assert result.exit_code == 0, result.output
+    assert "passed over" not in result.output
+    assert metrics(run_dir)[:2] == rows  # the intact epoch 2 was kept, not retrained
+    assert archive_damage(run_dir / "checkpoints" / "best.keras") is None

@@ -96,16 +96,23 @@ def atomic_write_text(target: Path, text: str) -> Path:
     return atomic_write_bytes(target, text.encode("utf-8"))
 
 
-def publish_file(source: Path, target: Path) -> Path:
-    """Make ``target`` an atomic copy of ``source`` (a hard link where the file system allows)."""
+def publish_file(source: Path, target: Path, *, link: bool = True) -> Path:
+    """Make ``target`` an atomic copy of ``source`` (a hard link where the file system allows).
 
-    def link(tmp: Path) -> None:
-        try:
-            os.link(source, tmp)
-        except OSError:
-            shutil.copy2(source, tmp)
+    ``link=False`` always copies: for a file users may damage in place (``truncate``, ``cp x
+    best.keras``), which must not damage ``source`` with it.
+    """
 
-    return atomic_write(target, link)
+    def write(tmp: Path) -> None:
+        if link:
+            try:
+                os.link(source, tmp)
+                return
+            except OSError:
+                pass
+        shutil.copy2(source, tmp)
+
+    return atomic_write(target, write)
 
 
 def atomic_write_dir(target: Path, write: Callable[[Path], object]) -> Path:

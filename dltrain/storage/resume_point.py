@@ -2,7 +2,8 @@
 
 A resume point is written into a temporary folder and renamed into place, so a folder that
 exists is complete: ``SIGKILL`` or power loss at any moment leaves the previous epoch's point
-intact. ``last.keras`` is a hard link (or copy) of the newest point's model.
+intact. ``last.keras`` is a copy of the newest point's model, never a hard link: damage to
+it in place must not damage the point.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def save_resume_point(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     fsync_dir(root)
-    publish_file(final / "model.keras", checkpoints / "last.keras")
+    publish_file(final / "model.keras", checkpoints / "last.keras", link=False)
     for old in _points(root)[:-_KEEP]:
         shutil.rmtree(old, ignore_errors=True)
     return ResumePoint(epochs_completed, final / "model.keras", state)

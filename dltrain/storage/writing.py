@@ -67,7 +67,7 @@ def _disk_full_message(run: RunFolder, exc: OSError) -> str:
     checkpoint = run.path / "checkpoints" / "last.keras"
     size = checkpoint.stat().st_size / 2**20 if checkpoint.is_file() else None
     need = (
-        f"; one checkpoint takes {size:.1f} MiB and an epoch writes up to three"
+        f"; one checkpoint takes {size:.1f} MiB and an epoch writes up to four"
         if size is not None
         else ""
     )

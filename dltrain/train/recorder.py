@@ -145,7 +145,10 @@ class Recorder(keras.callbacks.Callback):
             extra=lambda folder: self._save_extra_state(folder, improved),
         )
         if improved:
-            publish_file(point.folder / "best.keras", self.run.checkpoints / "best.keras")
+            # A copy, not a link: damage to best.keras in place leaves the point's intact.
+            publish_file(
+                point.folder / "best.keras", self.run.checkpoints / "best.keras", link=False
+            )
         self.run.update(
             epochs_completed=epoch + 1,
             best=self.best,
@@ -162,7 +165,7 @@ class Recorder(keras.callbacks.Callback):
         if improved:
             self.model.save(folder / "best.keras")
         elif best.is_file():
-            publish_file(best, folder / "best.keras")  # unchanged: a hard link, no copy
+            publish_file(best, folder / "best.keras", link=False)  # independent of best.keras
 
     def _improved(self, value: float) -> bool:
         # Keras's ModelCheckpoint rule: strictly better than the best so far.

@@ -174,7 +174,7 @@ def _republish_best(run: RunFolder, point: ResumePoint | None, notes: list[str])
     """Make best.keras and run.json agree with the resume point, and prove best.keras reads."""
     best = run.checkpoints / "best.keras"
     if point is not None and (point.folder / "best.keras").is_file():
-        publish_file(point.folder / "best.keras", best)
+        publish_file(point.folder / "best.keras", best, link=False)  # its own copy
         run.update(best=point.state.best)
     if best.is_file():
         problem = archive_damage(best)
