@@ -119,12 +119,14 @@ class RunFolder:
 
         Raises:
             CheckpointError: not a run folder, or its ``run.json`` is missing or unreadable.
+            RunFolderError: a subfolder it writes into is a link that leaves it.
         """
         if not path.is_dir():
             raise CheckpointError(f"{path}: no such run folder")
         manifest_path = path / MANIFEST
         if not manifest_path.is_file():
             raise CheckpointError(f"{path}: not a run folder (no {MANIFEST})")
+        _refuse_links_out(path)
         return cls(path, read_manifest(manifest_path))
 
     # ------------------------------------------------------------------- locking
@@ -252,6 +254,34 @@ class RunFolder:
             if parsed.get("epoch", 0) <= up_to_epoch:
                 rows.append(parsed)
         return rows
+
+
+SUBFOLDERS = ("checkpoints", "plots", "logs", "export")
+"""The folders a run's commands write into (``--resume``, ``export``, the CLI's logs)."""
+
+
+def _refuse_links_out(run_dir: Path) -> None:
+    """Refuse a subfolder that is a symlink out of the run folder, before anything is written.
+
+    A received or tampered folder could otherwise make ``--resume`` or ``export`` overwrite
+    files elsewhere (``plots -> ~/work`` and ``loss.png`` is replaced). A link that stays
+    inside the run folder is harmless and allowed.
+    """
+    inside = run_dir.resolve()
+    for name in SUBFOLDERS:
+        sub = run_dir / name
+        if not sub.is_symlink():
+            continue
+        try:
+            target = sub.resolve()
+        except (OSError, RuntimeError):  # a loop: it leads nowhere inside either
+            target = sub
+        if target == sub or (target != inside and inside not in target.parents):
+            raise RunFolderError(
+                f"{sub}: a symlink to {target}, outside the run folder; expected a folder "
+                "inside it (dltrain does not write through it). Replace the link with a "
+                "folder (or a copy of what it points to)"
+            )
 
 
 def _remove_leftovers(run_dir: Path) -> list[Path]:

@@ -78,3 +78,42 @@ def test_damaged_metrics_are_exit_2(tmp_path: Path, metrics: bytes, said: str) -
     assert result.exit_code == 2 and said in result.output, result.output
     assert invoke(["runs", str(tmp_path)]).exit_code == 0
     assert invoke(["compare", str(run), str(other), "--plot", str(tmp_path / "c.png")]).exit_code in (0, 2)
+
+
+@pytest.mark.parametrize("sub", ["plots", "logs", "export", "checkpoints"])
+@pytest.mark.parametrize(
+    "args",
+    [["run", "--resume", "{run}", "--set", "training.epochs=4"],
+     ["export", "{run}", "--format", "tflite", "--no-verify"],
+     ["sync", "{run}", "--mlflow", "http://127.0.0.1:1"]],
+    ids=["resume", "export", "sync"],
+)
+def test_a_subfolder_linked_out_of_the_run_is_refused_before_writing(
+    tmp_path: Path, sub: str, args: list[str]
+) -> None:
+    run = write_run_folder(tmp_path)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    if (run / sub).exists():
+        (victim / "best.keras").write_bytes((run / sub / "best.keras").read_bytes())
+        for path in (run / sub).iterdir():
+            path.unlink()
+        (run / sub).rmdir()
+    (victim / "loss.png").write_bytes(b"precious-png")
+    (run / sub).symlink_to(victim)
+    before = {p.name: p.read_bytes() for p in victim.iterdir()}
+    manifest = (run / "run.json").read_bytes()
+    result = invoke([a.format(run=run) for a in args])
+    assert result.exit_code == 2, result.output
+    assert f"{run / sub}: a symlink to {victim.resolve()}, outside the run folder" in result.output
+    assert {p.name: p.read_bytes() for p in victim.iterdir()} == before
+    assert (run / "run.json").read_bytes() == manifest
+
+
+def test_a_subfolder_linked_inside_the_run_is_allowed(tmp_path: Path) -> None:
+    from dltrain.storage import RunFolder
+
+    run = write_run_folder(tmp_path)
+    (run / "plots-real").mkdir()
+    (run / "plots").symlink_to(run / "plots-real")
+    assert RunFolder.open(run).path == run
