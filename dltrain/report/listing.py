@@ -13,7 +13,7 @@ from typing import Any
 from dltrain.config.diff import flatten
 from dltrain.config.layer_form import short_form
 from dltrain.config.saved import read_saved_config
-from dltrain.errors import CheckpointError, UsageError
+from dltrain.errors import CheckpointError, RunFolderError, UsageError
 from dltrain.storage import MANIFEST, RunFolder, utc_now
 from dltrain.storage.lock import is_locked, pid_alive
 
@@ -206,7 +206,7 @@ def _subdirs(folder: Path) -> list[Path]:
 def _summarize_path(path: Path) -> RunSummary:
     try:
         return _summarize(RunFolder.open(path))
-    except CheckpointError as exc:
+    except (CheckpointError, RunFolderError) as exc:  # RunFolderError: a subfolder links out
         name = path.parent.name if _STAMP.match(path.name) else path.name
         return RunSummary(name=name, path=path, status=UNREADABLE, error=exc.message)
 

@@ -108,6 +108,8 @@ def test_a_subfolder_linked_out_of_the_run_is_refused_before_writing(
     assert f"{run / sub}: a symlink to {victim.resolve()}, outside the run folder" in result.output
     assert {p.name: p.read_bytes() for p in victim.iterdir()} == before
     assert (run / "run.json").read_bytes() == manifest
+    listed = invoke(["runs", str(tmp_path / "faults")])  # the other runs are still listed
+    assert listed.exit_code == 0 and "unreadable" in listed.output, listed.output
 
 
 def test_a_subfolder_linked_inside_the_run_is_allowed(tmp_path: Path) -> None:
