@@ -7,6 +7,8 @@ or truncated download is the most common way this data goes wrong.
 from __future__ import annotations
 
 import gzip
+import io
+import os
 import struct
 import zipfile
 import zlib
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dltrain.data.files import check_data_file
 from dltrain.errors import DataError
 
 __all__ = [
@@ -30,25 +33,62 @@ IMAGE_SIZE = 28
 NUM_CLASSES = 10
 _UBYTE = 0x08
 _GZIP_MAGIC = b"\x1f\x8b"
+_PROBE_BYTES = 1 << 16
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it is gzip data (whatever its name says)."""
+def _read_bytes(path: Path, ndim: int) -> bytes:
+    """The header and at most the payload it states plus one byte, gunzipped when the file is
+    gzip data (whatever its name says).
+
+    Decompression streams and stops there: a gzip bomb (a header for 3 images, then gigabytes
+    of zeros) costs the 2,352 bytes its header promises, not the gigabytes. A raw file's
+    length is judged from its size before its payload is read.
+
+    Raises:
+        DataError: unreadable, not gzip despite a ``.gz`` name, damaged gzip data, or gzip
+            data longer than its header states.
+    """
     try:
-        blob = path.read_bytes()
+        raw = path.open("rb")
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if blob[:2] != _GZIP_MAGIC:
-        if path.suffix == ".gz":
+    with raw:
+        try:
+            gzipped = raw.read(2) == _GZIP_MAGIC
+            raw.seek(0)
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        if not gzipped and path.suffix == ".gz":
             raise DataError(f"{path.name}: not a gzip file (name ends in .gz); re-download it")
-        return blob
-    try:
-        return gzip.decompress(blob)
-    except (OSError, EOFError, zlib.error) as exc:
-        # A cut-off download raises EOFError, a damaged one BadGzipFile or zlib.error.
-        raise DataError(f"{path.name}: bad gzip data ({exc}); re-download the file") from None
+        stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
+        try:
+            header = stream.read(4 + 4 * ndim)
+            if len(header) < 4 + 4 * ndim or header[:4] != struct.pack(">I", (_UBYTE << 8) | ndim):
+                # Not IDX data; a cut-off download still says "re-download" (bounded read).
+                stream.read(_PROBE_BYTES)
+                return header  # read_idx names what is wrong with the header
+            dims = struct.unpack(f">{ndim}I", header[4:])
+            expected = int(np.prod(dims, dtype=np.int64))
+            has = os.fstat(raw.fileno()).st_size - len(header)
+            if not gzipped and has > expected:
+                raise DataError(_length_problem(path.name, dims, expected, str(has)))
+            payload = stream.read(expected + 1)
+        except (OSError, EOFError, zlib.error) as exc:
+            if not gzipped:
+                raise DataError(f"{path}: cannot read: {exc}") from None
+            # A cut-off download raises EOFError, a damaged one BadGzipFile or zlib.error.
+            raise DataError(f"{path.name}: bad gzip data ({exc}); re-download the file") from None
+    if len(payload) > expected:
+        raise DataError(_length_problem(path.name, dims, expected, "more (reading stopped there)"))
+    return header + payload
+
+
+def _length_problem(name: str, dims: tuple[int, ...], expected: int, has: object) -> str:
+    shape = "×".join(str(d) for d in dims)
+    problem = "truncated" if isinstance(has, int) and has < expected else "too long"
+    return f"{name}: {problem}: header says {shape} = {expected} bytes, file has {has}"
 
 
 def read_idx(path: Path, ndim: int, limit: int | None = None) -> np.ndarray:
@@ -66,11 +106,12 @@ def read_idx(path: Path, ndim: int, limit: int | None = None) -> np.ndarray:
 
 def _read_idx(path: Path, ndim: int, limit: int | None) -> tuple[np.ndarray, int]:
     """:func:`read_idx`, and the number of records the header states."""
+    check_data_file(path, "an IDX file")
     if limit is not None:
         head = _read_head(path, ndim, limit)
         if head is not None:
             return head
-    blob = _read_bytes(path)
+    blob = _read_bytes(path, ndim)
     name = path.name
     what = "images" if ndim == 3 else "labels"
     expected_magic = (_UBYTE << 8) | ndim
@@ -91,11 +132,7 @@ def _read_idx(path: Path, ndim: int, limit: int | None) -> tuple[np.ndarray, int
     expected = int(np.prod(dims, dtype=np.int64))
     payload = len(blob) - header_len
     if payload != expected:
-        shape = "×".join(str(d) for d in dims)
-        problem = "truncated" if payload < expected else "too long"
-        raise DataError(
-            f"{name}: {problem}: header says {shape} = {expected} bytes, file has {payload}"
-        )
+        raise DataError(_length_problem(name, dims, expected, payload))
     array = np.frombuffer(blob, dtype=np.uint8, offset=header_len).reshape(dims)
     return (array if limit is None else array[:limit]), int(dims[0])
 
@@ -201,6 +238,7 @@ def read_npz(
     Raises:
         DataError: unreadable archive, missing keys (listing what it has), bad arrays.
     """
+    check_data_file(path, "a Keras-layout .npz")
     try:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:

@@ -15,6 +15,7 @@ import numpy as np
 
 from dltrain.config.schema import MnistData
 from dltrain.data.config_keys import about
+from dltrain.data.files import check_data_file
 from dltrain.data.idx import (
     IMAGE_SIZE,
     NUM_CLASSES,
@@ -220,6 +221,15 @@ def _locate_file(path: Path) -> tuple[str, Path]:
         raise DataError(
             f"{path}: not found (data.path must be a Keras-layout .npz or a folder of IDX files)"
         )
+    check_data_file(path, "a Keras-layout .npz or a folder of IDX files")
+    if path.suffix != ".npz" and _magic(path) != b"PK":
+        # One IDX file (or anything else) would reach np.load, whose "pickled data" error
+        # suggests allow_pickle: name what data.path takes instead.
+        raise DataError(
+            f"{path}: not a .npz archive; data.path takes a folder holding the four IDX "
+            f"files ({', '.join(IDX_FILES.values())}, raw or .gz) or a Keras-layout .npz "
+            "(x_train, y_train, x_test, y_test)"
+        )
     return "npz", path
 
 
@@ -283,7 +293,8 @@ def load_image_file(path: Path, *, labels: bool) -> tuple[np.ndarray, np.ndarray
                     break
                 return _read_split(images_path, labels_path if labels else None)
         raise DataError(f"{path}: no t10k-/train- IDX images and labels files in this folder")
-    if path.suffix == ".npz" or path.read_bytes()[:2] == b"PK":
+    check_data_file(path, "a .npz, a folder of IDX files or an IDX images file")
+    if path.suffix == ".npz" or _magic(path) == b"PK":
         return _npz_split(path, labels)
     labels_path = path.with_name(path.name.replace("images", "labels").replace("idx3", "idx1"))
     if labels and (labels_path == path or not labels_path.is_file()):

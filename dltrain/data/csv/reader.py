@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dltrain.data.files import check_data_file
 from dltrain.errors import DataError
 
 __all__ = [
@@ -67,6 +68,7 @@ class Chunk:
 
 
 def _open(path: Path):  # type: ignore[no-untyped-def]
+    check_data_file(path, "a CSV file")
     try:
         # utf-8-sig drops the byte-order mark spreadsheet programs write.
         return path.open(encoding="utf-8-sig", newline="")
