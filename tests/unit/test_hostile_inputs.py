@@ -17,8 +17,11 @@ import numpy as np
 import pytest
 from datagen import make_images, write_idx
 
-from dltrain.config.schema import MnistData
-from dltrain.data.csv.reader import detect_format
+from dltrain.config import config_from_dict
+from dltrain.config.schema import CsvData, MnistData
+from dltrain.data.csv.arrays import load_csv_arrays
+from dltrain.data.csv.layout import resolve_sources
+from dltrain.data.csv.reader import detect_format, read_all
 from dltrain.data.idx import read_idx, read_npz
 from dltrain.data.mnist import load_image_file, load_mnist, locate_mnist
 from dltrain.errors import DataError
@@ -129,3 +132,45 @@ def test_data_path_to_one_idx_file_says_what_it_takes(tmp_path: Path) -> None:
     message = str(info.value)
     assert "folder holding the four IDX files" in message and "Keras-layout .npz" in message
     assert "pickle" not in message
+
+
+_LONG = "1" * 200_000
+_CELL = r"a cell is longer than 131,072 characters"
+
+
+@pytest.mark.parametrize("row", [2, 60])  # in the rows the format is sniffed from, and after
+def test_a_cell_past_the_csv_field_limit_is_located_by_the_careful_reader(
+    tmp_path: Path, row: int
+) -> None:
+    rows = [f"{i},red,{i % 2}" for i in range(100)]
+    rows[row - 2] = f"{_LONG},red,1"
+    path = tmp_path / "long.csv"
+    path.write_text("x,color,y\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=rf"{path}:{row}: {_CELL}"):
+        read_all(path, detect_format(path, None, None))
+
+
+def test_one_line_without_a_newline_is_located(tmp_path: Path) -> None:
+    path = tmp_path / "oneline.csv"
+    path.write_text(_LONG * 3)
+    with pytest.raises(DataError, match=rf"{path}:1: {_CELL}"):
+        detect_format(path, None, None)
+
+
+@pytest.mark.parametrize("column", ["x", "color", "unused"])
+def test_the_fast_path_hands_a_long_cell_to_the_careful_reader(tmp_path: Path, column: str) -> None:
+    # Past the sniffed rows, in each kind of column: pyarrow alone would accept the cell.
+    rows = [{"x": str(i), "color": "red", "unused": "zz", "y": str(i % 2)} for i in range(100)]
+    rows[70][column] = _LONG
+    path = tmp_path / "long.csv"
+    path.write_text("x,color,unused,y\n" + "".join(",".join(r.values()) + "\n" for r in rows))
+    body = {
+        "data": {"kind": "csv", "path": str(path), "target": "y", "categorical": ["color"],
+                 "features": ["x", "color"]},
+        "model": {"layers": ["Flatten"]},
+    }  # fmt: skip
+    data = config_from_dict(body).config.data
+    assert isinstance(data, CsvData)
+    sources = resolve_sources(data)
+    with pytest.raises(DataError, match=rf"{path}:72: {_CELL}"):
+        load_csv_arrays(data, sources, 0)

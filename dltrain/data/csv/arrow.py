@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from dltrain.data.csv.columns import ColumnPlan, canonical_label
-from dltrain.data.csv.reader import MISSING_TOKENS, CsvFormat, is_missing
+from dltrain.data.csv.reader import MISSING_TOKENS, CsvFormat, is_missing, max_cell_chars
 
 __all__ = ["FastPathFailed", "ParsedChunk", "fast_chunks"]
 
@@ -178,13 +178,20 @@ def _to_numpy(batch: Any, kinds: dict[str, _Kind]) -> dict[str, np.ndarray]:
     """One record batch as NumPy columns (unused columns dropped).
 
     Raises:
-        FastPathFailed: an infinite number (the careful reader names its cell).
+        FastPathFailed: an infinite number, or a text cell longer than the careful reader
+            accepts (the careful reader names its cell).
     """
     out: dict[str, np.ndarray] = {}
     for name, kind in kinds.items():
+        column = batch.column(name)
+        if kind != "numeric" and kind != "regression":
+            strings = column if kind == "unused" else column.dictionary
+            if _longest_text(strings) > max_cell_chars():
+                # pyarrow has no cell limit; the careful reader refuses (and locates) such a
+                # cell, so the two agree. UTF-8 bytes >= characters: it decides the close calls.
+                raise FastPathFailed(0, f"column {name!r} holds a cell too long for the csv module")
         if kind == "unused":
             continue
-        column = batch.column(name)
         if kind in ("numeric", "regression"):
             values = _floats(column)
             if np.isinf(values).any():
@@ -207,6 +214,16 @@ def _values(array: Any, dtype: type[np.generic]) -> np.ndarray:
     """
     start = array.offset
     return np.frombuffer(array.buffers()[1], dtype=dtype, count=start + len(array))[start:]
+
+
+def _longest_text(strings: Any) -> int:
+    """The UTF-8 length in bytes of the longest value of an Arrow string array (0 if empty)."""
+    if not len(strings):
+        return 0
+    start = strings.offset
+    count = start + len(strings) + 1
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32, count=count)[start:]
+    return int(np.diff(offsets).max())
 
 
 def _floats(array: Any) -> np.ndarray:

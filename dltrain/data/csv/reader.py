@@ -23,6 +23,7 @@ __all__ = [
     "is_comma_number",
     "is_missing",
     "iter_chunks",
+    "max_cell_chars",
     "read_all",
 ]
 
@@ -136,11 +137,16 @@ def detect_format(
             lines = list(itertools.islice(handle, _SNIFF_ROWS))
         except UnicodeDecodeError as exc:
             raise DataError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    numbers = [i + 1 for i, ln in enumerate(lines) if ln.strip()]
     lines = [ln for ln in lines if ln.strip()]
     if not lines:
         raise DataError(f"{path}: the file is empty")
     delim = delimiter or _sniff_delimiter(lines)
-    rows = [r for r in csv.reader(lines, delimiter=delim) if r]
+    reader = csv.reader(lines, delimiter=delim)
+    try:
+        rows = [r for r in reader if r]
+    except csv.Error as exc:
+        raise DataError(_row_problem(path, numbers[reader.line_num - 1], exc)) from None
     mark = decimal or _detect_decimal(rows, delim)
     has_header = _detect_header(rows, mark) if header is None else header
     if has_header:
@@ -158,6 +164,18 @@ def detect_format(
     else:
         names = [f"c{i}" for i in range(len(rows[0]))]
     return CsvFormat(delim, has_header, tuple(names), mark)
+
+
+def max_cell_chars() -> int:
+    """The longest cell either CSV reader accepts: the :mod:`csv` module's field limit
+    (131,072 characters unless changed), past which it stops with a bare ``csv.Error``."""
+    return csv.field_size_limit()
+
+
+def _row_problem(path: Path, line: int, exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return f"{path}:{line}: a cell is longer than {max_cell_chars():,} characters"
+    return f"{path}:{line}: unreadable CSV row ({exc})"
 
 
 def iter_chunks(
@@ -197,7 +215,7 @@ def iter_chunks(
         except UnicodeDecodeError as exc:
             raise DataError(f"{path}: not UTF-8 text ({exc.reason})") from None
         except csv.Error as exc:
-            raise DataError(f"{path}:{reader.line_num}: unreadable CSV row ({exc})") from None
+            raise DataError(_row_problem(path, reader.line_num, exc)) from None
     if chunk.rows:
         yield chunk
 
