@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 import typer
 
 from dltrain.cli import (
-    ForceOption,
     RunsDirOption,
     SetOption,
     TrustImportsOption,
@@ -67,7 +66,14 @@ def launch(
         Optional[Path],  # noqa: UP045
         typer.Option("--resume", help="Continue this multi-worker run folder."),
     ] = None,
-    force: ForceOption = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="With --resume: accept config changes (recorded). Also: start more workers "
+            "than CPU cores.",
+        ),
+    ] = False,
     max_restarts: Annotated[
         int,
         typer.Option(

@@ -27,7 +27,7 @@ from dltrain.errors import DltrainError, UsageError
 from dltrain.storage import RunFolder, utc_now
 from dltrain.storage.manifest import MANIFEST, RestartRecord, read_manifest
 
-__all__ = ["LaunchResult", "free_ports", "launch_workers"]
+__all__ = ["LaunchResult", "free_ports", "launch_workers", "usable_cores"]
 
 _POLL_S = 0.2
 
@@ -87,6 +87,13 @@ def describe_exit(index: int, pid: int, code: int) -> str:
     return f"worker {index} (pid {pid}) {how}"
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def launch_workers(
     config: Path | None,
     workers: int,
@@ -107,9 +114,11 @@ def launch_workers(
     ``resume`` continues that run folder instead of starting one from ``config``.
     ``report`` receives one line per event (a lost worker, a restart). ``trust_imports``
     lets the workers of a resumed run import its plugins from where it recorded them.
+    ``force`` accepts a resumed run's config changes, and more workers than CPU cores.
 
     Raises:
-        UsageError: fewer than 1 worker, a negative ``max_restarts``, neither or both of
+        UsageError: fewer than 1 worker, more than :func:`usable_cores` (at least 2) without
+            ``force``, a negative ``max_restarts``, neither or both of
             ``config`` and ``resume``, a missing config file, or a run to resume that was
             not a multi-worker run.
         ConfigError: the config is invalid (to find where the run folder will be).
@@ -117,6 +126,13 @@ def launch_workers(
     """
     if workers < 1:
         raise UsageError(f"--workers must be at least 1; received {workers}")
+    allowed = max(usable_cores(), 2)  # the default of 2 works on any machine
+    if workers > allowed and not force:
+        raise UsageError(
+            f"--workers {workers} is more than the {usable_cores()} CPU core(s) this process "
+            f"may use; each worker is a TensorFlow process (memory and threads of its own): "
+            f"use --workers {allowed} or fewer, or add --force to start {workers} anyway"
+        )
     if max_restarts < 0:
         raise UsageError(f"--max-restarts must be 0 or more; received {max_restarts}")
     if (config is None) == (resume is None):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from datagen import TINY_MLP
 from typer.testing import CliRunner
 
@@ -45,3 +47,33 @@ def test_the_run_folder_of_a_lost_chief_is_found_by_its_pid(tmp_path: Path) -> N
     assert _run_of(root, 13) is None
     assert describe_exit(1, 42, -9) == "worker 1 (pid 42) killed by SIGKILL"
     assert describe_exit(0, 42, 2) == "worker 0 (pid 42) exited with 2"
+
+
+def test_more_workers_than_cores_need_force(
+    mnist_npz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault probe L7: ``--workers 100`` on 2 cores started 100 TensorFlow processes."""
+    from dltrain.engine import launch
+
+    config = tmp_path / "mw.yaml"
+    config.write_text("name: mw\n" + TINY_MLP.format(path=mnist_npz))
+    monkeypatch.setattr(launch, "usable_cores", lambda: 2)
+    started: list[int] = []
+
+    def attempt(args: list[str], workers: int, logs: Path, grace_s: float) -> Any:
+        started.append(workers)
+        return launch._Attempt([0] * workers, [0] * workers, None)
+
+    monkeypatch.setattr(launch, "_run_attempt", attempt)
+    runner = CliRunner()
+    result = runner.invoke(app, ["launch", "--workers", "100", str(config)])
+    assert result.exit_code == 2, result.output
+    assert "--workers 100 is more than the 2 CPU core(s)" in result.output
+    assert "--workers 2 or fewer, or add --force" in result.output
+    assert started == [] and "Traceback" not in result.output
+    for args in (["--workers", "2"], ["--workers", "3", "--force"]):
+        result = runner.invoke(app, ["launch", *args, str(config)])
+        assert result.exit_code == 0, result.output
+    assert started == [2, 3]
+    monkeypatch.setattr(launch, "usable_cores", lambda: 1)
+    assert runner.invoke(app, ["launch", str(config)]).exit_code == 0  # the default 2 stays
