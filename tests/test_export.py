@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -299,6 +302,38 @@ def test_bad_output_paths(runs: dict[str, tuple[Path, Path]], tmp_path: Path) ->
     code, output = _export(run, "--format", "onnx", "-o", str(taken))
     assert code == 2 and "already exists and is not a dltrain export" in output
     assert taken.read_text() == "someone else's file"
+
+
+def test_a_read_only_output_is_refused_before_converting(
+    runs: dict[str, tuple[Path, Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault probe L1: a read-only place or a missing folder in it was an internal error, or
+    'the converter refused the model' with the wrong advice."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=1M,ro", "tmpfs", str(ro)]
+    mounted = shutil.which("mount") is not None and (
+        subprocess.run(mount, capture_output=True).returncode == 0
+    )
+    if not mounted:  # no privilege to mount: os.access answers as on a read-only mount
+        real_access = os.access
+        monkeypatch.setattr(
+            os, "access", lambda p, mode: False if Path(p) == ro else real_access(p, mode)
+        )
+    try:
+        run, _ = runs["reg"]
+        for fmt, name in (
+            ("saved_model", "sm"),
+            ("tflite", "sub/m.tflite"),
+            ("tflite", "m.tflite"),
+        ):
+            code, output = _export(run, "--format", fmt, "-o", str(ro / name))
+            assert code == 2, output
+            assert "cannot write there" in output and "converter" not in output, output
+            assert "internal error" not in output and "Traceback" not in output
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(ro)], check=True)
 
 
 def test_failed_conversion_leaves_nothing(

@@ -8,6 +8,7 @@ in :mod:`dltrain.export.formats`.
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 from dltrain.data.spec import DataSpec
@@ -110,7 +111,8 @@ def check_output(out: Path, fmt: str) -> Path:
 
     Raises:
         UsageError: a one-file format without its suffix, a path taken by anything but an
-            earlier export (its ``export.json`` beside it), or a file where a folder goes.
+            earlier export (its ``export.json`` beside it), a file where a folder goes, or a
+            place that cannot be written (a read-only file system, no permission).
     """
     chosen = FORMATS[fmt]
     if not chosen.folder and out.suffix != chosen.suffix:
@@ -121,7 +123,32 @@ def check_output(out: Path, fmt: str) -> Path:
         )
     if chosen.folder and out.is_file():
         raise UsageError(f"-o {out}: a {chosen.title} is a folder, and a file is in the way")
+    _check_writable(out)
     return out
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an output whose folder cannot be written, before minutes of converting.
+
+    Missing folders are created by the atomic write, so the nearest existing one is judged.
+    ``os.access`` also answers for root on a read-only mount (where permissions do not).
+    """
+    folder = out.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"-o {out}: cannot write there ({folder} is a file, not a folder)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"-o {out}: cannot write there ({_why_not_writable(folder)})")
+
+
+def _why_not_writable(folder: Path) -> str:
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return f"{folder} is on a read-only file system"
+    except OSError:
+        pass
+    return f"no permission to write in {folder}"
 
 
 def sidecar_path(artifact: Path) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +114,29 @@ def test_every_format_is_one_entry_that_every_check_reads(tmp_path: Path) -> Non
         check_output(tmp_path / "m.bin", "tflite")
     with pytest.raises(UsageError, match="already exists and is not a dltrain export"):
         check_output(tmp_path / "m.onnx", "onnx")
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_converting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As root, chmod stops nothing: os.access answers as it does on a read-only mount.
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if Path(p) == tmp_path else real_access(p, mode)
+    )
+    for fmt in ("tflite", "saved_model"):
+        out = tmp_path / f"m{FORMATS[fmt].suffix}"
+        with pytest.raises(UsageError, match=rf"-o {out}: cannot write there \(.*{tmp_path}"):
+            check_output(out, fmt)
+        missing = tmp_path / "sub" / "deeper" / f"m{FORMATS[fmt].suffix}"
+        with pytest.raises(UsageError, match=r"cannot write there"):
+            check_output(missing, fmt)
+    monkeypatch.setattr(os, "access", real_access)
+    made = tmp_path / "new" / "m.tflite"  # missing folders in a writable place are made later
+    assert check_output(made, "tflite") == made
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UsageError, match=r"cannot write there \(.*file is a file, not a folder"):
+        check_output(tmp_path / "file" / "m.tflite", "tflite")
 
 
 def test_text_inputs_are_refused_where_the_table_says() -> None:
