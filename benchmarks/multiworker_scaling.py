@@ -64,7 +64,8 @@ def workers_epoch_s(n: int, epochs: int, limit: int, batch: int, extra: list[str
     """``t_N``: the chief's steady per-epoch time with ``n`` launched workers."""
     runs = Path(tempfile.mkdtemp(prefix="dltrain-bench-"))
     try:
-        cmd = [DLTRAIN, "launch", "--workers", str(n), CONFIG, "--runs-dir", str(runs)]
+        # --force: more workers than cores is the point here (launch refuses it otherwise).
+        cmd = [DLTRAIN, "launch", "--workers", str(n), "--force", CONFIG, "--runs-dir", str(runs)]
         run([*cmd, *_sets(epochs, limit, batch, extra)])
         (times,) = _epoch_times(runs)
         return steady(times)
