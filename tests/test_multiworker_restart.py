@@ -140,3 +140,33 @@ def test_a_lost_worker_stops_the_job_or_restarts_it_and_the_run_completes(
     # Killed workers' temporary folders went with the launcher's, which succeeded this time.
     assert list((tmp_path / "tmp").glob("dltrain-*")) == [kept]
 
+
+@pytest.mark.slow
+def test_sigterm_to_launch_stops_its_workers_and_leaves_the_run_resumable(
+    config: Path, tmp_path: Path
+) -> None:
+    """Fault probe M4: SIGTERM killed the launcher alone; its workers trained on as orphans."""
+    runs = tmp_path / "runs"
+    proc = _launch(tmp_path, str(config), "--runs-dir", str(runs))
+    deadline = time.monotonic() + 240
+    while not list(runs.glob("mw/*/checkpoints/resume/epoch-*")):
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < deadline, "no resume point appeared"
+        time.sleep(0.05)
+    workers = [_worker_pid(proc.pid, index) for index in (0, 1)]
+    proc.send_signal(signal.SIGTERM)
+    code, out = _finish(proc)
+    assert code == 130, out
+    assert "stopped by SIGTERM" in out and "--resume" in out, out
+    for pid in workers:  # stopped and reaped by the launcher, not orphaned
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    (run_dir,) = runs.glob("mw/*")
+    assert f"--resume {run_dir}" in out
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["status"] == "interrupted", manifest["status"]
+    assert manifest["epochs_completed"] < 6
+    assert list((run_dir / "checkpoints" / "resume").glob("epoch-*"))
+    # The workers' temporary folders went with them (worker 1's log is kept, and named).
+    (kept,) = (tmp_path / "tmp").glob("dltrain-launch-*")
+    assert [p.name for p in kept.iterdir()] == ["worker-1.log"]

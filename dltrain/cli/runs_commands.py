@@ -101,6 +101,20 @@ def launch(
             report=lambda text: err.print(f"launch: {text}", markup=False),
             trust_imports=trust_imports,
         )
+        if result.interrupted is not None:
+            again = (
+                f"; resume with: dltrain launch --workers {workers} --resume "
+                f"{shlex.quote(str(result.run_dir))}"
+                if result.run_dir is not None
+                else ""
+            )
+            logs = f"; worker logs: {result.logs}" if result.logs else ""
+            err.print(
+                f"launch: stopped by {result.interrupted}; the workers were stopped "
+                f"(exit codes {result.exit_codes}){logs}{again}",
+                markup=False,
+            )
+            raise typer.Exit(result.exit_code)
         if result.exit_code:
             where = f"; worker logs: {result.logs}" if result.logs else ""
             err.print(f"a worker failed (exit codes {result.exit_codes}){where}", markup=False)

@@ -6,6 +6,9 @@ the others are stopped (SIGTERM, then SIGKILL after a grace period: a survivor i
 blocked in a collective op with its dead peer) and, while restarts are left, the job starts
 again with ``dltrain run --resume RUN`` on every worker, from the last epoch every worker
 completed. Each restart is recorded in the run's ``run.json`` (``restarts``).
+
+Ctrl-C or SIGTERM to the launcher is passed on to every worker, which stop as a single run
+does (``interrupted``, resumable); the launcher waits for them and reports the signal.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,10 +46,15 @@ class LaunchResult:
     restarts: list[RestartRecord] = field(default_factory=list)
     lost: str | None = None
     """Set when the last attempt ended because a worker was lost (and no restart was left)."""
+    interrupted: str | None = None
+    """``SIGINT`` or ``SIGTERM`` when the launcher was stopped (its workers were stopped too)."""
 
     @property
     def exit_code(self) -> int:
-        """0 when every worker succeeded; 1 for a lost worker; else the first failing code."""
+        """130 when stopped by a signal; 0 when every worker succeeded; 1 for a lost worker;
+        else the first failing code."""
+        if self.interrupted is not None:
+            return 130
         if self.lost is not None:
             return 1
         return next((code for code in self.exit_codes if code != 0), 0)
@@ -57,8 +66,13 @@ class _Attempt:
     pids: list[int]
     first_failed: int | None
     """Index of the first worker that exited non-zero (the cause), None when all succeeded."""
-    interrupted: bool = False
-    """Ctrl-C: the workers were asked to stop; nothing is restarted."""
+    interrupted: str | None = None
+    """Ctrl-C or SIGTERM (the signal's name): the workers were asked to stop; nothing is
+    restarted."""
+
+
+class _Terminated(BaseException):
+    """SIGTERM reached the launcher; raised like KeyboardInterrupt so both stop the same way."""
 
 
 def free_ports(count: int) -> list[int]:
@@ -169,7 +183,12 @@ def launch_workers(
                 args += ["--force"] if force else []
         attempt = _run_attempt(["run", *args], workers, logs, grace_s)
         result.exit_codes = attempt.codes
-        if attempt.first_failed is None or attempt.interrupted:
+        if attempt.interrupted:
+            result.interrupted = attempt.interrupted
+            if result.run_dir is None and runs_root is not None:
+                result.run_dir = _run_of(runs_root, attempt.pids[0])
+            break
+        if attempt.first_failed is None:
             break
         index = attempt.first_failed
         code = attempt.codes[index]
@@ -252,7 +271,11 @@ def _run_attempt(args: list[str], workers: int, logs: Path, grace_s: float) -> _
     procs: list[subprocess.Popen[bytes]] = []
     handles = []
     stopped: list[int] = []
-    interrupted = False
+    interrupted: str | None = None
+    # SIGTERM (an orchestrator's stop) must not orphan the workers: it stops them as Ctrl-C
+    # does. Only the main thread may set handlers (the Python API may run elsewhere).
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main else None
     try:
         for index in range(workers):
             task = {"cluster": cluster, "task": {"type": "worker", "index": index}}
@@ -275,14 +298,19 @@ def _run_attempt(args: list[str], workers: int, logs: Path, grace_s: float) -> _
                 _stop(procs, grace_s)
                 break
             time.sleep(_POLL_S)
-    except KeyboardInterrupt:
-        interrupted = True
+    except (KeyboardInterrupt, _Terminated) as stop:
+        received = signal.SIGTERM if isinstance(stop, _Terminated) else signal.SIGINT
+        interrupted = received.name
+        if main:  # the workers are told once; a repeated SIGTERM changes nothing
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for proc in procs:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(received)
         for proc in procs:
             proc.wait()
     finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
         for handle in handles:
             handle.close()
     codes = [proc.wait() for proc in procs]
@@ -294,6 +322,10 @@ def _run_attempt(args: list[str], workers: int, logs: Path, grace_s: float) -> _
     killed = [i for i in failed if codes[i] < 0]
     first_failed = (killed or failed)[0] if failed else None
     return _Attempt(codes, [proc.pid for proc in procs], first_failed, interrupted)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise _Terminated
 
 
 def _stop(procs: Sequence[subprocess.Popen[bytes]], grace_s: float) -> None:
