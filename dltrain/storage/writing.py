@@ -19,8 +19,10 @@ From the moment a run folder exists until its command returns:
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,8 +36,34 @@ __all__ = ["creating", "writing"]
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def _stop_now(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+class _Stop:
+    """SIGINT/SIGTERM outside training: stop at once, even where Python would drop the stop.
+
+    Python runs a signal handler between two bytecodes of the main thread. When those belong
+    to a weakref callback or a ``__del__`` (logging drops its handlers that way), the
+    ``KeyboardInterrupt`` raised there is reported to ``sys.unraisablehook`` and dropped, and
+    the run would go on as if nothing happened. While the handler is installed, that hook
+    has the signal sent again a moment later (from a thread: sent from the hook, it would
+    be raised inside the hook and dropped again), so the stop is raised in ordinary code.
+    """
+
+    AGAIN_S = 0.01
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.hook: Callable[[sys.UnraisableHookArgs], object] = sys.unraisablehook
+
+    def handler(self, signum: int, frame: FrameType | None) -> None:
+        self.signum = signum
+        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+    def unraisable(self, info: sys.UnraisableHookArgs) -> None:
+        if isinstance(info.exc_value, KeyboardInterrupt) and self.signum is not None:
+            again = threading.Timer(self.AGAIN_S, os.kill, (os.getpid(), self.signum))
+            again.daemon = True
+            again.start()
+            return
+        self.hook(info)
 
 
 @contextmanager
@@ -43,10 +71,13 @@ def _signals_stop() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, _stop_now) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stop = _Stop()
+    previous = {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sys.unraisablehook = stop.unraisable
     try:
         yield
     finally:
+        sys.unraisablehook = stop.hook
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

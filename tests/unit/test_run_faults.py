@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,31 @@ def test_sigterm_outside_training_is_recorded_and_stops(tmp_path: Path) -> None:
     assert manifest["status"] == "interrupted"
     assert manifest["error"].startswith("stopped by SIGTERM")
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers put back
+
+
+def test_a_stop_that_lands_in_a_weakref_callback_is_not_lost(tmp_path: Path) -> None:
+    # CI caught it: SIGTERM landed while logging dropped a handler (a weakref callback), where
+    # Python prints "Exception ignored" and goes on; the run then completed with exit 0.
+    run = running_run(tmp_path)
+
+    class Owner:
+        pass
+
+    def callback(ref: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # handled inside this callback: dropped
+        sum(range(1000))
+
+    hook = sys.unraisablehook
+    with pytest.raises(KeyboardInterrupt), writing(run):
+        owner = Owner()
+        ref = weakref.ref(owner, callback)
+        del owner
+        time.sleep(2)  # the stop must come before this ends
+        pytest.fail("the stop was lost")
+    assert ref() is None
+    manifest = json.loads((run.path / "run.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["error"].startswith("stopped by SIGTERM")
+    assert sys.unraisablehook is hook  # put back
 
 
 def test_a_single_ctrl_c_is_not_called_twice(tmp_path: Path) -> None:
