@@ -33,9 +33,13 @@ space:
 """
 
 
-def write_tune(tmp_path: Path, regression_csv: Path, tune: str) -> Path:
-    """``base.yaml`` (the experiment) and ``tune.yaml`` (extends it, with ``tune``)."""
+def write_tune(tmp_path: Path, regression_csv: Path, tune: str, *, plots: bool = True) -> Path:
+    """``base.yaml`` (the experiment) and ``tune.yaml`` (extends it, with ``tune``);
+    ``plots=False`` turns the run and study plots off (``output.plots: false``)."""
     (tmp_path / "base.yaml").write_text(BASE.format(csv=regression_csv))
     path = tmp_path / "tune.yaml"
-    path.write_text("extends: base.yaml\nname: reg_tune\ntune:\n" + textwrap.indent(tune, "  "))
+    output = "" if plots else "output: {plots: false}\n"
+    path.write_text(
+        "extends: base.yaml\nname: reg_tune\n" + output + "tune:\n" + textwrap.indent(tune, "  ")
+    )
     return path

@@ -418,7 +418,7 @@ def _optimize(
     finally:
         progress.stop()
     try:
-        summary = write_study_files(context, trials, plots=True)
+        summary = write_study_files(context, trials, plots=context.loaded.config.output.plots)
     except Exception as exc:
         stopped = _study_stopped(context, exc)
         if stopped is None:

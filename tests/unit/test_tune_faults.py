@@ -60,7 +60,7 @@ def test_a_full_disk_stops_the_study_at_the_first_disk_full_trial(
     started: list[int] = []
     monkeypatch.setattr(study_module, "check_tune", plan_without_keras)
     monkeypatch.setattr(study_module, "run_trial", disk_full_from(first_full, at_start, started))
-    config = write_tune(tmp_path, regression_csv, SPACE)
+    config = write_tune(tmp_path, regression_csv, SPACE, plots=False)
     runs = tmp_path / "runs"
     study_dir = runs / "reg_tune" / "reg_tune"
 
@@ -99,7 +99,7 @@ def test_a_study_storage_that_cannot_commit_stops_the_study_with_exit_1(
         return tell(self, trial, *args, **kwargs)
 
     monkeypatch.setattr(optuna.Study, "tell", full_at_trial_1)
-    config = write_tune(tmp_path, regression_csv, SPACE)
+    config = write_tune(tmp_path, regression_csv, SPACE, plots=False)
     runs = tmp_path / "runs"
     result = runner.invoke(app, ["tune", str(config), "--runs-dir", str(runs), "--trials", "6"])
     assert result.exit_code == 1, result.output

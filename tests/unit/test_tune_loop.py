@@ -113,7 +113,7 @@ def test_each_trial_costs_one_storage_read_of_ours(
     monkeypatch.setattr(study_module, "open_storage", counted_storage)
     monkeypatch.setattr(optuna.Study, "get_trials", study_read)
     progress = Recorder(lambda: dict(reads))
-    config = write_tune(tmp_path, regression_csv, SPACE)
+    config = write_tune(tmp_path, regression_csv, SPACE, plots=False)
     summary = study_module.tune_study(config, trials=5, runs_dir=tmp_path / "runs", progress=progress)
 
     assert summary.counts["complete"] == 5 and summary.exit_code == 0
@@ -140,7 +140,7 @@ def test_best_yaml_is_written_only_when_the_best_trial_changes(
         return stat.st_ino, stat.st_mtime_ns, best_yaml.read_text().splitlines()[0]
 
     progress = Recorder(look)
-    config = write_tune(tmp_path, regression_csv, SPACE)
+    config = write_tune(tmp_path, regression_csv, SPACE, plots=False)
     summary = study_module.tune_study(config, trials=5, runs_dir=runs, progress=progress)
 
     assert [r.number for r, _ in progress.finished] == [0, 1, 2, 3, 4]
@@ -154,10 +154,26 @@ def test_best_yaml_is_written_only_when_the_best_trial_changes(
     assert summary.best_yaml == best_yaml and look() == files[4]
 
 
+@pytest.mark.parametrize("plots", [True, False])
+def test_study_plots_follow_output_plots(
+    tmp_path: Path, regression_csv: Path, fake_study: Callable[[list[float]], None], plots: bool
+) -> None:
+    fake_study([3.0, 2.0, 1.0])
+    config = write_tune(tmp_path, regression_csv, SPACE, plots=plots)
+    summary = study_module.tune_study(config, trials=3, runs_dir=tmp_path / "runs")
+    folder = tmp_path / "runs" / "reg_tune" / "reg_tune" / "plots"
+    drawn = sorted(p.name for p in folder.glob("*.png"))
+    if plots:
+        assert "optimization_history.png" in drawn and "param_importances.png" in drawn
+        assert sorted(p.name for p in summary.plots) == drawn
+    else:
+        assert drawn == [] and not summary.plots  # output.plots: false, as for runs
+
+
 def test_a_trials_run_json_and_a_lost_trials_have_the_same_tune_record(
     tmp_path: Path, regression_csv: Path, fake_study: Callable[[list[float]], None]
 ) -> None:
-    config = write_tune(tmp_path, regression_csv, SPACE)
+    config = write_tune(tmp_path, regression_csv, SPACE, plots=False)
     runs = tmp_path / "runs"
     study_dir = runs / "reg_tune" / "reg_tune"
     # A process killed during trial 0: its run folder says running, Optuna's trial failed.
@@ -223,7 +239,7 @@ def test_a_postgresql_storage_without_psycopg2_names_the_extra(
     tmp_path: Path, regression_csv: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "psycopg2", None)  # `import psycopg2` now fails
-    config = write_tune(tmp_path, regression_csv, SPACE)
+    config = write_tune(tmp_path, regression_csv, SPACE, plots=False)
     url = "postgresql+psycopg2://tuner:s3cret@127.0.0.1:1/studies"
     result = runner.invoke(app, ["tune", str(config), "--storage", url, "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2, result.output
@@ -286,7 +302,7 @@ def test_a_data_warning_is_said_once_per_study(
         return make_run(trial, *args, progress=progress, **kwargs)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(study_module, "run_trial", warning_trial)
-    config = write_tune(tmp_path, regression_csv, SPACE)
+    config = write_tune(tmp_path, regression_csv, SPACE, plots=False)
     result = runner.invoke(app, ["tune", str(config), "--runs-dir", str(tmp_path / "runs"), "--trials", "3"])
     assert result.exit_code == 0, result.output
     assert result.output.count("198 empty cells filled") == 1
@@ -296,7 +312,7 @@ def test_a_data_warning_is_said_once_per_study(
 def test_a_killed_trials_temporary_files_go_when_its_folder_is_marked_interrupted(
     tmp_path: Path, regression_csv: Path, fake_study: Callable[[list[float]], None]
 ) -> None:
-    config = write_tune(tmp_path, regression_csv, SPACE)
+    config = write_tune(tmp_path, regression_csv, SPACE, plots=False)
     runs = tmp_path / "runs"
     study_dir = runs / "reg_tune" / "reg_tune"
     study_dir.mkdir(parents=True)

@@ -37,7 +37,7 @@ def test_a_study_refuses_to_go_on_with_another_experiment(
     tmp_path: Path, regression_csv: Path, fake_study: Callable[[list[float]], None]
 ) -> None:
     fake_study([3.0, 2.0, 4.0, 1.0, 5.0])
-    config = write_tune(tmp_path, regression_csv, SPACE)
+    config = write_tune(tmp_path, regression_csv, SPACE, plots=False)
     runs = tmp_path / "runs"
     study_dir = runs / "reg_tune" / "reg_tune"
     first = study_module.tune_study(config, trials=2, runs_dir=runs)
@@ -75,7 +75,7 @@ def test_the_command_shows_what_changed_and_exits_2(
     tmp_path: Path, regression_csv: Path, fake_study: Callable[[list[float]], None]
 ) -> None:
     fake_study([3.0, 2.0, 4.0])
-    config = write_tune(tmp_path, regression_csv, SPACE)
+    config = write_tune(tmp_path, regression_csv, SPACE, plots=False)
     runs = tmp_path / "runs"
     study_module.tune_study(config, trials=1, runs_dir=runs)
     args = ["tune", str(config), "--runs-dir", str(runs), "--set", "training.epochs=5"]
@@ -89,7 +89,7 @@ def test_a_study_made_before_fingerprints_records_one_and_goes_on(
     tmp_path: Path, regression_csv: Path, fake_study: Callable[[list[float]], None]
 ) -> None:
     fake_study([3.0, 2.0, 4.0])
-    config = write_tune(tmp_path, regression_csv, SPACE)
+    config = write_tune(tmp_path, regression_csv, SPACE, plots=False)
     runs = tmp_path / "runs"
     study_dir = runs / "reg_tune" / "reg_tune"
     study_dir.mkdir(parents=True)
@@ -110,7 +110,7 @@ def test_a_lost_study_db_beside_trial_folders_is_refused(
     tmp_path: Path, regression_csv: Path, fake_study: Callable[[list[float]], None], lose: str
 ) -> None:
     fake_study([3.0, 2.0, 4.0, 1.0])
-    config = write_tune(tmp_path, regression_csv, SPACE)
+    config = write_tune(tmp_path, regression_csv, SPACE, plots=False)
     runs = tmp_path / "runs"
     study_dir = runs / "reg_tune" / "reg_tune"
     study_module.tune_study(config, trials=3, runs_dir=runs)
@@ -138,7 +138,7 @@ def test_a_timeout_must_be_a_positive_number_of_seconds(
     tmp_path: Path, regression_csv: Path, fake_study: Callable[[list[float]], None], timeout: str
 ) -> None:
     fake_study([3.0, 2.0, 4.0])
-    config = write_tune(tmp_path, regression_csv, SPACE)
+    config = write_tune(tmp_path, regression_csv, SPACE, plots=False)
     runs = tmp_path / "runs"
     result = runner.invoke(app, ["tune", str(config), "--runs-dir", str(runs), "--timeout", timeout])
     assert result.exit_code == 2, result.output
