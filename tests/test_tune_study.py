@@ -111,7 +111,12 @@ def test_a_study_completes_and_best_yaml_reproduces_the_best_trial(
     assert final["validation"] == pytest.approx(manifest["final_metrics"]["validation"], rel=1e-5)
 
     # The same command again continues the study up to the new total.
-    more = runner.invoke(app, ["tune", str(config), "--runs-dir", str(runs), "--trials", "3"])
+    # The base turns plots off (output.plots: false: no run or study plots); this call turns
+    # them on, which is no change of the experiment.
+    more = runner.invoke(
+        app,
+        ["tune", str(config), "--runs-dir", str(runs), "--trials", "3", "--set", "output.plots=true"],
+    )
     assert more.exit_code == 0, more.output
     study = json.loads((study_dir / "study.json").read_text())
     assert study["trials"]["complete"] == 3 and sorted(trial_runs(study_dir)) == [0, 1, 2]
