@@ -1,12 +1,31 @@
-"""The ``data`` section of the schema: MNIST-format images or CSV tables."""
+"""The ``data`` section of the schema: MNIST-format images, CSV tables, image and audio folders."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 
-__all__ = ["CsvData", "DataConfig", "Fraction", "MnistData", "Strict", "Task"]
+__all__ = [
+    "AudioFolderData",
+    "CsvData",
+    "DataConfig",
+    "FolderData",
+    "Fraction",
+    "ImageFolderData",
+    "MnistData",
+    "Strict",
+    "Task",
+]
 
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 """A number strictly between 0 and 1."""
@@ -103,7 +122,94 @@ class CsvData(Strict):
         return self
 
 
+class FolderData(Strict):
+    """Files sorted by class: a folder of class folders, or an index CSV (images, sounds)."""
+
+    path: str | None = None
+    """A folder holding either ``train/`` [``val/`` | ``valid/`` | ``validation/``] [``test/``],
+    each with one folder per class (layout A), or one folder per class directly (layout B,
+    the splits then cut by ``validation`` and ``test``). With ``label_pattern`` the files may
+    lie anywhere below the folder (or below each split folder)."""
+    index: str | None = None
+    """Instead of ``path``: a CSV with columns ``path,label[,split]`` (layout C), file paths
+    relative to the CSV; ``split`` is ``train``, ``validation`` (or ``val``/``valid``) or
+    ``test``; rows without a split are cut by the fractions."""
+    label_pattern: str | None = None
+    """A regular expression whose group 1 is the label, searched in each file's name
+    (``^(\\d+)_`` reads 7 from ``7_theo_3.wav``); default: the class folder's name."""
+    group_pattern: str | None = None
+    """A regular expression whose group 1 names a group (a speaker, a patient) searched in each
+    file's name; the fractions then cut whole groups, so no group is in two splits."""
+    validation: Fraction | None = 0.2
+    """Share held out as validation data when the layout gives no validation split (seeded);
+    null for none."""
+    test: Fraction | None = 0.2
+    """Share held out as the test split when the layout gives none (seeded)."""
+    bad_files: Literal["error", "skip"] = "error"
+    """A file that cannot be read: ``error`` stops with one message listing every bad file;
+    ``skip`` leaves them out and counts them in run.json's warnings."""
+    one_hot: bool = False
+    """Labels as one-hot vectors (for ``categorical_crossentropy``); default integer labels
+    (for ``sparse_categorical_crossentropy``)."""
+    limit: PositiveInt | None = None
+    """Use only the first N files of each split, in file-name order (smoke runs)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FolderData:
+        if (self.path is None) == (self.index is None):
+            raise ValueError("give `path` (a folder) or `index` (a CSV of path,label), not both")
+        return self
+
+    @field_validator("label_pattern", "group_pattern")
+    @classmethod
+    def _one_group(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        if compiled.groups < 1:
+            raise ValueError("the pattern needs a group, like `^(\\d+)_`: group 1 is used")
+        return value
+
+
+class ImageFolderData(FolderData):
+    """Image files (PNG, JPEG, BMP, GIF) sorted by class."""
+
+    kind: Literal["image_folder"]
+    """Images from files."""
+    image_size: tuple[PositiveInt, PositiveInt] = (64, 64)
+    """``[height, width]`` every image is resized to (see ``resize``)."""
+    resize: Literal["crop", "pad", "stretch"] = "crop"
+    """How an image of another shape becomes ``image_size``: ``crop`` keeps the largest centred
+    part of that shape, ``pad`` fits the whole image and fills the rest with black, ``stretch``
+    scales width and height apart. ``dltrain predict`` resizes alike."""
+    color_mode: Literal["rgb", "grayscale"] = "rgb"
+    """``rgb`` (3 channels) or ``grayscale`` (1); files in other modes are converted (RGBA
+    composited onto black, 16-bit scaled to 8-bit, palette expanded)."""
+    scale: bool = True
+    """Scale pixels from 0..255 to [0, 1] inside the model (the model takes raw pixels)."""
+
+
+class AudioFolderData(FolderData):
+    """WAV recordings sorted by class."""
+
+    kind: Literal["audio_folder"]
+    """Sounds from WAV files."""
+    sample_rate: PositiveInt = 16000
+    """Samples per second; a file recorded at another rate is an error naming it."""
+    duration: PositiveFloat = 1.0
+    """Seconds per example: longer clips are cropped (the start kept), shorter ones padded with
+    silence at the end."""
+
+    @property
+    def samples(self) -> int:
+        """Waveform length the model takes."""
+        return max(1, int(round(self.sample_rate * self.duration)))
+
+
 DataConfig = Annotated[
-    MnistData | CsvData,
+    MnistData | CsvData | ImageFolderData | AudioFolderData,
     Field(discriminator="kind"),
 ]

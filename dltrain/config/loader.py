@@ -19,7 +19,14 @@ from pydantic import BaseModel, ValidationError
 from dltrain.config.layer_form import short_layer, shorten_layers
 from dltrain.config.overrides import apply_override, load_with_extends
 from dltrain.config.plugin_schema import experiment_model
-from dltrain.config.schema import CsvData, ExperimentConfig, LayerSpec, MnistData, OutputConfig
+from dltrain.config.schema import (
+    CsvData,
+    ExperimentConfig,
+    FolderData,
+    LayerSpec,
+    MnistData,
+    OutputConfig,
+)
 from dltrain.config.yaml_source import KeyPath, SourceMap
 from dltrain.errors import ConfigError, Problem
 from dltrain.plugins import ImportedModule, ImportFailure, import_plugin, load_entry_points
@@ -205,6 +212,9 @@ def _resolve_paths(config: ExperimentConfig, source: SourceMap, default_dir: Pat
         data.path = resolve(data.path, ("data", "path"))
     elif isinstance(data, CsvData):
         for name in ("path", "train_path", "test_path"):
+            setattr(data, name, resolve(getattr(data, name), ("data", name)))
+    elif isinstance(data, FolderData):
+        for name in ("path", "index"):
             setattr(data, name, resolve(getattr(data, name), ("data", name)))
     out: OutputConfig = config.output
     out.runs_dir = resolve(out.runs_dir, ("output", "runs_dir"))

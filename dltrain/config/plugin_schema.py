@@ -13,7 +13,13 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field, create_model
 
-from dltrain.config.schema import CsvData, ExperimentConfig, MnistData
+from dltrain.config.schema import (
+    AudioFolderData,
+    CsvData,
+    ExperimentConfig,
+    ImageFolderData,
+    MnistData,
+)
 from dltrain.plugins import dataset_kinds
 
 __all__ = ["experiment_model"]
@@ -28,7 +34,7 @@ def experiment_model() -> type[ExperimentConfig]:
 @cache
 def _with_sections(sections: tuple[type[Any], ...]) -> type[ExperimentConfig]:
     field = ExperimentConfig.model_fields["data"]
-    union: Any = Union[(MnistData, CsvData) + sections]  # noqa: UP007 - built at runtime
+    union: Any = Union[(MnistData, CsvData, ImageFolderData, AudioFolderData) + sections]  # noqa: UP007 - built at runtime
     data_type = Annotated[union, Field(discriminator="kind", description=field.description)]
     model: type[ExperimentConfig] = create_model(
         "ExperimentConfig",

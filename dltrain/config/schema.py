@@ -30,11 +30,22 @@ from dltrain.config.callbacks_schema import (
     ReduceLROnPlateauConfig,
     TensorBoardConfig,
 )
-from dltrain.config.data_schema import CsvData, DataConfig, Fraction, MnistData, Strict
+from dltrain.config.data_schema import (
+    AudioFolderData,
+    CsvData,
+    DataConfig,
+    FolderData,
+    Fraction,
+    ImageFolderData,
+    MnistData,
+    Strict,
+)
 from dltrain.config.tracking_schema import MlflowConfig, TrackingConfig
 from dltrain.config.tune_schema import TuneConfig
 
 __all__ = [
+    "AudioFolderData",
+    "AugmentConfig",
     "CallbacksConfig",
     "CheckpointConfig",
     "CsvData",
@@ -42,7 +53,10 @@ __all__ = [
     "DistributeConfig",
     "EarlyStoppingConfig",
     "ExperimentConfig",
+    "FineTuneConfig",
+    "FolderData",
     "FunctionalModel",
+    "ImageFolderData",
     "InputSpec",
     "LayerSpec",
     "MlflowConfig",
@@ -225,6 +239,19 @@ class OptimizerConfig(Strict):
 # ----------------------------------------------------------------------- training
 
 
+class FineTuneConfig(Strict):
+    """The second phase of transfer learning: unfreeze the backbone and train on, slower."""
+
+    after_epoch: PositiveInt
+    """Epochs trained before the frozen layers are unfrozen (phase 1 trains the new top)."""
+    unfreeze: Literal["all"] | PositiveInt = "all"
+    """``all`` frozen layers, or the last K layers of each frozen backbone (counting the
+    backbone's own layers from its end); BatchNormalization layers stay frozen, as Keras's
+    transfer-learning guide advises."""
+    learning_rate: PositiveFloat | None = None
+    """Learning rate of phase 2; default a tenth of the optimizer's."""
+
+
 class TrainingConfig(Strict):
     """How ``model.fit`` runs."""
 
@@ -255,6 +282,35 @@ class TrainingConfig(Strict):
     """How many NaN rollbacks are allowed before the run fails."""
     rollback_factor: Fraction = 0.5
     """Learning-rate multiplier applied at each NaN rollback."""
+    fine_tune: FineTuneConfig | None = None
+    """Unfreeze frozen layers (a pretrained backbone) after some epochs, with a lower learning
+    rate, in the same run (see docs/guide.md, transfer learning)."""
+
+
+class AugmentConfig(Strict):
+    """Random changes to training examples, as Keras preprocessing layers at the model's start.
+
+    They act only while training: evaluation, ``predict`` and exports see the examples as
+    they are. Image keys need image data; ``shift`` and ``noise`` need audio.
+    """
+
+    flip: Literal["horizontal", "vertical", "horizontal_and_vertical"] | None = None
+    """Mirror images at random (``RandomFlip``)."""
+    rotate: Fraction | None = None
+    """Rotate by up to this share of a full turn either way (``RandomRotation``)."""
+    zoom: Fraction | None = None
+    """Zoom in or out by up to this share (``RandomZoom``)."""
+    translate: Fraction | None = None
+    """Move by up to this share of the height and width (``RandomTranslation``)."""
+    contrast: Fraction | None = None
+    """Change contrast by up to this factor (``RandomContrast``)."""
+    brightness: Fraction | None = None
+    """Change brightness by up to this share of the pixel range (``RandomBrightness``)."""
+    shift: Fraction | None = None
+    """Audio: move the waveform in time by up to this share of the clip, filling with silence
+    (``RandomTranslation`` along time)."""
+    noise: PositiveFloat | None = None
+    """Audio (or any input): add Gaussian noise of this standard deviation (``GaussianNoise``)."""
 
 
 class DistributeConfig(Strict):
@@ -325,3 +381,9 @@ class ExperimentConfig(Strict):
     it."""
     tracking: TrackingConfig | None = None
     """Experiment tracking besides the run folder (MLflow); off by default."""
+    augment: AugmentConfig | None = None
+    """Data augmentation in training (images: flip, rotate, zoom, translate, contrast,
+    brightness; audio: shift, noise), built from Keras preprocessing layers inside the model."""
+    init_from: str | None = Field(default=None, pattern=r"^[^:]+(:(best|last))?$")
+    """Start from another run's weights: ``RUN`` or ``RUN:best`` (its best checkpoint) or
+    ``RUN:last``; layers are matched by name (listed by ``dltrain check`` and in run.json)."""

@@ -26,7 +26,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
-from dltrain.config.schema import CsvData, ExperimentConfig, MnistData
+from dltrain.config.schema import CsvData, ExperimentConfig, FolderData, MnistData
 from dltrain.data.pipeline import Datasets, resolve_batch
 
 __all__ = ["DataShare", "shared_load", "sharing_datasets"]
@@ -98,7 +98,7 @@ def shared_load(
 
 def _key(config: ExperimentConfig, test_path: Path | None) -> str | None:
     """Everything a built-in loader's result depends on (None: a plugin's kind)."""
-    if not isinstance(config.data, CsvData | MnistData):
+    if not isinstance(config.data, CsvData | MnistData | FolderData):
         return None
     data = config.data.model_dump(mode="json")
     return json.dumps([data, config.seed, str(test_path)], sort_keys=True)

@@ -122,7 +122,7 @@ def test_registered_kind_validates_with_its_own_section(plugin_dir: Path) -> Non
     assert "exp.yaml:4:3: data.kind: unknown data kind 'squeres' (did you mean 'squares'?)" in (
         info.value.render()
     )
-    assert "mnist, fashion_mnist, csv, squares" in info.value.render()
+    assert "mnist, fashion_mnist, csv, image_folder, audio_folder, squares" in info.value.render()
 
 
 def test_unimported_kind_is_unknown(plugin_dir: Path) -> None:
