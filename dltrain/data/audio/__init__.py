@@ -1,0 +1,1 @@
+"""WAV recordings: reading, mixing to mono, cropping and padding (soundfile)."""

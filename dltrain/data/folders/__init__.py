@@ -1,0 +1,1 @@
+"""Files sorted by class (image and audio folders): layouts, labels, groups and splits."""

@@ -1,0 +1,1 @@
+"""Image files: decoding, colour modes and resizing (Pillow)."""
