@@ -1,4 +1,5 @@
-"""Inputs for ``dltrain predict``: a CSV of raw feature rows, or an MNIST-format file."""
+"""Inputs for ``dltrain predict``: a CSV of raw feature rows, an MNIST-format file, or image /
+sound files (one file, a folder of them, or an index CSV)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dltrain.config.schema import CsvData, ExperimentConfig, MnistData
+from dltrain.config.schema import CsvData, ExperimentConfig, FolderData, MnistData
 from dltrain.data.csv.columns import parse_floats, parse_strings
 from dltrain.data.csv.reader import Chunk, detect_format, read_all
 from dltrain.data.mnist import image_source, load_image_file
@@ -42,6 +43,8 @@ class PredictionInputs:
     header being row 1); images, its position from 1."""
     notes: list[str] = field(default_factory=list)
     """What the caller should tell the user: rows left out, which split of a data set."""
+    paths: list[str] | None = None
+    """Image and audio files: each example's file, in order (``None`` otherwise)."""
 
 
 def load_prediction_inputs(
@@ -70,7 +73,44 @@ def load_prediction_inputs(
     data = config.data
     if isinstance(data, MnistData):
         return _images(data, path, batch_size)
+    if isinstance(data, FolderData):
+        return _files(data, path, batch_size)
     return _csv(data, spec, path, batch_size)
+
+
+def _files(data: FolderData, path: Path, batch: int) -> PredictionInputs:
+    """One image or recording, every such file below a folder, or those an index CSV names."""
+    import tensorflow as tf
+
+    from dltrain.data.folders.decoded import bad_files_message
+    from dltrain.data.folders.listing import listed_files
+    from dltrain.data.folders.load import folder_kind
+
+    kind = folder_kind(data)
+    files = listed_files(path, kind.extensions, kind.what)
+    decoded = kind.decode(files)
+    notes = []
+    if decoded.bad:
+        if data.bad_files == "error":
+            raise DataError(bad_files_message(decoded.bad, kind.what))
+        count = len(decoded.bad)
+        notes.append(
+            f"{count} unreadable {kind.what} file{'s' if count > 1 else ''} not predicted "
+            f"(data.bad_files: skip): "
+            + ", ".join(str(p) for p, _ in decoded.bad[:_SHOWN])
+            + (f" and {count - _SHOWN} more" if count > _SHOWN else "")
+        )
+    if not len(decoded.kept):
+        raise DataError(f"{path}: no readable {kind.what} file to predict")
+    ds = tf.data.Dataset.from_tensor_slices(decoded.array).batch(batch)
+    kept = [int(i) for i in decoded.kept]
+    return PredictionInputs(
+        ds.prefetch(tf.data.AUTOTUNE),
+        len(kept),
+        numbers=[i + 1 for i in kept],
+        notes=notes,
+        paths=[str(files[i]) for i in kept],
+    )
 
 
 def _images(data: MnistData, path: Path, batch: int) -> PredictionInputs:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from dltrain.config.schema import CsvData, ExperimentConfig, MnistData
+from dltrain.config.schema import CsvData, ExperimentConfig, FolderData, MnistData
 from dltrain.config.yaml_source import SourceMap
 from dltrain.data.config_keys import locate
 from dltrain.data.csv.arrays import SplitArrays, load_csv_arrays
@@ -34,7 +34,8 @@ def describe_data(config: ExperimentConfig) -> DataSpec | None:
 
     Returns:
         For MNIST-format data the full spec (image shape, 10 classes and their names);
-        ``None`` for CSV, whose columns are only known from the file.
+        ``None`` for CSV, whose columns are only known from the file, and for image and
+        audio folders, whose classes are.
     """
     if isinstance(config.data, MnistData):
         return describe_mnist(config.data)
@@ -75,6 +76,10 @@ def _load(config: ExperimentConfig, test_path: Path | None) -> Datasets:
     data = config.data
     if isinstance(data, MnistData):
         return _load_mnist(data, config, test_path)
+    if isinstance(data, FolderData):
+        from dltrain.data.folders.load import load_folder
+
+        return load_folder(config, test_path)
     if not isinstance(data, CsvData):
         return _load_registered(config, test_path)
     if data.stream:

@@ -72,7 +72,8 @@ class ArraySource:
 
     ``scale`` multiplies uint8 inputs after the cast to float32 (1/255 for images);
     ``one_hot`` gives, per target, the depth to one-hot encode stored class indices to
-    (``None``: used as stored).
+    (``None``: used as stored). ``cast_uint8: False`` hands uint8 inputs to the model as they
+    are (image folders: the model's first layer scales them, so exports take raw pixels).
     """
 
     x: dict[str, dict[str, np.ndarray]]
@@ -80,6 +81,7 @@ class ArraySource:
     plain: dict[str, list[np.ndarray]]
     scale: float = 1.0
     one_hot: list[int | None] = field(default_factory=list)
+    cast_uint8: bool = True
     _tensors: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def size(self, split: str) -> int:
@@ -110,12 +112,13 @@ class ArraySource:
         single_x = len(xs) == 1
         depths = self.one_hot or [None] * len(ys)
         scale = self.scale
+        cast = self.cast_uint8
 
         def gather(index: Any) -> tuple[Any, Any]:
             x = {}
             for name, tensor in xs.items():
                 part = tf.gather(tensor, index)
-                if part.dtype == tf.uint8:
+                if cast and part.dtype == tf.uint8:
                     part = tf.cast(part, tf.float32)
                     if scale != 1.0:
                         part = part * scale
@@ -222,6 +225,8 @@ class Datasets:
     source: Source | None = field(default=None, repr=False)
     validation_split: str | None = "validation"
     """Which stored split serves as validation data (``test`` for ``validation: test``)."""
+    summary: list[str] = field(default_factory=list)
+    """What ``dltrain check`` shows about the data (files per split and class, sizes seen)."""
 
     def _source(self) -> Source:
         if self.source is None:

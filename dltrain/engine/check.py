@@ -37,6 +37,7 @@ def check_config(
         DltrainError: the one problem found, as raised; ConfigError listing all of them
             when several checks failed.
     """
+    from dltrain.data.sharing import sharing_datasets
     from dltrain.tracking import check_tracking
 
     errors: list[DltrainError] = []
@@ -49,8 +50,9 @@ def check_config(
             return None
 
     attempt(lambda: check_tracking(loaded))
-    found = attempt(lambda: locate_data(loaded))
-    summary = attempt(lambda: inspect_config(loaded))
+    with sharing_datasets():  # a folder's files are decoded once, for the summary and model
+        found = attempt(lambda: locate_data(loaded))
+        summary = attempt(lambda: inspect_config(loaded))
     tune = None
     if tune_check is not None and loaded.config.tune is not None and not errors:
         tune = attempt(lambda: tune_check(loaded))  # trains nothing, but needs a valid base
@@ -97,17 +99,27 @@ def inspect_config(loaded: LoadedConfig) -> Any:
 def locate_data(loaded: LoadedConfig) -> str | None:
     """Where ``dltrain run`` would read the config's image data, found the same way.
 
-    Reads no images: it finds the ``.npz`` or IDX folder by the same search order as ``run``
-    (``data.path``, ``$DLTRAIN_DATA_DIR``, the Keras cache, ``/usr/share/datasets``, then a
-    Keras download). CSV data is read by :func:`inspect_config` already, so ``None`` here.
+    For MNIST-format data it reads no images: it finds the ``.npz`` or IDX folder by the same
+    search order as ``run`` (``data.path``, ``$DLTRAIN_DATA_DIR``, the Keras cache,
+    ``/usr/share/datasets``, then a Keras download). Image and audio folders are decoded
+    file by file, as ``run`` would (every bad file reported), and summarized: files per split
+    and class, sizes, modes or sample rates seen. CSV data is read by :func:`inspect_config`
+    already, so ``None`` here.
 
     Raises:
         DataError: the same error ``run`` gives when the data cannot be found.
     """
-    from dltrain.config.schema import MnistData
+    from dltrain.config.schema import FolderData, MnistData
     from dltrain.data.mnist import locate_mnist
 
     data = loaded.config.data
+    if isinstance(data, FolderData):
+        from dltrain.data import load_datasets
+
+        datasets = load_datasets(loaded.config, source=loaded.source)
+        lines = [f"{data.kind} data: {data.path or data.index}", *datasets.summary]
+        lines += [f"warning: {w}" for w in datasets.warnings]
+        return "\n".join(lines[:1] + [f"  {line}" for line in lines[1:]])
     if not isinstance(data, MnistData):
         return None
     how, path = locate_mnist(data)

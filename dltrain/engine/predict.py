@@ -91,6 +91,8 @@ def predict_file(
         notes += [saved.note] if saved.note else []
         spec, outputs, inputs = _predict_run(saved, input_path)
     columns: dict[str, list[Any]] = {"row": list(inputs.numbers)}
+    if inputs.paths is not None:
+        columns["path"] = list(inputs.paths)
     columns.update(prediction_columns(spec.targets, outputs))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
