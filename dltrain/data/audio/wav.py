@@ -1,0 +1,192 @@
+"""WAV recordings read by soundfile (libsndfile) into float32 waveforms of one length.
+
+Every recording goes through the same steps, so training and ``dltrain predict`` hear the same
+samples:
+
+1. **Check.** The file must be WAV (``WAV``, ``WAVEX`` or ``RF64`` to libsndfile), recorded at
+   ``sample_rate`` exactly (nothing is resampled: "recorded at 44100 Hz; data.sample_rate is
+   8000"), hold at least one sample, and hold every sample its header announces. libsndfile
+   quietly reads a truncated WAV as a shorter one, so the ``data`` chunk's stated size is
+   compared with the bytes the file has: a cut-off download is a bad file, not a padded clip.
+2. **Read** only the first ``samples`` frames, as float32: PCM 8-bit (unsigned), 16, 24 and
+   32-bit become ``value / 2**(bits-1)`` (in [-1, 1)), float files are clipped to [-1, 1]
+   (a NaN or infinite sample makes the file bad).
+3. **Mono**: several channels are mixed by their mean.
+4. **Length**: a longer clip is cropped (its start kept), a shorter one padded with silence
+   (zeros) at its end, to exactly ``samples``.
+
+No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from dltrain.data.folders.decoded import BadFile, Decoded, decode_files, file_problem
+from dltrain.errors import first_line
+
+__all__ = ["WAV_FORMATS", "BadRecording", "read_wave", "read_waves"]
+
+WAV_FORMATS = ("WAV", "WAVEX", "RF64")
+_FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
+_MAX_CHUNKS = 64  # chunks before "data" worth walking; real files have a handful
+_PLACEHOLDER_SIZES = (0, 0xFFFFFFFF)  # streaming writers' "size unknown"
+
+
+class BadRecording(BadFile):
+    """A recording cannot be used: not WAV, another sample rate, empty, truncated or unreadable
+    (``path`` and ``reason`` say which and why)."""
+
+
+def read_wave(path: Path, sample_rate: int, samples: int) -> np.ndarray:
+    """One WAV file as a mono float32 waveform of exactly ``samples`` values in [-1, 1].
+
+    Args:
+        path: The WAV file.
+        sample_rate: The rate the file must have been recorded at (Hz).
+        samples: The waveform's length: longer clips cropped, shorter ones zero-padded.
+
+    Raises:
+        BadRecording: not a WAV file, another sample rate, no samples, truncated, unreadable.
+        ValueError: ``sample_rate`` or ``samples`` below 1.
+    """
+    _check_arguments(sample_rate, samples)
+    wave = np.empty(samples, dtype=np.float32)
+    _read_into(path, sample_rate, wave)
+    return wave
+
+
+def read_waves(
+    paths: Sequence[Path], sample_rate: int, samples: int, workers: int | None = None
+) -> Decoded:
+    """Read many WAV files in parallel threads (libsndfile releases the GIL while reading).
+
+    Args:
+        paths: The files, in the order of the result's rows.
+        sample_rate: The rate every file must have been recorded at (Hz).
+        samples: Each waveform's length.
+        workers: Threads; default one per core, at most 8. The result does not depend on it.
+
+    Returns:
+        The good recordings as float32 ``(n, samples)``, their indices, each bad file with its
+        reason, and what the good files were on disk: ``seen`` counts ``sample_rate``,
+        ``channels``, ``subtype`` (``PCM_16``, ``FLOAT``) and ``length`` (``cropped``,
+        ``padded`` or ``exact``).
+    """
+    _check_arguments(sample_rate, samples)
+
+    def read_into(path: Path, row: np.ndarray) -> dict[str, str]:
+        return _read_into(path, sample_rate, row)
+
+    return decode_files(paths, (samples,), np.float32, read_into, workers)
+
+
+def _check_arguments(sample_rate: int, samples: int) -> None:
+    if sample_rate < 1 or samples < 1:
+        raise ValueError(
+            f"sample_rate and samples must be at least 1. Received: {sample_rate=}, {samples=}"
+        )
+
+
+def _read_into(path: Path, sample_rate: int, row: np.ndarray) -> dict[str, str]:
+    """Fill ``row`` with the file's waveform; the file's facts on disk."""
+    problem = file_problem(path)
+    if problem is not None:
+        raise BadRecording(path, problem)
+    samples = len(row)
+    try:
+        with soundfile.SoundFile(path) as sound:
+            if sound.format not in WAV_FORMATS:
+                raise BadRecording(path, f"a {sound.format} file, not WAV")
+            if sound.samplerate != sample_rate:
+                raise BadRecording(
+                    path,
+                    f"recorded at {sound.samplerate} Hz; data.sample_rate is {sample_rate}",
+                )
+            if sound.frames == 0:
+                raise BadRecording(path, "no samples")
+            truncated = _truncation(path)
+            if truncated is not None:
+                raise BadRecording(path, truncated)
+            block = sound.read(frames=min(sound.frames, samples), dtype="float32", always_2d=True)
+            facts = {
+                "sample_rate": str(sound.samplerate),
+                "channels": str(sound.channels),
+                "subtype": str(sound.subtype),
+                "length": _length(sound.frames, samples),
+            }
+            floating = sound.subtype in _FLOAT_SUBTYPES
+    except soundfile.SoundFileError as exc:
+        raise BadRecording(path, _sndfile_reason(exc)) from None
+    except OSError as exc:
+        raise BadRecording(path, f"cannot be read: {exc.strerror or first_line(exc)}") from None
+    if floating and not np.isfinite(block).all():
+        raise BadRecording(path, "holds NaN or infinite samples")
+    count = len(block)
+    if block.shape[1] == 1:
+        row[:count] = block[:, 0]
+    else:
+        row[:count] = block.mean(axis=1, dtype=np.float32)
+    if floating:
+        np.clip(row[:count], -1.0, 1.0, out=row[:count])
+    row[count:] = 0.0
+    return facts
+
+
+def _length(frames: int, samples: int) -> str:
+    if frames > samples:
+        return "cropped"
+    return "padded" if frames < samples else "exact"
+
+
+def _sndfile_reason(exc: soundfile.SoundFileError) -> str:
+    """libsndfile's complaint, first line, without its "Error opening '<path>': " prefix."""
+    text = first_line(exc)
+    if text.startswith("Error opening") and "': " in text:
+        text = text.split("': ", 1)[1]
+    if "Format not recognised" in text:
+        return "not a WAV file (libsndfile: format not recognised)"
+    return f"cannot be read: {text}"
+
+
+def _truncation(path: Path) -> str | None:
+    """Why a RIFF WAV file is truncated (its ``data`` chunk announces more bytes than follow),
+    or None. RF64 and big-endian RIFX files are left to libsndfile."""
+    with path.open("rb") as file:
+        head = file.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        size = os.fstat(file.fileno()).st_size
+        offset, block_align = 12, 0
+        for _ in range(_MAX_CHUNKS):
+            file.seek(offset)
+            header = file.read(8)
+            if len(header) < 8:
+                return None
+            chunk_id = header[:4]
+            (chunk_size,) = struct.unpack("<I", header[4:])
+            if chunk_id == b"fmt ":
+                fmt = file.read(14)
+                if len(fmt) == 14:
+                    (block_align,) = struct.unpack("<H", fmt[12:14])
+            elif chunk_id == b"data":
+                available = size - offset - 8
+                if chunk_size in _PLACEHOLDER_SIZES or chunk_size <= available:
+                    return None
+                if block_align:
+                    return (
+                        f"truncated: the header announces {chunk_size // block_align} "
+                        f"frames, the file holds {available // block_align}"
+                    )
+                return (
+                    f"truncated: the header announces {chunk_size} bytes of samples, "
+                    f"the file holds {available}"
+                )
+            offset += 8 + chunk_size + (chunk_size & 1)
+    return None
