@@ -21,7 +21,7 @@ import io
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,15 @@ import numpy as np
 
 from dltrain.config.data_schema import FolderData
 from dltrain.data.files import check_data_file
-from dltrain.data.folders.split import Entry, _count, _names, cut_splits, natural_key
+from dltrain.data.folders.split import (
+    Entry,
+    _count,
+    _names,
+    check_classes,
+    cut_splits,
+    natural_key,
+    shared_groups,
+)
 from dltrain.errors import DataError, Location, Problem
 
 __all__ = ["Entry", "FolderPlan", "plan_folder"]
@@ -109,10 +117,10 @@ def plan_folder(data: FolderData, seed: int, extensions: frozenset[str]) -> Fold
     warnings = scan.warnings
     # An empty test split is news only when data.test asked for one.
     quiet = set() if data.test is not None else {"test"}
-    problems = _check_classes(splits, scan.where, warnings, quiet)
+    problems = check_classes(splits, scan.where, warnings, quiet)
     if problems:
         raise DataError(problems=problems)
-    warnings.extend(_shared_groups(splits))
+    warnings.extend(shared_groups(splits))
     class_names = tuple(sorted({e.label for e in splits["train"]}, key=natural_key))
     if data.limit is not None:
         splits = {name: entries[: data.limit] for name, entries in splits.items()}
@@ -124,8 +132,6 @@ class _Scan:
 
     def __init__(self, data: FolderData, extensions: frozenset[str]) -> None:
         self.extensions = extensions
-        self.label_pattern = data.label_pattern
-        self.group_pattern = data.group_pattern
         self.label_re = re.compile(data.label_pattern) if data.label_pattern else None
         self.group_re = re.compile(data.group_pattern) if data.group_pattern else None
         self.entries: list[Entry] = []
@@ -154,7 +160,7 @@ class _Scan:
         found = [name for name in _VALIDATION_FOLDERS if (path / name).is_dir()]
         if len(found) > 1:
             both = " and ".join(f"{name}/" for name in found)
-            self._problem(f"{path}: has {both}; keep one validation folder")
+            self._problem(f"{path}: two validation folders, {both}: keep one")
         roots = {"train": path / "train", "test": path / "test"}
         if found:
             roots["validation"] = path / found[0]
@@ -192,7 +198,7 @@ class _Scan:
                 self.others.append(child)
         if loose:
             self._problem(
-                f"{root}: {_count(len(loose), 'file')} lie outside class folders "
+                f"{root}: {_count(len(loose), 'file')} not in a class folder "
                 f"({_names(p.name for p in loose)}): put them in one folder per class "
                 "or give data.label_pattern to read labels from file names"
             )
@@ -266,7 +272,7 @@ class _Scan:
                 where,
             )
         if not text:
-            self._problem("empty path", where)
+            self._problem("empty path: expected a file path, relative to the index's folder", where)
             return
         file = Path(os.path.normpath(index.parent / text))
         if file in seen:
@@ -280,7 +286,7 @@ class _Scan:
             self._problem(f"{file}: {what}", where)
         label = cell("label") if self.label_re is None else None
         if label == "":
-            self._problem("empty label", where)
+            self._problem("empty label: expected a class name (or give data.label_pattern)", where)
         if len(self.problems) == problems:
             self._add(file, label, split, str(where), where)
 
@@ -340,57 +346,6 @@ class _Scan:
             )
         if not self.entries and not self.problems:
             self._problem(f"{self.looked_in}: no files ending in {self._wanted()} (any case) found")
-
-
-def _check_classes(
-    splits: dict[str, list[Entry]], where: dict[Path, str], warnings: list[str], quiet: set[str]
-) -> list[Problem]:
-    """A class of validation or test that training lacks is a problem; the reverse warns."""
-    problems: list[Problem] = []
-    trained = {e.label for e in splits["train"]}
-    if not trained:
-        problems.append(Problem("no files left for the training split"))
-    for split in ("validation", "test"):
-        entries = splits.get(split, [])
-        present: dict[str, Entry] = {}
-        for entry in entries:
-            present.setdefault(entry.label, entry)
-        for label, entry in sorted(present.items(), key=lambda item: natural_key(item[0])):
-            if label in trained or not trained:
-                continue
-            how = "" if entry.split == split else " (cut there by data.group_pattern)"
-            problems.append(
-                Problem(
-                    f"{where[entry.path]}: class {label!r} is in the {split} split{how} but "
-                    f"not in the training split (training has {_names(_sorted(trained))})"
-                )
-            )
-        absent = [label for label in _sorted(trained) if label not in present]
-        if entries and absent:
-            warnings.append(f"the {split} split has no file of class {_names(absent)}")
-        if not entries and split in splits and split not in quiet:
-            warnings.append(f"the {split} split is empty")
-    return problems
-
-
-def _shared_groups(splits: dict[str, list[Entry]]) -> list[str]:
-    """Groups that the layout put in two splits (a cut never does)."""
-    homes: dict[str, set[str]] = {}
-    for split, entries in splits.items():
-        for entry in entries:
-            if entry.group is not None:
-                homes.setdefault(entry.group, set()).add(split)
-    shared = _sorted(g for g, s in homes.items() if len(s) > 1)
-    if not shared:
-        return []
-    return [
-        f"{_count(len(shared), 'group')} of data.group_pattern in two splits or more: "
-        f"{_names(shared)} (e.g. {shared[0]!r} in {', '.join(sorted(homes[shared[0]]))})"
-    ]
-
-
-def _sorted(names: Iterable[str]) -> list[str]:
-    return sorted(names, key=natural_key)
 
 
 def _children(folder: Path) -> list[Path]:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dltrain.errors import DataError
+from dltrain.errors import DataError, Problem
 
-__all__ = ["Entry", "cut_splits", "natural_key"]
+__all__ = ["Entry", "check_classes", "cut_splits", "natural_key", "shared_groups"]
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -146,6 +146,67 @@ def _cut_groups(
     for entry in pool:
         out[assigned.get(entry.group or "", "train")].append(entry)
     return out
+
+
+def check_classes(
+    splits: dict[str, list[Entry]], where: dict[Path, str], warnings: list[str], quiet: set[str]
+) -> list[Problem]:
+    """A class of validation or test that training lacks is a problem; the reverse warns.
+
+    Args:
+        splits: The splits :func:`cut_splits` made.
+        where: Entry path -> where its split was given (a split folder, ``index.csv:LINE``).
+        warnings: Appended to: classes missing from a split, empty splits.
+        quiet: Splits whose emptiness was asked for (no warning).
+
+    Returns:
+        One problem per class of validation or test that training lacks.
+    """
+    problems: list[Problem] = []
+    trained = {e.label for e in splits["train"]}
+    if not trained:
+        problems.append(Problem("no files left for the training split"))
+    for split in ("validation", "test"):
+        entries = splits.get(split, [])
+        present: dict[str, Entry] = {}
+        for entry in entries:
+            present.setdefault(entry.label, entry)
+        for label, entry in sorted(present.items(), key=lambda item: natural_key(item[0])):
+            if label in trained or not trained:
+                continue
+            how = "" if entry.split == split else " (cut there by data.group_pattern)"
+            problems.append(
+                Problem(
+                    f"{where[entry.path]}: class {label!r} is in the {split} split{how} but "
+                    f"not in the training split (training has {_names(_sorted(trained))})"
+                )
+            )
+        absent = [label for label in _sorted(trained) if label not in present]
+        if entries and absent:
+            warnings.append(f"the {split} split has no file of class {_names(absent)}")
+        if not entries and split in splits and split not in quiet:
+            warnings.append(f"the {split} split is empty")
+    return problems
+
+
+def shared_groups(splits: dict[str, list[Entry]]) -> list[str]:
+    """Groups that the layout put in two splits (a cut never does)."""
+    homes: dict[str, set[str]] = {}
+    for split, entries in splits.items():
+        for entry in entries:
+            if entry.group is not None:
+                homes.setdefault(entry.group, set()).add(split)
+    shared = _sorted(g for g, s in homes.items() if len(s) > 1)
+    if not shared:
+        return []
+    return [
+        f"{_count(len(shared), 'group')} of data.group_pattern in two splits or more: "
+        f"{_names(shared)} (e.g. {shared[0]!r} in {', '.join(sorted(homes[shared[0]]))})"
+    ]
+
+
+def _sorted(names: Iterable[str]) -> list[str]:
+    return sorted(names, key=natural_key)
 
 
 def _count(n: int, noun: str) -> str:
