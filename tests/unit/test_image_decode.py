@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ def _colour(fashion: np.ndarray) -> np.ndarray:
     return np.stack([fashion[0], fashion[1], fashion[2]], axis=-1)
 
 
-def _save(image: Image.Image, path: Path, **options: object) -> Path:
+def _save(image: Image.Image, path: Path, **options: Any) -> Path:
     image.save(path, **options)
     return path
 
