@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -220,6 +221,7 @@ def test_bad_files_are_named_with_reasons(fashion: np.ndarray, tmp_path: Path) -
     ]
     decoded = decode_images(paths, (28, 28), "rgb", "crop", workers=3)
     assert decoded.kept.tolist() == [1, 4]
+    assert decoded.array.base is None and decoded.array.flags.owndata  # closed up in place
     np.testing.assert_array_equal(decoded.array[0], np.asarray(colour))
     np.testing.assert_array_equal(decoded.array[1], decode_image(jpeg, (28, 28), "rgb", "crop"))
     reasons = dict(decoded.bad)
@@ -251,6 +253,12 @@ def test_decompression_bomb_limit_is_kept(
     decoded = decode_images([path], (28, 28), "rgb", "crop")
     assert decoded.array.shape == (0, 28, 28, 3)
     assert "decompression-bomb" in decoded.bad[0][1]
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # over the limit, under twice it
+    with pytest.warns(Image.DecompressionBombWarning):
+        assert decode_images([path], (28, 28), "rgb", "crop", workers=1).bad == []
+    with warnings.catch_warnings(), pytest.raises(BadImage, match="bomb"):
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        decode_image(path, (28, 28), "rgb", "crop")
 
 
 def test_results_do_not_depend_on_workers(fashion: np.ndarray, tmp_path: Path) -> None:

@@ -129,11 +129,12 @@ def decode_files(
     out = np.empty((count, *shape), dtype=dtype)
     threads = default_workers() if workers is None else max(1, workers)
 
-    def one(index: int) -> dict[str, str] | BadFile:
+    def one(index: int) -> dict[str, str] | str:
         try:
             return decode_into(paths[index], out[index])
         except BadFile as exc:
-            return exc
+            # The reason only: the exception's traceback would keep the row's view alive.
+            return exc.reason
 
     if threads == 1 or count <= 1:
         results = [one(index) for index in range(count)]
@@ -145,8 +146,8 @@ def decode_files(
     bad: list[tuple[Path, str]] = []
     seen: dict[str, Counter[str]] = {}
     for index, result in enumerate(results):
-        if isinstance(result, BadFile):
-            bad.append((paths[index], result.reason))
+        if isinstance(result, str):
+            bad.append((paths[index], result))
             continue
         kept.append(index)
         for key, value in result.items():

@@ -7,7 +7,8 @@ see the same pixels:
    first frame). The whole file is decoded: a truncated file is a bad file ("truncated"), never
    a silently grey-padded image (``ImageFile.LOAD_TRUNCATED_IMAGES`` stays off). Pillow's
    decompression-bomb guard is kept: an image over twice ``PIL.Image.MAX_IMAGE_PIXELS`` is a bad
-   file, one over it raises Pillow's ``DecompressionBombWarning``.
+   file, one over it raises Pillow's ``DecompressionBombWarning`` (a bad file too where
+   warnings are errors).
 2. **Orientation.** The EXIF orientation tag is applied (``ImageOps.exif_transpose``), so a
    phone photo stands the way it was shot.
 3. **Colour**, to 8 bits per channel:
@@ -16,8 +17,8 @@ see the same pixels:
    - alpha (``RGBA``, ``LA``, ``PA``, a transparent palette) is composited onto black: each
      channel becomes ``round(value * alpha / 255)``, so a fully transparent pixel is 0;
    - 16-bit grayscale (``I;16``, ``I;16B``, ``I;16L``, and ``I`` clipped to 0..65535) becomes
-     ``round(value / 257)``, so 65535 is 255; 16-bit colour PNGs are already reduced to 8 bits
-     by Pillow (it keeps the high byte);
+     ``round(value / 257)``, so 65535 is 255; 16-bit colour PNGs (RGB, RGBA, and grayscale
+     with alpha) reach us at 8 bits already: Pillow's decoder keeps each sample's high byte;
    - 32-bit float (``F``) is clipped to 0..255 and rounded (NaN becomes 0);
    - bilevel (``1``) becomes 0 and 255; CMYK and YCbCr are converted to RGB by Pillow;
    - then ``rgb`` copies a grayscale image into 3 channels, and ``grayscale`` takes Pillow's
@@ -132,7 +133,8 @@ def _decode(
         image = Image.open(path, formats=FORMATS)
     except UnidentifiedImageError:
         raise BadImage(path, "not an image file (PNG, JPEG, BMP or GIF)") from None
-    except Image.DecompressionBombError:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # The warning arrives here only where warnings are errors (as in our tests).
         raise BadImage(path, _LIMIT_REASON) from None
     except OSError as exc:
         raise BadImage(path, f"cannot be read: {exc.strerror or first_line(exc)}") from None
