@@ -208,6 +208,10 @@ def test_bad_files_are_named_with_reasons(fashion: np.ndarray, tmp_path: Path) -
     tiff = _save(colour, tmp_path / "scan.png", format="TIFF")
     folder = tmp_path / "folder.png"
     folder.mkdir()
+    header = bytearray(_save(colour, tmp_path / "odd.bmp").read_bytes())
+    header[14:18] = (77).to_bytes(4, "little")  # no BMP header is 77 bytes long
+    odd = tmp_path / "odd.bmp"
+    odd.write_bytes(bytes(header))
     paths = [
         _cut(good, "cut.png"),
         good,
@@ -218,6 +222,7 @@ def test_bad_files_are_named_with_reasons(fashion: np.ndarray, tmp_path: Path) -
         tiff,
         tmp_path / "missing.png",
         folder,
+        odd,
     ]
     decoded = decode_images(paths, (28, 28), "rgb", "crop", workers=3)
     assert decoded.kept.tolist() == [1, 4]
@@ -233,9 +238,10 @@ def test_bad_files_are_named_with_reasons(fashion: np.ndarray, tmp_path: Path) -
     assert reasons[empty] == "empty file (0 bytes)"
     assert reasons[tmp_path / "missing.png"] == "file not found"
     assert reasons[folder] == "is a folder, not a file"
+    assert reasons[odd] == "cannot be decoded: Unsupported BMP header type (77)"
     message = bad_files_message(decoded.bad, "image")
     lines = message.splitlines()
-    assert lines[0] == "7 image files cannot be read:"
+    assert lines[0] == "8 image files cannot be read:"
     assert lines[1:-1] == [f"  {path}: {reason}" for path, reason in decoded.bad]
     assert lines[-1] == "(data.bad_files: skip leaves them out)"
     assert bad_files_message(decoded.bad[:1], "image").startswith("1 image file cannot be read:")

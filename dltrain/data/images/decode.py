@@ -137,7 +137,11 @@ def _decode(
         # The warning arrives here only where warnings are errors (as in our tests).
         raise BadImage(path, _LIMIT_REASON) from None
     except OSError as exc:
-        raise BadImage(path, f"cannot be read: {exc.strerror or first_line(exc)}") from None
+        if exc.errno is not None:  # the disk or the file system, not the image
+            raise BadImage(path, f"cannot be read: {exc.strerror or exc}") from None
+        raise BadImage(path, _decode_reason(exc)) from None  # Pillow: a bad header
+    except ValueError as exc:
+        raise BadImage(path, _decode_reason(exc)) from None
     # Everything inside: closing a Pillow image frees its pixels.
     with image:
         width, height = image.size
