@@ -109,7 +109,7 @@ def load_source(saved: SavedRun, spec: DataSpec, *, verify: bool, calibrate: boo
         predicted = keras_model.predict(test, verbose=0)
         reference = list(predicted) if isinstance(predicted, list | tuple) else [predicted]
         source.test = TestSplit(
-            x=_as_model_inputs(arrays.x["test"]),
+            x=_as_model_inputs(arrays.x["test"], arrays.cast_uint8),
             labels=[np.asarray(y) for y in arrays.labels("test")],
             reference=[np.asarray(r, dtype=np.float32) for r in reference],
         )
@@ -117,12 +117,16 @@ def load_source(saved: SavedRun, spec: DataSpec, *, verify: bool, calibrate: boo
         n = arrays.size("train")
         rng = np.random.default_rng(config.seed)
         pick = np.sort(rng.choice(n, size=min(CALIBRATION_EXAMPLES, n), replace=False))
-        source.calibration = _as_model_inputs({k: v[pick] for k, v in arrays.x["train"].items()})
+        picked = {k: v[pick] for k, v in arrays.x["train"].items()}
+        source.calibration = _as_model_inputs(picked, arrays.cast_uint8)
     return source
 
 
-def _as_model_inputs(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Stored split arrays -> what the exported model takes (pixels as float32 0-255)."""
+def _as_model_inputs(x: dict[str, np.ndarray], cast_uint8: bool) -> dict[str, np.ndarray]:
+    """Stored split arrays -> what the exported model takes: MNIST pixels as float32 0-255;
+    image folders' pixels as the uint8 their model takes (``cast_uint8`` off)."""
+    if not cast_uint8:
+        return dict(x)
     return {k: v.astype(np.float32) if v.dtype == np.uint8 else v for k, v in x.items()}
 
 

@@ -15,7 +15,12 @@ if TYPE_CHECKING:
 
 __all__ = ["OnnxRuntime", "onnx_opset", "write_onnx"]
 
-_DTYPES = {"tensor(float)": "float32", "tensor(string)": "string", "tensor(int64)": "int64"}
+_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(string)": "string",
+    "tensor(int64)": "int64",
+    "tensor(uint8)": "uint8",
+}
 
 
 def write_onnx(model: keras.Model, path: Path) -> None:

@@ -97,6 +97,7 @@ def describe_folder(data: FolderData, class_names: Sequence[str]) -> DataSpec:
     if isinstance(data, ImageFolderData):
         facing = InputInfo(raw.name, raw.shape, "float32")
         return DataSpec(data.kind, [raw], [facing], [target], preprocess=_pixels(data.scale))
+    assert isinstance(data, AudioFolderData)
     return DataSpec(data.kind, [raw], [raw], [target])
 
 
@@ -133,7 +134,13 @@ def load_folder(config: ExperimentConfig, test_path: Path | None) -> Datasets:
     plan = plan_folder(data, config.seed, kind.extensions)
     classes = plan.class_names
     warnings = list(plan.warnings)
-    splits = dict(plan.splits)
+    splits = {name: entries for name, entries in plan.splits.items() if entries}
+    if "test" not in splits and test_path is None:
+        where = data.path or data.index
+        raise DataError(
+            f"{where}: no test split: the layout gives none (no test/ folder or `test` rows) "
+            "and data.test is null; set data.test to a fraction such as 0.2"
+        )
     labels = {name: plan.labels(name) for name in splits}
     if test_path is not None:
         entries, test_labels, notes = _other_test_split(data, test_path, kind, classes, config)
@@ -284,14 +291,15 @@ def folder_summary(
 ) -> list[str]:
     """Lines for ``dltrain check``: files per split and class, and what the files were like."""
     lines = [f"layout: {layout}; {len(classes)} classes: {', '.join(classes)}"]
-    for name, entries in splits.items():
+    for name in sorted(splits, key=("train", "validation", "test").index):
+        entries = splits[name]
         counts = np.bincount(labels[name], minlength=len(classes))
         per_class = ", ".join(f"{c} {int(n)}" for c, n in zip(classes, counts, strict=True))
         groups = {e.group for e in entries if e.group is not None}
         group_note = f", {len(groups)} groups ({', '.join(sorted(groups)[:5])})" if groups else ""
         lines.append(f"{name}: {len(entries)} {what}s{group_note}: {per_class}")
-    for fact, counts in seen.items():
-        shown = ", ".join(f"{value} ({count})" for value, count in counts.most_common(_SHOWN))
-        more = f" and {len(counts) - _SHOWN} more" if len(counts) > _SHOWN else ""
+    for fact, values in seen.items():
+        shown = ", ".join(f"{value} ({count})" for value, count in values.most_common(_SHOWN))
+        more = f" and {len(values) - _SHOWN} more" if len(values) > _SHOWN else ""
         lines.append(f"{fact.replace('_', ' ')}s seen: {shown}{more}")
     return lines
