@@ -38,6 +38,14 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif"})
 AUDIO_EXTENSIONS = frozenset({".wav"})
 TARGET_NAME = "label"
 _SHOWN = 10
+_FACTS = {
+    "size": "sizes",
+    "mode": "modes",
+    "sample_rate": "sample rates (Hz)",
+    "channels": "channel counts",
+    "subtype": "sample formats",
+    "length": "lengths",
+}
 
 
 @dataclass(frozen=True)
@@ -296,10 +304,12 @@ def folder_summary(
         counts = np.bincount(labels[name], minlength=len(classes))
         per_class = ", ".join(f"{c} {int(n)}" for c, n in zip(classes, counts, strict=True))
         groups = {e.group for e in entries if e.group is not None}
-        group_note = f", {len(groups)} groups ({', '.join(sorted(groups)[:5])})" if groups else ""
+        plural = "group" if len(groups) == 1 else "groups"
+        named = ", ".join(sorted(groups)[:5]) + (", ..." if len(groups) > 5 else "")
+        group_note = f", {len(groups)} {plural} ({named})" if groups else ""
         lines.append(f"{name}: {len(entries)} {what}s{group_note}: {per_class}")
     for fact, values in seen.items():
         shown = ", ".join(f"{value} ({count})" for value, count in values.most_common(_SHOWN))
         more = f" and {len(values) - _SHOWN} more" if len(values) > _SHOWN else ""
-        lines.append(f"{fact.replace('_', ' ')}s seen: {shown}{more}")
+        lines.append(f"{_FACTS.get(fact, fact)} seen: {shown}{more}")
     return lines
