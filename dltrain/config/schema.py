@@ -291,7 +291,10 @@ class AugmentConfig(Strict):
     """Random changes to training examples, as Keras preprocessing layers at the model's start.
 
     They act only while training: evaluation, ``predict`` and exports see the examples as
-    they are. Image keys need image data; ``shift`` and ``noise`` need audio.
+    they are. They run on the raw input, in this order, before the data's own preprocessing;
+    each is seeded from ``seed``. Image keys need images of shape (height, width, channels)
+    (MNIST: ``data.channel_axis: true``); ``shift`` needs a 1-D float waveform (audio);
+    ``noise`` any float input. The model must have one input.
     """
 
     flip: Literal["horizontal", "vertical", "horizontal_and_vertical"] | None = None
@@ -299,18 +302,20 @@ class AugmentConfig(Strict):
     rotate: Fraction | None = None
     """Rotate by up to this share of a full turn either way (``RandomRotation``)."""
     zoom: Fraction | None = None
-    """Zoom in or out by up to this share (``RandomZoom``)."""
+    """Zoom in or out by up to this share, the same on both axes (``RandomZoom``)."""
     translate: Fraction | None = None
-    """Move by up to this share of the height and width (``RandomTranslation``)."""
+    """Move by up to this share of the height and of the width (``RandomTranslation``)."""
     contrast: Fraction | None = None
-    """Change contrast by up to this factor (``RandomContrast``)."""
+    """Scale each channel's contrast by a factor from 1 - x to 1 + x (``RandomContrast``)."""
     brightness: Fraction | None = None
-    """Change brightness by up to this share of the pixel range (``RandomBrightness``)."""
+    """Change brightness by up to this share of the pixel range, either way
+    (``RandomBrightness``; the range is 0..255 for uint8 pixels, 0..1 for scaled ones)."""
     shift: Fraction | None = None
     """Audio: move the waveform in time by up to this share of the clip, filling with silence
     (``RandomTranslation`` along time)."""
     noise: PositiveFloat | None = None
-    """Audio (or any input): add Gaussian noise of this standard deviation (``GaussianNoise``)."""
+    """Add Gaussian noise of this standard deviation to a float input, such as a waveform
+    (``GaussianNoise``)."""
 
 
 class DistributeConfig(Strict):

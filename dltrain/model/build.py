@@ -45,10 +45,12 @@ def build_model(config: ExperimentConfig, spec: DataSpec) -> keras.Model:
     # Without a model name, the experiment's name reads better in model.txt than Keras's
     # counters ("functional_4").
     name = cfg.name or config.name
+    # A white pixel's value where the layers see it (backbones' ``preprocess: auto``).
+    pixel_max = 1.0 if getattr(config.data, "scale", True) else 255.0
     if isinstance(cfg, SequentialModel):
-        model, paths = build_sequential(cfg, name, spec, raw, facing, problems, mixed)
+        model, paths = build_sequential(cfg, name, spec, raw, facing, problems, mixed, pixel_max)
     else:
-        model, paths = build_functional(cfg, name, raw, facing, problems, mixed)
+        model, paths = build_functional(cfg, name, raw, facing, problems, mixed, pixel_max)
     _check_outputs(model, paths, spec.targets, problems, config)
     problems.raise_if_any()
     return model
