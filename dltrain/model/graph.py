@@ -13,8 +13,9 @@ from typing import Any
 import keras
 
 from dltrain.config.schema import FunctionalModel, LayerSpec
+from dltrain.model.backbones import Backbone
 from dltrain.model.layers import LayerFactory
-from dltrain.model.problems import ProblemList, keras_reason
+from dltrain.model.problems import ProblemList, SpecError, keras_reason
 from dltrain.model.tensors import (
     call_layer,
     format_shape,
@@ -60,6 +61,7 @@ def build_functional(
     facing: dict[str, Any],
     problems: ProblemList,
     mixed: bool,
+    pixel_max: float = 1.0,
 ) -> tuple[keras.Model, list[KeyPath]]:
     """Build the graph described by ``cfg`` on the data's model-facing tensors.
 
@@ -71,6 +73,7 @@ def build_functional(
         problems: Where problems go.
         mixed: Whether a mixed-precision policy is configured (outputs then compute in
             float32).
+        pixel_max: The value of a white pixel in the inputs (see :class:`LayerFactory`).
 
     Returns:
         The model and, per output, the key path of what produces it.
@@ -89,8 +92,8 @@ def build_functional(
         _check_unused(cfg, nodes, problems)
     roots = {name: _root(nodes, name) for name in nodes}
     float32_layers = {roots[o] for o in cfg.outputs if o in nodes} if mixed else set()
-    factory = LayerFactory(problems)
-    layers: dict[str, keras.layers.Layer] = {}
+    factory = LayerFactory(problems, pixel_max)
+    layers: dict[str, keras.layers.Layer | Backbone] = {}
     for node in nodes.values():
         if node.spec.class_name != "shared":
             layer = factory.build(node.spec, node.path, force_float32=node.name in float32_layers)
@@ -104,12 +107,20 @@ def build_functional(
         layer = layers[roots[name]]
         args = [tensors[ref] for ref in node.spec.inputs or []]
         try:
-            tensors[name] = call_layer(layer, args)
+            if isinstance(layer, Backbone):
+                if len(args) != 1:
+                    raise SpecError(
+                        node.inputs_path(0), f"layer {name!r} takes one input image tensor"
+                    )
+                tensors[name] = layer(args[0])
+            else:
+                tensors[name] = call_layer(layer, args)
+        except SpecError as error:
+            problems.add_error(error)
+            problems.raise_if_any()
         except Exception as exc:  # Keras raises ValueError/TypeError for bad shapes.
             shapes = format_shape([tuple(a.shape) for a in args])
-            problems.add(
-                node.class_path, f"layer {name!r}: {keras_reason(exc)} (inputs: {shapes})"
-            )
+            problems.add(node.class_path, f"layer {name!r}: {keras_reason(exc)} (inputs: {shapes})")
             problems.raise_if_any()
 
     outputs = []
@@ -183,9 +194,7 @@ def _nodes(cfg: FunctionalModel, problems: ProblemList) -> dict[str, _Node]:
     return nodes
 
 
-def _check_references(
-    cfg: FunctionalModel, nodes: dict[str, _Node], problems: ProblemList
-) -> None:
+def _check_references(cfg: FunctionalModel, nodes: dict[str, _Node], problems: ProblemList) -> None:
     known = [*cfg.inputs, *nodes]
     for node in nodes.values():
         if not node.spec.inputs:

@@ -5,7 +5,9 @@ constructed with the config's arguments, so Keras decides which classes and argu
 Before that, nested objects in the arguments
 (activations, initializers, regularizers, constraints) are looked up on their own so that a
 misspelled name points at its own line, and wrapped layers written in the short form
-(``Bidirectional: {layer: {LSTM: {units: 8}}}``) are built recursively.
+(``Bidirectional: {layer: {LSTM: {units: 8}}}``) are built recursively. A name that no Keras
+layer has but a ``keras.applications`` model function does becomes a :class:`Backbone`, built
+when the builders call it on a tensor (:mod:`dltrain.model.backbones`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import keras
 from pydantic import ValidationError
 
 from dltrain.config.schema import LayerSpec
+from dltrain.model.backbones import Backbone, application, application_names
 from dltrain.model.objects import (
     ACTIVATION,
     CONSTRAINT,
@@ -27,11 +30,11 @@ from dltrain.model.objects import (
     accepted_args,
     arg_problem,
     keras_identifier,
+    names_of,
     registered_name,
-    unknown_name,
 )
 from dltrain.model.problems import ProblemList, SpecError
-from dltrain.utils.keys import KeyPath
+from dltrain.utils.keys import KeyPath, did_you_mean
 
 __all__ = ["LayerFactory", "layer_class"]
 
@@ -71,15 +74,22 @@ class LayerFactory:
 
     Args:
         problems: Where problems go.
+        pixel_max: The value of a white pixel in the tensors the layers see (1.0 when the
+            data scales pixels to [0, 1], 255.0 for raw pixels): ``preprocess: auto`` of a
+            backbone maps it to what the application expects.
     """
 
-    def __init__(self, problems: ProblemList) -> None:
+    def __init__(self, problems: ProblemList, pixel_max: float = 1.0) -> None:
         self.problems = problems
+        self.pixel_max = pixel_max
 
     def build(
         self, spec: LayerSpec, path: KeyPath, *, force_float32: bool = False
-    ) -> keras.layers.Layer | None:
+    ) -> keras.layers.Layer | Backbone | None:
         """Build the layer of ``spec``, written at ``path``; None after recording problems.
+
+        A ``keras.applications`` entry gives a :class:`Backbone`, which the caller builds by
+        calling it on a tensor.
 
         Args:
             spec: The layer entry (not a ``shared`` one).
@@ -95,7 +105,9 @@ class LayerFactory:
         except _Reported:
             return None
 
-    def _build(self, spec: LayerSpec, path: KeyPath, force_float32: bool) -> keras.layers.Layer:
+    def _build(
+        self, spec: LayerSpec, path: KeyPath, force_float32: bool
+    ) -> keras.layers.Layer | Backbone:
         class_path = path + (spec.class_name,)
         if spec.class_name == "Lambda":
             raise SpecError(
@@ -107,7 +119,20 @@ class LayerFactory:
             return self._sequential(spec, class_path, force_float32)
         cls = layer_class(spec.class_name, class_path)
         if cls is None:
-            raise unknown_name(LAYER, spec.class_name, class_path)
+            app = application(spec.class_name)
+            if app is None:
+                names = names_of(LAYER) + application_names()
+                raise SpecError(
+                    class_path,
+                    f"unknown {LAYER.label} {spec.class_name!r}"
+                    f"{did_you_mean(spec.class_name, names)}",
+                )
+            errors = app.check(spec.config, class_path)
+            for error in errors:
+                self.problems.add_error(error)
+            if errors:
+                raise _Reported
+            return Backbone(app, spec.config, spec.name, class_path, self.pixel_max)
         try:
             args = self._arguments(spec.config, class_path)
         except _Reported:
@@ -153,7 +178,9 @@ class LayerFactory:
 
     def _argument(self, key: str, value: Any, path: KeyPath) -> Any:
         if _short_form_layer(value):
-            return self._build(_parse_entry(value, path), path, force_float32=False)
+            return _not_backbone(
+                self._build(_parse_entry(value, path), path, force_float32=False), path
+            )
         if isinstance(value, dict) and layer_class(str(value.get("class_name"))) is not None:
             # Keras's own ``{class_name, config}`` form of a wrapped layer.
             entry = _parse_entry({value["class_name"]: value.get("config") or {}}, path)
@@ -189,6 +216,9 @@ class LayerFactory:
                 continue
             last = index == len(entries) - 1
             layer = self.build(entry, path, force_float32=force_float32 and last)
+            if isinstance(layer, Backbone):
+                self.problems.add_error(_backbone_nested(path + (entry.class_name,)))
+                layer = None
             failed = failed or layer is None
             if layer is not None:
                 layers.append(layer)
@@ -196,6 +226,20 @@ class LayerFactory:
             raise _Reported
         name = spec.name or spec.config.get("name")
         return keras.Sequential(layers, name=name)
+
+
+def _backbone_nested(path: KeyPath) -> SpecError:
+    return SpecError(
+        path,
+        "a keras.applications model is built for the tensor it is applied to; list it among "
+        "the model's own layers, not inside another layer or a Sequential block",
+    )
+
+
+def _not_backbone(layer: keras.layers.Layer | Backbone, path: KeyPath) -> keras.layers.Layer:
+    if isinstance(layer, Backbone):
+        raise _backbone_nested(path)
+    return layer
 
 
 def _short_form_layer(value: Any) -> bool:
@@ -221,4 +265,3 @@ def _parse_entry(raw: Any, path: KeyPath) -> LayerSpec:
     if entry.class_name == "shared" or entry.inputs is not None:
         raise SpecError(path, "nested layers take no `inputs` or `shared`; they run in order")
     return entry
-

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import keras
 
 from dltrain.config.schema import SequentialModel
 from dltrain.data.spec import DataSpec
+from dltrain.model.backbones import Backbone
 from dltrain.model.layers import LayerFactory
-from dltrain.model.problems import ProblemList, keras_reason
+from dltrain.model.problems import ProblemList, SpecError, keras_reason
 from dltrain.model.tensors import format_shape, is_float32, shapes_compatible, to_float32
 from dltrain.utils.keys import KeyPath
 
 __all__ = ["build_sequential"]
 
 _LAYERS: KeyPath = ("model", "layers")
+_Entry: TypeAlias = "keras.layers.Layer | Backbone"
 
 
 def build_sequential(
@@ -26,12 +28,17 @@ def build_sequential(
     facing: dict[str, Any],
     problems: ProblemList,
     mixed: bool,
+    pixel_max: float = 1.0,
 ) -> tuple[keras.Model, list[KeyPath]]:
     """Build a stack of layers on the data's single model input.
 
     Without preprocessing and with one raw input the result is a plain ``keras.Sequential``
     (what users of the classic examples expect to see); otherwise a functional model whose
-    inputs are the raw inputs and whose layers run on the preprocessed tensor.
+    inputs are the raw inputs and whose layers run on the preprocessed tensor. A frozen
+    backbone also needs the functional form: only there is it called with ``training=False``.
+
+    Args:
+        pixel_max: The value of a white pixel in the model input (see :class:`LayerFactory`).
 
     Returns:
         The model and, per output, the key path of the layer that produces it.
@@ -58,10 +65,11 @@ def build_sequential(
                 f"input_shape {format_shape(shape)} does not match the data's model input "
                 f"{input_name!r} of shape {format_shape(data_shape)}",
             )
-    layers, paths = _layers(cfg, LayerFactory(problems), problems, mixed)
+    layers, paths = _layers(cfg, LayerFactory(problems, pixel_max), problems, mixed)
     problems.raise_if_any()
 
-    if spec.preprocess is None and len(raw) == 1:
+    frozen = any(isinstance(layer, Backbone) and not layer.trainable for layer in layers)
+    if spec.preprocess is None and len(raw) == 1 and not frozen:
         model = _plain(name, spec, shape, layers, paths, problems)
     else:
         model = _stack(name, raw, tensor, layers, paths, problems)
@@ -71,11 +79,11 @@ def build_sequential(
 
 def _layers(
     cfg: SequentialModel, factory: LayerFactory, problems: ProblemList, mixed: bool
-) -> tuple[list[keras.layers.Layer], list[KeyPath]]:
+) -> tuple[list[_Entry], list[KeyPath]]:
     """Build every entry (collecting all problems); also each entry's class key path."""
-    layers: list[keras.layers.Layer] = []
+    layers: list[_Entry] = []
     paths: list[KeyPath] = []
-    by_name: dict[str, keras.layers.Layer] = {}
+    by_name: dict[str, _Entry] = {}
     last = len(cfg.layers) - 1
     for index, entry in enumerate(cfg.layers):
         path = _LAYERS + (index,)
@@ -111,7 +119,7 @@ def _plain(
     name: str,
     spec: DataSpec,
     shape: tuple[int | None, ...],
-    layers: list[keras.layers.Layer],
+    layers: list[_Entry],
     paths: list[KeyPath],
     problems: ProblemList,
 ) -> keras.Model:
@@ -120,7 +128,16 @@ def _plain(
     model.add(keras.Input(shape=shape, dtype=info.dtype, name=info.name))
     for layer, path in zip(layers, paths, strict=True):
         try:
-            model.add(layer)
+            if isinstance(layer, Backbone):
+                # (``model.layers`` leaves out the Input.)
+                current = tuple(model.outputs[0].shape[1:]) if model.layers else shape
+                for step in layer.layers(current):
+                    model.add(step)
+            else:
+                model.add(layer)
+        except SpecError as error:
+            problems.add_error(error)
+            return model
         except Exception as exc:  # Keras raises ValueError/TypeError for bad shapes.
             problems.add(path, keras_reason(exc))
             return model
@@ -133,13 +150,16 @@ def _stack(
     name: str,
     raw: dict[str, Any],
     tensor: Any,
-    layers: list[keras.layers.Layer],
+    layers: list[_Entry],
     paths: list[KeyPath],
     problems: ProblemList,
 ) -> keras.Model:
     for layer, path in zip(layers, paths, strict=True):
         try:
             tensor = layer(tensor)
+        except SpecError as error:
+            problems.add_error(error)
+            problems.raise_if_any()
         except Exception as exc:  # Keras raises ValueError/TypeError for bad shapes.
             problems.add(path, keras_reason(exc))
             problems.raise_if_any()
