@@ -8,6 +8,7 @@ import keras
 
 from dltrain.config.schema import ExperimentConfig, SequentialModel
 from dltrain.data.spec import DataSpec, TargetInfo
+from dltrain.model.augment import augment_spec
 from dltrain.model.graph import build_functional
 from dltrain.model.problems import ProblemList
 from dltrain.model.sequential import build_sequential
@@ -20,9 +21,10 @@ def build_model(config: ExperimentConfig, spec: DataSpec) -> keras.Model:
     """Build the model a config describes, for the data ``spec`` describes (not compiled).
 
     The model takes the data's raw inputs (one tensor, or a dict by name when there are
-    several); the data stage's preprocessing layers, if any, run inside it before the
-    config's layers. With a mixed-precision ``precision`` (the caller sets the global Keras
-    policy), every output is computed in float32 so that losses are.
+    several); the ``augment`` section's layers (active only in training), then the data
+    stage's preprocessing layers, if any, run inside it before the config's layers. With a
+    mixed-precision ``precision`` (the caller sets the global Keras policy), every output is
+    computed in float32 so that losses are.
 
     Args:
         config: The validated config (its ``model`` and ``precision`` sections).
@@ -32,9 +34,12 @@ def build_model(config: ExperimentConfig, spec: DataSpec) -> keras.Model:
         The model, its outputs in target order.
 
     Raises:
-        ConfigError: every problem found in the model section, each at its key path.
+        ConfigError: every problem found in the model and augment sections, each at its key
+            path.
     """
     problems = ProblemList()
+    # Augmentation runs on the raw input, before the data's own preprocessing.
+    spec = augment_spec(config, spec, problems)
     cfg = config.model
     mixed = config.precision != "float32"
     raw = {
