@@ -230,3 +230,26 @@ def test_cached_and_local_weights_are_loaded(keras_home: Path, tmp_path: Path) -
         backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
         for a, b in zip(source.get_weights(), backbone.get_weights(), strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_backbones_only_at_the_top_level() -> None:
+    found = problems_of(
+        {
+            "layers": [
+                {"Sequential": {"layers": [{"MobileNetV2": SMALL}]}},
+                {"TimeDistributed": {"layer": {"MobileNetV2": SMALL}}},
+                {"Dense": {"units": 3}},
+            ]
+        }
+    )
+    assert "not inside" in found["model.layers[0].Sequential.layers[0].MobileNetV2"]
+    assert "not inside" in found["model.layers[1].TimeDistributed.layer"]
+
+
+def test_keras_home_is_where_get_file_looks() -> None:
+    """The one private Keras name backbones.py reads: KERAS_HOME as Keras resolved it."""
+    from keras.src.backend import config
+    from keras.src.utils import file_utils
+
+    assert isinstance(config.keras_home(), str)
+    assert "config.keras_home()" in Path(file_utils.__file__).read_text()
