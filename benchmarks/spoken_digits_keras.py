@@ -2,7 +2,8 @@
 
 The same recordings (the Free Spoken Digit Dataset, CC BY-SA 4.0), the same speaker split
 (``--train``, ``--validation``, ``--test``: the speakers ``dltrain check`` shows for the config),
-the same model layer for layer (shift and noise augmentation, mel spectrogram, two Conv1D),
+the same model layer for layer (shift and noise augmentation, log STFT spectrogram, two
+Conv1D),
 adam 1e-3, batch 32, up to 30 epochs with early stopping on validation accuracy (patience 6,
 best weights restored); then ``model.evaluate`` on the test speaker. Waveforms are read with
 soundfile, cropped or zero-padded to 1 s at 8 kHz, as ``kind: audio_folder`` does.
@@ -53,10 +54,10 @@ def build(seed: int) -> Any:
             ),
             keras.layers.Reshape((SAMPLES,)),
             keras.layers.GaussianNoise(0.002, seed=seed),
-            keras.layers.MelSpectrogram(
-                fft_length=256, sequence_stride=128, sampling_rate=8000, num_mel_bins=40
+            keras.layers.Reshape((SAMPLES, 1)),
+            keras.layers.STFTSpectrogram(
+                mode="log", frame_length=256, frame_step=128, fft_length=256, trainable=False
             ),
-            keras.layers.Permute((2, 1)),
             keras.layers.LayerNormalization(),
             keras.layers.Conv1D(64, 5, activation="relu", padding="same"),
             keras.layers.MaxPooling1D(2),
