@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dltrain.errors import ExportError
 from dltrain.export.base import TensorInfo, conversion_error
 from dltrain.export.saved_model import input_signature
 
@@ -42,6 +45,9 @@ def write_onnx(model: keras.Model, path: Path) -> None:
     )
 
     function = tf.function(lambda *args: model(*args, training=False))
+    unsupported = _UnsupportedOps()
+    logger = logging.getLogger("tf2onnx")
+    logger.addHandler(unsupported)
     try:
         concrete = function.get_concrete_function(*input_signature(model))
         frozen = convert_variables_to_constants_v2(concrete)
@@ -58,6 +64,41 @@ def write_onnx(model: keras.Model, path: Path) -> None:
         )
     except Exception as exc:  # noqa: BLE001 - tf2onnx raises many unrelated types
         raise conversion_error("--format onnx", exc) from exc
+    finally:
+        logger.removeHandler(unsupported)
+    if unsupported.ops:
+        raise ExportError(unsupported.message())
+
+
+_COMPLEX_OPS = {"Real", "Imag", "ComplexAbs", "RFFT", "IRFFT", "FFT", "IFFT", "Complex"}
+
+
+class _UnsupportedOps(logging.Handler):
+    """Collects the TensorFlow ops tf2onnx logs as unsupported: it then writes a graph that
+    no ONNX runtime can load, instead of failing."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.ops: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if text.startswith("Unsupported ops:"):
+            self.ops += re.findall(r"'([A-Za-z0-9_]+)'", text)
+
+    def message(self) -> str:
+        ops = sorted(set(self.ops))
+        hint = ""
+        if _COMPLEX_OPS & set(ops):
+            hint = (
+                "; these are the complex-number FFT ops of MelSpectrogram (tf.signal.stft): "
+                "use STFTSpectrogram, which computes the transform with convolutions and "
+                "converts, or export to SavedModel or TFLite"
+            )
+        return (
+            f"--format onnx: tf2onnx cannot convert the TensorFlow op"
+            f"{'s' if len(ops) > 1 else ''} {', '.join(ops)}{hint}"
+        )
 
 
 def onnx_opset(path: Path) -> int:
