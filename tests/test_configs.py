@@ -8,9 +8,11 @@ classes count); ``batch_size: 1`` configs use batches of 32 to stay fast.
 from __future__ import annotations
 
 import csv
+import functools
 import importlib.util
 import json
 import math
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -26,6 +28,30 @@ DATA_DIR = CONFIGS_DIR / "data"
 CONFIGS = sorted(CONFIGS_DIR.rglob("*.yaml"))
 IDS = [str(p.relative_to(CONFIGS_DIR)) for p in CONFIGS]
 LIMIT = 300
+
+
+@functools.cache
+def _photos() -> Path:
+    """The folder examples/fashion_folder.py writes (real Fashion-MNIST PNGs), made once."""
+    source = Path("/usr/share/datasets/fashion-mnist")
+    if not source.is_dir():
+        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+    spec = importlib.util.spec_from_file_location(
+        "fashion_folder", ROOT / "examples" / "fashion_folder.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = Path(tempfile.mkdtemp(prefix="dltrain-photos-")) / "photos"
+    module.write_folder(source, out, per_class=20, test_per_class=5)
+    return out
+
+
+def _data_overrides(path: Path) -> list[str]:
+    """Where a config's data is not shipped: image folders read the example's photos."""
+    if load_config(path).config.data.kind == "image_folder":
+        return [f"data.path={_photos()}"]
+    return []
 
 
 def _smoke_overrides(loaded: LoadedConfig) -> list[str]:
@@ -49,6 +75,7 @@ def _load_generator() -> ModuleType:
 
 SHIPPED = [
     "activations.yaml",
+    "audio/spoken_digits.yaml",
     "ci/csv.yaml",
     "ci/functional.yaml",
     "ci/image.yaml",
@@ -65,6 +92,7 @@ SHIPPED = [
     "gradient_descent/minibatch.yaml",
     "gradient_descent/momentum.yaml",
     "gradient_descent/sgd.yaml",
+    "images/fashion_folder.yaml",
     "mnist_cnn.yaml",
     "mnist_functional.yaml",
     "mnist_mlp.yaml",
@@ -98,7 +126,7 @@ def test_run_names_are_unique() -> None:
 
 @pytest.mark.parametrize("path", CONFIGS, ids=IDS)
 def test_config_builds(path: Path) -> None:
-    loaded = load_config(path)
+    loaded = load_config(path, _data_overrides(path))
     summary = inspect_config(loaded)
     assert summary.total_params > 0
 
@@ -107,7 +135,7 @@ def test_config_builds(path: Path) -> None:
 @pytest.mark.realdata
 @pytest.mark.parametrize("path", CONFIGS, ids=IDS)
 def test_config_trains_one_epoch(path: Path, tmp_path: Path) -> None:
-    overrides = _smoke_overrides(load_config(path))
+    overrides = _smoke_overrides(load_config(path)) + _data_overrides(path)
     result = run_experiment(path, overrides=overrides, runs_dir=tmp_path)
 
     assert result.status == "completed", result.message
