@@ -3,7 +3,7 @@
 The files are planned (layout, labels, groups, seeded splits) by :mod:`.layout`, decoded once
 into memory (images as ``uint8``, sounds as ``float32`` waveforms) by the kind's decoder, and
 served by the same :class:`ArraySource` as MNIST, so shuffling, exact resume and evaluation
-batches behave alike. Pixels stay ``uint8`` through the pipeline; the model's first layer
+batches behave alike; a folder too large for memory streams instead (:mod:`.stream`). Pixels stay ``uint8`` through the pipeline; the model's first layer
 scales them, so checkpoints and exports take raw pixels.
 """
 
@@ -13,6 +13,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from dltrain.config.schema import AudioFolderData, ExperimentConfig, FolderData,
 from dltrain.data.fingerprint import class_counts
 from dltrain.data.folders.decoded import Decoded, bad_files_message
 from dltrain.data.folders.layout import Entry, plan_folder
+from dltrain.data.folders.stream import FileSource, check_files, streams
 from dltrain.data.pipeline import ArraySource, Datasets, resolve_batch
 from dltrain.data.spec import DataSpec, InputInfo, TargetInfo
 from dltrain.errors import DataError
@@ -154,7 +156,11 @@ def load_folder(config: ExperimentConfig, test_path: Path | None) -> Datasets:
         entries, test_labels, notes = _other_test_split(data, test_path, kind, classes, config)
         splits["test"], labels["test"] = entries, test_labels
         warnings += notes
-    decoded = {name: kind.decode([e.path for e in entries]) for name, entries in splits.items()}
+    streaming = streams(data, kind.input, sum(len(entries) for entries in splits.values()))
+    decode = kind.decode
+    if streaming:  # every file checked now, its pixels dropped: decoded again per batch
+        decode = partial(check_files, kind.decode, kind.input)
+    decoded = {name: decode([e.path for e in entries]) for name, entries in splits.items()}
     bad = [item for name in splits for item in decoded[name].bad]
     if bad and data.bad_files == "error":
         raise DataError(bad_files_message(bad, kind.what))
@@ -170,13 +176,24 @@ def load_folder(config: ExperimentConfig, test_path: Path | None) -> Datasets:
         labels[name] = labels[name][result.kept]
         splits[name] = [splits[name][int(i)] for i in result.kept]
     spec = describe_folder(data, classes)
-    source = ArraySource(
-        x={name: {kind.input.name: array} for name, array in arrays.items()},
-        y={name: [lab.astype(np.int32)] for name, lab in labels.items()},
-        plain={name: [lab] for name, lab in labels.items()},
-        one_hot=[len(classes) if data.one_hot else None],
-        cast_uint8=False,
-    )
+    source: FileSource | ArraySource
+    if streaming:
+        source = FileSource(
+            paths={name: [e.path for e in entries] for name, entries in splits.items()},
+            plain={name: [lab] for name, lab in labels.items()},
+            decode=kind.decode,
+            input=kind.input,
+            what=kind.what,
+            one_hot=len(classes) if data.one_hot else None,
+        )
+    else:
+        source = ArraySource(
+            x={name: {kind.input.name: array} for name, array in arrays.items()},
+            y={name: [lab.astype(np.int32)] for name, lab in labels.items()},
+            plain={name: [lab] for name, lab in labels.items()},
+            one_hot=[len(classes) if data.one_hot else None],
+            cast_uint8=False,
+        )
     seen = _merge_seen(decoded.values())
     fingerprint: dict[str, Any] = {
         "kind": data.kind,
@@ -185,11 +202,13 @@ def load_folder(config: ExperimentConfig, test_path: Path | None) -> Datasets:
         "files": folder_fingerprint([e for entries in splits.values() for e in entries]),
         "seen": {fact: dict(counts.most_common()) for fact, counts in seen.items()},
         "skipped": len(bad),
+        "stream": streaming,
         "splits": {
             name: {
                 "examples": int(len(labels[name])),
-                "shapes": {kind.input.name: list(arrays[name].shape)},
+                "shapes": {kind.input.name: [len(labels[name]), *kind.input.shape]},
                 "class_counts": class_counts(labels[name], classes),
+                **_groups(splits[name]),
             }
             for name in splits
         },
@@ -240,6 +259,14 @@ def _other_test_split(
     index = {name: i for i, name in enumerate(classes)}
     labels = np.array([index[e.label] for e in entries], dtype=np.int64)
     return entries, labels, list(plan.warnings)
+
+
+def _groups(entries: Sequence[Entry]) -> dict[str, Any]:
+    """The groups (speakers, patients) of a split, named when there are few enough to read."""
+    groups = sorted({e.group for e in entries if e.group is not None})
+    if not groups:
+        return {}
+    return {"groups": len(groups), **({"group_names": groups} if len(groups) <= 100 else {})}
 
 
 def _skipped(bad: list[tuple[Path, str]], what: str) -> str:
