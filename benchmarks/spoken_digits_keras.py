@@ -1,4 +1,4 @@
-"""configs/audio/spoken_digits.yaml written by hand in Keras: the baseline its accuracy is judged by.
+"""configs/audio/spoken_digits.yaml written by hand in Keras: the baseline for its accuracy.
 
 The same recordings (the Free Spoken Digit Dataset, CC BY-SA 4.0), the same speaker split
 (``--train``, ``--test``: the speakers ``dltrain check`` shows for the config and run.json
