@@ -153,6 +153,13 @@ class FolderData(Strict):
     (for ``sparse_categorical_crossentropy``)."""
     limit: PositiveInt | None = None
     """Use only the first N files of each split, in file-name order (smoke runs)."""
+    stream: bool | Literal["auto"] = "auto"
+    """Decode files batch by batch while training instead of all at once into memory:
+    ``auto`` streams when the decoded splits (files x decoded example bytes) would exceed a
+    quarter of the machine's physical memory (``SC_PAGE_SIZE x SC_PHYS_PAGES``), ``true``
+    always streams, ``false`` never. Every file is still checked once before training, and a
+    streamed run sees the same batches as an in-memory one; its exports verify only with
+    ``--no-verify`` (docs/data.md)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> FolderData:

@@ -22,7 +22,15 @@ from dltrain.errors import DataError
 if TYPE_CHECKING:
     import tensorflow as tf
 
-__all__ = ["ArraySource", "BatchSize", "Datasets", "evaluation_batch_size", "resolve_batch"]
+__all__ = [
+    "ArraySource",
+    "BatchSize",
+    "Datasets",
+    "evaluation_batch_size",
+    "evaluation_indices",
+    "resolve_batch",
+    "train_indices",
+]
 
 BatchSize = int | Literal["full"]
 
@@ -142,26 +150,7 @@ class ArraySource:
         """Epochs ``start_epoch..epochs-1`` back to back, epoch ``e`` ordered by (seed, e)."""
         import tensorflow as tf
 
-        n = self.size("train")
-
-        full = n // batch * batch
-
-        def epoch_batches(epoch: Any) -> tf.data.Dataset:
-            order = tf.range(n, dtype=tf.int64)
-            if shuffle:
-                key = tf.stack([tf.constant(seed, tf.int64), epoch])
-                order = tf.random.experimental.stateless_shuffle(order, seed=key)
-            # Whole batches of indices, not one element at a time and then .batch(): the
-            # same batches, without tf.data's per-element cost (about 1 s of CPU per epoch
-            # of 60,000 examples, measured on the MLP: docs/benchmarks.md).
-            batches = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:full], [-1, batch]))
-            if full < n:
-                batches = batches.concatenate(tf.data.Dataset.from_tensors(order[full:]))
-            return batches
-
-        steps = math.ceil(n / batch)
-        ds = tf.data.Dataset.range(start_epoch, epochs).flat_map(epoch_batches)
-        ds = ds.apply(tf.data.experimental.assert_cardinality(max(epochs - start_epoch, 0) * steps))
+        ds = train_indices(self.size("train"), batch, seed, start_epoch, epochs, shuffle)
         ds = ds.map(self._gather("train"), num_parallel_calls=tf.data.AUTOTUNE)
         return _without_rewrites(ds.prefetch(tf.data.AUTOTUNE))
 
@@ -169,13 +158,50 @@ class ArraySource:
         """``split`` in file order, batched, prefetched."""
         import tensorflow as tf
 
-        n = self.size(split)
-        starts = tf.data.Dataset.range(0, n, batch)
-        ds = starts.map(lambda start: tf.range(start, tf.minimum(start + batch, n)))
         # Not cached: the split is in memory already, and a cache would hold it a second
         # time (as float32, 4x the size for uint8 images) to save a gather per batch.
+        ds = evaluation_indices(self.size(split), batch)
         ds = ds.map(self._gather(split), num_parallel_calls=tf.data.AUTOTUNE)
         return _without_rewrites(ds.prefetch(tf.data.AUTOTUNE))
+
+
+def train_indices(
+    n: int, batch: int, seed: int, start_epoch: int, epochs: int, shuffle: bool
+) -> tf.data.Dataset:
+    """int64 index batches of epochs ``start_epoch..epochs-1`` of ``n`` training examples.
+
+    Epoch ``e`` is ordered by a stateless shuffle keyed ``(seed, e)`` and ends with its own
+    (possibly smaller) last batch. Every source maps these same batches to examples, so an
+    in-memory and a streamed run see the same batches, and a resumed run those it would have.
+    """
+    import tensorflow as tf
+
+    full = n // batch * batch
+
+    def epoch_batches(epoch: Any) -> tf.data.Dataset:
+        order = tf.range(n, dtype=tf.int64)
+        if shuffle:
+            key = tf.stack([tf.constant(seed, tf.int64), epoch])
+            order = tf.random.experimental.stateless_shuffle(order, seed=key)
+        # Whole batches of indices, not one element at a time and then .batch(): the
+        # same batches, without tf.data's per-element cost (about 1 s of CPU per epoch
+        # of 60,000 examples, measured on the MLP: docs/benchmarks.md).
+        batches = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:full], [-1, batch]))
+        if full < n:
+            batches = batches.concatenate(tf.data.Dataset.from_tensors(order[full:]))
+        return batches
+
+    steps = math.ceil(n / batch)
+    ds = tf.data.Dataset.range(start_epoch, epochs).flat_map(epoch_batches)
+    return ds.apply(tf.data.experimental.assert_cardinality(max(epochs - start_epoch, 0) * steps))
+
+
+def evaluation_indices(n: int, batch: int) -> tf.data.Dataset:
+    """int64 index batches of ``n`` examples in order: ``[0..batch)``, ``[batch..2 batch)``..."""
+    import tensorflow as tf
+
+    starts = tf.data.Dataset.range(0, n, batch)
+    return starts.map(lambda start: tf.range(start, tf.minimum(start + batch, n)))
 
 
 def _tensor(array: np.ndarray) -> tf.Tensor:

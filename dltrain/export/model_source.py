@@ -101,8 +101,9 @@ def load_source(saved: SavedRun, spec: DataSpec, *, verify: bool, calibrate: boo
     arrays = datasets.source
     if not isinstance(arrays, ArraySource):
         raise ExportError(
-            f"{saved.run.path}: data.stream is on, so the splits are not held in memory to "
-            "verify or calibrate the export; use --no-verify (and no int8 quantization)"
+            f"{saved.run.path}: the run's data is streamed from disk (data.stream: true, or "
+            "auto with a folder too large for memory), so its splits are not held in memory "
+            "to verify or calibrate the export; use --no-verify (and no int8 quantization)"
         )
     if verify:
         test = datasets.test_dataset(datasets.evaluation_batch("test"))

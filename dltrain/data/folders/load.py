@@ -3,8 +3,9 @@
 The files are planned (layout, labels, groups, seeded splits) by :mod:`.layout`, decoded once
 into memory (images as ``uint8``, sounds as ``float32`` waveforms) by the kind's decoder, and
 served by the same :class:`ArraySource` as MNIST, so shuffling, exact resume and evaluation
-batches behave alike; a folder too large for memory streams instead (:mod:`.stream`). Pixels stay ``uint8`` through the pipeline; the model's first layer
-scales them, so checkpoints and exports take raw pixels.
+batches behave alike; a folder too large for memory streams instead (:mod:`.stream`).
+Pixels stay ``uint8`` through the pipeline; the model's first layer scales them, so
+checkpoints and exports take raw pixels.
 """
 
 from __future__ import annotations
