@@ -243,13 +243,17 @@ class FineTuneConfig(Strict):
     """The second phase of transfer learning: unfreeze the backbone and train on, slower."""
 
     after_epoch: PositiveInt
-    """Epochs trained before the frozen layers are unfrozen (phase 1 trains the new top)."""
+    """Epochs of phase 1, which trains the model as built (its ``trainable: false`` layers
+    frozen, so the new top learns); phase 2 starts at this epoch (counting from 0) and runs to
+    ``training.epochs``, which must be larger."""
     unfreeze: Literal["all"] | PositiveInt = "all"
-    """``all`` frozen layers, or the last K layers of each frozen backbone (counting the
-    backbone's own layers from its end); BatchNormalization layers stay frozen, as Keras's
-    transfer-learning guide advises."""
+    """``all`` frozen layers, or the last K layers of each frozen backbone (a nested model at
+    the top level holding frozen layers, counting its own layers from its end); a model without
+    a backbone unfreezes its frozen top-level layers (K: the last K of them).
+    BatchNormalization layers stay frozen, as Keras's transfer-learning guide advises."""
     learning_rate: PositiveFloat | None = None
-    """Learning rate of phase 2; default a tenth of the optimizer's."""
+    """Learning rate of phase 2 (a fresh optimizer of the configured kind); default a tenth of
+    ``optimizer.learning_rate``, which must then be a number, not a schedule."""
 
 
 class TrainingConfig(Strict):

@@ -88,11 +88,15 @@ def inspect_config(loaded: LoadedConfig) -> Any:
     if spec is None:
         spec = load_datasets(cfg, source=loaded.source).spec
     from dltrain.train.extra_callbacks import build_extra_callbacks
+    from dltrain.train.fine_tune import fine_tune_problems
 
     with loaded.located():
         model = build_model(cfg, spec)
         compile_model(model, cfg, spec)
         build_extra_callbacks(cfg)  # `callbacks.extra`: names and arguments, before training
+        fine_tune = fine_tune_problems(cfg, model)
+        if fine_tune:
+            raise ConfigError(problems=fine_tune)
     return summarize_model(model)
 
 

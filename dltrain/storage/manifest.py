@@ -25,6 +25,7 @@ __all__ = [
     "DataFacts",
     "Drift",
     "EarlyStoppingState",
+    "FineTuneRecord",
     "MlflowRecord",
     "ReduceLRState",
     "RestartRecord",
@@ -123,6 +124,17 @@ class Rollback(_Section):
     learning_rate: float
 
 
+class FineTuneRecord(_Section):
+    """When ``training.fine_tune`` started phase 2, and with what."""
+
+    at_epoch: int
+    """The first epoch (counting from 0) trained in phase 2: ``fine_tune.after_epoch``."""
+    unfrozen_layers: int
+    """Layers with weights that became trainable (BatchNormalization layers stay frozen)."""
+    learning_rate: float
+    """Phase 2's learning rate: ``fine_tune.learning_rate`` or a tenth of phase 1's."""
+
+
 class JitRecord(_Section):
     """What ``training.jit_compile`` asked for, whether the run used XLA, and why."""
 
@@ -216,6 +228,8 @@ class RunManifest(BaseModel):
     """Set when the run is tracked in MLflow (docs/tracking.md)."""
     jit_compile: JitRecord | None = None
     """Whether XLA compiled the steps (``training.jit_compile: auto`` decides per model)."""
+    fine_tune: FineTuneRecord | None = None
+    """Set when phase 2 of ``training.fine_tune`` started (docs/guide.md)."""
     steps_per_execution: int | None = None
     """Batches per execution actually used (a divisor of the epoch's steps, docs/config.md)."""
 

@@ -20,6 +20,7 @@ from dltrain.storage import (
     save_resume_point,
 )
 from dltrain.storage.manifest import Rollback, TestCheckpoint
+from dltrain.train.fine_tune import FineTunePhases
 from dltrain.train.hints import learning_rate_if_known, nan_advice
 from dltrain.train.monitors import ResumableEarlyStopping, ResumableReduceLROnPlateau
 from dltrain.train.prepare import CallbackPlan
@@ -145,6 +146,7 @@ def fit_model(
     outcome = FitOutcome("completed", model, start_epoch, rows, recorder.best)
     started = clock()
     epoch = start_epoch
+    phases = FineTunePhases(cfg)
     if training.on_nan == "rollback" and latest_resume_point(run.checkpoints) is None:
         # A divergence in the first epoch can then roll back to the initial weights.
         recorder.set_model(model)
@@ -152,6 +154,14 @@ def fit_model(
     stop.install()
     try:
         while True:
+            switched = phases.switch_if_due(model, epoch, datasets.spec, outcome.rollbacks)
+            if switched is not None:
+                run.update(fine_tune=switched)
+                sink.message(
+                    f"epoch {epoch + 1}: fine-tuning: {switched.unfrozen_layers} layers "
+                    f"unfrozen, learning rate {switched.learning_rate:g}"
+                )
+            end = phases.fit_until(epoch)
             train_ds, steps = datasets.train_dataset(
                 training.batch_size,
                 seed=cfg.seed,
@@ -168,7 +178,7 @@ def fit_model(
                 if epoch < training.epochs:
                     model.fit(
                         train_ds,
-                        epochs=training.epochs,
+                        epochs=end,
                         initial_epoch=epoch,
                         steps_per_epoch=steps,
                         validation_data=validation,
@@ -178,6 +188,16 @@ def fit_model(
                         # The pipeline already shuffles, seeded per epoch (exact resume).
                         shuffle=False,
                     )
+                if end < training.epochs and rows and int(rows[-1]["epoch"]) == end:
+                    # Phase 1 is done: phase 2 goes on from its last resume point, exactly as
+                    # a run resumed there would (early stopping's state, the layers' RNG).
+                    point = latest_resume_point(run.checkpoints)
+                    assert point is not None and point.epochs_completed == end
+                    if es is not None and es.restore_best_weights:
+                        model.load_weights(point.model_path)  # the last epoch's, not the best
+                    recorder.resume = point
+                    epoch = end
+                    continue
                 break
             except TrainingDiverged as exc:
                 point = latest_resume_point(run.checkpoints)

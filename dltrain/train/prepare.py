@@ -34,6 +34,8 @@ class Prepared:
     strategy: Any
     multi_worker: bool
     jit: JitChoice
+    from_checkpoint: bool = False
+    """The model was loaded from a checkpoint (``--resume``), not built from the config."""
 
     def session(self) -> AbstractContextManager[None]:
         """Where the model may train, evaluate and predict (multi-worker needs patches)."""
@@ -123,7 +125,7 @@ def prepare(loaded: LoadedConfig, model_path: Path | None = None) -> Prepared:
         distributed=cfg.distribute.strategy != "default",
     )
     apply_jit(model, jit)
-    return Prepared(datasets, model, strategy, multi_worker, jit)
+    return Prepared(datasets, model, strategy, multi_worker, jit, model_path is not None)
 
 
 @contextmanager
@@ -165,6 +167,7 @@ def dry_run(loaded: LoadedConfig, prepared: Prepared) -> CallbackPlan:
     with loaded.located():
         plan = plan_callbacks(loaded.config, prepared.model, names, datasets.validation_size > 0)
         _check_class_weight(loaded.config, datasets)
+        _check_fine_tune(loaded.config, None if prepared.from_checkpoint else model)
     return plan
 
 
@@ -238,6 +241,14 @@ def plan_callbacks(
         reduce_lr=watches.get("reduce_lr"),
         extra=tuple(build_extra_callbacks(cfg)),  # unknown names and bad arguments, now
     )
+
+
+def _check_fine_tune(cfg: ExperimentConfig, model: keras.Model | None) -> None:
+    from dltrain.train.fine_tune import fine_tune_problems
+
+    problems = fine_tune_problems(cfg, model)
+    if problems:
+        raise ConfigError(problems=problems)
 
 
 def _check_class_weight(cfg: ExperimentConfig, datasets: Datasets) -> None:
