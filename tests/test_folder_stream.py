@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_audio_folder import recordings  # noqa: F401 (a fixture)
 from test_image_folder import write_photos
 from typer.testing import CliRunner
 
@@ -144,6 +145,15 @@ def test_a_streamed_run_trains_exactly_like_an_in_memory_one(runs: dict[str, Pat
     assert fingerprint["stream"] is True
 
 
+def test_a_streamed_run_exports_only_without_verification(runs: dict[str, Path]) -> None:
+    args = ["export", str(runs["true"]), "--format", "saved_model", "--no-latency"]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code != 0
+    assert "streamed from disk" in refused.output and "--no-verify" in refused.output
+    exported = runner.invoke(app, [*args, "--no-verify"])
+    assert exported.exit_code == 0, exported.output
+
+
 def test_a_streamed_run_resumes_exactly(
     runs: dict[str, Path], photos: Path, tmp_path: Path
 ) -> None:
@@ -210,3 +220,38 @@ def test_auto_streams_above_a_quarter_of_memory(photos: Path, tmp_path: Path) ->
     fits = memory_bound() // per_file
     assert not streams(data, info, fits)
     assert streams(data, info, fits + 1)
+
+
+AUDIO = """\
+name: digits
+seed: 5
+data:
+  kind: audio_folder
+  path: {path}
+  label_pattern: '^(\\d+)_'
+  sample_rate: 8000
+  duration: 0.25
+  validation: null
+  stream: {stream}
+model:
+  layers:
+    - Dense: {{units: 3, activation: softmax}}
+"""
+
+
+def test_streamed_recordings_are_the_in_memory_waveforms(
+    recordings: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    loaded = {}
+    for stream in ("false", "true"):
+        config = tmp_path / f"digits-{stream}.yaml"
+        config.write_text(AUDIO.format(path=recordings, stream=stream))
+        loaded[stream] = load_datasets(load_config(config).config)
+    assert isinstance(loaded["true"].source, FileSource)
+    mine, _ = loaded["true"].train_dataset(16, seed=5, start_epoch=1, epochs=2)
+    theirs, _ = loaded["false"].train_dataset(16, seed=5, start_epoch=1, epochs=2)
+    for (x, y), (x_ref, y_ref) in zip(mine, theirs, strict=True):
+        assert x.dtype == x_ref.dtype == "float32" and x.shape[1:] == (2000,)
+        np.testing.assert_array_equal(x.numpy(), x_ref.numpy())
+        np.testing.assert_array_equal(y.numpy(), y_ref.numpy())

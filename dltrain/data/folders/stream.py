@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dltrain.config.schema import FolderData
-from dltrain.data.folders.decoded import Decoded, bad_files_message
+from dltrain.data.folders.decoded import Decoded
 from dltrain.data.pipeline import evaluation_indices, train_indices
 from dltrain.data.spec import InputInfo
 from dltrain.errors import DataError
@@ -135,9 +135,12 @@ class FileSource:
 
         def read(index: np.ndarray) -> np.ndarray:
             result = decode([paths[int(i)] for i in index])
-            if result.bad:
-                # Checked before training: the file changed since.
-                raise DataError(bad_files_message(result.bad, what) + " (changed while training)")
+            if result.bad:  # every file was read before training: it changed since
+                lines = "".join(f"\n  {path}: {reason}" for path, reason in result.bad)
+                raise DataError(
+                    f"{len(result.bad)} {what} file(s) changed since they were checked before "
+                    f"training and cannot be read now:{lines}"
+                )
             return result.array
 
         def load(index: Any) -> tuple[Any, Any]:
