@@ -43,6 +43,8 @@ def check(
         render_model_summary(console, result.summary)
         if result.data:
             console.print(result.data, markup=False)
+        for line in result.init_from or []:
+            console.print(line, markup=False)
         if result.tune is not None:
             plan = result.tune
             console.print(

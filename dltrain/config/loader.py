@@ -218,6 +218,13 @@ def _resolve_paths(config: ExperimentConfig, source: SourceMap, default_dir: Pat
             setattr(data, name, resolve(getattr(data, name), ("data", name)))
     out: OutputConfig = config.output
     out.runs_dir = resolve(out.runs_dir, ("output", "runs_dir"))
+    if config.init_from is not None:
+        # RUN[:best|last]: the run's path is resolved like data paths, the suffix kept.
+        target, sep, which = config.init_from.rpartition(":")
+        if not (sep and which in ("best", "last")):
+            target, which = config.init_from, ""
+        resolved = resolve(target, ("init_from",))
+        config.init_from = f"{resolved}:{which}" if which else resolved
 
 
 # ------------------------------------------------------------ validation errors

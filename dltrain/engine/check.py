@@ -12,7 +12,7 @@ from dltrain.errors import ConfigError, DltrainError, Problem
 if TYPE_CHECKING:
     from dltrain.tune.checks import TunePlan
 
-__all__ = ["CheckResult", "check_config", "inspect_config", "locate_data"]
+__all__ = ["CheckResult", "check_config", "inspect_config", "locate_data", "plan_init_from"]
 
 
 @dataclass
@@ -22,6 +22,8 @@ class CheckResult:
     summary: Any
     data: str | None
     tune: TunePlan | None = None
+    init_from: list[str] | None = None
+    """``init_from``: the run whose weights would be taken, and which layers match."""
 
 
 def check_config(
@@ -53,6 +55,7 @@ def check_config(
     with sharing_datasets():  # a folder's files are decoded once, for the summary and model
         found = attempt(lambda: locate_data(loaded))
         summary = attempt(lambda: inspect_config(loaded))
+        init = attempt(lambda: plan_init_from(loaded)) if summary is not None else None
     tune = None
     if tune_check is not None and loaded.config.tune is not None and not errors:
         tune = attempt(lambda: tune_check(loaded))  # trains nothing, but needs a valid base
@@ -65,7 +68,28 @@ def check_config(
                 if str(problem) not in {str(p) for p in problems}:
                     problems.append(problem)
         raise ConfigError(problems=problems)
-    return CheckResult(summary=summary, data=found, tune=tune)
+    return CheckResult(summary=summary, data=found, tune=tune, init_from=init)
+
+
+def plan_init_from(loaded: LoadedConfig) -> list[str] | None:
+    """What ``init_from`` would copy into this config's model (nothing is trained or kept).
+
+    Raises:
+        ConfigError: at ``init_from``: the run cannot be opened, or no layer matches.
+    """
+    if loaded.config.init_from is None:
+        return None
+    from dltrain.data import describe_data, load_datasets
+    from dltrain.engine.init_from import initialize_from
+    from dltrain.model import build_model
+
+    cfg = loaded.config
+    spec = describe_data(cfg) or load_datasets(cfg, source=loaded.source).spec
+    with loaded.located():
+        model = build_model(cfg, spec)
+    record = initialize_from(loaded, model, apply=False)
+    assert record is not None
+    return [f"init_from: {record.checkpoint}", *(f"  {line}" for line in record.lines())]
 
 
 def inspect_config(loaded: LoadedConfig) -> Any:

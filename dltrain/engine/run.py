@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dltrain.config import LoadedConfig, load_config
+from dltrain.engine.init_from import initialize_from
 from dltrain.storage import BestCheckpoint, RunFolder, utc_now
 from dltrain.storage.writing import creating, writing
 from dltrain.tracking import check_tracking, tracked_run
@@ -87,6 +88,7 @@ def run_experiment(
         RunFolder.check_root(root)
         prepared = prepare(loaded)
         with prepared.session():
+            init = initialize_from(loaded, prepared.model)
             plan = dry_run(loaded, prepared)
             with creating(lambda: RunFolder.create(root, cfg.name, clock)) as run:
                 if on_run_folder is not None:
@@ -94,9 +96,9 @@ def run_experiment(
                 record_start(
                     run, loaded, prepared.model, prepared.datasets, command, clock, prepared.jit
                 )
-                return _execute(
-                    loaded, prepared, plan, run, progress, started, callbacks=callbacks
-                )
+                if init is not None:
+                    run.update(init_from=init)
+                return _execute(loaded, prepared, plan, run, progress, started, callbacks=callbacks)
 
 
 def resume_experiment(
@@ -128,9 +130,7 @@ def resume_experiment(
 
     run = RunFolder.open(run_dir)
     if follows_chief(run.manifest.distribute):
-        return _follow(
-            run, overrides, force, progress, command, started, callbacks, trust_imports
-        )
+        return _follow(run, overrides, force, progress, command, started, callbacks, trust_imports)
     run.take_lock()  # one writer; also clears what a killed one left behind
     with writing(run):
         plan = plan_resume(run, overrides, force=force, trust_imports=trust_imports)
@@ -144,6 +144,8 @@ def resume_experiment(
         point = plan.point
         prepared = prepare(plan.loaded, model_path=point.model_path if point else None)
         with prepared.session():
+            if point is None:  # no epoch finished: start again from the same weights
+                initialize_from(plan.loaded, prepared.model)
             apply_changes(prepared.model, plan)
             callback_plan = dry_run(plan.loaded, prepared)
             record_resume(run, plan, command)
@@ -190,6 +192,8 @@ def _follow(
         assert scratch is not None  # follows_chief: this is not the chief
         prepared = prepare(plan.loaded, model_path=point.model_path if point else None)
         with prepared.session():
+            if point is None:
+                initialize_from(plan.loaded, prepared.model)
             apply_changes(prepared.model, plan)
             callback_plan = dry_run(plan.loaded, prepared)
             run = RunFolder.create(scratch, plan.loaded.config.name)

@@ -25,6 +25,7 @@ __all__ = [
     "DataFacts",
     "Drift",
     "EarlyStoppingState",
+    "InitFrom",
     "FineTuneRecord",
     "MlflowRecord",
     "ReduceLRState",
@@ -113,6 +114,34 @@ class RestartRecord(_Section):
     reason: str
     """Which worker was lost, and how (``worker 1 (pid 4242) killed by SIGKILL``)."""
     workers: int
+
+
+class InitFrom(_Section):
+    """Where ``init_from`` took the starting weights from, and what it copied."""
+
+    run: str
+    """The run folder the weights came from."""
+    checkpoint: str
+    """The ``.keras`` file read."""
+    copied: list[str]
+    """Layers whose weights were copied (``name <- source name`` where the names differ)."""
+    kept_initial: list[str] = Field(default_factory=list)
+    """Layers with weights that no source layer matched: they start as initialized."""
+    shapes_differ: list[str] = Field(default_factory=list)
+    """Layers matched by name but left alone because a weight's shape differs."""
+    source_unused: list[str] = Field(default_factory=list)
+    """The source's layers with weights that nothing took."""
+
+    def lines(self) -> list[str]:
+        """A readable account, for ``dltrain check``."""
+        out = [f"copied ({len(self.copied)}): {', '.join(self.copied) or 'none'}"]
+        if self.shapes_differ:
+            out.append(f"shapes differ, not copied: {'; '.join(self.shapes_differ)}")
+        if self.kept_initial:
+            out.append(f"initial weights kept: {', '.join(self.kept_initial)}")
+        if self.source_unused:
+            out.append(f"source layers not used: {', '.join(self.source_unused)}")
+        return out
 
 
 class Rollback(_Section):
@@ -232,6 +261,8 @@ class RunManifest(BaseModel):
     """Set when phase 2 of ``training.fine_tune`` started (docs/guide.md)."""
     steps_per_execution: int | None = None
     """Batches per execution actually used (a divisor of the epoch's steps, docs/config.md)."""
+    init_from: InitFrom | None = None
+    """The run whose weights this one started from (``init_from``) and the layers copied."""
 
     def updated(self, **fields: Any) -> RunManifest:
         """A copy with ``fields`` replaced, validated like a manifest read from disk."""
