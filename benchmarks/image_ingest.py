@@ -10,6 +10,10 @@ shuffled. Each side runs in its own fresh process (so peak memory is its own) an
 - ``peak_rss_mib``: the process's peak resident memory (``ru_maxrss``), TensorFlow included;
 - ``baseline_rss_mib``: the same process's peak after importing TensorFlow, before any data.
 
+Sides: ``keras``, ``dltrain`` (decoded once into memory, the default below a quarter of RAM)
+and ``dltrain_stream`` (``data.stream: true``: every file checked once, then each batch decoded
+when it is needed, so memory stays bounded whatever the folder's size).
+
 Folders (made once under ``--root``, real Fashion-MNIST pixels, 10 classes):
 
 - ``png28``: 28x28 grayscale PNGs, as ``examples/fashion_folder.py`` writes them;
@@ -81,7 +85,7 @@ def _epochs(ds: Any) -> list[float]:
     return times
 
 
-def run_dltrain(folder: Path, case: str) -> dict[str, Any]:
+def run_dltrain(folder: Path, case: str, stream: bool = False) -> dict[str, Any]:
     import tensorflow as tf  # noqa: F401 - imported first, as for Keras: the baseline
 
     from dltrain.config.schema import ExperimentConfig
@@ -97,6 +101,7 @@ def run_dltrain(folder: Path, case: str) -> dict[str, Any]:
                 "color_mode": CASES[case]["color_mode"],
                 "validation": None,
                 "test": 0.01,
+                "stream": stream,
             },
             "model": {"layers": ["Flatten"]},
             "training": {"batch_size": 64},
@@ -113,7 +118,7 @@ def run_dltrain(folder: Path, case: str) -> dict[str, Any]:
             pass
         times[epoch] = time.perf_counter() - t0
     n = datasets.train_size
-    return _result("dltrain", case, n, load_s, times, baseline)
+    return _result("dltrain_stream" if stream else "dltrain", case, n, load_s, times, baseline)
 
 
 def run_keras(folder: Path, case: str) -> dict[str, Any]:
@@ -162,12 +167,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         side, case = args.child
-        run = run_dltrain if side == "dltrain" else run_keras
-        print("RESULT " + json.dumps(run(args.root / case, case)), flush=True)
+        folder = args.root / case
+        if side == "keras":
+            result = run_keras(folder, case)
+        else:
+            result = run_dltrain(folder, case, stream=side == "dltrain_stream")
+        print("RESULT " + json.dumps(result), flush=True)
         return
     make_folders(args.root, args.per_class)
     for case in CASES:
-        for side in ("keras", "dltrain"):
+        for side in ("keras", "dltrain", "dltrain_stream"):
             command = [sys.executable, __file__, "--root", str(args.root), "--child", side, case]
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             print(next(line for line in done.stdout.splitlines() if line.startswith("RESULT")))
