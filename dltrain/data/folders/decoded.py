@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dltrain.data.memory import aligned_empty
 from dltrain.errors import DataError
 
 __all__ = [
@@ -130,7 +131,9 @@ def decode_files(
         The good rows, their indices, the bad files with reasons, and the facts counted.
     """
     count = len(paths)
-    out = np.empty((count, *shape), dtype=dtype)
+    # Aligned as TensorFlow's kernels need, so the training pipeline holds this very buffer
+    # instead of an aligned copy (the decoded split is in memory once, not twice).
+    out = aligned_empty((count, *shape), dtype)
     threads = default_workers() if workers is None else max(1, workers)
 
     def one(index: int) -> dict[str, str] | str:
@@ -173,9 +176,6 @@ def _compact(out: np.ndarray, kept: list[int]) -> np.ndarray:
     for row, index in enumerate(kept):
         if row != index:
             out[row] = out[index]
-    # Shrinks the buffer in place (realloc returns the tail to the system). refcheck would
-    # count the caller's own names for ``out`` and always refuse; what it guards against is a
-    # view into the old buffer, and none exists: each row view lived only while its file was
-    # decoded into it.
-    out.resize((len(kept), *out.shape[1:]), refcheck=False)
-    return out
+    # The leading rows of the aligned buffer: the bad files' rows at its end stay allocated
+    # (a few rows), the kept ones are not copied again.
+    return out[: len(kept)]
