@@ -104,6 +104,7 @@ def test_a_whole_speaker_is_held_out(trained: Path, recordings: Path, tmp_path: 
     assert data["seen"]["channels"] == {"1": 89, "2": 1}
     result = runner.invoke(app, ["check", str(_config(tmp_path, recordings))])
     assert result.exit_code == 0, result.output
+    assert "layout: files labelled by name; 3 classes: 0, 1, 2" in result.output
     lines = {line.split(":")[0].strip(): line for line in result.output.splitlines()}
     train_groups, test_groups = lines["train"], lines["test"]
     assert "2 groups" in train_groups and "1 group (" in test_groups

@@ -204,6 +204,17 @@ def test_predict_on_a_file_a_folder_and_an_index(
     ]
 
 
+def test_eval_on_another_folder(trained: Path, photos: Path) -> None:
+    # The run's own test files as "another" folder: the same accuracy as the run measured.
+    result = runner.invoke(app, ["eval", str(trained), "--data", str(photos / "test")])
+    assert result.exit_code == 0, result.output
+    written = sorted(trained.glob("eval-*.json"))
+    assert len(written) == 1
+    metrics = json.loads(written[0].read_text())["metrics"]
+    run_test = json.loads((trained / "run.json").read_text())["final_metrics"]["test"]
+    assert metrics["accuracy"] == pytest.approx(run_test["accuracy"], abs=1e-6)
+
+
 @pytest.mark.parametrize("fmt", ["saved_model", "tflite", "onnx"])
 def test_exports_take_raw_uint8_pixels(trained: Path, photos: Path, fmt: str) -> None:
     result = runner.invoke(app, ["export", str(trained), "--format", fmt, "--no-latency"])

@@ -156,7 +156,7 @@ class _Scan:
             )
         if not (path / "train").is_dir():
             self._read_root(path, None, str(path))
-            return "class folders"
+            return "files labelled by name" if self.label_re else "class folders"
         found = [name for name in _VALIDATION_FOLDERS if (path / name).is_dir()]
         if len(found) > 1:
             both = " and ".join(f"{name}/" for name in found)
