@@ -16,6 +16,7 @@ from dltrain.cli import (
     TrustImportsOption,
     app,
     make_console,
+    make_err_console,
     reporting,
 )
 
@@ -34,7 +35,10 @@ def run(
     runs_dir: RunsDirOption = None,
     resume: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--resume", help="Continue this interrupted or finished run folder."),
+        typer.Option(
+            "--resume",
+            help="Continue this interrupted or finished run folder (runs/NAME: its latest run).",
+        ),
     ] = None,
     force: ForceOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final metrics.")] = False,
@@ -63,6 +67,7 @@ def run(
         progress = make_progress(console, quiet=quiet)
         command = ["dltrain", *sys.argv[1:]]
         if resume is not None:
+            resume = _latest_if_name(resume)
             result = resume_experiment(
                 resume,
                 overrides=set_ or [],
@@ -86,6 +91,19 @@ def run(
         render_run_result(console, result)
         if result.exit_code:
             raise typer.Exit(result.exit_code)
+
+
+def _latest_if_name(target: Path) -> Path:
+    """``runs/NAME`` (a name's folder, no ``run.json``) -> its latest run, as eval takes it."""
+    if not target.is_dir() or (target / "run.json").exists():
+        return target
+    from dltrain.report.listing import latest_run
+
+    latest = latest_run(target)
+    if latest is None:
+        return target  # RunFolder.open says what is wrong with it
+    make_err_console().print(f"using the latest run in {target}: {latest}", markup=False)
+    return latest
 
 
 @app.command()
@@ -139,9 +157,7 @@ def tune(
 
 @app.command()
 def sync(
-    run_dirs: Annotated[
-        list[Path], typer.Argument(metavar="RUN", help="Run folders to upload.")
-    ],
+    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN", help="Run folders to upload.")],
     mlflow: MlflowOption = None,
     experiment: Annotated[
         Optional[str],  # noqa: UP045
@@ -157,7 +173,6 @@ def sync(
             result = sync_run(run_dir, mlflow, experiment=experiment)
             verb = "uploaded" if result.created else "updated"
             console.print(
-                f"{verb}: {result.run_dir} -> {result.uri} run {result.run_id} "
-                f"({result.status})",
+                f"{verb}: {result.run_dir} -> {result.uri} run {result.run_id} ({result.status})",
                 markup=False,
             )
