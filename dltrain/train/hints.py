@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["current_learning_rate", "learning_rate_if_known", "nan_advice"]
+from dltrain.storage.manifest import Rollback
+
+__all__ = ["current_learning_rate", "learning_rate_if_known", "nan_advice", "rate_that_trained"]
 
 
 def current_learning_rate(model: Any) -> float:
@@ -28,18 +31,52 @@ def learning_rate_if_known(model: Any) -> float | None:
         return None
 
 
-def nan_advice(on_nan: str, rollbacks: int, max_rollbacks: int, learning_rate: float | None) -> str:
+def rate_that_trained(rollbacks: Sequence[Rollback], failed_in_epoch: int) -> float | None:
+    """The learning rate of the last rollback after which at least one epoch completed.
+
+    A rollback to ``resumed_from_epoch`` trains epoch ``resumed_from_epoch + 1`` next (epochs
+    count from 1, as ``at_epoch`` does); when the next divergence (the next rollback's, or
+    ``failed_in_epoch``, the one that ended the run) came in a later epoch, that epoch
+    completed at the rollback's rate. None when no rollback's rate trained a whole epoch.
+    """
+    if not rollbacks:
+        return None
+    ends = [r.at_epoch for r in rollbacks[1:]] + [failed_in_epoch]
+    for rollback, end in reversed(list(zip(rollbacks, ends, strict=True))):
+        if end > rollback.resumed_from_epoch + 1:
+            return rollback.learning_rate
+    return None
+
+
+def nan_advice(
+    on_nan: str,
+    rollbacks: int,
+    max_rollbacks: int,
+    learning_rate: float | None,
+    trained_at: float | None = None,
+) -> str:
     """The next step after the loss became NaN or infinite, for a failure message.
+
+    The rate suggested is one that trained: ``trained_at`` when a rollback found one, else a
+    hundredth of ``learning_rate`` (a tenth of an absurd rate still diverges).
 
     Args:
         on_nan: ``training.on_nan`` (``stop`` or ``rollback``).
         rollbacks: How many rollbacks this run already made.
         max_rollbacks: ``training.max_rollbacks``.
         learning_rate: The learning rate when training diverged, if known.
+        trained_at: A rate that completed an epoch after a rollback
+            (:func:`rate_that_trained`), if any.
     """
     lower = "lower optimizer.learning_rate"
-    if learning_rate is not None and learning_rate > 0:
-        smaller = learning_rate / 10
+    if trained_at is not None and trained_at > 0:
+        was = f"it was {learning_rate:g}; " if learning_rate is not None else ""
+        lower += (
+            f" ({was}try --set optimizer.learning_rate={trained_at:g}, a rate the rollback "
+            "trained a whole epoch with)"
+        )
+    elif learning_rate is not None and learning_rate > 0:
+        smaller = learning_rate / 100
         lower += f" (it was {learning_rate:g}; try --set optimizer.learning_rate={smaller:g})"
     if on_nan != "rollback":
         return (

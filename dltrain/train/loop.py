@@ -21,7 +21,7 @@ from dltrain.storage import (
 )
 from dltrain.storage.manifest import Rollback, TestCheckpoint
 from dltrain.train.fine_tune import FineTunePhases
-from dltrain.train.hints import learning_rate_if_known, nan_advice
+from dltrain.train.hints import learning_rate_if_known, nan_advice, rate_that_trained
 from dltrain.train.monitors import ResumableEarlyStopping, ResumableReduceLROnPlateau
 from dltrain.train.prepare import CallbackPlan
 from dltrain.train.recorder import ProgressCallback, Recorder
@@ -210,7 +210,10 @@ def fit_model(
                 if not can_roll:
                     outcome.status = "failed"
                     rate, done = learning_rate_if_known(model), len(outcome.rollbacks)
-                    advice = nan_advice(training.on_nan, done, training.max_rollbacks, rate)
+                    trained = rate_that_trained(outcome.rollbacks, exc.epoch + 1)
+                    advice = nan_advice(
+                        training.on_nan, done, training.max_rollbacks, rate, trained
+                    )
                     outcome.error = f"{exc}; {advice}"
                     break
                 assert point is not None and load_checkpoint is not None
@@ -264,7 +267,10 @@ def fit_model(
             and not all(math.isfinite(v) for v in rows[-1].values())
         ):
             outcome.status = "failed"
-            advice = nan_advice(training.on_nan, 0, 0, learning_rate_if_known(model))
+            # The last epoch completed with non-finite metrics: it is the one that failed.
+            trained = rate_that_trained(outcome.rollbacks, outcome.epochs_completed)
+            rate = learning_rate_if_known(model)
+            advice = nan_advice(training.on_nan, 0, 0, rate, trained)
             outcome.error = f"the last epoch's metrics are not finite; {advice}"
     return outcome
 

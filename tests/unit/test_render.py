@@ -47,9 +47,9 @@ def test_nan_advice_names_the_next_step() -> None:
     from dltrain.train.hints import nan_advice
 
     stop = nan_advice("stop", 0, 3, 0.5)
-    assert "try --set optimizer.learning_rate=0.05" in stop and "on_nan: rollback" in stop
+    assert "try --set optimizer.learning_rate=0.005" in stop and "on_nan: rollback" in stop
     spent = nan_advice("rollback", 3, 3, 0.01)
-    assert "rolled back 3 times (training.max_rollbacks)" in spent and "0.001" in spent
+    assert "rolled back 3 times (training.max_rollbacks)" in spent and "0.0001" in spent
     assert "no earlier checkpoint" in nan_advice("rollback", 0, 3, None)
 
 
