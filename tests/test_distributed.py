@@ -57,7 +57,10 @@ def test_two_local_workers_write_exactly_one_completed_run(config: Path, tmp_pat
     assert len(manifests) == 1
     manifest = json.loads(manifests[0].read_text())
     assert manifest["status"] == "completed" and manifest["distribute"] == "multi_worker_mirrored"
-    assert manifest["epochs_completed"] == 2
+    assert manifest["epochs_completed"] == 2 and manifest["workers"] == 2
+    # launch names the workers it started (issue 25 N10).
+    assert "launch: worker 0 (chief): pid " in proc.stderr, proc.stderr
+    assert "launch: worker 1: pid " in proc.stderr and "worker-1.log" in proc.stderr
     # Trained across two workers, it still learns the generated classes (chance is 0.1), and
     # the chief's run.json has the last epoch's figures as its metrics.csv has them.
     final = manifest["final_metrics"]
@@ -76,6 +79,7 @@ def test_two_local_workers_write_exactly_one_completed_run(config: Path, tmp_pat
 def test_mirrored_strategy_trains(config: Path, tmp_path: Path) -> None:
     result = run_experiment(config, ["distribute.strategy=mirrored"], runs_dir=tmp_path / "r")
     assert result.status == "completed" and "accuracy" in result.test_metrics
+    assert json.loads((result.run_dir / "run.json").read_text())["workers"] == 1
 
 
 def test_mixed_bfloat16_keeps_outputs_float32(config: Path, tmp_path: Path) -> None:

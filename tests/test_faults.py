@@ -79,6 +79,7 @@ def test_forced_resume_applies_optimizer_changes_from_the_next_epoch(run: Path) 
     assert float(rows[2]["learning_rate"]) == pytest.approx(0.5)  # used, not only recorded
     assert yaml.safe_load((run / "config.yaml").read_text())["optimizer"]["learning_rate"] == 0.5
     assert manifest(run)["resumes"][-1]["drift"][0]["key"] == "optimizer.learning_rate"
+    assert manifest(run)["workers"] == 1 and manifest(run)["resumes"][-1]["workers"] == 1
 
 
 def test_forced_resume_refuses_what_it_cannot_apply(run: Path) -> None:

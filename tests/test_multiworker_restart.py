@@ -137,6 +137,7 @@ def test_a_lost_worker_stops_the_job_or_restarts_it_and_the_run_completes(
     assert "worker 1" in restart["reason"] and "SIGKILL" in restart["reason"]
     first, second = manifest["resumes"]  # type: ignore[misc]
     assert 2 <= first["from_epoch"] < 4 <= second["from_epoch"]
+    assert manifest["workers"] == first["workers"] == second["workers"] == 2
     # Killed workers' temporary folders went with the launcher's, which succeeded this time.
     assert list((tmp_path / "tmp").glob("dltrain-*")) == [kept]
 

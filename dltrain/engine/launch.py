@@ -8,7 +8,10 @@ again with ``dltrain run --resume RUN`` on every worker, from the last epoch eve
 completed. Each restart is recorded in the run's ``run.json`` (``restarts``).
 
 Ctrl-C or SIGTERM to the launcher is passed on to every worker, which stop as a single run
-does (``interrupted``, resumable); the launcher waits for them and reports the signal.
+does (``interrupted``, resumable); the launcher waits for them and reports the signal. Workers
+that all stop with 130 (interrupted) by a signal sent to them alone (a Ctrl-C reaching the
+process group while the launcher ignores SIGINT, as a background job of a script does) end the
+job the same way: interrupted, exit 130.
 """
 
 from __future__ import annotations
@@ -31,9 +34,13 @@ from dltrain.errors import DltrainError, UsageError
 from dltrain.storage import RunFolder, utc_now
 from dltrain.storage.manifest import MANIFEST, RestartRecord, read_manifest
 
-__all__ = ["LaunchResult", "free_ports", "launch_workers", "usable_cores"]
+__all__ = ["WORKERS_SIGNALLED", "LaunchResult", "free_ports", "launch_workers", "usable_cores"]
 
 _POLL_S = 0.2
+_INTERRUPTED = 130
+"""``dltrain run``'s exit code when a signal stopped it (the run is ``interrupted``)."""
+WORKERS_SIGNALLED = "a signal to the workers"
+""":attr:`LaunchResult.interrupted` when the workers, not the launcher, received the signal."""
 
 
 @dataclass
@@ -47,7 +54,8 @@ class LaunchResult:
     lost: str | None = None
     """Set when the last attempt ended because a worker was lost (and no restart was left)."""
     interrupted: str | None = None
-    """``SIGINT`` or ``SIGTERM`` when the launcher was stopped (its workers were stopped too)."""
+    """``SIGINT`` or ``SIGTERM`` when the launcher was stopped (its workers were stopped too),
+    or :data:`WORKERS_SIGNALLED` when the workers were stopped by a signal sent to them."""
 
     @property
     def exit_code(self) -> int:
@@ -124,18 +132,20 @@ def launch_workers(
     """Train with ``workers`` local processes; restart the job up to ``max_restarts`` times.
 
     Worker 0 is the chief: its output is this process's output and it alone writes the run
-    folder. The others log to a temporary folder, kept (and returned) only if one fails.
+    folder. The others log to a temporary folder, kept (and returned) only if one fails (not
+    when the job was interrupted: the run is resumable and the logs say nothing more).
     ``resume`` continues that run folder instead of starting one from ``config``.
-    ``report`` receives one line per event (a lost worker, a restart). ``trust_imports``
+    ``report`` receives one line per event (each worker started: index, pid, address, log
+    file; a lost worker; a restart). ``trust_imports``
     lets the workers of a resumed run import its plugins from where it recorded them.
     ``force`` accepts a resumed run's config changes, and more workers than CPU cores.
 
     Raises:
         UsageError: fewer than 1 worker, more than :func:`usable_cores` (at least 2) without
             ``force``, a negative ``max_restarts``, neither or both of
-            ``config`` and ``resume``, a missing config file, or a run to resume that was
-            not a multi-worker run.
-        ConfigError: the config is invalid (to find where the run folder will be).
+            ``config`` and ``resume``, or a run to resume that was not a multi-worker run.
+        ConfigError: the config is missing, not a regular file, or invalid (it is read to find
+            where the run folder will be).
         CheckpointError: ``resume`` is not a readable run folder.
     """
     if workers < 1:
@@ -153,8 +163,6 @@ def launch_workers(
         raise UsageError("give a CONFIG file, or --resume RUN_FOLDER (not both)")
     runs_root: Path | None = None
     if config is not None:
-        if not config.is_file():
-            raise UsageError(f"{config}: no such config file")
         runs_root = _runs_root(config, overrides, runs_dir)
     elif resume is not None:
         strategy = RunFolder.open(resume).manifest.distribute  # or CheckpointError now
@@ -181,7 +189,7 @@ def launch_workers(
             if resume is not None:
                 args += [a for item in overrides for a in ("--set", item)]
                 args += ["--force"] if force else []
-        attempt = _run_attempt(["run", *args], workers, logs, grace_s)
+        attempt = _run_attempt(["run", *args], workers, logs, grace_s, report)
         result.exit_codes = attempt.codes
         if attempt.interrupted:
             result.interrupted = attempt.interrupted
@@ -216,7 +224,7 @@ def launch_workers(
             + (f"resuming {result.run_dir} from epoch {done}" if result.run_dir else "anew")
         )
         result.lost = None
-    if result.exit_code == 0:
+    if result.exit_code == 0 or result.interrupted is not None:
         shutil.rmtree(logs, ignore_errors=True)
         result.logs = None
     return result
@@ -264,8 +272,17 @@ def _record_restart(run_dir: Path, record: RestartRecord) -> None:
         run.release()
 
 
-def _run_attempt(args: list[str], workers: int, logs: Path, grace_s: float) -> _Attempt:
-    """Start the workers, wait for all of them, and stop the rest as soon as one fails."""
+def _run_attempt(
+    args: list[str],
+    workers: int,
+    logs: Path,
+    grace_s: float,
+    report: Callable[[str], None] = lambda text: None,
+) -> _Attempt:
+    """Start the workers, wait for all of them, and stop the rest as soon as one fails.
+
+    ``report`` gets one line per worker started: its index, pid, address and where it logs.
+    """
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(workers)]}
     command = [sys.executable, "-m", "dltrain", *args]
     procs: list[subprocess.Popen[bytes]] = []
@@ -284,14 +301,18 @@ def _run_attempt(args: list[str], workers: int, logs: Path, grace_s: float) -> _
             tmp = logs / f"tmp-{index}"
             tmp.mkdir(exist_ok=True)
             env = {**os.environ, "TF_CONFIG": json.dumps(task), "TMPDIR": str(tmp)}
+            address = cluster["worker"][index]
             if index == 0:
                 procs.append(subprocess.Popen(command, env=env))
+                report(f"worker 0 (chief): pid {procs[-1].pid}, {address}, output here")
                 continue
-            handle = (logs / f"worker-{index}.log").open("ab")
+            log = logs / f"worker-{index}.log"
+            handle = log.open("ab")
             handles.append(handle)
             procs.append(
                 subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
             )
+            report(f"worker {index}: pid {procs[-1].pid}, {address}, log {log}")
         while any(proc.poll() is None for proc in procs):
             if any(proc.returncode not in (None, 0) for proc in procs):
                 stopped = [i for i, proc in enumerate(procs) if proc.returncode is None]
@@ -321,6 +342,10 @@ def _run_attempt(args: list[str], workers: int, logs: Path, grace_s: float) -> _
     failed = [i for i, code in enumerate(codes) if code != 0 and i not in stopped]
     killed = [i for i in failed if codes[i] < 0]
     first_failed = (killed or failed)[0] if failed else None
+    if interrupted is None and failed and all(codes[i] == _INTERRUPTED for i in failed):
+        # Each failing worker says it was interrupted: a signal reached them, not the launcher
+        # (which a script's background job runs with SIGINT ignored). Not a failure.
+        interrupted = WORKERS_SIGNALLED
     return _Attempt(codes, [proc.pid for proc in procs], first_failed, interrupted)
 
 

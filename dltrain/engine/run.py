@@ -96,6 +96,7 @@ def run_experiment(
                 record_start(
                     run, loaded, prepared.model, prepared.datasets, command, clock, prepared.jit
                 )
+                run.update(workers=_workers(cfg.distribute.strategy))
                 if init is not None:
                     run.update(init_from=init)
                 return _execute(loaded, prepared, plan, run, progress, started, callbacks=callbacks)
@@ -149,6 +150,9 @@ def resume_experiment(
             apply_changes(prepared.model, plan)
             callback_plan = dry_run(plan.loaded, prepared)
             record_resume(run, plan, command)
+            *before, this = run.manifest.resumes
+            workers = _workers(plan.loaded.config.distribute.strategy)
+            run.update(resumes=[*before, this.model_copy(update={"workers": workers})])
             run.update(jit_compile=prepared.jit.to_json())
             return _execute(
                 plan.loaded,
@@ -160,6 +164,15 @@ def resume_experiment(
                 resume=plan,
                 callbacks=callbacks,
             )
+
+
+def _workers(strategy: str) -> int:
+    """How many processes train the run: the ``TF_CONFIG`` cluster's size, else one."""
+    if strategy != "multi_worker_mirrored":
+        return 1
+    from dltrain.train.distributed import worker_role
+
+    return worker_role().workers
 
 
 def _follow(

@@ -101,6 +101,8 @@ class ResumeRecord(_Section):
     from_epoch: int
     command: list[str] = Field(default_factory=list)
     drift: list[Drift] = Field(default_factory=list)
+    workers: int | None = None
+    """Processes that trained from this resume on (None in manifests from before 0.3)."""
 
 
 class RestartRecord(_Section):
@@ -224,6 +226,10 @@ class RunManifest(BaseModel):
     deterministic: bool | None = None
     precision: str | None = None
     distribute: str | None = None
+    workers: int | None = None
+    """Processes that trained the run: the ``TF_CONFIG`` cluster's size for
+    ``multi_worker_mirrored``, else 1 (None in manifests from before 0.3). A resume records
+    its own count in ``resumes``: a different one is not bit-exact (docs/distributed.md)."""
     started_at: str | None = None
     finished_at: str | None = None
     epochs_planned: int | None = None

@@ -60,7 +60,7 @@ def test_more_workers_than_cores_need_force(
     monkeypatch.setattr(launch, "usable_cores", lambda: 2)
     started: list[int] = []
 
-    def attempt(args: list[str], workers: int, logs: Path, grace_s: float) -> Any:
+    def attempt(args: list[str], workers: int, logs: Path, grace_s: float, report: Any) -> Any:
         started.append(workers)
         return launch._Attempt([0] * workers, [0] * workers, None)
 
