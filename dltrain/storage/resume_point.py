@@ -25,6 +25,7 @@ __all__ = [
     "Savable",
     "archive_damage",
     "latest_resume_point",
+    "resume_points",
     "save_resume_point",
 ]
 
@@ -88,6 +89,11 @@ def save_resume_point(
     for old in _points(root)[:-_KEEP]:
         shutil.rmtree(old, ignore_errors=True)
     return ResumePoint(epochs_completed, final / "model.keras", state)
+
+
+def resume_points(checkpoints: Path) -> list[Path]:
+    """Every resume point's folder under ``checkpoints``, oldest first (intact or not)."""
+    return _points(checkpoints / "resume")
 
 
 def _points(root: Path) -> list[Path]:

@@ -18,7 +18,7 @@ from dltrain.storage.atomic import atomic_write_text
 from dltrain.storage.lock import RunLock
 from dltrain.storage.manifest import MANIFEST, SCHEMA_VERSION, RunManifest, read_manifest
 
-__all__ = ["RunFolder", "utc_now"]
+__all__ = ["RunFolder", "leftovers", "utc_now"]
 
 _TIMESTAMP = "%Y%m%dT%H%M%SZ"
 
@@ -285,9 +285,23 @@ def _refuse_links_out(run_dir: Path) -> None:
 
 
 def _remove_leftovers(run_dir: Path) -> list[Path]:
-    """Temporary files and resume-point folders of a writer that was killed mid-write.
+    """Remove the :func:`leftovers` of a writer that was killed mid-write.
 
     Only the lock holder calls this, so nothing here is being written by anyone else.
+    """
+    found = leftovers(run_dir)
+    for path in found:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return found
+
+
+def leftovers(run_dir: Path) -> list[Path]:
+    """Temporary files and resume-point folders a writer killed mid-write left behind.
+
+    While the run's lock is held they are being written; once it is free, nobody will.
     """
     found: list[Path] = []
     for folder in (run_dir, run_dir / "checkpoints", run_dir / "plots"):
@@ -296,9 +310,4 @@ def _remove_leftovers(run_dir: Path) -> list[Path]:
     resume = run_dir / "checkpoints" / "resume"
     if resume.is_dir():
         found += [p for p in resume.iterdir() if p.name.startswith(".tmp-")]
-    for path in found:
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
     return found
