@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -379,6 +380,27 @@ def test_missing_or_corrupt_run_exits_2(runs: dict[str, tuple[Path, Path]], tmp_
     assert _export(run, "--format", "saved_model", "-o", str(artifact), "--no-verify")[0] == 0
     code, output = _export(artifact, "--format", "tflite")
     assert code == 2 and "already an exported model" in output
+
+
+def test_onnx_export_keeps_tensorflow_notices_off_the_terminal(
+    runs: dict[str, tuple[Path, Path]], tmp_path: Path
+) -> None:
+    """Newcomer report 9: tf2onnx's TensorFlow deprecation notices ("WARNING:tensorflow:From
+    ...", "Instructions for updating: ...") were printed by ``dltrain export --format onnx``.
+    A fresh process, as a user's: TensorFlow configures its logger once, at import."""
+    run, _ = runs["mlp"]
+    out = tmp_path / "quiet.onnx"
+    command = [sys.executable, "-m", "dltrain", "export", str(run), "--format", "onnx"]
+    done = subprocess.run(
+        [*command, "-o", str(out), "--no-verify", "--no-latency"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.is_file()
+    assert "Instructions for updating" not in done.stderr, done.stderr
+    assert "WARNING:tensorflow" not in done.stderr, done.stderr
 
 
 def test_predict_on_an_artifact_without_its_record(

@@ -123,6 +123,8 @@ def test_a_study_completes_and_best_yaml_reproduces_the_best_trial(
     params = [tuple(t["params"].values()) for t in study["trial_list"]]
     assert len(set(params)) == 3  # the rerun's sampler does not replay the first draws
     assert "best: trial" in more.output and "train it again: dltrain run" in more.output
+    # The CLI's trial keeps its log files in its own folder, as `dltrain run` does (L10).
+    assert (trial_runs(study_dir)[2] / "logs" / "warnings.log").is_file()
     plots = sorted(p.name for p in (study_dir / "plots").iterdir())
     assert plots == [
         "optimization_history.png",

@@ -18,10 +18,24 @@ from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
-__all__ = ["QuietOutput"]
+__all__ = ["QuietOutput", "attach_logs"]
 
 _ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "ABSL_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR"}
 _LOGGERS = ("py.warnings", "tensorflow", "absl", "keras")
+
+
+# The entered (enabled) instances, innermost last: attach_logs reaches the command's own.
+_ACTIVE: list[QuietOutput] = []
+
+
+def attach_logs(run_dir: Path) -> None:
+    """:meth:`QuietOutput.attach` of the innermost one entered; nothing when none is.
+
+    For displays that learn of run folders one by one (a study's trials) but were not
+    handed the command's :class:`QuietOutput`.
+    """
+    if _ACTIVE:
+        _ACTIVE[-1].attach(run_dir)
 
 
 class QuietOutput:
@@ -38,6 +52,7 @@ class QuietOutput:
         self.native = native
         self._env: dict[str, str | None] = {}
         self._loggers: dict[str, tuple[list[logging.Handler], bool]] = {}
+        self._root_handlers: list[logging.Handler] | None = None
         self._handler: logging.Handler = logging.NullHandler()
         self._captured_warnings = False
         self._saved_fd: int | None = None
@@ -59,7 +74,15 @@ class QuietOutput:
         for name in _LOGGERS:
             logger = logging.getLogger(name)
             self._loggers[name] = (list(logger.handlers), logger.propagate)
+        root = logging.getLogger()
+        if not root.handlers:
+            # TensorFlow adds its own stderr handler to the "tensorflow" logger when it is
+            # first imported, unless the root logger has a handler: then its deprecation
+            # notices ("Instructions for updating: ...") would reach the terminal. A root
+            # logger someone configured (a notebook, pytest) is left as it is.
+            self._root_handlers = []
         self._install(logging.NullHandler())
+        _ACTIVE.append(self)
         return self
 
     def _redirect_native(self) -> None:
@@ -88,6 +111,8 @@ class QuietOutput:
             logger = logging.getLogger(name)
             logger.handlers = [handler]
             logger.propagate = False
+        if self._root_handlers is not None:
+            logging.getLogger().handlers = [handler]
 
     # ------------------------------------------------------------------- moving
     def attach(self, run_dir: Path) -> None:
@@ -103,7 +128,10 @@ class QuietOutput:
             return
         target = logs / "tensorflow.log"
         with target.open("ab") as out:
-            if self._native_log.is_file() and self._native_log.parent != logs:
+            # Only the temporary log moves: a study attaches each trial's folder in turn,
+            # and one trial's log is not the next one's.
+            temporary = self._native_log.name.startswith("dltrain-native-")
+            if temporary and self._native_log.is_file() and self._native_log.parent != logs:
                 out.write(self._native_log.read_bytes())
             os.dup2(out.fileno(), 2)
         self._drop_temporary()
@@ -122,11 +150,16 @@ class QuietOutput:
     ) -> None:
         if not self.enabled:
             return
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
         self._handler.close()
         for name, (handlers, propagate) in self._loggers.items():
             logger = logging.getLogger(name)
             logger.handlers = handlers
             logger.propagate = propagate
+        if self._root_handlers is not None:
+            logging.getLogger().handlers = self._root_handlers
+            self._root_handlers = None
         if not self._captured_warnings:
             logging.captureWarnings(False)
         if self._saved_fd is not None:

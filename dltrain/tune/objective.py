@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import gc
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,8 +80,12 @@ def run_trial(
     study_dir: Path,
     progress: ProgressSink | None,
     command: Sequence[str] | None,
+    on_run_folder: Callable[[Path], None] | None = None,
 ) -> TrialOutcome:
     """Train one trial into ``study_dir/trial-NNNN/<stamp>/`` and say how it ended.
+
+    ``on_run_folder`` is called with the trial's run folder as soon as it exists (the CLI
+    moves its log files there, as for ``dltrain run``).
 
     Training failures (NaN, a combination Keras rejects) are outcomes, not exceptions: the
     study goes on. ``KeyboardInterrupt`` (a second Ctrl-C) propagates.
@@ -104,6 +108,7 @@ def run_trial(
             progress=progress,
             command=command,
             callbacks=[pruning],
+            on_run_folder=on_run_folder,
         )
     except Exception as exc:  # noqa: BLE001 - any training crash fails this trial, not the study
         return failed_trial(exc, study_dir, name)

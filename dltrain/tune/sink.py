@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from dltrain.tune.records import StudySummary, TrialRecord
 
 __all__ = ["NullTuneProgress"]
@@ -65,6 +67,9 @@ class NullTuneProgress:
 
     def trial_started(self, number: int, params: dict[str, Any]) -> None:
         """A trial of this process starts."""
+
+    def trial_folder(self, path: Path) -> None:
+        """The running trial's run folder exists (the CLI moves its log files there)."""
 
     def trial_epoch(self, number: int, epoch: int, epochs: int, row: dict[str, float]) -> None:
         """The running trial finished an epoch."""

@@ -489,6 +489,7 @@ def _one_trial(
                     study_dir=context.study_dir,
                     progress=progress.sink(trial.number),
                     command=context.command,
+                    on_run_folder=progress.trial_folder,
                 )
         except KeyboardInterrupt:
             outcome.run_dir = latest_run(context.study_dir, trial_name(trial.number))

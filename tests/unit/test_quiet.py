@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dltrain.runtime.quiet import QuietOutput
+from dltrain.runtime.quiet import QuietOutput, attach_logs
 
 
 def test_everything_changed_is_put_back(
@@ -42,3 +42,27 @@ def test_disabled_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     with QuietOutput(enabled=False) as quiet:
         assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ
         quiet.attach(Path("/nonexistent"))  # nothing to move
+
+
+def test_tensorflow_finds_a_root_handler_and_each_trial_gets_its_own_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault probe L10 / newcomer 9: TensorFlow adds a stderr handler to its logger unless the
+    root logger has one, so its deprecation notices reached the terminal; a study's trials had
+    no logs/."""
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # a plain `dltrain` process (pytest adds one)
+    tf_logger = logging.getLogger("tensorflow")
+    with QuietOutput(native=False):
+        assert root.handlers  # tf_logging.get_logger() then adds no StreamHandler
+        attach_logs(tmp_path / "trial-0000")
+        tf_logger.warning("Instructions for updating: trial 0")
+        attach_logs(tmp_path / "trial-0001")
+        tf_logger.warning("Instructions for updating: trial 1")
+    assert root.handlers == []
+    first = (tmp_path / "trial-0000" / "logs" / "warnings.log").read_text()
+    second = (tmp_path / "trial-0001" / "logs" / "warnings.log").read_text()
+    assert "trial 0" in first and "trial 1" not in first
+    assert "trial 1" in second and "trial 0" not in second
+    attach_logs(tmp_path / "after")  # no command's output is active: nothing happens
+    assert not (tmp_path / "after").exists()

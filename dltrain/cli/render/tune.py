@@ -50,7 +50,18 @@ def _state(record: TrialRecord) -> str:
     return record.state
 
 
-class LineTuneProgress(NullTuneProgress):
+class QuietTuneProgress(NullTuneProgress):
+    """Shows nothing (``--quiet``), but keeps each trial's log files in its run folder."""
+
+    def trial_folder(self, path: Path) -> None:
+        # TensorFlow's native log and library warnings go to the trial's logs/, as a plain
+        # run's go to its own (nothing happens with --debug: they stay on the terminal).
+        from dltrain.runtime.quiet import attach_logs
+
+        attach_logs(path)
+
+
+class LineTuneProgress(QuietTuneProgress):
     """One plain line per finished trial (logs, CI, pipes)."""
 
     def __init__(self, console: Console) -> None:
@@ -77,7 +88,7 @@ class LineTuneProgress(NullTuneProgress):
         self.console.print(text, markup=False)
 
 
-class LiveTuneProgress(NullTuneProgress):
+class LiveTuneProgress(QuietTuneProgress):
     """A live table: finished trials, then the running one with its latest epoch."""
 
     def __init__(self, console: Console) -> None:
@@ -164,7 +175,7 @@ _STYLE = {"complete": "green", "pruned": "yellow", "failed": "red", "interrupted
 def make_tune_progress(console: Console, quiet: bool = False) -> NullTuneProgress:
     """Nothing with ``quiet``, a live table on a terminal, else one line per trial."""
     if quiet:
-        return NullTuneProgress()
+        return QuietTuneProgress()
     if console.is_terminal and not os.environ.get("CI"):
         return LiveTuneProgress(console)
     return LineTuneProgress(console)
