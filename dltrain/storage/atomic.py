@@ -71,8 +71,9 @@ def atomic_write(target: Path, write: Callable[[Path], object]) -> Path:
         write(tmp)
         _fsync_file(tmp)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        _name_target(exc, target, tmp)
         raise
     # rename() does nothing when both names are hard links to one file (publishing the same
     # resume point twice): the temporary name would then stay behind.
@@ -141,7 +142,8 @@ def atomic_write_dir(target: Path, write: Callable[[Path], object]) -> Path:
             aside = _hidden(target, "old")
             os.replace(target, aside)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
+        _name_target(exc, target, tmp)
         _remove(tmp)
         if aside is not None and not (target.exists() or target.is_symlink()):
             os.replace(aside, target)  # the new folder never arrived: put the old one back
@@ -150,6 +152,13 @@ def atomic_write_dir(target: Path, write: Callable[[Path], object]) -> Path:
     if aside is not None:
         _remove(aside)
     return target
+
+
+def _name_target(exc: BaseException, target: Path, tmp: Path) -> None:
+    # Keras's zip writer and fsync raise OSErrors without a file name, and a named one names
+    # the temporary file: a full disk's message then says which file could not be written.
+    if isinstance(exc, OSError) and (exc.filename is None or str(exc.filename) == str(tmp)):
+        exc.filename = str(target)
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -26,10 +26,12 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
 from dltrain.errors import DiskFullError, RunFolderError
 from dltrain.storage import RunFolder, utc_now
+from dltrain.utils.units import format_bytes
 
 __all__ = ["creating", "writing"]
 
@@ -93,19 +95,25 @@ def _mark(run: RunFolder, **fields: object) -> None:
 
 
 def _disk_full_message(run: RunFolder, exc: OSError) -> str:
-    what = exc.filename or "a file"
-    free = shutil.disk_usage(run.path).free / 2**20
+    what = _file_name(run, exc.filename)
+    free = format_bytes(shutil.disk_usage(run.path).free)
     checkpoint = run.path / "checkpoints" / "last.keras"
-    size = checkpoint.stat().st_size / 2**20 if checkpoint.is_file() else None
-    need = (
-        f"; one checkpoint takes {size:.1f} MiB and an epoch writes up to four"
-        if size is not None
-        else ""
-    )
+    size = format_bytes(checkpoint.stat().st_size) if checkpoint.is_file() else None
+    need = f"; one checkpoint takes {size} and an epoch writes up to four" if size else ""
     return (
-        f"disk full: could not write {what} ({free:.1f} MiB free{need}). Everything written "
+        f"disk full: could not write {what} ({free} free{need}). Everything written "
         f"before is intact; free some space and continue with: dltrain run --resume {run.path}"
     )
+
+
+def _file_name(run: RunFolder, filename: str | bytes | None) -> str:
+    """The file as a path inside the run folder where it is one (``checkpoints/best.keras``)."""
+    if filename is None:
+        return "a file of the run (the system did not say which)"
+    path = Path(os.fsdecode(filename))
+    if path.is_absolute() and path.is_relative_to(run.path):
+        return str(path.relative_to(run.path))
+    return str(path)
 
 
 @contextmanager

@@ -111,6 +111,26 @@ def test_disk_full_mid_run_is_a_clear_failure_that_can_resume(tmp_path: Path) ->
     assert info.value.exit_code == 1
 
 
+def test_disk_full_names_the_file_and_sizes_a_small_checkpoint(tmp_path: Path) -> None:
+    """Fault probes 2, cosmetic: "could not write a file" (Keras's zip writer names none) and
+    "one checkpoint takes 0.0 MiB" for a 35 KB checkpoint."""
+    from dltrain.storage.atomic import atomic_write
+
+    run = running_run(tmp_path)
+    (run.path / "checkpoints").mkdir(exist_ok=True)
+    (run.path / "checkpoints" / "last.keras").write_bytes(b"k" * 35_000)
+
+    def full(tmp: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(DiskFullError) as info, writing(run):
+        atomic_write(run.path / "checkpoints" / "best.keras", full)
+    message = str(info.value)
+    assert "could not write checkpoints/best.keras (" in message
+    assert "one checkpoint takes 34.2 KiB" in message and "0.0 MiB" not in message
+    assert list((run.path / "checkpoints").iterdir()) == [run.path / "checkpoints" / "last.keras"]
+
+
 def test_disk_full_at_start_leaves_nothing(tmp_path: Path) -> None:
     run = RunFolder.create(tmp_path / "runs", "exp")  # status "created"
     with pytest.raises(RunFolderError, match="disk full"), writing(run):
