@@ -117,6 +117,11 @@ def tune_study(
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
         # nan compares false with everything: `timeout <= 0` let it through as "no timeout".
         raise UsageError(f"--timeout must be a positive number of seconds; received {timeout}")
+    if study is not None and not _NAME.match(study):
+        # Said before the models are built; '' is refused, not read as the default name.
+        raise UsageError(
+            f"--study {study!r}: use letters, digits, '_', '.' and '-' (it names a folder)"
+        )
     tune = loaded.config.tune
     if tune is not None:
         # Before check_tune builds models: a missing extra is said at once.
@@ -132,7 +137,7 @@ def tune_study(
     with shared:
         plan = check_tune(loaded, source)
         assert tune is not None  # check_tune raised otherwise
-        name = study or loaded.config.name
+        name = loaded.config.name if study is None else study
         if not _NAME.match(name):
             raise UsageError(
                 f"--study {name!r}: use letters, digits, '_', '.' and '-' (it names a folder)"

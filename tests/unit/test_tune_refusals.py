@@ -145,3 +145,17 @@ def test_a_timeout_must_be_a_positive_number_of_seconds(
     assert "error: --timeout must be a positive number of seconds" in result.stderr
     assert "Traceback" not in result.output
     assert not runs.exists()  # said before anything was made
+
+
+@pytest.mark.parametrize("study", ["", "../up", "a b"])
+def test_an_empty_or_odd_study_name_is_refused(
+    tmp_path: Path, regression_csv: Path, fake_study: Callable[[list[float]], None], study: str
+) -> None:
+    """Fault probes 2, cosmetic: `--study ''` silently meant the default name."""
+    fake_study([3.0, 2.0, 4.0])
+    config = write_tune(tmp_path, regression_csv, SPACE, plots=False)
+    runs = tmp_path / "runs"
+    result = runner.invoke(app, ["tune", str(config), "--runs-dir", str(runs), "--study", study])
+    assert result.exit_code == 2, result.output
+    assert f"error: --study {study!r}: use letters, digits" in result.stderr
+    assert not runs.exists()  # said before anything was made
