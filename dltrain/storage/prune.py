@@ -155,6 +155,11 @@ def _why_not(path: Path) -> str | None:
         status = RunFolder.open(path).manifest.status
     except (CheckpointError, RunFolderError) as exc:
         return f"unreadable ({exc.message})"
+    if status == "running" and is_locked(path) is False:
+        return (
+            "stale (run.json says running but its process is gone): --resume takes it over; "
+            "only completed runs are pruned"
+        )
     if status != "completed":
         return (
             f"{status}: only completed runs are pruned (an unfinished run's resume points "

@@ -150,7 +150,7 @@ def test_disk_use_counts_a_file_once_all_its_links_go(tmp_path: Path) -> None:
     assert disk_use([tmp_path]) == blocks + tmp_path.stat().st_blocks * 512
 
 
-@pytest.mark.parametrize("status", ["running", "interrupted", "failed", "created"])
+@pytest.mark.parametrize("status", ["interrupted", "failed", "created"])
 def test_an_unfinished_run_is_left_alone(tmp_path: Path, status: str) -> None:
     run = _run(tmp_path / "runs", status=status)
     (run / ".run.123-0.tmp.json").write_text("{}")
@@ -159,6 +159,13 @@ def test_an_unfinished_run_is_left_alone(tmp_path: Path, status: str) -> None:
         assert result.skipped is not None and result.skipped.startswith(f"{status}: ")
         assert result.removed == [] and result.freed_bytes == 0
     assert len(_points(run)) == 3 and leftovers(run)
+
+
+def test_a_stale_run_is_named_so_and_left_alone(tmp_path: Path) -> None:
+    run = _run(tmp_path / "runs", status="running")  # its writer is gone: the lock is free
+    result = prune_run(run)
+    assert result.skipped is not None and result.skipped.startswith("stale (")
+    assert len(_points(run)) == 3
 
 
 def test_a_run_whose_lock_is_held_is_left_alone(tmp_path: Path) -> None:
@@ -276,6 +283,8 @@ def test_the_cli_says_what_it_would_free_and_what_it_freed(tmp_path: Path) -> No
     runs = tmp_path / "runs"
     done = _run(runs, name="done")
     running = _run(runs, name="running", status="running")
+    writer = RunFolder.open(running)
+    writer.take_lock()  # it is training
 
     dry = runner.invoke(app, ["prune", str(runs), "--dry-run"])
     assert dry.exit_code == 0, dry.output
@@ -290,6 +299,7 @@ def test_the_cli_says_what_it_would_free_and_what_it_freed(tmp_path: Path) -> No
     assert real.exit_code == 0, real.output
     assert f"{done}: freed " in real.output and "total: freed " in real.output
     assert _points(done) == ["epoch-00003"] and len(_points(running)) == 3
+    writer.release()
 
     again = runner.invoke(app, ["prune", str(done)])
     assert "nothing to remove (kept resume point epoch-00003" in again.output
