@@ -23,16 +23,106 @@ def runs(
     directory: Annotated[
         Path,
         typer.Argument(
-            metavar="RUNS_DIR", help="Runs folder, one name's folder (runs/NAME) or one run folder."
+            metavar="RUNS_DIR",
+            help="Runs folder, one name's folder (runs/NAME), one run folder, or a study's "
+            "folder (runs/NAME/STUDY: its trials).",
         ),
     ] = Path("runs"),
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", help="Every column: run folder, data, description, path, all parameters."
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="A JSON list of the rows (keys: docs/tuning.md#listing)."),
+    ] = False,
+    sort: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--sort",
+            metavar="KEY",
+            help="Sort by KEY (started, name, status, best, test, duration, ...; in a study "
+            "also trial, value, params.KEY); ascending, -KEY descending. Default: newest "
+            "first (trials by number).",
+        ),
+    ] = None,
+    desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
+    filters: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--filter",
+            metavar="KEY=GLOB",
+            help="Keep rows where KEY matches (status=completed, name='mnist*'); also KEY!=GLOB "
+            "and KEY>X, >=, <, <= (test>0.9). Repeat: all must hold.",
+        ),
+    ] = None,
 ) -> None:
-    """List runs: name, data, status, epochs, best val and test metric, duration, description."""
+    """List runs (name, start, status, epochs, best and test metric, time) and studies."""
     with reporting(tensorflow=False):
-        from dltrain.cli.render.results import render_runs_table
-        from dltrain.report.listing import list_runs
+        import json
 
-        render_runs_table(make_console(), list_runs(directory))
+        from dltrain.cli.render.listing import (
+            render_runs_table,
+            render_studies_table,
+            render_study,
+        )
+        from dltrain.report.listing import list_runs
+        from dltrain.report.run_query import RUN_KEYS, run_record, select_rows
+        from dltrain.report.study_listing import (
+            STUDY_KEYS,
+            is_study_folder,
+            list_studies,
+            read_study,
+            study_record,
+            trial_keys,
+            trial_record,
+        )
+
+        console = make_console()
+        records: list[dict[str, object]]
+        if directory.is_dir() and is_study_folder(directory):
+            view = read_study(directory)
+            view.trials = select_rows(
+                view.trials,
+                trial_record,
+                trial_keys(view),
+                filters=filters or [],
+                sort=sort,
+                descending=desc,
+            )
+            if not as_json:
+                render_study(console, view, wide=wide)
+                return
+            records = [trial_record(t) for t in view.trials]
+        else:
+            # One set of keys for both tables: a row without a key (a run's metric, a
+            # study's data) passes no filter on it and sorts last.
+            keys = (*RUN_KEYS, *(k for k in STUDY_KEYS if k not in RUN_KEYS))
+            listed = select_rows(
+                list_runs(directory),
+                run_record,
+                keys,
+                filters=filters or [],
+                sort=sort,
+                descending=desc,
+            )
+            studies = select_rows(
+                list_studies(directory),
+                study_record,
+                keys,
+                filters=filters or [],
+                sort=sort,
+                descending=desc,
+            )
+            if not as_json:
+                if listed or not studies:
+                    render_runs_table(console, listed, wide=wide)
+                render_studies_table(console, studies, directory, wide=wide)
+                return
+            records = [*map(run_record, listed), *map(study_record, studies)]
+        console.out(json.dumps(records, indent=2), highlight=False)
 
 
 @app.command()

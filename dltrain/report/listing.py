@@ -16,6 +16,7 @@ from dltrain.config.saved import read_saved_config
 from dltrain.errors import CheckpointError, RunFolderError, UsageError
 from dltrain.storage import MANIFEST, RunFolder, utc_now
 from dltrain.storage.lock import is_locked, pid_alive
+from dltrain.storage.manifest import TuneRecord
 
 __all__ = [
     "MISSING",
@@ -64,6 +65,13 @@ class RunSummary:
     ``fashion_mnist`` or ``csv houses.csv``."""
     description: str | None = None
     """The config's ``description``."""
+    tune: TuneRecord | None = None
+    """A tuning trial's record (``run.json``'s ``tune``), written when the trial ends."""
+
+    @property
+    def started(self) -> datetime:
+        """When the run started (UTC): its folder's stamp, else ``started_at``, else mtime."""
+        return _newest_first_key(self)[0]
 
     @property
     def epochs(self) -> str:
@@ -242,6 +250,7 @@ def _summarize(folder: RunFolder) -> RunSummary:
         error=m.error,
         data=_data_label(_mapping(config.get("data"))),
         description=str(description) if description not in (None, "") else None,
+        tune=m.tune,
     )
 
 
@@ -265,8 +274,13 @@ def _newest_first_key(run: RunSummary) -> tuple[datetime, int, str]:
     match = _STAMP.match(run.path.name)
     when: datetime | None = None
     if match:
-        when = datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
-    elif run.started_at:
+        try:
+            when = datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ")
+        except ValueError:  # stamp-shaped but no date (day 00): a folder renamed by hand
+            match = None
+        else:
+            when = when.replace(tzinfo=timezone.utc)
+    if when is None and run.started_at:
         when = _parse_time(run.started_at)
     if when is None:
         try:

@@ -6,6 +6,7 @@ import io
 import math
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 from rich.console import Console
 
@@ -78,3 +79,169 @@ def test_runs_table_shows_data_and_description_only_when_there_is_one() -> None:
     assert "fashion_mnist" in plain and "mnist " in plain and "description" not in plain
     described = table("MLP baseline", None)
     assert "description" in described and "MLP baseline" in described
+
+
+# ------------------------------------------------------------------ dltrain runs at 80
+def _render(render: Any, *args: Any, width: int = 80, **kwargs: Any) -> str:
+    out = io.StringIO()
+    # soft_wrap as the CLI's console has it: a table must still keep to the width.
+    render(Console(file=out, width=width, soft_wrap=True, highlight=False), *args, **kwargs)
+    return out.getvalue()
+
+
+def _long_runs(root: Path) -> None:
+    from test_report_listing import make_run
+
+    make_run(
+        root,
+        "20261205T011102Z",
+        name="fashion_mnist_mlp_with_a_rather_long_name",
+        manifest={
+            "started_at": "2026-12-05T01:11:02+00:00",
+            "timings": {"total_s": 3725.2},
+            "best": {"monitor": "val_loss", "mode": "min", "value": 0.631234, "epoch": 2},
+        },
+        config={"name": "x", "data": {"kind": "fashion_mnist"}, "description": "A long " * 12},
+    )
+    make_run(
+        root,
+        "20261204T192333Z",
+        name="mlp_regression",
+        manifest={
+            "status": "interrupted",
+            "best": {"monitor": "val_loss", "mode": "min", "value": 122400.5, "epoch": 2},
+            "final_metrics": {"test": {"loss": 123456.7}},
+        },
+    )
+
+
+def test_runs_table_fits_80_columns_with_every_value_whole(tmp_path: Path) -> None:
+    from dltrain.cli.render.listing import render_runs_table
+    from dltrain.report.listing import list_runs
+
+    _long_runs(tmp_path)
+    text = _render(render_runs_table, list_runs(tmp_path))
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80, text
+    assert "…" not in text
+    for value in (
+        "12-05 01:11",
+        "12-04 19:23",
+        "completed",
+        "interrupted",
+        "3/3",
+        "0.6312",
+        "1.224e+05",
+        "1.235e+05",
+        "1h02m",
+        "1m00s",
+    ):
+        assert value in text, (value, text)
+    # The name folds instead of being cut: every letter is there.
+    header = next(line for line in lines if line.startswith("name"))
+    names = "".join(line[: header.index("started")].strip() for line in lines[3:])
+    assert names == "fashion_mnist_mlp_with_a_rather_long_namemlp_regression", text
+    assert "description" not in text and "A long" not in text  # --wide shows it
+    wide = _render(render_runs_table, list_runs(tmp_path), wide=True)
+    for value in ("description", "A long", "20261205T011102Z", "fashion_mnist", str(tmp_path)[:20]):
+        assert value in wide.replace("\n", ""), value
+
+
+def test_runs_table_adds_run_and_data_when_the_console_is_wide(tmp_path: Path) -> None:
+    from dltrain.cli.render.listing import render_runs_table
+    from dltrain.report.listing import list_runs
+
+    _long_runs(tmp_path)
+    text = _render(render_runs_table, list_runs(tmp_path), width=160)
+    assert "20261205T011102Z" in text and "fashion_mnist" in text
+    assert max(len(line) for line in text.splitlines()) <= 160
+
+
+def test_study_view_shows_metric_params_and_marks_the_best_trial(tmp_path: Path) -> None:
+    from test_report_listing import make_study
+
+    from dltrain.cli.render.listing import render_study
+    from dltrain.report.study_listing import read_study
+
+    view = read_study(make_study(tmp_path))
+    text = _render(render_study, view)
+    assert max(len(line) for line in text.splitlines()) <= 80, text
+    assert "val_mae (minimize)" in text and "best 1.250 (trial 1 *)" in text
+    header = next(line for line in text.splitlines() if line.startswith("trial "))
+    assert header.split()[:5] == ["trial", "status", "val_mae", "learning_rate", "units"]
+    rows = {r.split()[0]: r for r in text.splitlines() if r[:5].strip()[:1].isdigit()}
+    assert "1 *" in rows["1"] and "0.0123" in rows["1"] and "128" in rows["1"]
+    assert "*" not in rows["0"] and "failed" in rows["2"] and "running" in rows["3"]
+
+
+def test_study_view_names_the_parameters_it_leaves_out_at_80(tmp_path: Path) -> None:
+    from dltrain.cli.render.listing import render_study
+    from dltrain.report.study_listing import StudyInfo, StudyView, TrialRow
+
+    keys = [f"model.layers[{i}].Dense.kernel_regularizer_strength" for i in range(4)]
+    view = StudyView(
+        StudyInfo("s", tmp_path, "val_loss", "minimize"),
+        [TrialRow(0, "complete", 0.5, dict.fromkeys(keys, 0.001))],
+        keys,
+    )
+    text = _render(render_study, view)
+    assert max(len(line) for line in text.splitlines()) <= 80, text
+    assert "not shown:" in text and "--wide" in text
+    # Clashing keys keep just enough of their path to tell them apart.
+    assert "layers[3].kernel_regularizer_strength" in text.replace("\n", "")
+    wide = _render(render_study, view, wide=True)
+    assert "not shown" not in wide
+
+
+# ---------------------------------------------------------------------- the command
+def test_runs_command_json_sort_filter_and_studies(tmp_path: Path) -> None:
+    import json
+
+    from test_report_listing import make_run, make_study
+    from typer.testing import CliRunner
+
+    from dltrain.cli import app
+
+    runner = CliRunner()
+    make_run(tmp_path, "20240501T120000Z", name="mnist_mlp")
+    make_run(tmp_path, "20240502T120000Z", name="mnist_cnn", manifest={"status": "failed"})
+    study = make_study(tmp_path)
+
+    listed = runner.invoke(app, ["runs", str(tmp_path), "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.stdout)
+    assert [(r["kind"], r["name"]) for r in rows] == [
+        ("run", "mnist_cnn"),
+        ("run", "mnist_mlp"),
+        ("study", "mlp_tune"),
+    ]
+    assert rows[2]["path"] == str(study) and rows[2]["best"] == 1.25
+
+    table = runner.invoke(app, ["runs", str(tmp_path)], env={"COLUMNS": "80"})
+    assert table.exit_code == 0 and "studies" in table.output and "val_mae min" in table.output
+    assert "2/12" in table.output and "trial-0000" not in table.output
+
+    picked = runner.invoke(app, ["runs", str(tmp_path), "--json", "--filter", "kind=run"])
+    assert picked.exit_code == 2 and "accepted: name, run, path, status" in picked.output
+    done = runner.invoke(
+        app, ["runs", str(tmp_path), "--json", "--filter", "status=completed", "--sort", "-name"]
+    )
+    assert [r["name"] for r in json.loads(done.stdout)] == ["mnist_mlp"]
+
+    trials = runner.invoke(app, ["runs", str(study), "--json", "--sort", "-value"])
+    assert trials.exit_code == 0, trials.output
+    records = json.loads(trials.stdout)
+    assert [(r["trial"], r["is_best"]) for r in records] == [
+        (0, False),
+        (1, True),
+        (2, False),
+        (3, False),
+    ]
+    assert records[1]["params"]["optimizer.learning_rate"] == 0.0123
+    assert records[1]["params.model.layers[1].Dense.units"] == 128
+    best = runner.invoke(
+        app, ["runs", str(study), "--filter", "is_best=true"], env={"COLUMNS": "80"}
+    )
+    assert best.exit_code == 0 and "1 *" in best.output
+    rows = [line for line in best.output.splitlines() if line[:5].strip()[:1].isdigit()]
+    assert len(rows) == 1 and rows[0].split()[:2] == ["1", "*"], best.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -297,3 +298,227 @@ def test_compare_shows_config_values_as_written(tmp_path: Path) -> None:
     render_comparison(Console(file=out, width=200), compare_runs([a, b], clock=fixed_clock))
     row = next(line for line in out.getvalue().splitlines() if "learning_rate" in line)
     assert "1e-5" in row and "2e-5" in row and "0.0000" not in row
+
+
+# ------------------------------------------------------------- --sort, --filter, --json
+def _three_runs(root: Path) -> None:
+    make_run(root, "20240501T120000Z", name="mnist_mlp")
+    make_run(
+        root,
+        "20240502T120000Z",
+        name="mnist_cnn",
+        manifest={
+            "status": "failed",
+            "timings": {"total_s": 10.0},
+            "final_metrics": {"test": {"loss": 0.5, "accuracy": 0.8}},
+        },
+    )
+    make_run(
+        root,
+        "20240503T120000Z",
+        name="houses",
+        manifest={"timings": {"total_s": 300.0}, "final_metrics": {"test": {"loss": 2.0}}},
+    )
+
+
+def _pick(root: Path, filters: list[str] = [], **sort: Any) -> list[str]:  # noqa: B006
+    from dltrain.report.run_query import RUN_KEYS, run_record, select_rows
+
+    return [
+        r.name for r in select_rows(list_runs(root), run_record, RUN_KEYS, filters=filters, **sort)
+    ]
+
+
+def test_sort_ascending_descending_and_missing_values_last(tmp_path: Path) -> None:
+    _three_runs(tmp_path)
+    make_run(
+        tmp_path, "20240504T120000Z", name="crashed", manifest={"timings": {}, "finished_at": None}
+    )
+    assert _pick(tmp_path) == ["crashed", "houses", "mnist_cnn", "mnist_mlp"]  # newest first
+    assert _pick(tmp_path, sort="name") == ["crashed", "houses", "mnist_cnn", "mnist_mlp"]
+    assert _pick(tmp_path, sort="duration") == ["mnist_cnn", "mnist_mlp", "houses", "crashed"]
+    assert _pick(tmp_path, sort="-duration") == ["houses", "mnist_mlp", "mnist_cnn", "crashed"]
+    assert _pick(tmp_path, sort="duration", descending=True) == _pick(tmp_path, sort="-duration")
+    assert _pick(tmp_path, sort="started") == ["mnist_mlp", "mnist_cnn", "houses", "crashed"]
+
+
+def test_filter_glob_negation_numbers_and_all_must_hold(tmp_path: Path) -> None:
+    _three_runs(tmp_path)
+    assert _pick(tmp_path, ["name=mnist*"]) == ["mnist_cnn", "mnist_mlp"]
+    assert _pick(tmp_path, ["status=completed"]) == ["houses", "mnist_mlp"]
+    assert _pick(tmp_path, ["status!=completed"]) == ["mnist_cnn"]
+    assert _pick(tmp_path, ["name=mnist*", "status=completed"]) == ["mnist_mlp"]
+    assert _pick(tmp_path, ["test_metric=accuracy", "test>0.85"]) == ["mnist_mlp"]
+    assert _pick(tmp_path, ["duration<=60.5"]) == ["mnist_cnn", "mnist_mlp"]
+    assert _pick(tmp_path, ["started>2024-05-02"]) == ["houses", "mnist_cnn"]
+    assert _pick(tmp_path, ["best=0.3"]) == ["houses", "mnist_cnn", "mnist_mlp"]
+
+
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        ({"filters": ["colour=red"]}, "--filter: unknown key 'colour'; accepted: name, run,"),
+        ({"sort": "-speed"}, "--sort: unknown key 'speed'; accepted: name, run,"),
+        ({"filters": ["status"]}, "--filter takes KEY=GLOB"),
+        ({"filters": ["test>high"]}, "test is a number; compare it with a number"),
+    ],
+)
+def test_unknown_keys_and_bad_filters_are_usage_errors(
+    tmp_path: Path, option: dict[str, Any], said: str
+) -> None:
+    _three_runs(tmp_path)
+    with pytest.raises(UsageError, match=re.escape(said)):
+        _pick(tmp_path, **option)
+
+
+def test_run_record_has_stable_keys_and_no_nan(tmp_path: Path) -> None:
+    from dltrain.report.run_query import RUN_KEYS, run_record
+
+    make_run(
+        tmp_path,
+        "20240501T120000Z",
+        manifest={
+            "best": {"monitor": "val_loss", "mode": "min", "value": float("nan"), "epoch": 1}
+        },
+    )
+    record = run_record(list_runs(tmp_path)[0])
+    assert list(record) == ["kind", *RUN_KEYS, "test_metrics"]
+    assert record["best"] is None and record["best_metric"] == "val_loss"
+    assert record["started"] == "2024-05-01T12:00:00+00:00"
+    assert (record["test"], record["test_metric"], record["duration"]) == (0.91, "accuracy", 60.5)
+    assert json.loads(json.dumps(record, allow_nan=False)) == record
+
+
+# ------------------------------------------------------------------------------ studies
+PARAMS = ("optimizer.learning_rate", "model.layers[1].Dense.units", "training.batch_size")
+
+
+def make_study(
+    runs_dir: Path,
+    *,
+    name: str = "mlp_tune",
+    study: str = "mlp_tune",
+    with_json: bool = True,
+) -> Path:
+    """A study folder as ``dltrain tune`` writes it: three trials (the second is best; the
+    third failed) and a fourth trial still running (a folder, no record yet)."""
+    folder = runs_dir / name / study
+    values = [
+        (0.001, 64, 1.5, "complete"),
+        (0.0123, 128, 1.25, "complete"),
+        (0.1, 32, None, "failed"),
+    ]
+    trials = []
+    for n, (lr, units, value, state) in enumerate([*values, (0.02, 16, None, "running")]):
+        params = dict(zip(PARAMS, (lr, units, 32), strict=True))
+        tune = {
+            "study": study,
+            "trial": n,
+            "state": state,
+            "metric": "val_mae",
+            "value": value,
+            "params": params,
+        }
+        run = make_run(
+            folder,
+            f"2024050{n + 1}T120000Z",
+            name=f"trial-{n:04d}",
+            manifest={
+                "name": name,
+                "status": "running" if state == "running" else "completed",
+                "pid": None,
+                **({} if state == "running" else {"tune": tune}),
+            },
+        )
+        if state != "running":
+            trials.append(
+                {
+                    "number": n,
+                    "state": state,
+                    "value": value,
+                    "params": params,
+                    "run_dir": f"trial-{n:04d}/{run.name}",
+                    "reason": "loss became NaN" if state == "failed" else None,
+                }
+            )
+    if with_json:
+        document = {
+            "study": study,
+            "metric": "val_mae",
+            "direction": "minimize",
+            "trials_wanted": 12,
+            "trials": {"complete": 2, "pruned": 0, "failed": 1, "running": 1},
+            "best": {"value": 1.25, "params": trials[1]["params"], "trial": 1},
+            "trial_list": trials,
+        }
+        (folder / "study.json").write_text(json.dumps(document), encoding="utf-8")
+    return folder
+
+
+def test_read_study_joins_records_and_trial_folders(tmp_path: Path) -> None:
+    from dltrain.report.study_listing import is_study_folder, read_study
+
+    folder = make_study(tmp_path)
+    assert is_study_folder(folder) and not is_study_folder(tmp_path / "mlp_tune")
+    view = read_study(folder)
+    assert (view.study.metric, view.study.direction, view.study.trials_planned) == (
+        "val_mae",
+        "minimize",
+        12,
+    )
+    assert view.param_keys == list(PARAMS)
+    assert [(t.number, t.state, t.value, t.is_best) for t in view.trials] == [
+        (0, "complete", 1.5, False),
+        (1, "complete", 1.25, True),
+        (2, "failed", None, False),
+        (3, "running", None, False),  # its folder only: the record comes when it ends
+    ]
+    assert view.trials[2].reason == "loss became NaN"
+    assert all(
+        t.run is not None and t.run.path.parent.name == f"trial-{t.number:04d}" for t in view.trials
+    )
+
+
+def test_read_study_without_study_json_uses_the_trials_run_json(tmp_path: Path) -> None:
+    from dltrain.report.study_listing import is_study_folder, read_study
+
+    folder = make_study(tmp_path, with_json=False)
+    assert is_study_folder(folder)
+    view = read_study(folder)
+    assert view.study.metric == "val_mae" and view.study.direction is None
+    assert [t.params.get("training.batch_size") for t in view.trials] == [32, 32, 32, None]
+    assert not any(t.is_best for t in view.trials)  # no direction: no best to claim
+
+
+def test_list_studies_in_runs_and_name_folders_and_runs_listing_leaves_trials_out(
+    tmp_path: Path,
+) -> None:
+    from dltrain.report.study_listing import list_studies, study_record
+
+    make_run(tmp_path, "20240501T120000Z")
+    folder = make_study(tmp_path)
+    studies = list_studies(tmp_path)
+    assert (
+        [s.path for s in studies]
+        == [folder]
+        == [s.path for s in list_studies(tmp_path / "mlp_tune")]
+    )
+    record = study_record(studies[0])
+    assert record["kind"] == "study" and record["status"] == "running"
+    assert (record["trials"], record["trials_planned"], record["best"], record["best_trial"]) == (
+        2,
+        12,
+        1.25,
+        1,
+    )
+    assert [r.name for r in list_runs(tmp_path)] == ["mnist_mlp"]  # trials stay in the study
+
+
+def test_a_damaged_study_json_is_said_and_the_trials_still_list(tmp_path: Path) -> None:
+    from dltrain.report.study_listing import read_study
+
+    folder = make_study(tmp_path)
+    (folder / "study.json").write_text("[1, 2", encoding="utf-8")
+    view = read_study(folder)
+    assert view.study.error and "study.json: not JSON" in view.study.error
+    assert len(view.trials) == 4 and view.trials[0].params

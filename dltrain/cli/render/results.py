@@ -1,4 +1,4 @@
-"""Rich rendering of run results, run listings, comparisons and model summaries.
+"""Rich rendering of run results, comparisons and model summaries (run listings: listing.py).
 
 Like everything under :mod:`dltrain.cli`, it may print; the library below it never does
 (import-linter keeps ``rich`` out of it, ruff forbids ``print``).
@@ -13,13 +13,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from dltrain.cli.render.listing import render_runs_table  # its home before the split
 from dltrain.config.diff import format_value
 from dltrain.utils.units import format_bytes
 
 if TYPE_CHECKING:
     from dltrain.engine.run import RunResult
     from dltrain.model.summary import ModelSummary
-    from dltrain.report.listing import Comparison, RunSummary
+    from dltrain.report.listing import Comparison
 
 __all__ = [
     "format_column",
@@ -73,8 +74,7 @@ def format_column(values: list[float]) -> list[str]:
     finite = [abs(v) for v in values if math.isfinite(v) and v != 0]
     fixed = all(1e-4 <= v < 1e12 for v in finite)
     return [
-        (_significant(v) if fixed else f"{v:.4e}") if math.isfinite(v) else str(v)
-        for v in values
+        (_significant(v) if fixed else f"{v:.4e}") if math.isfinite(v) else str(v) for v in values
     ]
 
 
@@ -104,44 +104,6 @@ def render_run_result(console: Console, result: RunResult) -> None:
         style = "yellow" if result.status == "interrupted" else "red"
         console.print(result.message, markup=False, style=style)
     console.print(f"run folder: {result.run_dir}  ({result.status})", markup=False)
-
-
-def _when(stamp: str | None) -> str:
-    """ISO timestamps to the minute-and-second a table needs: ``2026-11-28 21:10:52``."""
-    return stamp[:19].replace("T", " ") if stamp else "-"
-
-
-def render_runs_table(console: Console, runs: list[RunSummary]) -> None:
-    """``dltrain runs``: one row per run."""
-    table = Table()
-    described = any(run.description for run in runs)  # no empty column when none has one
-    columns = ("name", "run", "data", "status", "epochs", "best val", "test", "duration")
-    for column in (*columns, "started", *(["description"] if described else [])):
-        table.add_column(column)
-    for run in runs:
-        best = f"{run.best[0]} {_fmt(run.best[1])}" if run.best else "-"
-        test = "-"
-        if run.test_metrics:
-            key = "accuracy" if "accuracy" in run.test_metrics else next(iter(run.test_metrics))
-            test = f"{key} {_fmt(run.test_metrics[key])}"
-        duration = f"{run.duration_s:.1f}s" if run.duration_s is not None else "-"
-        table.add_row(
-            *_cells(
-                run.name,
-                run.path.name,
-                run.data or "-",
-                run.status,
-                run.epochs,
-                best,
-                test,
-                duration,
-                _when(run.started_at),
-                *([run.description or ""] if described else []),
-            )
-        )
-    console.print(table)
-    if not runs:
-        console.print("no runs found", markup=False)
 
 
 def render_comparison(console: Console, comparison: Comparison) -> None:
