@@ -44,6 +44,7 @@ __all__ = [
     "ProcessInfo",
     "claim_lock",
     "current_trials",
+    "damaged_storage",
     "fail_lost_trials",
     "fail_stale",
     "is_finished",
@@ -125,9 +126,42 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
 
 
 def _cannot_open(url: str, exc: Exception) -> UsageError:
+    damaged = damaged_storage(url, exc)
+    if damaged is not None:
+        return UsageError(damaged)
     return UsageError(
         f"--storage {public_url(url)}: cannot open the study storage: {first_line(exc)}"
     )
+
+
+def damaged_storage(url: str, exc: BaseException) -> str | None:
+    """What to say when ``exc`` comes from a damaged SQLite study file; None otherwise.
+
+    Optuna wraps SQLite's "database disk image is malformed" in "An exception is raised
+    during the commit ... e.g. exceeding max length", which points nowhere near the file.
+    """
+    import sqlite3
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, sqlite3.DatabaseError) and any(
+            word in str(seen) for word in ("malformed", "not a database")
+        ):
+            return (
+                f"the study storage file {_sqlite_file(url)} is damaged ({first_line(seen)}); "
+                "restore it from a backup, or start a new study with --study NEW"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _sqlite_file(url: str) -> str:
+    import sqlalchemy.engine
+
+    try:
+        return sqlalchemy.engine.make_url(url).database or public_url(url)
+    except Exception:  # noqa: BLE001 - only for the message
+        return public_url(url)
 
 
 def require_driver(url: str) -> None:

@@ -40,6 +40,7 @@ from dltrain.tune.storage import (
     Heartbeat,
     claim_lock,
     current_trials,
+    damaged_storage,
     is_finished,
     open_storage,
     require_driver,
@@ -441,6 +442,9 @@ def _study_stopped(context: StudyContext, exc: Exception) -> StudyError | None:
     full disk, a database that refuses the commit); None for any other error."""
     import optuna
 
+    damaged = damaged_storage(context.url, exc)
+    if damaged is not None:
+        return StudyError(f"{damaged}. The study stopped; its trials so far are kept")
     if isinstance(exc, optuna.exceptions.StorageInternalError):
         cause = exc.__cause__ or exc.__context__
         what = f"the study storage {context.url} could not be written"

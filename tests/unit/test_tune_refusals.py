@@ -159,3 +159,23 @@ def test_an_empty_or_odd_study_name_is_refused(
     assert result.exit_code == 2, result.output
     assert f"error: --study {study!r}: use letters, digits" in result.stderr
     assert not runs.exists()  # said before anything was made
+
+
+def test_a_damaged_study_db_is_named_as_damaged(
+    tmp_path: Path, regression_csv: Path, fake_study: Callable[[list[float]], None]
+) -> None:
+    """Fault probes 2, cosmetic: a study.db with overwritten pages gave Optuna's "An exception
+    is raised during the commit... e.g. exceeding max length"."""
+    fake_study([3.0, 2.0, 4.0, 1.0])
+    config = write_tune(tmp_path, regression_csv, SPACE, plots=False)
+    runs = tmp_path / "runs"
+    study_module.tune_study(config, trials=3, runs_dir=runs)
+    database = runs / "reg_tune" / "reg_tune" / "study.db"
+    with database.open("r+b") as handle:  # SQLite pages 3-5 (of 4 KiB) overwritten
+        handle.seek(2 * 4096)
+        handle.write(bytes(range(256)) * 48)
+    result = runner.invoke(app, ["tune", str(config), "--runs-dir", str(runs), "--trials", "4"])
+    assert result.exit_code == 2, result.output
+    assert f"error: the study storage file {database.resolve()} is damaged (" in result.stderr
+    assert "malformed" in result.stderr and "--study NEW" in result.stderr
+    assert "exception is raised during the commit" not in result.stderr
