@@ -98,6 +98,11 @@ def test_eval_reproduces_the_runs_test_metrics(mlp_run: Path) -> None:
     assert result.written is not None and result.written.parent == mlp_run
     saved = json.loads(result.written.read_text())
     assert saved["split"] == "test" and saved["examples"] == 64
+    # It names the checkpoint and the epoch it holds (issue 25 N19).
+    best_epoch = json.loads((mlp_run / "run.json").read_text())["best"]["epoch"]
+    assert saved["checkpoint_epoch"] == best_epoch and f"epoch {best_epoch}" in saved[
+        "checkpoint_detail"
+    ]
 
 
 def test_eval_cli_on_checkpoint_and_validation_split(mlp_run: Path) -> None:
@@ -106,6 +111,10 @@ def test_eval_cli_on_checkpoint_and_validation_split(mlp_run: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "accuracy" in result.output and "validation metrics" in result.output
+    epochs = json.loads((mlp_run / "run.json").read_text())["epochs_completed"]
+    assert f"checkpoint: checkpoints/last.keras (epoch {epochs}, the last completed)" in (
+        result.output
+    )
 
 
 def test_eval_latest_run_of_a_name_and_data_file_naming(

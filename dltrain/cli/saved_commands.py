@@ -49,6 +49,8 @@ def eval_(
         console = make_console()
         if result.note:
             make_err_console().print(result.note, markup=False)
+        if result.facts is not None:
+            console.print(f"checkpoint: {result.facts.file} ({result.facts.detail})", markup=False)
         title = f"{result.label} metrics" if data is None else f"metrics on {result.label}"
         render_metrics(console, result.metrics, title=title)
         if result.written is not None:
@@ -86,9 +88,7 @@ def predict(
             check_output_file(output, inputs=[input_, target], overwrite=overwrite)
         from dltrain.engine.predict import predict_file
 
-        result = predict_file(
-            target, input_, checkpoint=checkpoint, trust_imports=trust_imports
-        )
+        result = predict_file(target, input_, checkpoint=checkpoint, trust_imports=trust_imports)
         err = make_err_console()
         for note in result.notes:
             err.print(note, markup=False)
@@ -102,9 +102,7 @@ def predict(
 @app.command()
 def export(
     target: Annotated[Path, typer.Argument(help="A run folder or a .keras checkpoint.")],
-    format_: Annotated[
-        str, typer.Option("--format", "-f", help="saved_model, tflite or onnx.")
-    ],
+    format_: Annotated[str, typer.Option("--format", "-f", help="saved_model, tflite or onnx.")],
     quantize: Annotated[
         str, typer.Option("--quantize", help="none; tflite: dynamic, float16 or int8.")
     ] = "none",

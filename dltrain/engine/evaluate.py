@@ -2,17 +2,73 @@
 
 from __future__ import annotations
 
+import filecmp
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from dltrain.errors import UsageError
+from dltrain.errors import CheckpointError, UsageError
 from dltrain.report.saved_run import open_saved_run
-from dltrain.storage import utc_now
+from dltrain.storage import RunFolder, latest_resume_point, utc_now
+from dltrain.storage.manifest import read_resume_state
 
-__all__ = ["EvalResult", "evaluate_target"]
+__all__ = ["CheckpointFacts", "EvalResult", "describe_checkpoint", "evaluate_target"]
 
 _SPLITS = ("test", "validation", "train")
+
+
+@dataclass(frozen=True)
+class CheckpointFacts:
+    """Which checkpoint was evaluated, and after how many epochs its weights were saved."""
+
+    file: str
+    """The file, relative to the run folder where it is inside it (``checkpoints/best.keras``)."""
+    epoch: int | None
+    """Epochs completed when it was saved; None when the run does not say."""
+    detail: str
+    """One line for the terminal: ``epoch 3, best val_loss 0.3761`` (or why it is unknown)."""
+
+
+def describe_checkpoint(run: RunFolder, checkpoint: Path) -> CheckpointFacts:
+    """Say which epoch ``checkpoint`` (a ``.keras`` file of ``run``) holds.
+
+    ``best.keras``: ``run.json``'s ``best`` record (else ``test_checkpoint``). ``last.keras``:
+    the newest resume point, when it is that point's copy; an interrupted run's ``last.keras``
+    holds the weights part-way into the next epoch. A resume point's ``model.keras``: its
+    ``state.json``. Anything else: unknown.
+    """
+    try:
+        file = str(checkpoint.resolve().relative_to(run.path.resolve()))
+    except ValueError:
+        file = str(checkpoint)
+    manifest = run.manifest
+    if file == "checkpoints/best.keras":
+        record = manifest.best or manifest.test_checkpoint
+        if record is None or record.epoch is None:
+            return CheckpointFacts(file, None, "epoch not recorded")
+        value = f", best {record.monitor} {record.value:.4g}" if record.value is not None else ""
+        return CheckpointFacts(file, record.epoch, f"epoch {record.epoch}{value}")
+    if file == "checkpoints/last.keras":
+        try:
+            point = latest_resume_point(run.path / "checkpoints")
+        except CheckpointError:
+            point = None
+        if point is not None and filecmp.cmp(point.model_path, checkpoint, shallow=False):
+            done = point.epochs_completed
+            return CheckpointFacts(file, done, f"epoch {done}, the last completed")
+        if manifest.status == "interrupted":
+            part = (manifest.epochs_completed or 0) + 1
+            return CheckpointFacts(
+                file, None, f"saved when the run was interrupted, part-way into epoch {part}"
+            )
+        return CheckpointFacts(file, None, "epoch unknown (not the newest resume point's copy)")
+    if checkpoint.name == "model.keras" and checkpoint.parent.parent.name == "resume":
+        try:
+            done = read_resume_state(checkpoint.parent / "state.json").epochs_completed
+        except CheckpointError:
+            return CheckpointFacts(file, None, "epoch unknown (its state.json is unreadable)")
+        return CheckpointFacts(file, done, f"epoch {done}, a resume point")
+    return CheckpointFacts(file, None, "epoch unknown")
 
 
 @dataclass
@@ -28,6 +84,8 @@ class EvalResult:
     """How to title the metrics: ``test`` or ``holdout.csv`` (the file given)."""
     note: str | None = None
     """Which run was chosen, when the target was a ``runs/NAME`` folder."""
+    facts: CheckpointFacts | None = None
+    """Which checkpoint was evaluated and its epoch (also in the ``eval-*.json``)."""
 
 
 def evaluate_target(
@@ -39,6 +97,9 @@ def evaluate_target(
     trust_imports: bool = False,
 ) -> EvalResult:
     """Evaluate a run's checkpoint and write ``eval-<split>-<timestamp>.json`` into the run.
+
+    The file and the result name the checkpoint and the epoch it holds
+    (:func:`describe_checkpoint`).
 
     With ``data`` the result is named after that file: ``eval-<file stem>-<timestamp>.json``
     whose ``split`` is the stem and ``data`` the file's path. ``trust_imports``: the run's
@@ -55,6 +116,7 @@ def evaluate_target(
     if data is not None and split != "test":
         raise UsageError("--data replaces the test split; use it with --split test")
     saved = open_saved_run(target, checkpoint, trust_imports=trust_imports)
+    facts = describe_checkpoint(saved.run, saved.checkpoint)
     from dltrain.data import load_datasets
     from dltrain.model import load_model_file
     from dltrain.train.environment import configure_environment
@@ -84,6 +146,8 @@ def evaluate_target(
         {
             "split": name_part,
             "checkpoint": str(saved.checkpoint),
+            "checkpoint_epoch": facts.epoch,
+            "checkpoint_detail": facts.detail,
             "data": str(data.resolve()) if data else None,
             "examples": {
                 "test": datasets.test_size,
@@ -95,4 +159,4 @@ def evaluate_target(
         },
     )
     label = data.name if data else split
-    return EvalResult(name_part, metrics, saved.checkpoint, written, label, saved.note)
+    return EvalResult(name_part, metrics, saved.checkpoint, written, label, saved.note, facts)
