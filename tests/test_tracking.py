@@ -296,6 +296,10 @@ def test_a_run_is_logged_with_params_metrics_artifacts_and_status(
     run = client.get_run(record["run_id"])
     assert run.info.status == "FINISHED"
     assert client.get_experiment(run.info.experiment_id).name == "logged"
+    # The MLflow run is named with its page, as training starts and last (issue 25 N17).
+    url = f"{server}/#/experiments/{run.info.experiment_id}/runs/{record['run_id']}"
+    assert result.output.count(f"mlflow: run {record['run_id']}: {url}") == 2, result.output
+    assert result.output.rstrip().endswith(url)
     params = run.data.params
     assert params["training.epochs"] == "2"
     assert params["model.layers.1.Dense.units"] == "16"
@@ -386,6 +390,8 @@ def test_an_unreachable_server_keeps_the_run_and_sync_uploads_it_later(
     assert first.exit_code == 0, first.output
     assert "uploaded:" in first.output
     run_id = _manifest(result.run_dir)["mlflow"]["run_id"]
+    experiment_id = _manifest(result.run_dir)["mlflow"]["experiment_id"]
+    assert f"{server}/#/experiments/{experiment_id}/runs/{run_id}" in first.output, first.output
     again = runner.invoke(app, ["sync", str(result.run_dir), "--mlflow", server])
     assert again.exit_code == 0 and "updated:" in again.output and run_id in again.output
 

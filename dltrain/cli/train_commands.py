@@ -89,8 +89,20 @@ def run(
                 on_run_folder=output.attach,
             )
         render_run_result(console, result)
+        _say_mlflow_run(result.run_dir)
         if result.exit_code:
             raise typer.Exit(result.exit_code)
+
+
+def _say_mlflow_run(run_dir: Path) -> None:
+    """The MLflow run a tracked run went to, last, so that it is easy to find (also --quiet)."""
+    from dltrain.storage.manifest import MANIFEST, read_manifest
+
+    if not (run_dir / MANIFEST).is_file():
+        return  # a non-chief worker's temporary folder, already removed
+    record = read_manifest(run_dir / MANIFEST).mlflow
+    if record is not None:
+        make_console().print(f"mlflow: {record.describe()}", markup=False)
 
 
 def _latest_if_name(target: Path) -> Path:
@@ -176,3 +188,5 @@ def sync(
                 f"{verb}: {result.run_dir} -> {result.uri} run {result.run_id} ({result.status})",
                 markup=False,
             )
+            if result.url is not None:
+                console.print(f"  {result.url}", markup=False)

@@ -182,6 +182,16 @@ class MlflowRecord(_Section):
     experiment_id: str
     run_id: str
 
+    def web_url(self) -> str | None:
+        """The run's page in the MLflow UI, for an http(s) server (None for a database URI)."""
+        if not self.uri.startswith(("http://", "https://")):
+            return None
+        return f"{self.uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+
+    def describe(self) -> str:
+        """``run 1f2e…: http://host:5000/#/experiments/1/runs/1f2e…`` (the URI without a UI)."""
+        return f"run {self.run_id}: {self.web_url() or self.uri}"
+
 
 class TuneRecord(_Section):
     """A tuning trial's side of the story: which study, which trial, how it ended.

@@ -88,6 +88,9 @@ def tracked_run(loaded: LoadedConfig, run: RunFolder, sink: ProgressSink) -> Ite
         return
     tracker = Tracker(settings, sink.message)
     open_mlflow_run(tracker, run)
+    record = run.manifest.mlflow
+    if tracker.run_id is not None and record is not None:
+        sink.message(f"mlflow: {record.describe()}")
     from dltrain.tracking.callback import MlflowCallback
 
     try:
@@ -126,6 +129,8 @@ class SyncResult:
     status: str
     created: bool
     """A new MLflow run (False: the one ``run.json`` recorded was updated)."""
+    url: str | None = None
+    """The run's page in the MLflow UI (None for a database URI)."""
 
 
 def sync_run(run_dir: Path, uri: str | None = None, *, experiment: str | None = None) -> SyncResult:
@@ -167,12 +172,14 @@ def sync_run(run_dir: Path, uri: str | None = None, *, experiment: str | None = 
         run_id = open_mlflow_run(tracker, run)
         assert run_id is not None  # strict: a failure raised
         upload_run(tracker, run)
+        record = run.manifest.mlflow
         return SyncResult(
             run.path,
             tracker.uri,
             run_id,
             STATUS.get(run.manifest.status, "RUNNING"),
             created=run_id != before,
+            url=record.web_url() if record is not None and record.run_id == run_id else None,
         )
     finally:
         run.release()
