@@ -36,7 +36,10 @@ def runs(
     ] = False,
     as_json: Annotated[
         bool,
-        typer.Option("--json", help="A JSON list of the rows (keys: docs/tuning.md#listing)."),
+        typer.Option(
+            "--json",
+            help="A JSON list of the rows (keys: docs/tuning.md, 'Listing runs and studies').",
+        ),
     ] = False,
     sort: Annotated[
         Optional[str],  # noqa: UP045
@@ -48,7 +51,7 @@ def runs(
             "first (trials by number).",
         ),
     ] = None,
-    desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
+    desc: Annotated[bool, typer.Option("--desc", help="With --sort: descending.")] = False,
     filters: Annotated[
         Optional[list[str]],  # noqa: UP045
         typer.Option(

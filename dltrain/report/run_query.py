@@ -19,6 +19,7 @@ from dltrain.report.listing import RunSummary
 __all__ = ["RUN_KEYS", "run_record", "select_rows"]
 
 RUN_KEYS = (
+    "kind",
     "name",
     "run",
     "path",
@@ -43,7 +44,8 @@ _FILTER = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(!=|>=|<=|=|>|<)(.*)$")
 
 
 def run_record(run: RunSummary) -> dict[str, Any]:
-    """A run as ``--json`` prints it: :data:`RUN_KEYS`, then ``test_metrics`` (all of them).
+    """A run as ``--json`` prints it: :data:`RUN_KEYS` (``kind`` is ``run``), then
+    ``test_metrics`` (all of them).
 
     ``started`` is ISO 8601 in UTC, ``duration`` seconds, ``best``/``test`` the values of
     ``best_metric`` (the run's monitor) and ``test_metric`` (``accuracy``, else ``loss``);

@@ -39,6 +39,7 @@ __all__ = [
 STUDY_FILE = "study.json"
 _TRIAL = re.compile(r"^trial-(\d+)$")
 STUDY_KEYS = (
+    "kind",
     "name",
     "path",
     "status",
@@ -176,7 +177,7 @@ def read_study(study_dir: Path) -> StudyView:
 
 
 def study_record(study: StudyInfo) -> dict[str, Any]:
-    """A study as ``--json`` prints it: ``kind: study`` and :data:`STUDY_KEYS`."""
+    """A study as ``--json`` prints it: :data:`STUDY_KEYS` (``kind`` is ``study``)."""
     counts = study.counts
     return {
         "kind": "study",

@@ -221,8 +221,10 @@ def test_runs_command_json_sort_filter_and_studies(tmp_path: Path) -> None:
     assert table.exit_code == 0 and "studies" in table.output and "val_mae min" in table.output
     assert "2/12" in table.output and "trial-0000" not in table.output
 
-    picked = runner.invoke(app, ["runs", str(tmp_path), "--json", "--filter", "kind=run"])
-    assert picked.exit_code == 2 and "accepted: name, run, path, status" in picked.output
+    unknown = runner.invoke(app, ["runs", str(tmp_path), "--filter", "colour=red"])
+    assert unknown.exit_code == 2 and "accepted: kind, name, run, path, status" in unknown.output
+    studies = runner.invoke(app, ["runs", str(tmp_path), "--json", "--filter", "kind=study"])
+    assert [r["name"] for r in json.loads(studies.stdout)] == ["mlp_tune"]
     done = runner.invoke(
         app, ["runs", str(tmp_path), "--json", "--filter", "status=completed", "--sort", "-name"]
     )

@@ -357,8 +357,8 @@ def test_filter_glob_negation_numbers_and_all_must_hold(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("option", "said"),
     [
-        ({"filters": ["colour=red"]}, "--filter: unknown key 'colour'; accepted: name, run,"),
-        ({"sort": "-speed"}, "--sort: unknown key 'speed'; accepted: name, run,"),
+        ({"filters": ["colour=red"]}, "--filter: unknown key 'colour'; accepted: kind, name, run,"),
+        ({"sort": "-speed"}, "--sort: unknown key 'speed'; accepted: kind, name, run,"),
         ({"filters": ["status"]}, "--filter takes KEY=GLOB"),
         ({"filters": ["test>high"]}, "test is a number; compare it with a number"),
     ],
@@ -382,7 +382,7 @@ def test_run_record_has_stable_keys_and_no_nan(tmp_path: Path) -> None:
         },
     )
     record = run_record(list_runs(tmp_path)[0])
-    assert list(record) == ["kind", *RUN_KEYS, "test_metrics"]
+    assert list(record) == [*RUN_KEYS, "test_metrics"] and record["kind"] == "run"
     assert record["best"] is None and record["best_metric"] == "val_loss"
     assert record["started"] == "2024-05-01T12:00:00+00:00"
     assert (record["test"], record["test_metric"], record["duration"]) == (0.91, "accuracy", 60.5)

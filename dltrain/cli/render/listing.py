@@ -94,7 +94,7 @@ def _widths(shown: list[_Column], width: int) -> list[int]:
         min(c.width, 8) if c.wraps else max(c.min_width or 0, h)
         for c, h in zip(shown, words, strict=True)
     ]
-    spare = width - _GAP * len(shown) - sum(sizes)
+    spare = width - _GAP * (len(shown) - 1) - 1 - sum(sizes)  # the last pads on its right only
     for grow, cap in ((True, 20), (False, None), (True, None)):
         for i, column in enumerate(shown):
             if column.wraps == grow and spare > 0:
