@@ -132,8 +132,8 @@ def launch_workers(
     """Train with ``workers`` local processes; restart the job up to ``max_restarts`` times.
 
     Worker 0 is the chief: its output is this process's output and it alone writes the run
-    folder. The others log to a temporary folder, kept (and returned) only if one fails (not
-    when the job was interrupted: the run is resumable and the logs say nothing more).
+    folder. The others log to a temporary folder, kept (and returned) only if the job does not
+    complete (a failure or an interruption: they show where each worker was).
     ``resume`` continues that run folder instead of starting one from ``config``.
     ``report`` receives one line per event (each worker started: index, pid, address, log
     file; a lost worker; a restart). ``trust_imports``
@@ -224,7 +224,7 @@ def launch_workers(
             + (f"resuming {result.run_dir} from epoch {done}" if result.run_dir else "anew")
         )
         result.lost = None
-    if result.exit_code == 0 or result.interrupted is not None:
+    if result.exit_code == 0:
         shutil.rmtree(logs, ignore_errors=True)
         result.logs = None
     return result
