@@ -188,7 +188,7 @@ def test_study_view_names_the_parameters_it_leaves_out_at_80(tmp_path: Path) -> 
     assert max(len(line) for line in text.splitlines()) <= 80, text
     assert "not shown:" in text and "--wide" in text
     # Clashing keys keep just enough of their path to tell them apart.
-    assert "layers[3].kernel_regularizer_strength" in text.replace("\n", "")
+    assert "layers[3] kernel_regularizer_strength" in text.replace("\n", "")
     wide = _render(render_study, view, wide=True)
     assert "not shown" not in wide
 

@@ -62,6 +62,14 @@ class _Column:
         return max([len(self.header), *(len(c) for c in self.cells)])
 
     @property
+    def narrow(self) -> int:
+        """The width with the header wrapped at its spaces (names and paths: 20 at most)."""
+        cells = max((len(c) for c in self.cells), default=0)
+        if self.wraps:
+            cells = min(cells, 20)
+        return max([cells, *(len(w) for w in self.header.split())])
+
+    @property
     def min_width(self) -> int | None:
         if self.wraps:
             return None
@@ -74,11 +82,11 @@ def _fit(columns: list[_Column], width: int, wide: bool) -> list[_Column]:
     if wide:
         return columns
     chosen = [c for c in columns if c.required]
-    used = sum(c.width for c in chosen) + _GAP * (len(chosen) - 1)
+    used = sum(c.narrow for c in chosen) + _GAP * (len(chosen) - 1)
     for column in columns:
-        if not column.required and used + _GAP + column.width <= width:
+        if not column.required and used + _GAP + column.narrow <= width:
             chosen.append(column)
-            used += _GAP + column.width
+            used += _GAP + column.narrow
     return [c for c in columns if any(c is k for k in chosen)]  # keep the given order
 
 
@@ -241,12 +249,13 @@ def render_runs_table(console: Console, runs: list[RunSummary], *, wide: bool = 
 
 def _short_keys(keys: list[str]) -> dict[str, str]:
     """``optimizer.learning_rate`` -> ``learning_rate``; where two end alike, the nearest
-    part above that is not a layer class comes first: ``layers[1].units``."""
+    part above that is not a layer class comes first, after a space so that the header
+    wraps there: ``layers[1] units``."""
 
     def name(key: str, depth: int) -> str:
         parts = key.split(".")
         kept = [parts[-1]] + [p for p in reversed(parts[:-1]) if not p[:1].isupper()]
-        return ".".join(reversed(kept[:depth]))
+        return " ".join(reversed(kept[:depth]))
 
     short: dict[str, str] = {}
     for depth in range(1, max((k.count(".") + 1 for k in keys), default=1) + 1):
@@ -323,7 +332,7 @@ def render_study(console: Console, view: StudyView, *, wide: bool = False) -> No
     hidden = [short[k] for k in view.param_keys if all(c.header != short[k] for c in shown)]
     if hidden:
         console.print(
-            f"not shown: {', '.join(hidden)} (dltrain runs --wide shows every parameter)",
+            f"not shown: {', '.join(hidden)} (--wide shows them)",
             markup=False,
             soft_wrap=False,
         )
