@@ -403,6 +403,20 @@ def test_onnx_export_keeps_tensorflow_notices_off_the_terminal(
     assert "WARNING:tensorflow" not in done.stderr, done.stderr
 
 
+def test_a_run_that_did_not_complete_is_exported_with_its_status_said(
+    runs: dict[str, tuple[Path, Path]], tmp_path: Path
+) -> None:
+    """Fault probes 2, cosmetic: an `interrupted` run was exported without a word about it."""
+    run = shutil.copytree(runs["mlp"][0], tmp_path / "interrupted")
+    manifest = json.loads((run / "run.json").read_text())
+    manifest.update(status="interrupted", epochs_completed=1)
+    (run / "run.json").write_text(json.dumps(manifest))
+    code, output = _export(run, "--format", "tflite", "--no-verify")
+    assert code == 0, output
+    assert "note: the run is interrupted (1 epoch completed): best.keras is exported" in output
+    assert (run / "export" / "best.tflite").is_file()
+
+
 def test_predict_on_an_artifact_without_its_record(
     runs: dict[str, tuple[Path, Path]], tmp_path: Path
 ) -> None:

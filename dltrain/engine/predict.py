@@ -12,6 +12,7 @@ import numpy as np
 
 from dltrain.data.inputs import PredictionInputs
 from dltrain.data.spec import DataSpec, TargetInfo
+from dltrain.errors import CheckpointError
 from dltrain.report.saved_run import SavedRun, open_saved_run
 
 __all__ = ["Predictions", "predict_file", "prediction_columns"]
@@ -79,9 +80,15 @@ def predict_file(
         DataError: the input cannot be read or lacks feature columns.
         UsageError: a plugin that needs ``trust_imports`` or is not the code recorded.
     """
-    from dltrain.export.formats import artifact_format
+    from dltrain.export.formats import artifact_format, missing_marker
 
     notes: list[str] = []
+    broken = missing_marker(target)
+    if broken is not None:
+        raise CheckpointError(
+            f"{target}: not a {broken.title}: no {broken.marker} in it (an incomplete copy?); "
+            "export the run again with dltrain export"
+        )
     if artifact_format(target) is not None:
         from dltrain.export.inference import predict_artifact
 

@@ -24,7 +24,7 @@ from dltrain.export.options import (
 from dltrain.export.record import ExportResult, export_record
 from dltrain.export.runtime import open_runtime, predict_in_batches
 from dltrain.export.verify import measure_latency, verify_outputs
-from dltrain.report.saved_run import open_saved_run
+from dltrain.report.saved_run import SavedRun, open_saved_run
 from dltrain.storage import atomic_write, atomic_write_text, utc_now
 from dltrain.storage.atomic import atomic_write_dir
 from dltrain.version import __version__
@@ -89,8 +89,8 @@ def export_run(
     source = load_source(saved, spec, verify=verify, calibrate=quantize == "int8")
     import tensorflow as tf
 
-    # TensorFlow gives its Python logger a stderr handler on first use; the converters log
-    # deprecation notices through it. Initialise it now, then silence it like at start-up.
+    # The converters log deprecation notices through TensorFlow's Python logger; the CLI's
+    # QuietOutput gives the root logger a handler first, so TensorFlow adds no stderr one.
     tf.get_logger()
     record_path = sidecar_path(out)
     done: list[tuple[ExportResult, dict[str, Any]]] = []  # what build() made of the artifact
@@ -133,7 +133,20 @@ def export_run(
     publish(out, build)
     result, record = done[0]
     atomic_write_text(record_path, json.dumps(record, indent=2, default=str) + "\n")
+    result.notes = _status_notes(saved)
     return result
+
+
+def _status_notes(saved: SavedRun) -> list[str]:
+    """A run that did not complete is still exported, with its status said."""
+    manifest = saved.run.manifest
+    if manifest.status == "completed":
+        return []
+    epochs = manifest.epochs_completed or 0
+    return [
+        f"note: the run is {manifest.status} ({epochs} epoch{'s' if epochs != 1 else ''} "
+        f"completed): {saved.checkpoint.name} is exported as the run left it"
+    ]
 
 
 def _write(source: ExportSource, path: Path, fmt: str, quantize: str) -> None:

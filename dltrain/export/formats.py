@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import keras
     import numpy as np
 
-__all__ = ["FORMATS", "QUANTIZATIONS", "Format", "Writer", "artifact_format"]
+__all__ = ["FORMATS", "QUANTIZATIONS", "Format", "Writer", "artifact_format", "missing_marker"]
 
 Writer = Callable[["keras.Model", Path, str, "dict[str, np.ndarray]"], None]
 """``write(model, path, quantize, calibration)``: the artifact of a raw-input model at ``path``
@@ -120,4 +120,20 @@ def artifact_format(path: Path) -> str | None:
             return fmt.name
         if fmt.marker is None and not path.is_dir() and path.suffix == fmt.suffix:
             return fmt.name
+    return None
+
+
+def missing_marker(path: Path) -> Format | None:
+    """The format of a folder export that lacks its marker file, else ``None``.
+
+    Such a folder is named like the format's exports (``best.saved_model``) or has an
+    ``export.json`` beside it, and is no run folder (no ``run.json``).
+    """
+    if not path.is_dir() or (path / "run.json").exists():
+        return None
+    for fmt in FORMATS.values():
+        if fmt.marker is None or (path / fmt.marker).is_file():
+            continue
+        if path.suffix == fmt.suffix or path.with_name(path.name + ".export.json").is_file():
+            return fmt
     return None

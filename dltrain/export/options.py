@@ -14,6 +14,7 @@ from pathlib import Path
 from dltrain.data.spec import DataSpec
 from dltrain.errors import ExportError, UsageError
 from dltrain.export.formats import FORMATS, QUANTIZATIONS
+from dltrain.storage import MANIFEST
 
 __all__ = [
     "artifact_path",
@@ -115,6 +116,12 @@ def check_output(out: Path, fmt: str) -> Path:
             place that cannot be written (a read-only file system, no permission).
     """
     chosen = FORMATS[fmt]
+    run = _run_folder_of_checkpoints(out)
+    if run is not None:
+        raise UsageError(
+            f"-o {out}: inside {run / 'checkpoints'}, which belongs to the run (its checkpoints "
+            f"and resume points); write the export elsewhere, e.g. {run / 'export'}"
+        )
     if not chosen.folder and out.suffix != chosen.suffix:
         raise UsageError(f"-o {out}: a {fmt} export is one file that must end with {chosen.suffix}")
     if out.exists() and not sidecar_path(out).is_file():
@@ -125,6 +132,15 @@ def check_output(out: Path, fmt: str) -> Path:
         raise UsageError(f"-o {out}: a {chosen.title} is a folder, and a file is in the way")
     _check_writable(out)
     return out
+
+
+def _run_folder_of_checkpoints(out: Path) -> Path | None:
+    """The run folder whose ``checkpoints/`` holds ``out`` (at any depth), if any."""
+    resolved = out.resolve()
+    for folder in resolved.parents:
+        if folder.name == "checkpoints" and (folder.parent / MANIFEST).is_file():
+            return folder.parent
+    return None
 
 
 def _check_writable(out: Path) -> None:

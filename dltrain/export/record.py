@@ -8,7 +8,7 @@ artifact even where the run folder is not.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ class ExportResult:
     """Milliseconds per example by runtime (``export``, ``keras``) and batch (``batch_1``...);
     ``None`` when not measured (``latency=False``, or not verified)."""
     opset: int | None = None
+    notes: list[str] = field(default_factory=list)
+    """Said beside the result: the run did not complete, so its checkpoint is where it stopped."""
 
 
 def export_record(

@@ -186,3 +186,45 @@ def _rendered(result: ExportResult) -> str:
     buffer = io.StringIO()
     render_export(Console(file=buffer, width=100), result)
     return buffer.getvalue()
+
+
+def test_an_output_inside_a_run_folders_checkpoints_is_refused(tmp_path: Path) -> None:
+    """Fault probes 2, cosmetic: `export -o RUN/checkpoints/resume/x.tflite` was allowed."""
+    run = tmp_path / "runs" / "exp" / "20260101T000000Z"
+    (run / "checkpoints" / "resume").mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    for out, fmt in (
+        (run / "checkpoints" / "resume" / "x.tflite", "tflite"),
+        (run / "checkpoints" / "m.onnx", "onnx"),
+    ):
+        with pytest.raises(UsageError, match=r"inside .*checkpoints, which belongs to the run"):
+            check_output(out, fmt)
+    assert check_output(run / "export" / "m.tflite", "tflite").name == "m.tflite"  # the default
+    loose = tmp_path / "checkpoints" / "m.tflite"  # a folder of that name outside a run: fine
+    assert check_output(loose, "tflite") == loose
+
+
+def test_a_run_that_did_not_complete_is_said_beside_the_export() -> None:
+    """Fault probes 2, cosmetic: exporting an `interrupted` run did not mention its status."""
+    result = _result(None)
+    result.notes = ["note: the run is interrupted (1 epoch completed): best.keras is exported"]
+    out = _rendered(result)
+    assert out.index("exported tflite") < out.index("note: the run is interrupted (1 epoch")
+
+
+def test_predict_on_a_saved_model_folder_without_its_graph_says_so(tmp_path: Path) -> None:
+    """Fault probes 2, cosmetic: it said "not a run folder (no run.json)"."""
+    from typer.testing import CliRunner
+
+    from dltrain.cli import app
+
+    folder = tmp_path / "best.saved_model"
+    (folder / "variables").mkdir(parents=True)
+    (folder / "fingerprint.pb").write_bytes(b"")
+    data = tmp_path / "in.csv"
+    data.write_text("x\n1\n")
+    result = CliRunner().invoke(app, ["predict", str(folder), str(data)])
+    assert result.exit_code == 2, result.output
+    assert f"{folder}: not a SavedModel: no saved_model.pb in it" in result.output
+    assert "run.json" not in result.output
+    assert artifact_format(folder) is None

@@ -16,6 +16,8 @@ def render_export(console: Console, result: ExportResult) -> None:
     """Print what was written and how it compared with the Keras model."""
     quantize = "" if result.quantize == "none" else f", {result.quantize} quantization"
     console.print(f"exported {result.format}{quantize}: {result.path}", markup=False)
+    for note in result.notes:
+        console.print(note, markup=False, style="yellow")
     console.print(
         f"size: {format_bytes(result.size_bytes)} "
         f"(Keras checkpoint: {format_bytes(result.keras_size_bytes)})",
