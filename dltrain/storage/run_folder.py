@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -60,6 +61,12 @@ class RunFolder:
                 except OSError:  # another run started and wrote into it: keep it
                     break
         except OSError as exc:
+            loop = _symlink_loop(root)
+            if loop is not None:
+                raise RunFolderError(
+                    f"{root}: the runs folder is a symlink loop ({loop} leads back to itself); "
+                    "choose another with --runs-dir"
+                ) from exc
             raise RunFolderError(
                 f"{root}: the runs folder is not writable ({exc.strerror}); "
                 "choose another with --runs-dir"
@@ -282,6 +289,22 @@ def _refuse_links_out(run_dir: Path) -> None:
                 "inside it (dltrain does not write through it). Replace the link with a "
                 "folder (or a copy of what it points to)"
             )
+
+
+def _symlink_loop(path: Path) -> Path | None:
+    """The symbolic link in ``path`` (or its parents) that never resolves, if any: ``mkdir``
+    says "File exists" for such a link, which points nowhere near the cause."""
+    for link in (path, *path.parents):
+        if not link.is_symlink():
+            continue
+        try:
+            link.resolve(strict=True)
+        except RuntimeError:  # Python before 3.13 reports a loop so
+            return link
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return link
+    return None
 
 
 def _remove_leftovers(run_dir: Path) -> list[Path]:

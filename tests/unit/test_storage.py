@@ -175,3 +175,18 @@ def test_atomic_write_dir_leaves_the_old_folder_and_no_temporary_on_failure(
 def test_manifest_model_round_trip_keeps_non_finite_metrics() -> None:
     manifest = RunManifest(status="failed", final_metrics={"train": {"loss": float("nan")}})
     assert "NaN" in manifest.to_json()
+
+
+def test_a_symlink_loop_as_runs_dir_is_named(tmp_path: Path) -> None:
+    """Fault probes 2, cosmetic: it said "the runs folder is not writable (File exists)"."""
+    from dltrain.errors import RunFolderError
+
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    for root in (loop, loop / "runs"):
+        with pytest.raises(RunFolderError) as info:
+            RunFolder.check_root(root)
+        assert f"{root}: the runs folder is a symlink loop ({loop} leads back to itself)" in str(
+            info.value
+        )
+        assert "File exists" not in str(info.value)
