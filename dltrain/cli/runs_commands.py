@@ -66,6 +66,10 @@ def runs(
     with reporting(tensorflow=False):
         import json
 
+        from dltrain.runtime.quiet import remove_orphaned_logs
+
+        remove_orphaned_logs()  # a killed process's native log in /tmp: no run will move it
+
         from dltrain.cli.render.listing import (
             render_runs_table,
             render_studies_table,

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
-__all__ = ["QuietOutput", "attach_logs"]
+__all__ = ["QuietOutput", "attach_logs", "remove_orphaned_logs"]
 
 _ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "ABSL_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR"}
 _LOGGERS = ("py.warnings", "tensorflow", "absl", "keras")
@@ -98,7 +98,7 @@ class QuietOutput:
         sys.stderr = os.fdopen(
             os.dup(saved), "w", buffering=1, encoding="utf-8", errors="backslashreplace"
         )
-        _remove_orphaned_logs()
+        remove_orphaned_logs()
         fd, name = tempfile.mkstemp(prefix=f"dltrain-native-{os.getpid()}-", suffix=".log")
         os.dup2(fd, 2)
         os.close(fd)
@@ -180,7 +180,7 @@ class QuietOutput:
                 os.environ[key] = value
 
 
-def _remove_orphaned_logs() -> None:
+def remove_orphaned_logs() -> None:
     """Temporary native logs of dltrain processes that were killed before moving them."""
     for path in Path(tempfile.gettempdir()).glob("dltrain-native-*-*.log"):
         pid = path.name.split("-")[2]

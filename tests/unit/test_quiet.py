@@ -66,3 +66,29 @@ def test_tensorflow_finds_a_root_handler_and_each_trial_gets_its_own_logs(
     assert "trial 1" in second and "trial 0" not in second
     attach_logs(tmp_path / "after")  # no command's output is active: nothing happens
     assert not (tmp_path / "after").exists()
+
+
+def test_runs_sweeps_a_killed_processs_native_log(tmp_path: Path) -> None:
+    # fault-probes-2 (cosmetic): a dead process's /tmp/dltrain-native-*.log stayed until the
+    # next TensorFlow command; `dltrain runs` (no TensorFlow) sweeps it too.
+    import subprocess
+    import sys
+    import tempfile
+
+    from typer.testing import CliRunner
+
+    from dltrain.cli import app
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    orphan = Path(tempfile.gettempdir()) / f"dltrain-native-{child.pid}-test.log"
+    orphan.write_text("native log of a killed run\n")
+    alive = Path(tempfile.gettempdir()) / f"dltrain-native-{os.getpid()}-test.log"
+    alive.write_text("this process is alive\n")
+    try:
+        result = CliRunner().invoke(app, ["runs", str(tmp_path)])
+        assert result.exit_code == 0, result.output
+        assert not orphan.exists() and alive.exists()
+    finally:
+        orphan.unlink(missing_ok=True)
+        alive.unlink(missing_ok=True)
