@@ -11,6 +11,7 @@ from pydantic import (
     Field,
     PositiveFloat,
     PositiveInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -110,6 +111,22 @@ class CsvData(Strict):
     """Rows per chunk when streaming."""
     limit: PositiveInt | None = None
     """Use only the first N rows of each file (smoke runs)."""
+    group: str | None = None
+    """A column naming a group (a patient, a movie, a user): the ``test`` and ``validation``
+    fractions then cut whole groups, so no group is in two splits. The distinct values are
+    sorted, permuted by the seed and taken until each split's share of rows is reached (at
+    least one group each, one left for training). Not a feature unless listed in
+    ``features``; an empty group cell is an error. Needs ``stream: false``."""
+
+    @field_validator("group")
+    @classmethod
+    def _group_in_memory(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("stream"):
+            raise ValueError(
+                "`group` needs the in-memory loader: the groups are cut from every row's "
+                "group before the first row is placed; set `stream: false`"
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> CsvData:

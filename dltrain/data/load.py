@@ -203,12 +203,16 @@ def _load_csv(data: CsvData, config: ExperimentConfig, test_path: Path | None) -
         y={k: s.y for k, s in splits.items()},
         plain={k: s.labels for k, s in splits.items()},
     )
+    split_prints = {
+        k: _split_fingerprint(s.x, s.labels, loaded.spec.targets) for k, s in splits.items()
+    }
+    for k, count in loaded.groups.items():
+        if k in split_prints:
+            split_prints[k]["groups"] = count
     fingerprint = {
         "kind": "csv",
         "files": [file_fingerprint(p) for p in loaded.files],
-        "splits": {
-            k: _split_fingerprint(s.x, s.labels, loaded.spec.targets) for k, s in splits.items()
-        },
+        "splits": split_prints,
     }
     train_size = len(splits["train"])
     validation = splits.get("validation")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from dltrain.config.schema import CsvData
+from dltrain.data.csv.groups import group_sources
 from dltrain.data.csv.layout import CsvSources, target_infos
 from dltrain.data.csv.split_store import SplitStore, row_bound
 from dltrain.data.csv.stats import TEST, TRAIN, VALIDATION, StatsAccumulator, TabularStats
@@ -48,6 +49,8 @@ class LoadedArrays:
     stats: TabularStats
     warnings: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    groups: dict[str, int] = field(default_factory=dict)
+    """With ``data.group``: distinct groups per split."""
 
 
 def merge_prepared(parts: list[PreparedChunk]) -> PreparedChunk:
@@ -133,12 +136,13 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
     Raises:
         DataError: any problem in the files (located), or an empty split.
     """
+    sources = group_sources(data, sources, seed)
     # Chunk by chunk straight into the splits: only one chunk's text is held at a time, and
     # no second copy of the file's rows.
     store = SplitStore(_capacity(sources, data, seed))
     plan = sources.main.plan
     acc = StatsAccumulator(plan.numeric, [c for c in plan.features if c in plan.categorical])
-    warnings: list[str] = []
+    warnings: list[str] = list(sources.warnings)
     for source in sources.all:
         present: dict[str, int] = {}
         filled: dict[str, int] = {}
@@ -185,4 +189,4 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
     # The parsed chunks and the per-column split arrays are freed by now: give their heap
     # pages back, or the process stays as large as at its busiest (docs/benchmarks.md).
     release_freed_memory()
-    return LoadedArrays(spec, splits, stats, warnings, sources.files)
+    return LoadedArrays(spec, splits, stats, warnings, sources.files, sources.groups)

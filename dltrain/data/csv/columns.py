@@ -107,7 +107,10 @@ def plan_columns(data: CsvData, columns: tuple[str, ...], path: Path) -> ColumnP
     elif data.feature_groups:
         features = [c for cols in data.feature_groups.values() for c in cols]
     else:
-        features = [c for c in columns if c not in targets]
+        # The group column names which rows belong together, it is not something to learn.
+        features = [c for c in columns if c not in targets and c != data.group]
+    if data.group is not None:
+        _check_names([data.group], columns, ("data", "group"), False, in_file)
     both = [c for c in features if c in targets]
     if both:
         raise DataError(

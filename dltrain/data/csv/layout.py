@@ -37,6 +37,8 @@ class CsvFile:
     skip_test: bool = False
     """Rows the seeded split puts in the test split are left out (a separate test file
     replaces them)."""
+    row_codes: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """With ``data.group``: the split of every data row, cut by whole groups beforehand."""
 
     def chunks(
         self,
@@ -87,6 +89,8 @@ class CsvFile:
         """Splits of data rows ``start .. start+n-1`` of this file."""
         if self.all_test:
             return np.full(n, TEST, dtype=np.uint8)
+        if self.row_codes is not None:
+            return self.row_codes[start : start + n]
         return split_codes(start, n, seed, self.test_fraction, data.validation)
 
     def _finish(self, prepared: PreparedChunk) -> PreparedChunk:
@@ -111,6 +115,9 @@ class CsvSources:
     main: CsvFile
     test: CsvFile | None = None
     files: list[Path] = field(default_factory=list)
+    groups: dict[str, int] = field(default_factory=dict)
+    """With ``data.group``: distinct groups per split name."""
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def all(self) -> list[CsvFile]:
