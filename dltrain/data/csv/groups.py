@@ -108,7 +108,7 @@ def cut_groups(
             f"{'test' if code == TEST else 'validation'} ({fraction:g})" for code, fraction in cuts
         )
         raise DataError(
-            f"data.group: column {column!r} has {len(names)} group"
+            f"column {column!r} has {len(names)} group"
             f"{'' if len(names) == 1 else 's'}; cutting {asked} with whole groups and one left "
             f"for training needs at least {needed}",
             key=("data", "group"),
