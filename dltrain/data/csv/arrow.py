@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from dltrain.data.compressed import compression_of, open_data_bytes
 from dltrain.data.csv.columns import ColumnPlan, canonical_label
 from dltrain.data.csv.reader import MISSING_TOKENS, CsvFormat, is_missing, max_cell_chars
 
@@ -79,7 +80,7 @@ def _clean_label(value: str) -> str:
 
 def _starts_with_header(path: Path) -> bool:
     """Whether the first line holds the header (pyarrow skips lines, not blank-skipped rows)."""
-    with path.open("rb") as handle:
+    with open_data_bytes(path, "a CSV file") as handle:
         first = handle.readline(1 << 16)
     return bool(first.removeprefix(b"\xef\xbb\xbf").strip())
 
@@ -120,9 +121,11 @@ def fast_chunks(
     start = 0
     pending: list[dict[str, np.ndarray]] = []
     held = 0
+    # A compressed file is read through the bounded stream (see dltrain.data.compressed).
+    source = path if compression_of(path) is None else open_data_bytes(path, "a CSV file")
     try:
         reader = pacsv.open_csv(
-            path,
+            source,
             read_options=reader_options,
             parse_options=parse_options,
             convert_options=convert_options,
@@ -141,6 +144,8 @@ def fast_chunks(
         # Rows before ``start`` are yielded; the careful reader takes over from there.
         raise FastPathFailed(start, str(exc)) from None
     finally:
+        if not isinstance(source, Path):
+            source.close()
         # The reader's blocks are freed by now; without this the pool keeps their pages.
         pa.default_memory_pool().release_unused()
     columns = _concatenate(pending) if pending else {}

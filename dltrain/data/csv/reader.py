@@ -12,8 +12,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
-from dltrain.data.files import check_data_file
+from dltrain.data.compressed import open_data_text
 from dltrain.errors import DataError
 
 __all__ = [
@@ -68,17 +69,9 @@ class Chunk:
     """The file's decimal mark (numbers are parsed with it)."""
 
 
-def _open(path: Path):  # type: ignore[no-untyped-def]
-    check_data_file(path, "a CSV file")
-    try:
-        # utf-8-sig drops the byte-order mark spreadsheet programs write.
-        return path.open(encoding="utf-8-sig", newline="")
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a folder, expected a CSV file") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+def _open(path: Path) -> IO[str]:
+    # utf-8-sig drops the byte-order mark spreadsheet programs write; .gz/.bz2 decompress.
+    return open_data_text(path, "a CSV file")
 
 
 def _is_number(value: str, decimal: str = ".") -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from dltrain.data.compressed import open_data_bytes
 from dltrain.data.csv.tabular import PreparedChunk
 
 __all__ = ["SplitStore", "row_bound"]
@@ -27,7 +28,7 @@ _BLOCK = 1 << 24
 def row_bound(path: Path) -> int:
     """At most this many rows: one per line break (``\\n`` or ``\\r``), plus a last line."""
     newlines = returns = 0
-    with path.open("rb") as handle:
+    with open_data_bytes(path, "a CSV file") as handle:  # decompressed lines, if .gz/.bz2
         while block := handle.read(_BLOCK):
             newlines += block.count(b"\n")
             returns += block.count(b"\r")
