@@ -87,9 +87,14 @@ class CsvData(Strict):
     """The column(s) to predict. Several targets pair, in order, with the model's outputs."""
     features: list[str] | None = None
     """Feature columns; default: every column that is not a target."""
-    categorical: list[str] = Field(default_factory=list)
+    categorical: list[str] | Literal["auto"] = Field(default_factory=list)
     """Feature columns holding categories (text or integer codes), one-hot encoded inside
-    the model with a vocabulary taken from the training split."""
+    the model with a vocabulary taken from the training split. ``auto``: every feature
+    column with a non-empty cell that is not a number, in any row of ``path`` (or
+    ``train_path``) up to ``limit``, is categorical; the others, integer codes included,
+    stay numeric (to one-hot integer codes, list every categorical column instead: ``auto``
+    and a list do not mix). One extra pass over that file decides it, before loading or
+    streaming."""
     feature_groups: dict[str, list[str]] | None = None
     """Split the features into several named model inputs (for multi-input functional
     models); default: one input named ``features``."""

@@ -213,6 +213,7 @@ def _load_csv(data: CsvData, config: ExperimentConfig, test_path: Path | None) -
         "kind": "csv",
         "files": [file_fingerprint(p) for p in loaded.files],
         "splits": split_prints,
+        **sources.fingerprint(),
     }
     train_size = len(splits["train"])
     validation = splits.get("validation")
@@ -226,4 +227,5 @@ def _load_csv(data: CsvData, config: ExperimentConfig, test_path: Path | None) -
         warnings=loaded.warnings,
         source=source,
         validation_split="validation" if validation is not None else None,
+        summary=sources.summary(),
     )

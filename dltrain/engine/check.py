@@ -131,16 +131,25 @@ def locate_data(loaded: LoadedConfig) -> str | None:
     search order as ``run`` (``data.path``, ``$DLTRAIN_DATA_DIR``, the Keras cache,
     ``/usr/share/datasets``, then a Keras download). Image and audio folders are decoded
     file by file, as ``run`` would (every bad file reported), and summarized: files per split
-    and class, sizes, modes or sample rates seen. CSV data is read by :func:`inspect_config`
-    already, so ``None`` here.
+    and class, sizes, modes or sample rates seen. CSV data is located by :func:`inspect_config`
+    reading it, so ``None`` here, unless ``categorical: auto`` inferred column kinds to show
+    (the load is shared with :func:`inspect_config` inside ``sharing_datasets``).
 
     Raises:
         DataError: the same error ``run`` gives when the data cannot be found.
     """
-    from dltrain.config.schema import FolderData, MnistData
+    from dltrain.config.schema import CsvData, FolderData, MnistData
     from dltrain.data.mnist import locate_mnist
 
     data = loaded.config.data
+    if isinstance(data, CsvData) and data.categorical == "auto":
+        from dltrain.data import load_datasets
+
+        datasets = load_datasets(loaded.config, source=loaded.source)
+        if not datasets.summary:
+            return None
+        lines = [f"csv data: {data.path or data.train_path}", *datasets.summary]
+        return "\n".join(lines[:1] + [f"  {line}" for line in lines[1:]])
     if isinstance(data, FolderData):
         from dltrain.data import load_datasets
 

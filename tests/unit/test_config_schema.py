@@ -134,7 +134,7 @@ def test_reference_documents_the_written_forms() -> None:
     assert "`class_name`" not in layers.split("|---|", 1)[1]  # not a row of the table
     assert "| `name` | text | the file's name |" in text
     assert "list of (integer \\| null) \\| null" in text and "null \\| null" not in text
-    assert "| `categorical` | list of text | `[]` |" in text
+    assert "| `categorical` | list of text \\| `auto` | `[]` |" in text
     assert "see section" not in text
     optimizer = text.split("## optimizer", 1)[1].split("\n## ", 1)[0]
     assert "| `name` | text | `\"adam\"` | Keras optimizer name" in optimizer

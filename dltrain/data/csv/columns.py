@@ -21,6 +21,7 @@ from dltrain.utils.keys import did_you_mean
 
 __all__ = [
     "ColumnPlan",
+    "TextInNumbers",
     "canonical_label",
     "input_name",
     "parse_floats",
@@ -80,8 +81,15 @@ def _check_names(
             )
 
 
-def plan_columns(data: CsvData, columns: tuple[str, ...], path: Path) -> ColumnPlan:
+def plan_columns(
+    data: CsvData,
+    columns: tuple[str, ...],
+    path: Path,
+    inferred: frozenset[str] = frozenset(),
+) -> ColumnPlan:
     """Targets, tasks, feature groups and categorical columns, validated against ``columns``.
+
+    ``inferred``: the categorical columns when ``data.categorical`` is ``auto``.
 
     Raises:
         DataError: a named column that the file lacks (with "did you mean"), a target also
@@ -127,8 +135,13 @@ def plan_columns(data: CsvData, columns: tuple[str, ...], path: Path) -> ColumnP
         groups = {DEFAULT_GROUP: tuple(features)}
     if not any(groups.values()):
         raise DataError(f"{path}: no feature columns left besides the target(s)")
-    _check_names(data.categorical, features, ("data", "categorical"), True, "among the features")
-    plan = ColumnPlan(columns, targets, tasks, groups, frozenset(data.categorical))
+    if data.categorical == "auto":
+        categorical = inferred
+    else:
+        key = ("data", "categorical")
+        _check_names(data.categorical, features, key, True, "among the features")
+        categorical = frozenset(data.categorical)
+    plan = ColumnPlan(columns, targets, tasks, groups, categorical)
     _check_input_names(plan)
     return plan
 
@@ -147,6 +160,15 @@ def _check_input_names(plan: ColumnPlan) -> None:
                     f"input {name!r}; rename the group or the column"
                 )
             taken[name] = f"column {col!r}"
+
+
+class TextInNumbers(DataError):
+    """Text in a column parsed as numbers; ``comma``: it looks like a decimal-comma number."""
+
+    def __init__(self, message: str, column: str, comma: bool) -> None:
+        super().__init__(message)
+        self.column = column
+        self.comma = comma
 
 
 def _where(path: Path, chunk: Chunk, row: int, field: int) -> str:
@@ -188,11 +210,14 @@ def _parse_floats_slowly(
         except ValueError:
             if not is_missing(value):
                 written = chunk.rows[i][field].strip()
-                if chunk.decimal == "." and is_comma_number(written):
+                comma = chunk.decimal == "." and is_comma_number(written)
+                if comma:
                     hint = "it looks like a number with a decimal comma: set data.decimal to ','"
-                raise DataError(
+                raise TextInNumbers(
                     f"{_where(path, chunk, i, field)}: column {column!r} holds text "
-                    f"{written!r} where numbers are expected; {hint}"
+                    f"{written!r} where numbers are expected; {hint}",
+                    column,
+                    comma,
                 ) from None
             out[i] = np.nan
     return out

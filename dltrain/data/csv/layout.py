@@ -14,7 +14,8 @@ import numpy as np
 from dltrain.config.schema import CsvData
 from dltrain.data.config_keys import about
 from dltrain.data.csv.arrow import FastPathFailed, fast_chunks
-from dltrain.data.csv.columns import ColumnPlan, check_classes, plan_columns
+from dltrain.data.csv.columns import ColumnPlan, TextInNumbers, check_classes, plan_columns
+from dltrain.data.csv.kinds import find_text_columns, text_columns_error
 from dltrain.data.csv.reader import CsvFormat, detect_format, iter_chunks
 from dltrain.data.csv.stats import TEST, split_codes
 from dltrain.data.csv.tabular import PreparedChunk, apply_missing, prepare_chunk
@@ -80,10 +81,21 @@ class CsvFile:
             if chunk.start < done:
                 continue
             codes = self.split_codes(chunk.start, len(chunk.rows), seed, data)
-            prepared = prepare_chunk(
-                chunk, self.plan, data, self.path, codes, with_targets=with_targets
-            )
+            try:
+                prepared = prepare_chunk(
+                    chunk, self.plan, data, self.path, codes, with_targets=with_targets
+                )
+            except TextInNumbers as err:
+                raise self._text_error(err, data) from None
             yield self._finish(prepared)
+
+    def _text_error(self, err: TextInNumbers, data: CsvData) -> DataError:
+        """Text in a numeric feature: every such column of the file in one error."""
+        if err.comma or err.column not in self.plan.numeric:
+            return err
+        numeric = [err.column] + [c for c in self.plan.numeric if c != err.column]
+        found = find_text_columns(self.path, self.fmt, numeric, data.limit)
+        return text_columns_error(found) if err.column in found else err
 
     def split_codes(self, start: int, n: int, seed: int, data: CsvData) -> np.ndarray:
         """Splits of data rows ``start .. start+n-1`` of this file."""
@@ -118,6 +130,23 @@ class CsvSources:
     groups: dict[str, int] = field(default_factory=dict)
     """With ``data.group``: distinct groups per split name."""
     warnings: list[str] = field(default_factory=list)
+    inferred: tuple[str, ...] | None = None
+    """With ``categorical: auto``: the feature columns found to hold text, in order."""
+
+    def fingerprint(self) -> dict[str, list[str]]:
+        """What ``categorical: auto`` decided, for run.json (empty without ``auto``)."""
+        if self.inferred is None:
+            return {}
+        return {"categorical_inferred": list(self.inferred)}
+
+    def summary(self) -> list[str]:
+        """The feature columns by kind, for ``dltrain check`` (only with ``auto``)."""
+        if self.inferred is None:
+            return []
+        plan = self.main.plan
+        numeric = ", ".join(plan.numeric) or "none"
+        categorical = ", ".join(self.inferred) or "none"
+        return [f"columns: numeric {numeric}; categorical (inferred) {categorical}"]
 
     @property
     def all(self) -> list[CsvFile]:
@@ -153,6 +182,10 @@ def resolve_sources(data: CsvData, test_path: Path | None = None) -> CsvSources:
     with about(("data", "path" if data.path else "train_path")):
         fmt = detect_format(main_path, data.delimiter, data.header, data.decimal)
     plan = plan_columns(data, fmt.columns, main_path)
+    inferred: tuple[str, ...] | None = None
+    if data.categorical == "auto":
+        inferred = tuple(find_text_columns(main_path, fmt, plan.features, data.limit))
+        plan = plan_columns(data, fmt.columns, main_path, frozenset(inferred))
     other = (
         test_path
         if test_path is not None
@@ -165,7 +198,7 @@ def resolve_sources(data: CsvData, test_path: Path | None = None) -> CsvSources:
     if other is None:
         if not data.test:
             raise DataError("data: no test split: give data.test (a fraction) or data.test_path")
-        return CsvSources(main, None, [main_path])
+        return CsvSources(main, None, [main_path], inferred=inferred)
     # A --data file given on the command line is not a config value.
     with about(("data", "test_path") if test_path is None else None):
         test_fmt = detect_format(
@@ -176,7 +209,7 @@ def resolve_sources(data: CsvData, test_path: Path | None = None) -> CsvSources:
         )
         test_plan = rebind(plan, test_fmt.columns, other, True)
     test = CsvFile(other, test_fmt, test_plan, all_test=True)
-    return CsvSources(main, test, [main_path, other])
+    return CsvSources(main, test, [main_path, other], inferred=inferred)
 
 
 def target_infos(

@@ -279,9 +279,11 @@ def load_stream(data: CsvData, config: ExperimentConfig, test_path: Path | None)
             "stream": True,
             "files": [file_fingerprint(p) for p in sources.files],
             "splits": splits,
+            **sources.fingerprint(),
         },
         batch_size=resolve_batch(config.training.batch_size, sizes["train"]),
         warnings=warnings,
         source=source,
         validation_split="validation" if has_validation else None,
+        summary=sources.summary(),
     )

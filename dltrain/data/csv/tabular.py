@@ -38,7 +38,10 @@ __all__ = [
     "tabular_spec",
 ]
 
-_TEXT_HINT = "add the column to data.categorical if it holds categories, or fix the value"
+_TEXT_HINT = (
+    "add the column to data.categorical if it holds categories (or set `categorical: auto`), "
+    "or fix the value"
+)
 _TARGET_HINT = "set data.task to binary or multiclass if it holds classes, or fix the value"
 
 
