@@ -6,13 +6,13 @@ labels from file names, whole speakers held out, raw waveforms in, exports verif
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
+from test_image_folder import predict_rows
 from typer.testing import CliRunner
 
 from dltrain.cli import app
@@ -86,12 +86,6 @@ def trained(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return result.run_dir
 
 
-def _rows(target: Path, data: Path) -> list[dict[str, str]]:
-    result = runner.invoke(app, ["predict", str(target), str(data)])
-    assert result.exit_code == 0, result.output
-    return list(csv.DictReader(result.stdout.splitlines()))
-
-
 def test_a_whole_speaker_is_held_out(trained: Path, recordings: Path, tmp_path: Path) -> None:
     spec = json.loads((trained / "data_spec.json").read_text())
     assert spec["raw_inputs"] == [
@@ -138,7 +132,7 @@ def test_exports_take_the_raw_waveform(trained: Path, recordings: Path, fmt: str
     assert record["verification"]["status"] == "verified"
     # Shift and noise are training-only: the export predicts what the run predicts.
     one = recordings / "1_theo_3.wav"
-    from_run, from_export = _rows(trained, one), _rows(artifact, one)
+    from_run, from_export = predict_rows(trained, one), predict_rows(artifact, one)
     assert from_run[0]["path"] == from_export[0]["path"] == str(one)
     assert from_export[0]["predicted_label"] == from_run[0]["predicted_label"]
     for key in ("label_p_0", "label_p_1", "label_p_2"):

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 from test_audio_folder import recordings  # noqa: F401 (a fixture)
-from test_image_folder import write_photos
+from test_image_folder import with_bad_files, write_photos
 from typer.testing import CliRunner
 
 from dltrain.cli import app
@@ -165,13 +164,7 @@ def test_a_streamed_run_resumes_exactly(
 
 
 def test_bad_files_are_found_before_streaming(photos: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "photos"
-    shutil.copytree(photos, folder)
-    good = next((folder / "train" / "Bag").glob("*.png"))
-    truncated = folder / "train" / "Bag" / "cut.png"
-    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    text = folder / "test" / "Trouser" / "notes.png"
-    text.write_text("not an image\n")
+    folder, truncated, text = with_bad_files(photos, tmp_path)
     with pytest.raises(DataError) as caught:
         _datasets(tmp_path, folder, "true")
     assert "2 image files cannot be read" in str(caught.value)

@@ -116,10 +116,24 @@ def trained(photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return result.run_dir
 
 
-def _rows(target: Path, data: Path) -> list[dict[str, str]]:
+def predict_rows(target: Path, data: Path) -> list[dict[str, str]]:
+    """``dltrain predict TARGET DATA`` as CSV rows (notes go to stderr)."""
     result = runner.invoke(app, ["predict", str(target), str(data)])
     assert result.exit_code == 0, result.output
     return list(csv.DictReader(result.stdout.splitlines()))
+
+
+def with_bad_files(photos: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A copy of ``photos`` with a truncated PNG in train/ and a text file named .png in
+    test/: (folder, truncated, text)."""
+    folder = tmp_path / "photos"
+    shutil.copytree(photos, folder)
+    good = next((folder / "train" / "Bag").glob("*.png"))
+    truncated = folder / "train" / "Bag" / "cut.png"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    text = folder / "test" / "Trouser" / "notes.png"
+    text.write_text("not an image\n")
+    return folder, truncated, text
 
 
 def test_the_run_records_classes_pixels_and_the_files(trained: Path) -> None:
@@ -161,13 +175,7 @@ def test_check_decodes_every_file_and_summarizes(photos: Path, tmp_path: Path) -
 
 
 def test_bad_files_are_all_named_or_skipped(photos: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "photos"
-    shutil.copytree(photos, folder)
-    good = next((folder / "train" / "Bag").glob("*.png"))
-    truncated = folder / "train" / "Bag" / "cut.png"
-    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    text = folder / "test" / "Trouser" / "notes.png"
-    text.write_text("not an image\n")
+    folder, truncated, text = with_bad_files(photos, tmp_path)
     config = _config(tmp_path, folder)
     result = runner.invoke(app, ["check", str(config)])
     assert result.exit_code == 2, result.output
@@ -182,12 +190,12 @@ def test_predict_on_a_file_a_folder_and_an_index(
     trained: Path, photos: Path, tmp_path: Path
 ) -> None:
     one = sorted((photos / "test" / "Trouser").glob("*.png"))[0]
-    single = _rows(trained, one)
+    single = predict_rows(trained, one)
     assert len(single) == 1 and single[0]["path"] == str(one)
     assert set(single[0]) == {
         "row", "path", "predicted_label", "label_p_Bag", "label_p_T-shirt", "label_p_Trouser"
     }  # fmt: skip
-    folder = _rows(trained, photos / "test")
+    folder = predict_rows(trained, photos / "test")
     assert len(folder) == 30
     by_path = {row["path"]: row for row in folder}
     assert by_path[str(one)]["predicted_label"] == single[0]["predicted_label"]
@@ -197,7 +205,7 @@ def test_predict_on_a_file_a_folder_and_an_index(
     index = tmp_path / "index.csv"
     chosen = sorted(by_path)[:4]
     index.write_text("path\n" + "".join(f"{os.path.relpath(p, tmp_path)}\n" for p in chosen))
-    listed = _rows(trained, index)
+    listed = predict_rows(trained, index)
     assert [row["path"] for row in listed] == chosen
     assert [row["predicted_label"] for row in listed] == [
         by_path[p]["predicted_label"] for p in chosen
@@ -230,8 +238,8 @@ def test_exports_take_raw_uint8_pixels(trained: Path, photos: Path, fmt: str) ->
     assert record["inputs"] == [{"name": "image", "shape": [None, 16, 16, 1], "dtype": "uint8"}]
     assert record["verification"]["status"] == "verified"
     # Augmentation is off in the export: the same files get the run's own predictions.
-    from_run = _rows(trained, photos / "test" / "Bag")
-    from_export = _rows(artifact, photos / "test" / "Bag")
+    from_run = predict_rows(trained, photos / "test" / "Bag")
+    from_export = predict_rows(artifact, photos / "test" / "Bag")
     assert [r["predicted_label"] for r in from_export] == [r["predicted_label"] for r in from_run]
     for mine, theirs in zip(from_export, from_run, strict=True):
         assert float(mine["label_p_Bag"]) == pytest.approx(float(theirs["label_p_Bag"]), abs=1e-5)

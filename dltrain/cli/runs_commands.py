@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -107,22 +107,14 @@ def runs(
             # One set of keys for both tables: a row without a key (a run's metric, a
             # study's data) passes no filter on it and sorts last.
             keys = (*RUN_KEYS, *(k for k in STUDY_KEYS if k not in RUN_KEYS))
-            listed = select_rows(
-                list_runs(directory),
-                run_record,
-                keys,
-                filters=filters or [],
-                sort=sort,
-                descending=desc,
-            )
-            studies = select_rows(
-                list_studies(directory),
-                study_record,
-                keys,
-                filters=filters or [],
-                sort=sort,
-                descending=desc,
-            )
+
+            def select(rows: Any, record: Any) -> Any:
+                return select_rows(
+                    rows, record, keys, filters=filters or [], sort=sort, descending=desc
+                )
+
+            listed = select(list_runs(directory), run_record)
+            studies = select(list_studies(directory), study_record)
             if not as_json:
                 if listed or not studies:
                     render_runs_table(console, listed, wide=wide)

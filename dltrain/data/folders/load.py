@@ -11,6 +11,7 @@ checkpoints and exports take raw pixels.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -310,8 +311,6 @@ def folder_fingerprint(entries: Sequence[Entry]) -> dict[str, Any]:
 
 
 def _common_root(paths: Sequence[Path]) -> str:
-    import os
-
     if not paths:
         return ""
     return os.path.commonpath([str(p.parent) for p in paths])
