@@ -43,7 +43,7 @@ def check(
         render_model_summary(console, result.summary)
         if result.data:
             console.print(result.data, markup=False)
-        for line in result.init_from or []:
+        for line in [*(result.init_from or []), *(result.distill or [])]:
             console.print(line, markup=False)
         if result.tune is not None:
             plan = result.tune

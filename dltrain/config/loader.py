@@ -225,6 +225,12 @@ def _resolve_paths(config: ExperimentConfig, source: SourceMap, default_dir: Pat
             target, which = config.init_from, ""
         resolved = resolve(target, ("init_from",))
         config.init_from = f"{resolved}:{which}" if which else resolved
+    if config.distill is not None:
+        target, sep, which = config.distill.teacher.rpartition(":")
+        if not (sep and which in ("best", "last")):
+            target, which = config.distill.teacher, ""
+        teacher = resolve(target, ("distill", "teacher")) or target
+        config.distill.teacher = f"{teacher}:{which}" if which else teacher
 
 
 # ------------------------------------------------------------ validation errors

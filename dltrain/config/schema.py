@@ -40,6 +40,7 @@ from dltrain.config.data_schema import (
     MnistData,
     Strict,
 )
+from dltrain.config.distill_schema import DistillConfig, FeaturePair
 from dltrain.config.tracking_schema import MlflowConfig, TrackingConfig
 from dltrain.config.tune_schema import TuneConfig
 
@@ -50,9 +51,11 @@ __all__ = [
     "CheckpointConfig",
     "CsvData",
     "DataConfig",
+    "DistillConfig",
     "DistributeConfig",
     "EarlyStoppingConfig",
     "ExperimentConfig",
+    "FeaturePair",
     "FineTuneConfig",
     "FolderData",
     "FunctionalModel",
@@ -396,3 +399,6 @@ class ExperimentConfig(Strict):
     init_from: str | None = Field(default=None, pattern=r"^[^:]+(:(best|last))?$")
     """Start from another run's weights: ``RUN`` or ``RUN:best`` (its best checkpoint) or
     ``RUN:last``; layers are matched by name (listed by ``dltrain check`` and in run.json)."""
+    distill: DistillConfig | None = None
+    """Train this model (the student) from a trained teacher run with Keras's
+    ``keras.distillation``; the saved checkpoints are the student alone (docs/guide.md)."""

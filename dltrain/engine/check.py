@@ -24,6 +24,8 @@ class CheckResult:
     tune: TunePlan | None = None
     init_from: list[str] | None = None
     """``init_from``: the run whose weights would be taken, and which layers match."""
+    distill: list[str] | None = None
+    """``distill``: the teacher, its score, and teacher and student parameter counts."""
 
 
 def check_config(
@@ -40,6 +42,7 @@ def check_config(
             when several checks failed.
     """
     from dltrain.data.sharing import sharing_datasets
+    from dltrain.engine.distill import plan_distill
     from dltrain.tracking import check_tracking
 
     errors: list[DltrainError] = []
@@ -56,6 +59,7 @@ def check_config(
         found = attempt(lambda: locate_data(loaded))
         summary = attempt(lambda: inspect_config(loaded))
         init = attempt(lambda: plan_init_from(loaded)) if summary is not None else None
+        distill = attempt(lambda: plan_distill(loaded)) if summary is not None else None
     tune = None
     if tune_check is not None and loaded.config.tune is not None and not errors:
         tune = attempt(lambda: tune_check(loaded))  # trains nothing, but needs a valid base
@@ -68,7 +72,7 @@ def check_config(
                 if str(problem) not in {str(p) for p in problems}:
                     problems.append(problem)
         raise ConfigError(problems=problems)
-    return CheckResult(summary=summary, data=found, tune=tune, init_from=init)
+    return CheckResult(summary=summary, data=found, tune=tune, init_from=init, distill=distill)
 
 
 def plan_init_from(loaded: LoadedConfig) -> list[str] | None:

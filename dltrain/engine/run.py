@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dltrain.config import LoadedConfig, load_config
+from dltrain.engine.distill import attach_teacher, check_conflicts
 from dltrain.engine.init_from import initialize_from
 from dltrain.storage import BestCheckpoint, RunFolder, utc_now
 from dltrain.storage.writing import creating, writing
@@ -78,6 +79,7 @@ def run_experiment(
         loaded = load_config(Path(config), more)
     cfg = loaded.config
     check_tracking(loaded)
+    check_conflicts(loaded)
     # TensorFlow is imported only once the config is known to be valid.
     from dltrain.report import record_start
     from dltrain.train.distributed import worker_scratch
@@ -89,16 +91,18 @@ def run_experiment(
         prepared = prepare(loaded)
         with prepared.session():
             init = initialize_from(loaded, prepared.model)
+            student = prepared.model
+            distill = attach_teacher(loaded, prepared)
             plan = dry_run(loaded, prepared)
             with creating(lambda: RunFolder.create(root, cfg.name, clock)) as run:
                 if on_run_folder is not None:
                     on_run_folder(run.path)
-                record_start(
-                    run, loaded, prepared.model, prepared.datasets, command, clock, prepared.jit
-                )
+                record_start(run, loaded, student, prepared.datasets, command, clock, prepared.jit)
                 run.update(workers=_workers(cfg.distribute.strategy))
                 if init is not None:
                     run.update(init_from=init)
+                if distill is not None:
+                    run.update(distill=distill)
                 return _execute(loaded, prepared, plan, run, progress, started, callbacks=callbacks)
 
 
@@ -147,6 +151,7 @@ def resume_experiment(
         with prepared.session():
             if point is None:  # no epoch finished: start again from the same weights
                 initialize_from(plan.loaded, prepared.model)
+            attach_teacher(plan.loaded, prepared, recorded=run.manifest.distill)
             apply_changes(prepared.model, plan)
             callback_plan = dry_run(plan.loaded, prepared)
             record_resume(run, plan, command)

@@ -21,6 +21,7 @@ from dltrain.utils.keys import KeyPath, did_you_mean
 
 __all__ = [
     "build_optimizer",
+    "compile_arguments",
     "compile_model",
     "default_loss",
     "default_metrics",
@@ -71,6 +72,21 @@ def build_optimizer(config: ExperimentConfig) -> keras.optimizers.Optimizer:
 
 def compile_model(model: keras.Model, config: ExperimentConfig, spec: DataSpec) -> None:
     """Compile ``model`` with the config's optimizer, losses and metrics.
+
+    See :func:`compile_arguments`, which says what is passed to ``model.compile``.
+
+    Raises:
+        ConfigError: every problem found, each at its key path.
+    """
+    model.compile(**compile_arguments(model, config, spec))
+
+
+def compile_arguments(
+    model: keras.Model, config: ExperimentConfig, spec: DataSpec
+) -> dict[str, Any]:
+    """The arguments of ``model.compile`` for the config's optimizer, losses and metrics.
+
+    A distillation run compiles Keras's ``Distiller`` with the student's arguments.
 
     Losses and metrics the config leaves out come from each target's task. ``loss``,
     ``metrics`` and ``loss_weights`` may be mappings keyed by output layer name.
@@ -123,14 +139,14 @@ def compile_model(model: keras.Model, config: ExperimentConfig, spec: DataSpec) 
 
     _record_choices(config, names, loss_list, metric_lists, optimizer)
     single = len(names) == 1
-    model.compile(
-        optimizer=optimizer,
-        loss=loss_list[0] if single else loss_list,
-        loss_weights=weights,
-        metrics=metric_lists[0] if single else metric_lists,
-        steps_per_execution=config.training.steps_per_execution,
-        jit_compile=config.training.jit_compile,
-    )
+    return {
+        "optimizer": optimizer,
+        "loss": loss_list[0] if single else loss_list,
+        "loss_weights": weights,
+        "metrics": metric_lists[0] if single else metric_lists,
+        "steps_per_execution": config.training.steps_per_execution,
+        "jit_compile": config.training.jit_compile,
+    }
 
 
 def _record_choices(

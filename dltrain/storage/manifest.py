@@ -23,6 +23,7 @@ __all__ = [
     "BestCheckpoint",
     "CallbackStates",
     "DataFacts",
+    "DistillRecord",
     "Drift",
     "EarlyStoppingState",
     "InitFrom",
@@ -144,6 +145,30 @@ class InitFrom(_Section):
         if self.source_unused:
             out.append(f"source layers not used: {', '.join(self.source_unused)}")
         return out
+
+
+class DistillRecord(_Section):
+    """The teacher a distillation run learned from (``distill``), so the run can be traced."""
+
+    teacher: str
+    """The run folder the teacher came from."""
+    run_id: str
+    """The teacher run's ``name/timestamp``."""
+    checkpoint: str
+    """The teacher's ``.keras`` file read."""
+    sha256: str
+    """Its SHA-256: ``--resume`` refuses a teacher whose checkpoint changed since."""
+    test_metrics: dict[str, float] = Field(default_factory=dict)
+    """The teacher run's own test metrics (its ``run.json``)."""
+    temperature: float
+    alpha: float
+    """Weight of the loss on the labels (``1 - alpha`` on the teacher's soft targets)."""
+    features: list[dict[str, str]] = Field(default_factory=list)
+    teacher_parameters: int
+    student_parameters: int
+    outputs: dict[str, str] = Field(default_factory=dict)
+    """What each model's output is (``logits`` or ``softmax``: probabilities are turned
+    back into logits, up to a constant, by a clipped log before the temperature)."""
 
 
 class Rollback(_Section):
@@ -279,6 +304,8 @@ class RunManifest(BaseModel):
     """Batches per execution actually used (a divisor of the epoch's steps, docs/config.md)."""
     init_from: InitFrom | None = None
     """The run whose weights this one started from (``init_from``) and the layers copied."""
+    distill: DistillRecord | None = None
+    """The teacher of a distillation run (``distill``): where, which checkpoint, its score."""
 
     def updated(self, **fields: Any) -> RunManifest:
         """A copy with ``fields`` replaced, validated like a manifest read from disk."""

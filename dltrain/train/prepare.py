@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,9 @@ class Prepared:
     jit: JitChoice
     from_checkpoint: bool = False
     """The model was loaded from a checkpoint (``--resume``), not built from the config."""
+    rewrap: Callable[[keras.Model], keras.Model] | None = None
+    """Set by ``distill``: wraps a student loaded from a checkpoint (a rollback) as ``model``
+    was wrapped (:func:`dltrain.engine.distill.attach_teacher`)."""
 
     def session(self) -> AbstractContextManager[None]:
         """Where the model may train, evaluate and predict (multi-worker needs patches)."""

@@ -26,6 +26,8 @@ def seed_generators(model: Any) -> dict[str, Any]:
     Raises:
         KerasInternalsChanged: Keras no longer has the attributes this relies on.
     """
+    # A distiller's files hold the student alone; the frozen teacher draws nothing.
+    model = getattr(model, "dltrain_student", model)
     if not hasattr(model, "_flatten_layers"):
         raise KerasInternalsChanged("keras.Model._flatten_layers is gone: exact resume needs it")
     found: dict[str, Any] = {}

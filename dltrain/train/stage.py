@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import errno
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from dltrain.config.schema import ExperimentConfig
@@ -53,7 +54,12 @@ def train(
         DltrainError: a problem found while training (recorded as the run's error too).
     """
     from dltrain.model import load_model_file
+    from dltrain.train.distill import student_of
 
+    rewrap = prepared.rewrap
+    load: Callable[[Path], Any] = (
+        load_model_file if rewrap is None else (lambda path: rewrap(load_model_file(path)))
+    )
     try:
         outcome = fit_model(
             prepared.model,
@@ -64,7 +70,7 @@ def train(
             plan,
             resume=resume,
             rows=rows,
-            load_checkpoint=load_model_file,
+            load_checkpoint=load,
             extra_callbacks=callbacks,
         )
     except DltrainError as exc:
@@ -77,6 +83,8 @@ def train(
         message = f"{type(exc).__name__}: {failure_reason(exc)}"
         run.update(status="failed", error=message, finished_at=utc_now().isoformat())
         raise TrainingError(f"training failed: {message} (run folder: {run.path})") from exc
+    # A distiller's files and results are its student's (its ``save`` writes the student).
+    outcome.model = student_of(outcome.model)
     if outcome.status == "completed":
         _test(outcome, prepared, run)
     elif outcome.status == "interrupted":
