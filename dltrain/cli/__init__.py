@@ -176,3 +176,4 @@ def main() -> None:
 # Importing the command modules registers their commands on `app`, in --help order.
 from dltrain.cli import config_commands, train_commands, saved_commands, runs_commands  # noqa: E402,F401,I001
 from dltrain.cli import prune_commands  # noqa: E402,F401,I001
+from dltrain.cli import report_commands  # noqa: E402,F401,I001

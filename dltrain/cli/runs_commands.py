@@ -133,13 +133,22 @@ def compare(
         Optional[Path],  # noqa: UP045
         typer.Option("--plot", help="Where to write the overlay plot (PNG)."),
     ] = None,
+    metric: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--metric",
+            metavar="COLUMN",
+            help="The overlaid curve, a metrics.csv column (default: val_accuracy when every "
+            "run has it, else val_loss).",
+        ),
+    ] = None,
 ) -> None:
     """Config differences and final metrics of runs side by side, and their val curves."""
     with reporting(tensorflow=False):
         from dltrain.cli.render.results import render_comparison
         from dltrain.report.listing import compare_runs
 
-        render_comparison(make_console(), compare_runs(run_dirs, plot_path=plot))
+        render_comparison(make_console(), compare_runs(run_dirs, plot_path=plot, metric=metric))
 
 
 @app.command()

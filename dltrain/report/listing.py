@@ -26,6 +26,8 @@ __all__ = [
     "compare_runs",
     "latest_run",
     "list_runs",
+    "metric_rows",
+    "overlay_metric",
 ]
 
 MISSING = "-"
@@ -143,6 +145,7 @@ def compare_runs(
     run_dirs: list[Path],
     plot_path: Path | None = None,
     *,
+    metric: str | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> Comparison:
     """Compare runs: config differences, final metrics side by side, overlaid curves.
@@ -156,13 +159,15 @@ def compare_runs(
     Args:
         run_dirs: Two or more run folders.
         plot_path: Where to write the PNG instead of the default.
+        metric: The ``metrics.csv`` column to overlay instead of the default.
         clock: Source of the default file name's timestamp.
 
     Returns:
         The comparison; ``plot`` is None when no run has validation curves.
 
     Raises:
-        UsageError: fewer than two runs, or the same run given twice.
+        UsageError: fewer than two runs, the same run given twice, or ``metric`` is in no
+            run's metrics.csv.
         CheckpointError: a folder is not a readable run folder, or its config.yaml is broken.
         RunFolderError: the plot cannot be written.
     """
@@ -182,24 +187,24 @@ def compare_runs(
     # Older run folders wrote layers in the long form; compare keys as users write them.
     configs = [flatten(short_form(_read_config(folder.path))) for folder in folders]
     config_diff = _diff(configs)
-    metrics = _metric_rows(runs)
+    metrics = metric_rows(runs)
 
     histories = [folder.read_metrics() for folder in folders]
-    metric = (
-        "val_accuracy" if all(_curve(rows, "val_accuracy") for rows in histories) else "val_loss"
-    )
+    chosen = metric or overlay_metric(histories)
     curves: dict[str, list[tuple[int, float]]] = {}
     for index, (run, rows) in enumerate(zip(runs, histories, strict=True)):
-        points = _curve(rows, metric)
+        points = _curve(rows, chosen)
         if points:
             label = f"{run.name}/{run.path.name}"
             curves[label if label not in curves else f"{label} ({index + 1})"] = points
+    if not curves and metric is not None:
+        raise UsageError(f"--metric {metric}: no run has it. {_columns_hint(histories)}")
     plot: Path | None = None
     if curves:
         from dltrain.report.plots import write_comparison_plot
 
         target = plot_path or _default_plot_path(run_dirs[0], clock)
-        plot = write_comparison_plot(target, curves, metric)
+        plot = write_comparison_plot(target, curves, chosen)
     return Comparison(runs=runs, config_diff=config_diff, metrics=metrics, plot=plot)
 
 
@@ -372,7 +377,8 @@ def _diff(configs: list[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
     return rows
 
 
-def _metric_rows(runs: list[RunSummary]) -> list[tuple[str, list[float | str]]]:
+def metric_rows(runs: list[RunSummary]) -> list[tuple[str, list[float | str]]]:
+    """Final metrics side by side: ``("test/accuracy", value per run)``, then ``best/...``."""
     rows: list[tuple[str, list[float | str]]] = []
     for split in _SPLITS:
         names = dict.fromkeys(n for run in runs for n in run.final_metrics.get(split, {}))
@@ -388,6 +394,17 @@ def _metric_rows(runs: list[RunSummary]) -> list[tuple[str, list[float | str]]]:
         ]
         rows.append((f"best/{monitor}", best))
     return rows
+
+
+def overlay_metric(histories: list[list[dict[str, str]]]) -> str:
+    """The curve a comparison overlays by default: ``val_accuracy`` when every run has it,
+    else ``val_loss``."""
+    return "val_accuracy" if all(_curve(rows, "val_accuracy") for rows in histories) else "val_loss"
+
+
+def _columns_hint(histories: list[list[dict[str, str]]]) -> str:
+    names = dict.fromkeys(k for rows in histories for row in rows[:1] for k in row if k != "epoch")
+    return f"The runs have: {', '.join(names)}" if names else "The runs have no metrics.csv rows."
 
 
 def _curve(rows: list[dict[str, str]], metric: str) -> list[tuple[int, float]]:

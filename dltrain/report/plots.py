@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -64,8 +65,12 @@ def save_png(fig: Figure, path: Path, *, tight: bool = True) -> Path:
         fig.savefig(buffer, format="png", bbox_inches="tight", pad_inches=0.15, dpi=100)
     else:
         fig.savefig(buffer, format="png", dpi=100)
+    return _write_plot_file(path, buffer.getvalue())
+
+
+def _write_plot_file(path: Path, data: bytes) -> Path:
     try:
-        atomic_write_bytes(path, buffer.getvalue())
+        atomic_write_bytes(path, data)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             # A full disk is no config mistake (exit 1, not 2), and the run that drew the plot
@@ -204,8 +209,11 @@ def write_confusion_matrix(
         caption: Which split and checkpoint the predictions come from, for the title
             (see :func:`result_caption`).
 
+    Also writes the counts as ``<name stem>.json`` (``labels``, ``counts`` with rows true and
+    columns predicted, ``caption``) for ``dltrain report``.
+
     Returns:
-        The written file.
+        The written PNG.
 
     Raises:
         UsageError: the labels are not 1-D non-negative integers of equal length, or an index
@@ -254,7 +262,11 @@ def write_confusion_matrix(
     ax.set_ylabel("true")
     where = f"{caption}, " if caption else ""
     ax.set_title(f"confusion matrix ({where}{true.size} examples)")
-    return save_png(fig, plots_dir / name)
+    written = save_png(fig, plots_dir / name)
+    # The counts beside the picture: `dltrain report` builds its per-class table from them.
+    counts_file = {"labels": labels, "counts": counts.tolist(), "caption": caption}
+    _write_plot_file(written.with_suffix(".json"), json.dumps(counts_file).encode("utf-8"))
+    return written
 
 
 def _class_indices(values: np.ndarray, what: str) -> np.ndarray:

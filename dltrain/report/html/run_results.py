@@ -1,0 +1,252 @@
+"""A run page's result sections: curves, classification and regression reports, examples,
+explanations and exports. Each returns HTML, saying so where the run folder lacks a piece."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from dltrain.report.html.document import (
+    Cell,
+    esc,
+    missing,
+    number,
+    png_image,
+    table,
+)
+from dltrain.report.html.figures import curve_figure, heatmap_figure
+from dltrain.report.html.run_data import RunData, to_float
+
+__all__ = [
+    "curve_series",
+    "curves_section",
+    "examples_section",
+    "exports_section",
+    "file_link",
+    "results_section",
+    "shown_plots",
+]
+
+_NOT_CURVES = frozenset({"epoch", "learning_rate", "lr", "epoch_time_s"})
+
+
+def curve_series(rows: list[dict[str, str]], column: str) -> list[tuple[float, float]]:
+    """``(epoch, value)`` of one ``metrics.csv`` column (the row number where no epoch)."""
+    points: list[tuple[float, float]] = []
+    for number_, row in enumerate(rows, start=1):
+        value = to_float(row.get(column))
+        if value is not None:
+            epoch = to_float(row.get("epoch"))
+            points.append((number_ if epoch is None else epoch, value))
+    return points
+
+
+def curves_section(run: RunData) -> str:
+    """Training and validation curves per metric, the best and early-stopping epochs marked,
+    the learning rate, and the per-epoch table."""
+    rows = run.metrics
+    if not rows:
+        return missing("No metrics.csv: the run ended before its first epoch, or the file is lost.")
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    names = [c for c in columns if c not in _NOT_CURVES]
+    bases = list(dict.fromkeys(c[4:] if c.startswith("val_") else c for c in names))
+    m = run.manifest
+    marks: list[tuple[float, str]] = []
+    if m.best is not None:
+        marks.append((float(m.best.epoch), f"best ({m.best.monitor}, epoch {m.best.epoch})"))
+    if m.stopped_early and m.epochs_completed:
+        marks.append((float(m.epochs_completed), f"early stop (epoch {m.epochs_completed})"))
+    figures: list[str] = []
+    for base in bases:
+        series = {
+            label: curve_series(rows, key)
+            for label, key in (("train", base), ("validation", f"val_{base}"))
+            if key in columns
+        }
+        series = {k: v for k, v in series.items() if v}
+        if series:
+            title = f"{base.replace('_', ' ')} per epoch"
+            figures.append(curve_figure(title, base, series, marks=marks))
+    rate = next((c for c in ("learning_rate", "lr") if c in columns), None)
+    if rate is not None and len({v for _, v in curve_series(rows, rate)}) > 1:
+        figures.append(
+            curve_figure("learning rate", "learning rate", {rate: curve_series(rows, rate)})
+        )
+    body = [f'<div class="figures">{"".join(figures)}</div>']
+    body.append("<h3>Per epoch (metrics.csv)</h3>")
+    body.append(
+        table(
+            columns, ([_csv_value(row.get(c)) for c in columns] for row in rows), table_id="epochs"
+        )
+    )
+    return "".join(body)
+
+
+def _csv_value(text: str | None) -> Any:
+    value = to_float(text)
+    if value is None:
+        return text if text not in (None, "") else None
+    return int(value) if value.is_integer() and abs(value) < 1e15 else value
+
+
+def _confusion_files(run: RunData) -> list[tuple[Path, dict[str, Any]]]:
+    return [
+        (path, doc)
+        for path, doc in run.json_files("plots/confusion_matrix*.json")
+        if isinstance(doc.get("labels"), list) and isinstance(doc.get("counts"), list)
+    ]
+
+
+def results_section(run: RunData) -> str:
+    """Confusion matrices with per-class tables (from ``plots/confusion_matrix*.json``), the
+    run's other result plots (regression residuals), and ROC/PR where the run has them."""
+    body: list[str] = []
+    counted = _confusion_files(run)
+    for path, doc in counted:
+        labels = [str(x) for x in doc["labels"]]
+        counts = [[int(c) for c in row] for row in doc["counts"]]
+        caption = str(doc.get("caption") or "")
+        total = sum(map(sum, counts))
+        title = f"confusion matrix ({caption + ', ' if caption else ''}{total} examples)"
+        body.append(f"<h3>{esc(path.stem.replace('_', ' '))}</h3>")
+        body.append(heatmap_figure(labels, counts, title))
+        body.append(_per_class_table(labels, counts, f"per-class-{path.stem}"))
+    counted_stems = {path.stem for path, _ in counted}
+    for path in shown_plots(run):
+        if path.stem in counted_stems:
+            continue
+        image = png_image(path, path.stem)
+        if image:
+            body.append(f"<h3>{esc(path.stem.replace('_', ' '))}</h3>{image}")
+    if not body:
+        return missing(
+            "No test results: the run has no confusion matrix or regression plots "
+            "(it ended before the test pass, or output.plots was off)."
+        )
+    if not counted and any(p.stem.startswith("confusion_matrix") for p in shown_plots(run)):
+        body.append(
+            missing(
+                "The per-class table needs plots/confusion_matrix.json, which runs write "
+                "since dltrain report; this run has only the picture."
+            )
+        )
+    if not any("roc" in p.stem or "precision_recall" in p.stem for p in shown_plots(run)):
+        body.append(missing("ROC and precision-recall curves: not recorded by this run."))
+    return "".join(body)
+
+
+def shown_plots(run: RunData) -> list[Path]:
+    """The result PNGs of ``plots/`` (the curves are redrawn from metrics.csv instead)."""
+    folder = run.path / "plots"
+    if not folder.is_dir():
+        return []
+    curve_names = {"loss", "learning_rate"} | {
+        c for row in run.metrics[:1] for c in row if not c.startswith("val_")
+    }
+    return [p for p in sorted(folder.glob("*.png")) if p.stem not in curve_names and p.is_file()]
+
+
+def _per_class_table(labels: list[str], counts: list[list[int]], table_id: str) -> str:
+    rows: list[list[Any]] = []
+    n = len(labels)
+    for i, label in enumerate(labels):
+        support = sum(counts[i]) if i < len(counts) else 0
+        hit = counts[i][i] if i < len(counts) and i < len(counts[i]) else 0
+        predicted = sum(counts[r][i] for r in range(min(n, len(counts))) if i < len(counts[r]))
+        precision = hit / predicted if predicted else None
+        recall = hit / support if support else None
+        f1 = (
+            2 * precision * recall / (precision + recall)
+            if precision is not None and recall is not None and precision + recall > 0
+            else None
+        )
+        rows.append([label, support, predicted, precision, recall, f1])
+    headers = ["class", "support (true)", "predicted", "precision", "recall", "F1"]
+    return table(headers, rows, table_id=table_id)
+
+
+def examples_section(run: RunData) -> str:
+    """The gallery of test examples with their predictions, worst mistakes first."""
+    gallery = run.path / "plots" / "examples"
+    images = sorted(gallery.glob("*.png")) if gallery.is_dir() else []
+    if images:
+        cells = [png_image(p, p.stem, css_class="thumb") for p in images]
+        return '<div class="figures">' + "".join(c for c in cells if c) + "</div>"
+    return missing(
+        "No test examples with predictions: this run folder records no per-example "
+        "predictions, and the page is built from the folder alone (it never loads the model). "
+        "The per-class table under Results shows where the mistakes are."
+    )
+
+
+def exports_section(run: RunData, page_dir: Path) -> str:
+    """Explanations (``explain/``), exports (``export/*.export.json``) and benchmarks."""
+    body: list[str] = []
+    explain = run.path / "explain"
+    if explain.is_dir():
+        pictures = [png_image(p, p.stem) for p in sorted(explain.glob("*.png"))]
+        files = sorted(p for p in explain.rglob("*") if p.is_file())
+        body.append("<h3>Explanations</h3>")
+        body.append('<div class="figures">' + "".join(p for p in pictures if p) + "</div>")
+        body.append(_file_links(files, page_dir))
+    else:
+        body.append(missing("Explanations: none (dltrain explain writes them into explain/)."))
+    records = run.json_files("export/*.export.json") + run.json_files("export/**/*.export.json")
+    seen: set[Path] = set()
+    rows: list[list[Any]] = []
+    for path, record in records:
+        if path in seen:
+            continue
+        seen.add(path)
+        verification = record.get("verification")
+        check: dict[str, Any] = verification if isinstance(verification, dict) else {}
+        rows.append(
+            [
+                record.get("format"),
+                record.get("quantize"),
+                record.get("artifact"),
+                to_float(record.get("size_bytes")),
+                check.get("status"),
+                to_float(check.get("max_abs_diff")),
+                to_float(check.get("latency_ms_per_example")),
+            ]
+        )
+    if rows:
+        headers = [
+            "format",
+            "quantize",
+            "artifact",
+            "bytes",
+            "verification",
+            "max |diff|",
+            "ms per example",
+        ]
+        body.append("<h3>Exports and benchmark</h3>" + table(headers, rows, table_id="exports"))
+    else:
+        body.append(
+            missing("Exports and benchmarks: none (dltrain export writes them into export/).")
+        )
+    return "".join(body)
+
+
+def _file_links(files: list[Path], page_dir: Path) -> str:
+    items = [
+        f'<li><a href="{esc(_relative(p, page_dir))}">{esc(p.name)}</a> '
+        f"({number(p.stat().st_size)} bytes)</li>"
+        for p in files
+    ]
+    return f"<ul>{''.join(items)}</ul>" if items else ""
+
+
+def _relative(path: Path, page_dir: Path) -> str:
+    """The link from the page's folder to ``path``, percent-encoded (names may hold spaces)."""
+    return quote(Path(os.path.relpath(path.resolve(), page_dir.resolve())).as_posix())
+
+
+def file_link(path: Path, page_dir: Path, text: str | None = None) -> Cell:
+    """A link to ``path`` relative to the page's folder (shown as missing if it is gone)."""
+    if not path.exists():
+        return Cell(esc(f"{text or path.name} (missing)"))
+    return Cell(f'<a href="{esc(_relative(path, page_dir))}">{esc(text or path.name)}</a>')
