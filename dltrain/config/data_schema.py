@@ -19,6 +19,7 @@ from pydantic import (
 __all__ = [
     "AudioFolderData",
     "CsvData",
+    "TextColumn",
     "DataConfig",
     "FolderData",
     "Fraction",
@@ -63,6 +64,33 @@ class MnistData(Strict):
     """Use only the first N training and test examples (smoke runs)."""
 
 
+class TextColumn(Strict):
+    """How one CSV column of free text becomes model input: a Keras ``TextVectorization``
+    layer adapted on the training split, inside the saved model (which takes raw strings)."""
+
+    max_tokens: PositiveInt = 20000
+    """Vocabulary size, the padding and out-of-vocabulary tokens included: the most frequent
+    tokens of the training split are kept."""
+    output_mode: Literal["int", "multi_hot", "count", "tf_idf"] = "int"
+    """``int``: a sequence of token ids, the column's own model input (named after the
+    column) for ``Embedding``, ``LSTM``, ``Conv1D``, ``MultiHeadAttention``; ``multi_hot``,
+    ``count``, ``tf_idf``: a vector of ``max_tokens`` values joining the other features."""
+    sequence_length: PositiveInt = 200
+    """With ``output_mode: int``: tokens per row, longer rows cut at the end, shorter ones
+    padded with 0. ``dltrain check`` shows the share of training rows cut."""
+    ngrams: Annotated[int, Field(ge=2, le=5)] | None = None
+    """Also count word n-grams up to this length (``2``: bigrams); null: single words."""
+    standardize: Literal["lower_and_strip_punctuation", "lower", "strip_punctuation"] | None = (
+        "lower_and_strip_punctuation"
+    )
+    """Text cleaning before splitting into words; null keeps the text as written."""
+    split: Literal["whitespace", "character"] = "whitespace"
+    """Tokens are words (split at whitespace) or single characters."""
+    empty: Literal["text", "missing"] = "text"
+    """An empty cell is the empty string (``text``), or a missing value handled by
+    ``data.missing`` (``missing``). Tokens such as ``NA`` are text either way."""
+
+
 class CsvData(Strict):
     """Tabular data from CSV files."""
 
@@ -95,6 +123,15 @@ class CsvData(Strict):
     stay numeric (to one-hot integer codes, list every categorical column instead: ``auto``
     and a list do not mix). One extra pass over that file decides it, before loading or
     streaming."""
+    text: list[str] | dict[str, TextColumn | None] | None = None
+    """Feature columns of free text (reviews, descriptions), each vectorized inside the model
+    by ``TextVectorization`` with its vocabulary adapted on the training split: a list of
+    columns with the defaults, or a mapping column -> settings (see TextColumn). Text
+    columns are neither numeric nor categorical, and need ``stream: false``."""
+    exclude: dict[str, list[str]] | None = None
+    """Leave out rows whose column holds one of the listed values (compared as written,
+    surrounding spaces ignored): ``{category: [plot]}``. Any column of the file; counted in
+    the data summary."""
     feature_groups: dict[str, list[str]] | None = None
     """Split the features into several named model inputs (for multi-input functional
     models); default: one input named ``features``."""
@@ -123,6 +160,14 @@ class CsvData(Strict):
     least one group each, one left for training). Not a feature unless listed in
     ``features``; an empty group cell is an error. Needs ``stream: false``."""
 
+    def text_columns(self) -> dict[str, TextColumn]:
+        """Every text column with its settings (defaults filled in), in the order written."""
+        if not self.text:
+            return {}
+        if isinstance(self.text, list):
+            return {column: TextColumn() for column in self.text}
+        return {column: options or TextColumn() for column, options in self.text.items()}
+
     @field_validator("group")
     @classmethod
     def _group_in_memory(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -141,6 +186,11 @@ class CsvData(Strict):
             raise ValueError("give either `path` or `train_path`, not both")
         if self.train_path is not None and self.test_path is None and self.test is None:
             raise ValueError("`train_path` needs `test_path` or a `test` fraction")
+        if self.text and self.stream:
+            raise ValueError(
+                "text columns need the in-memory loader: the vocabulary is adapted on every "
+                "training row before training starts; set `stream: false`"
+            )
         return self
 
 

@@ -39,6 +39,7 @@ from dltrain.config.data_schema import (
     ImageFolderData,
     MnistData,
     Strict,
+    TextColumn,
 )
 from dltrain.config.distill_schema import DistillConfig, FeaturePair
 from dltrain.config.tracking_schema import MlflowConfig, TrackingConfig
@@ -71,9 +72,10 @@ __all__ = [
     "ReduceLROnPlateauConfig",
     "SequentialModel",
     "TensorBoardConfig",
+    "TextColumn",
+    "TrackingConfig",
     "TrainingConfig",
     "TuneConfig",
-    "TrackingConfig",
 ]
 
 Shape = list[PositiveInt | None]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dltrain.config.schema import CsvData, ExperimentConfig, FolderData, MnistData
-from dltrain.data.csv.columns import parse_floats, parse_strings
+from dltrain.data.csv.columns import parse_floats, parse_strings, parse_text
 from dltrain.data.csv.reader import Chunk, detect_format, read_all
 from dltrain.data.mnist import image_source, load_image_file
 from dltrain.data.spec import DataSpec
@@ -162,6 +162,15 @@ def _csv(data: Any, spec: DataSpec, path: Path, batch: int) -> PredictionInputs:
     filler = _Filler(missing, spec.fill, path, table, columns)
     x: dict[str, Any] = {}
     for info in spec.raw_inputs:
+        if info.dtype == "string" and info.columns[0] in spec.text:
+            # Free text as written: ``NA`` is text, an empty cell the empty string unless the
+            # column was trained with ``empty: missing``.
+            name = info.columns[0]
+            text = parse_text(table, columns.index(name))
+            if spec.text[name].get("empty") == "missing":
+                text = filler.strings(name, text)
+            x[info.name] = text.astype(str).reshape((-1, *info.shape))
+            continue
         if info.dtype == "string":
             name = info.columns[0]
             strings = filler.strings(name, parse_strings(table, columns.index(name)))

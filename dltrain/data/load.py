@@ -215,6 +215,13 @@ def _load_csv(data: CsvData, config: ExperimentConfig, test_path: Path | None) -
         "splits": split_prints,
         **sources.fingerprint(),
     }
+    if loaded.stats.text:
+        fingerprint["text"] = {
+            column: {"vocabulary_size": len(vocab.vocabulary), "vocabulary_sha256": vocab.sha256}
+            for column, vocab in loaded.stats.text.items()
+        }
+    if loaded.summary is not None:
+        fingerprint["summary"] = loaded.summary.to_json()
     train_size = len(splits["train"])
     validation = splits.get("validation")
     return Datasets(
@@ -227,5 +234,5 @@ def _load_csv(data: CsvData, config: ExperimentConfig, test_path: Path | None) -
         warnings=loaded.warnings,
         source=source,
         validation_split="validation" if validation is not None else None,
-        summary=sources.summary(),
+        summary=loaded.summary.lines() if loaded.summary is not None else [],
     )

@@ -70,6 +70,9 @@ class DataSpec:
     fill: dict[str, float | str] = field(default_factory=dict)
     """CSV with ``missing: mean``: the value an empty cell of each feature column gets (the
     training mean, or the most frequent training category), so ``predict`` fills alike."""
+    text: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """CSV text columns: per column its settings, the vocabulary adapted on the training
+    split (the ``TextVectorization`` layer's, special tokens first) and its SHA-256."""
 
     def to_json(self) -> str:
         """Serializable summary (everything but the preprocessing callable)."""
@@ -96,6 +99,7 @@ class DataSpec:
                 for t in data["targets"]
             ],
             fill=dict(data.get("fill", {})),
+            text=dict(data.get("text", {})),
         )
 
 

@@ -135,9 +135,10 @@ def locate_data(loaded: LoadedConfig) -> str | None:
     search order as ``run`` (``data.path``, ``$DLTRAIN_DATA_DIR``, the Keras cache,
     ``/usr/share/datasets``, then a Keras download). Image and audio folders are decoded
     file by file, as ``run`` would (every bad file reported), and summarized: files per split
-    and class, sizes, modes or sample rates seen. CSV data is located by :func:`inspect_config`
-    reading it, so ``None`` here, unless ``categorical: auto`` inferred column kinds to show
-    (the load is shared with :func:`inspect_config` inside ``sharing_datasets``).
+    and class, sizes, modes or sample rates seen. CSV data (in memory) is summarized: rows
+    read, excluded and used, column kinds, empty cells, splits with their class balance or
+    target range, text vocabularies (the load is shared with :func:`inspect_config` inside
+    ``sharing_datasets``); streamed CSV data only when ``categorical: auto`` inferred kinds.
 
     Raises:
         DataError: the same error ``run`` gives when the data cannot be found.
@@ -146,13 +147,14 @@ def locate_data(loaded: LoadedConfig) -> str | None:
     from dltrain.data.mnist import locate_mnist
 
     data = loaded.config.data
-    if isinstance(data, CsvData) and data.categorical == "auto":
+    if isinstance(data, CsvData) and (data.categorical == "auto" or not data.stream):
         from dltrain.data import load_datasets
 
         datasets = load_datasets(loaded.config, source=loaded.source)
         if not datasets.summary:
             return None
         lines = [f"csv data: {data.path or data.train_path}", *datasets.summary]
+        lines += [f"warning: {w}" for w in datasets.warnings]
         return "\n".join(lines[:1] + [f"  {line}" for line in lines[1:]])
     if isinstance(data, FolderData):
         from dltrain.data import load_datasets

@@ -53,6 +53,8 @@ class Format:
     """The operator set an artifact was written for, recorded in ``export.json``."""
     no_text: str | None = None
     """Why it cannot carry a string input (a categorical CSV column); ``None``: it can."""
+    no_free_text: str | None = None
+    """Why it cannot carry a free-text CSV column (``TextVectorization``); ``None``: it can."""
 
     @property
     def folder(self) -> bool:
@@ -91,6 +93,10 @@ FORMATS: dict[str, Format] = {
             write=write_tflite,
             load=LiteRtRuntime,
             quantizations=("none", "dynamic", "float16", "int8"),
+            no_free_text=(
+                "TFLite has no built-in operations for TextVectorization's string "
+                "standardizing and splitting (StringLower, RegexReplace, StringSplit)"
+            ),
         ),
         Format(
             name="onnx",
@@ -101,6 +107,7 @@ FORMATS: dict[str, Format] = {
             load=OnnxRuntime,
             opset=onnx_opset,
             no_text="tf2onnx does not convert the category lookup (StringLookup) inside the model",
+            no_free_text="tf2onnx does not convert TextVectorization's string operations",
         ),
     )
 }

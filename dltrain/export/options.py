@@ -61,10 +61,22 @@ def check_supported(fmt: str, quantize: str, spec: DataSpec) -> None:
     """Refuse exports whose format cannot carry one of the model's raw inputs.
 
     Raises:
-        ExportError: string (categorical) inputs with a format that cannot carry them (ONNX,
-            whose converter cannot translate the vocabulary lookup; TFLite, int8 included,
-            keeps the lookup as built-in hash-table ops).
+        ExportError: a free-text column (``TextVectorization``) with TFLite or ONNX, or a
+            string (categorical) input with ONNX, whose converter cannot translate the
+            vocabulary lookup (TFLite, int8 included, keeps the lookup as built-in hash-table
+            ops).
     """
+    text = [i.name for i in spec.raw_inputs if i.dtype == "string" and i.columns[:1] in _text(spec)]
+    reason = FORMATS[fmt].no_free_text
+    if text and reason is not None:
+        names = ", ".join(repr(s) for s in text)
+        instead = " or ".join(
+            f"--format {f.name}" for f in FORMATS.values() if f.no_free_text is None
+        )
+        raise ExportError(
+            f"--format {fmt} cannot carry the text column {names}: {reason}; use {instead}, "
+            "which takes the raw text"
+        )
     reason = FORMATS[fmt].no_text
     strings = [i.name for i in spec.raw_inputs if i.dtype == "string"]
     if strings and reason is not None:
@@ -74,6 +86,10 @@ def check_supported(fmt: str, quantize: str, spec: DataSpec) -> None:
             f"--format {fmt} cannot carry the text input {names}: {reason}; use {instead}, "
             "or encode the column as integer codes and retrain"
         )
+
+
+def _text(spec: DataSpec) -> list[tuple[str, ...]]:
+    return [(column,) for column in spec.text]
 
 
 def require_packages(fmt: str) -> None:

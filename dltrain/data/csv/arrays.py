@@ -12,6 +12,13 @@ from dltrain.data.csv.groups import group_sources
 from dltrain.data.csv.layout import CsvSources, target_infos
 from dltrain.data.csv.split_store import SplitStore, row_bound
 from dltrain.data.csv.stats import TEST, TRAIN, VALIDATION, StatsAccumulator, TabularStats
+from dltrain.data.csv.summary import (
+    CsvSummary,
+    FileCounts,
+    column_kinds,
+    split_summary,
+    text_lines,
+)
 from dltrain.data.csv.tabular import (
     PreparedChunk,
     assemble,
@@ -51,6 +58,7 @@ class LoadedArrays:
     files: list[Path] = field(default_factory=list)
     groups: dict[str, int] = field(default_factory=dict)
     """With ``data.group``: distinct groups per split."""
+    summary: CsvSummary | None = None
 
 
 def merge_prepared(parts: list[PreparedChunk]) -> PreparedChunk:
@@ -61,11 +69,13 @@ def merge_prepared(parts: list[PreparedChunk]) -> PreparedChunk:
         {k: np.concatenate([p.numeric[k] for p in parts]) for k in first.numeric},
         {k: np.concatenate([p.categorical[k] for p in parts]) for k in first.categorical},
         {k: np.concatenate([p.targets[k] for p in parts]) for k in first.targets},
+        {k: np.concatenate([p.text[k] for p in parts]) for k in first.text},
     )
     for p in parts:
         for column, count in p.present.items():
             out.present[column] = out.present.get(column, 0) + count
         out.dropped += p.dropped
+        out.excluded += p.excluded
     return out
 
 
@@ -143,10 +153,11 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
     plan = sources.main.plan
     acc = StatsAccumulator(plan.numeric, [c for c in plan.features if c in plan.categorical])
     warnings: list[str] = list(sources.warnings)
+    counts: list[FileCounts] = []
     for source in sources.all:
         present: dict[str, int] = {}
         filled: dict[str, int] = {}
-        rows = dropped = 0
+        rows = dropped = excluded = 0
         for prepared in source.chunks(data, seed, data.chunk_rows):
             for column, count in prepared.present.items():
                 present[column] = present.get(column, 0) + count
@@ -154,10 +165,20 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
                 filled[column] = filled.get(column, 0) + count
             rows += len(prepared) + prepared.dropped
             dropped += prepared.dropped
+            excluded += prepared.excluded
             # Statistics from the float64 values, chunk by chunk, as the stream loader does.
             train = prepared.select(prepared.codes == TRAIN)
             acc.update(train.numeric, train.categorical)
             store.add(prepared)
+        counts.append(
+            FileCounts(
+                str(source.path),
+                rows + excluded,
+                excluded,
+                dropped,
+                {c: rows - n for c, n in present.items()},
+            )
+        )
         if source is sources.main:
             check_present(present, rows, source.plan, source.path)
         if (text := drop_warning(dropped, source.path, data)) is not None:
@@ -176,6 +197,11 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
     check_split_sizes(sizes | {"rows": sum(sizes.values())}, data)
     stats, stat_warnings = acc.finish()
     warnings += stat_warnings
+    if plan.text:
+        from dltrain.data.csv.text import adapt_text
+
+        train_rows = by_split["train"]
+        stats.text = {c: adapt_text(o, train_rows.text[c]) for c, o in plan.text.items()}
     splits = {}
     for name in list(by_split):
         # Each split's columns are freed as soon as its model-ready arrays exist.
@@ -186,7 +212,19 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
             splits[name] = SplitArrays(x, ys, labels)
         del prepared
     spec = tabular_spec(plan, stats, infos, data.missing)
+    summary = CsvSummary(
+        counts,
+        column_kinds(plan),
+        sources.inferred is not None,
+        {
+            name: split_summary(split.labels, infos, sources.groups.get(name))
+            for name, split in splits.items()
+        },
+        text_lines(stats.text),
+    )
     # The parsed chunks and the per-column split arrays are freed by now: give their heap
     # pages back, or the process stays as large as at its busiest (docs/benchmarks.md).
     release_freed_memory()
-    return LoadedArrays(spec, splits, stats, warnings, sources.files, sources.groups)
+    return LoadedArrays(
+        spec, splits, stats, warnings, sources.files, sources.groups, summary
+    )

@@ -17,7 +17,7 @@ No TensorFlow here.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,10 +55,13 @@ class ParsedChunk:
     numeric: dict[str, np.ndarray] = field(default_factory=dict)
     categorical: dict[str, np.ndarray] = field(default_factory=dict)
     targets: dict[str, np.ndarray] = field(default_factory=dict)
+    text: dict[str, np.ndarray] = field(default_factory=dict)
+    excluded: np.ndarray | None = None
+    """With ``data.exclude``: the rows it leaves out."""
 
     def __len__(self) -> int:
-        first = next(iter({**self.numeric, **self.categorical, **self.targets}.values()))
-        return len(first)
+        columns = {**self.numeric, **self.categorical, **self.targets, **self.text}
+        return len(next(iter(columns.values())))
 
 
 def _cases(token: str) -> list[str]:
@@ -131,7 +134,7 @@ def fast_chunks(
             convert_options=convert_options,
         )
         for batch in reader:
-            pending.append(_to_numpy(batch, kinds))
+            pending.append(_to_numpy(batch, kinds, plan.exclude))
             held += batch.num_rows
             if limit is not None and start + held >= limit:
                 break
@@ -158,13 +161,22 @@ def fast_chunks(
 
 
 _Kind = str
-"""``numeric`` (feature), ``category``, ``regression`` or ``label`` (target), ``unused``."""
+"""``numeric`` (feature), ``category``, ``text``, ``regression`` or ``label`` (target),
+``unused``."""
+
+_EXCLUDED = "\0excluded"
+"""The key of the rows ``data.exclude`` leaves out among a batch's columns."""
 
 
 def _column_kinds(plan: ColumnPlan, with_targets: bool) -> dict[str, _Kind]:
     kinds = dict.fromkeys(plan.columns, "unused")
     for column in plan.features:
-        kinds[column] = "category" if column in plan.categorical else "numeric"
+        if column in plan.categorical:
+            kinds[column] = "category"
+        elif column in plan.text:
+            kinds[column] = "text"
+        else:
+            kinds[column] = "numeric"
     if with_targets:
         for target in plan.targets:
             kinds[target] = "regression" if plan.tasks[target] == "regression" else "label"
@@ -174,30 +186,37 @@ def _column_kinds(plan: ColumnPlan, with_targets: bool) -> dict[str, _Kind]:
 def _arrow_type(pa: Any, kind: _Kind) -> Any:
     if kind in ("numeric", "regression"):
         return pa.float64()
-    if kind == "unused":
+    if kind in ("unused", "text"):
         return pa.string()
     return pa.dictionary(pa.int32(), pa.string())
 
 
-def _to_numpy(batch: Any, kinds: dict[str, _Kind]) -> dict[str, np.ndarray]:
-    """One record batch as NumPy columns (unused columns dropped).
+def _to_numpy(
+    batch: Any, kinds: dict[str, _Kind], exclude: Mapping[str, frozenset[str]]
+) -> dict[str, np.ndarray]:
+    """One record batch as NumPy columns (unused columns dropped), and under ``_EXCLUDED``
+    the rows ``exclude`` leaves out.
 
     Raises:
-        FastPathFailed: an infinite number, or a text cell longer than the careful reader
-            accepts (the careful reader names its cell).
+        FastPathFailed: an infinite number, a text cell longer than the careful reader
+            accepts (the careful reader names its cell), or ``exclude`` on a number column.
     """
     out: dict[str, np.ndarray] = {}
+    if exclude:
+        out[_EXCLUDED] = _excluded(batch, kinds, exclude)
     for name, kind in kinds.items():
         column = batch.column(name)
         if kind != "numeric" and kind != "regression":
-            strings = column if kind == "unused" else column.dictionary
+            strings = column if kind in ("unused", "text") else column.dictionary
             if _longest_text(strings) > max_cell_chars():
                 # pyarrow has no cell limit; the careful reader refuses (and locates) such a
                 # cell, so the two agree. UTF-8 bytes >= characters: it decides the close calls.
                 raise FastPathFailed(0, f"column {name!r} holds a cell too long for the csv module")
         if kind == "unused":
             continue
-        if kind in ("numeric", "regression"):
+        if kind == "text":
+            out[name] = np.array([v.strip() for v in column.to_pylist()], dtype=object)
+        elif kind in ("numeric", "regression"):
             values = _floats(column)
             if np.isinf(values).any():
                 raise FastPathFailed(0, f"column {name!r} holds an infinite number")
@@ -209,6 +228,23 @@ def _to_numpy(batch: Any, kinds: dict[str, _Kind]) -> dict[str, np.ndarray]:
             # Clean each distinct value once; rows only index into them.
             names = np.array([clean(v) for v in column.dictionary.to_pylist()], dtype=object)
             out[name] = names[_values(column.indices, np.int32)]
+    return out
+
+
+def _excluded(
+    batch: Any, kinds: dict[str, _Kind], exclude: Mapping[str, frozenset[str]]
+) -> np.ndarray:
+    out = np.zeros(batch.num_rows, dtype=bool)
+    for name, values in exclude.items():
+        column = batch.column(name)
+        if kinds[name] in ("numeric", "regression"):
+            # The cell as written is gone once parsed; the careful reader compares it.
+            raise FastPathFailed(0, f"data.exclude on the number column {name!r}")
+        if kinds[name] in ("unused", "text"):
+            out |= np.array([v.strip() in values for v in column.to_pylist()], dtype=bool)
+        else:
+            hit = np.array([v.strip() in values for v in column.dictionary.to_pylist()])
+            out |= hit[_values(column.indices, np.int32)] if hit.size else False
     return out
 
 
@@ -255,9 +291,13 @@ def _slice(columns: dict[str, np.ndarray], start: int, stop: int | None) -> dict
 def _chunk(start: int, columns: dict[str, np.ndarray], kinds: dict[str, _Kind]) -> ParsedChunk:
     out = ParsedChunk(start)
     for name, values in columns.items():
-        kind = kinds[name]
-        if kind == "category":
+        kind = kinds.get(name)
+        if name == _EXCLUDED:
+            out.excluded = values
+        elif kind == "category":
             out.categorical[name] = values
+        elif kind == "text":
+            out.text[name] = values
         elif kind == "numeric":
             out.numeric[name] = values
         else:

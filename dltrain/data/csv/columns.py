@@ -7,13 +7,14 @@ readers share one set of rules and one set of error messages. No TensorFlow here
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 import numpy as np
 
-from dltrain.config.schema import CsvData
+from dltrain.config.schema import CsvData, TextColumn
 from dltrain.data.csv.reader import Chunk, is_comma_number, is_missing
 from dltrain.data.spec import TaskName
 from dltrain.errors import DataError
@@ -46,6 +47,10 @@ class ColumnPlan:
     tasks: dict[str, TaskName]
     groups: dict[str, tuple[str, ...]]
     categorical: frozenset[str]
+    text: Mapping[str, TextColumn] = dataclass_field(default_factory=dict)
+    """Text feature columns and how each is vectorized."""
+    exclude: Mapping[str, frozenset[str]] = dataclass_field(default_factory=dict)
+    """Rows whose column holds one of these values are left out."""
 
     @property
     def features(self) -> list[str]:
@@ -55,7 +60,16 @@ class ColumnPlan:
     @property
     def numeric(self) -> list[str]:
         """Numeric feature columns, in order."""
-        return [c for c in self.features if c not in self.categorical]
+        return [c for c in self.features if c not in self.categorical and c not in self.text]
+
+    @property
+    def sequences(self) -> list[str]:
+        """Text columns that are their own model input (``output_mode: int``), in order."""
+        return [c for c in self.features if c in self.text and self.text[c].output_mode == "int"]
+
+    def joins_group(self, column: str) -> bool:
+        """Whether a feature column is part of its group's model input (not a sequence)."""
+        return column not in self.text or self.text[column].output_mode != "int"
 
     def index(self, column: str) -> int:
         """0-based field index of a column."""
@@ -135,28 +149,55 @@ def plan_columns(
         groups = {DEFAULT_GROUP: tuple(features)}
     if not any(groups.values()):
         raise DataError(f"{path}: no feature columns left besides the target(s)")
+    text = _text_columns(data, features)
     if data.categorical == "auto":
-        categorical = inferred
+        categorical = inferred - set(text)
     else:
         key = ("data", "categorical")
         _check_names(data.categorical, features, key, True, "among the features")
         categorical = frozenset(data.categorical)
-    plan = ColumnPlan(columns, targets, tasks, groups, categorical)
+        both = [c for c in data.categorical if c in text]
+        if both:
+            raise DataError(
+                f"column {both[0]!r} is listed as text and as categorical; a column is one "
+                "or the other",
+                key=("data", "categorical", data.categorical.index(both[0])),
+            )
+    exclude = {}
+    for column, values in (data.exclude or {}).items():
+        _check_names([column], columns, ("data", "exclude", column), False, in_file)
+        exclude[column] = frozenset(v.strip() for v in values)
+    plan = ColumnPlan(columns, targets, tasks, groups, categorical, text, exclude)
     _check_input_names(plan)
     return plan
+
+
+def _text_columns(data: CsvData, features: list[str]) -> dict[str, TextColumn]:
+    text = data.text_columns()
+    listed = isinstance(data.text, list)
+    for index, column in enumerate(text):
+        key: tuple[str | int, ...] = ("data", "text", index) if listed else ("data", "text", column)
+        if column not in features:
+            raise DataError(
+                f"no feature column {column!r}{did_you_mean(column, features)}; text columns "
+                f"must be features: {', '.join(features)}",
+                key=key,
+            )
+    return text
 
 
 def _check_input_names(plan: ColumnPlan) -> None:
     taken: dict[str, str] = {}
     for group, cols in plan.groups.items():
-        if any(c not in plan.categorical for c in cols):
+        if any(c in plan.numeric for c in cols):
             taken[input_name(group)] = f"feature group {group!r}"
     for col in plan.features:
-        if col in plan.categorical:
+        if col in plan.categorical or col in plan.text:
+            kind = "text" if col in plan.text else "categorical"
             name = input_name(col)
             if taken.get(name, f"column {col!r}") != f"column {col!r}":
                 raise DataError(
-                    f"categorical column {col!r} and {taken[name]} would both be the model "
+                    f"{kind} column {col!r} and {taken[name]} would both be the model "
                     f"input {name!r}; rename the group or the column"
                 )
             taken[name] = f"column {col!r}"
@@ -229,6 +270,11 @@ def parse_strings(chunk: Chunk, field: int) -> np.ndarray:
         ["" if is_missing(row[field]) else row[field].strip() for row in chunk.rows],
         dtype=object,
     )
+
+
+def parse_text(chunk: Chunk, field: int) -> np.ndarray:
+    """Column ``field`` as free text: stripped, every cell kept (``NA`` is text, ``""`` empty)."""
+    return np.array([row[field].strip() for row in chunk.rows], dtype=object)
 
 
 def canonical_label(value: str) -> str:

@@ -71,8 +71,14 @@ class CsvFile:
                         parsed.numeric,
                         parsed.categorical,
                         parsed.targets,
+                        parsed.text,
                     )
-                    prepared = apply_missing(prepared, data, _cannot_locate(parsed.start))
+                    if parsed.excluded is not None and parsed.excluded.any():
+                        prepared = prepared.select(~parsed.excluded)
+                        prepared.excluded = int(parsed.excluded.sum())
+                    prepared = apply_missing(
+                        prepared, data, _cannot_locate(parsed.start), self.plan
+                    )
                     yield self._finish(prepared)
                 return
             except FastPathFailed as failed:
@@ -107,9 +113,7 @@ class CsvFile:
 
     def _finish(self, prepared: PreparedChunk) -> PreparedChunk:
         if self.skip_test:
-            present, dropped = prepared.present, prepared.dropped
             prepared = prepared.select(prepared.codes != TEST)
-            prepared.present, prepared.dropped = present, dropped
         return prepared
 
 
@@ -184,7 +188,7 @@ def resolve_sources(data: CsvData, test_path: Path | None = None) -> CsvSources:
     plan = plan_columns(data, fmt.columns, main_path)
     inferred: tuple[str, ...] | None = None
     if data.categorical == "auto":
-        inferred = tuple(find_text_columns(main_path, fmt, plan.features, data.limit))
+        inferred = tuple(find_text_columns(main_path, fmt, plan.numeric, data.limit))
         plan = plan_columns(data, fmt.columns, main_path, frozenset(inferred))
     other = (
         test_path

@@ -21,7 +21,7 @@ from dltrain.data.csv.tabular import PreparedChunk
 
 __all__ = ["SplitStore", "row_bound"]
 
-_KINDS = ("numeric", "categorical", "targets")
+_KINDS = ("numeric", "categorical", "targets", "text")
 _BLOCK = 1 << 24
 
 

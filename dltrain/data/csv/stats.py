@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dltrain.data.csv.text import TextVocab
+
 __all__ = ["TRAIN", "TEST", "VALIDATION", "StatsAccumulator", "TabularStats", "split_codes"]
 
 TRAIN, VALIDATION, TEST = 0, 1, 2
@@ -56,6 +58,8 @@ class TabularStats:
     vocab: dict[str, tuple[str, ...]] = field(default_factory=dict)
     mode: dict[str, str] = field(default_factory=dict)
     rows: int = 0
+    text: dict[str, TextVocab] = field(default_factory=dict)
+    """Per text column, its vocabulary adapted on the training split."""
 
 
 @dataclass

@@ -21,6 +21,7 @@ from dltrain.data.csv.columns import (
     missing_error,
     parse_floats,
     parse_strings,
+    parse_text,
 )
 from dltrain.data.csv.preprocess import build_preprocess
 from dltrain.data.csv.reader import Chunk, is_missing
@@ -53,8 +54,11 @@ class PreparedChunk:
     numeric: dict[str, np.ndarray] = field(default_factory=dict)
     categorical: dict[str, np.ndarray] = field(default_factory=dict)
     targets: dict[str, np.ndarray] = field(default_factory=dict)
+    text: dict[str, np.ndarray] = field(default_factory=dict)
     present: dict[str, int] = field(default_factory=dict)
     dropped: int = 0
+    excluded: int = 0
+    """Rows left out by ``data.exclude``."""
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -65,12 +69,16 @@ class PreparedChunk:
         return {c: n for c, n in counts.items() if n}
 
     def select(self, mask: np.ndarray) -> PreparedChunk:
-        """The rows where ``mask`` is true."""
+        """The rows where ``mask`` is true (the counts are kept)."""
         return PreparedChunk(
             self.codes[mask],
             {k: v[mask] for k, v in self.numeric.items()},
             {k: v[mask] for k, v in self.categorical.items()},
             {k: v[mask] for k, v in self.targets.items()},
+            {k: v[mask] for k, v in self.text.items()},
+            dict(self.present),
+            self.dropped,
+            self.excluded,
         )
 
 
@@ -91,6 +99,7 @@ def prepare_chunk(
     Raises:
         DataError: text in a numeric column, or (``missing: error``) the first empty cell.
     """
+    chunk, codes, excluded = _exclude_rows(chunk, plan, codes)
     fields = {c: plan.index(c) for c in plan.features}
     if with_targets:
         fields.update({t: plan.index(t) for t in plan.targets})
@@ -99,6 +108,8 @@ def prepare_chunk(
         for column in plan.features:
             if column in plan.categorical:
                 out.categorical[column] = parse_strings(chunk, fields[column])
+            elif column in plan.text:
+                out.text[column] = parse_text(chunk, fields[column])
             else:
                 out.numeric[column] = parse_floats(chunk, fields[column], column, path, _TEXT_HINT)
         if with_targets:
@@ -120,24 +131,59 @@ def prepare_chunk(
             raise missing_error(path, chunk, *hit) from None
         raise
 
+    # Text cells are never missing unless the column says so (``empty: missing``).
+    located = {c: f for c, f in fields.items() if c not in plan.text}
+    located.update({c: fields[c] for c in _text_may_be_missing(plan)})
+
     def locate() -> DataError | None:
-        hit = first_missing(chunk, fields)
+        hit = first_missing(chunk, located)
         return None if hit is None else missing_error(path, chunk, *hit)
 
-    return apply_missing(out, data, locate)
+    out.excluded = excluded
+    return apply_missing(out, data, locate, plan)
+
+
+def _exclude_rows(
+    chunk: Chunk, plan: ColumnPlan, codes: np.ndarray
+) -> tuple[Chunk, np.ndarray, int]:
+    """``chunk`` and its split codes without the rows ``data.exclude`` leaves out."""
+    if not plan.exclude:
+        return chunk, codes, 0
+    fields = {plan.index(c): values for c, values in plan.exclude.items()}
+    keep = [
+        i
+        for i, row in enumerate(chunk.rows)
+        if not any(row[f].strip() in values for f, values in fields.items())
+    ]
+    if len(keep) == len(chunk.rows):
+        return chunk, codes, 0
+    kept = Chunk(
+        [chunk.rows[i] for i in keep], [chunk.lines[i] for i in keep], chunk.start, chunk.decimal
+    )
+    return kept, codes[keep], len(chunk.rows) - len(keep)
+
+
+def _text_may_be_missing(plan: ColumnPlan) -> list[str]:
+    return [c for c, options in plan.text.items() if options.empty == "missing"]
 
 
 def apply_missing(
-    out: PreparedChunk, data: CsvData, locate: Callable[[], DataError | None]
+    out: PreparedChunk,
+    data: CsvData,
+    locate: Callable[[], DataError | None],
+    plan: ColumnPlan,
 ) -> PreparedChunk:
     """Count the empty cells of parsed columns and apply ``data.missing`` to them.
 
     ``locate`` names the first empty cell for ``missing: error`` (``None``: nothing to name).
+    An empty text cell is missing only when its column says ``empty: missing``.
 
     Raises:
         DataError: what ``locate`` returns.
     """
-    empty = {c: _empty(v) for c, v in {**out.numeric, **out.categorical, **out.targets}.items()}
+    texts = {c: out.text[c] for c in _text_may_be_missing(plan)}
+    parsed = {**out.numeric, **out.categorical, **texts, **out.targets}
+    empty = {c: _empty(v) for c, v in parsed.items()}
     # Scanning every cell for emptiness is the costliest step of a load; only locate the
     # first empty cell when the parsed columns show there is one.
     if data.missing == "error" and any(e.any() for e in empty.values()):
@@ -151,9 +197,8 @@ def apply_missing(
     else:
         bad = np.logical_or.reduce(target_empty) if target_empty else None
     if bad is not None and bad.any():
-        present, dropped = out.present, int(bad.sum())
         out = out.select(~bad)
-        out.present, out.dropped = present, dropped
+        out.dropped = int(bad.sum())
     return out
 
 
@@ -196,15 +241,17 @@ def assemble(
     prepared: PreparedChunk, plan: ColumnPlan, stats: TabularStats, *, consume: bool = False
 ) -> dict[str, np.ndarray]:
     """Raw model inputs by name: per group a float32 (n, k) matrix of its numeric columns, per
-    categorical column a (n, 1) string array; empty cells filled from training statistics.
+    categorical or text column a (n, 1) string array; empty cells filled from training
+    statistics.
 
     ``consume``: drop each numeric column from ``prepared`` once copied, so a large split is
     not held twice.
     """
     x: dict[str, np.ndarray] = {}
     last = {c: group for group, cols in plan.groups.items() for c in cols}
+    numeric_columns = set(plan.numeric)
     for group, cols in plan.groups.items():
-        numeric = [c for c in cols if c not in plan.categorical]
+        numeric = [c for c in cols if c in numeric_columns]
         if numeric:
             # Filled column by column straight into float32: no float64 (n, k) copy.
             # Aligned, so the pipeline's tensor shares this buffer instead of copying it.
@@ -221,6 +268,10 @@ def assemble(
             values = prepared.categorical[col]
             filled = np.where(values == "", stats.mode.get(col, ""), values)
             x[input_name(col)] = filled.astype(str).reshape(-1, 1)
+        elif col in plan.text:
+            # One string per row (no (n, 1) axis): TextVectorization then gives (n, length)
+            # token ids or an (n, vocabulary) vector.
+            x[input_name(col)] = prepared.text[col].astype(str)
     return x
 
 
@@ -244,21 +295,41 @@ def tabular_spec(
     """Raw inputs, model inputs and preprocessing for CSV data.
 
     With ``missing: mean`` the spec also records the fill value of every feature column.
+    Text columns record their settings and adapted vocabulary.
     """
     raw: list[InputInfo] = []
     model: list[InputInfo] = []
+    numeric_columns = set(plan.numeric)
     for group, cols in plan.groups.items():
-        numeric = tuple(c for c in cols if c not in plan.categorical)
+        numeric = tuple(c for c in cols if c in numeric_columns)
         if numeric:
             raw.append(InputInfo(input_name(group), (len(numeric),), "float32", numeric))
-        width = len(numeric) + sum(len(stats.vocab[c]) + 1 for c in cols if c in plan.categorical)
-        model.append(InputInfo(input_name(group), (width,), "float32"))
+        joined = [c for c in cols if plan.joins_group(c)]
+        if joined:
+            width = sum(_width(c, plan, stats) for c in joined)
+            model.append(InputInfo(input_name(group), (width,), "float32"))
     for col in plan.features:
         if col in plan.categorical:
             raw.append(InputInfo(input_name(col), (1,), "string", (col,)))
+        elif col in plan.text:
+            raw.append(InputInfo(input_name(col), (), "string", (col,)))
+            if not plan.joins_group(col):
+                length = plan.text[col].sequence_length
+                model.append(InputInfo(input_name(col), (length,), "int64"))
     preprocess = build_preprocess(plan, stats)
     fill: dict[str, float | str] = {}
     if missing == "mean":
         fill = {c: stats.mode.get(c, "") for c in plan.features if c in plan.categorical}
         fill.update({c: stats.mean[c] for c in plan.numeric})
-    return DataSpec("csv", raw, model, targets, preprocess, fill)
+        fill.update({c: "" for c in plan.text})
+    text = {c: stats.text[c].to_json() for c in plan.text}
+    return DataSpec("csv", raw, model, targets, preprocess, fill, text)
+
+
+def _width(column: str, plan: ColumnPlan, stats: TabularStats) -> int:
+    """Values a feature column adds to its group's model input."""
+    if column in plan.categorical:
+        return len(stats.vocab[column]) + 1
+    if column in plan.text:
+        return len(stats.text[column].vocabulary)
+    return 1
