@@ -228,7 +228,7 @@ Array.prototype.forEach.call(tables,function(table){
   });
 });
 var m=/^#sort=([\\w-]+):(\\d+)(:desc)?$/.exec(window.location.hash);
-if(m){var t=document.getElementById(m[1]);if(t){sortBy(t,Number(m[2]),!!m[3]);}}
+if(m){var t=document.querySelector('table[id="'+m[1]+'"]');if(t){sortBy(t,Number(m[2]),!!m[3]);}}
 document.body.setAttribute("data-ready","yes");
 })();
 """
@@ -251,9 +251,11 @@ class Page:
 
     def render(self) -> str:
         """The whole page as HTML text."""
-        nav = "".join(f'<a href="#{esc(a)}">{esc(t)}</a>' for a, t, _ in self.sections)
+        # Sections' ids are "sec-..." so that they never take a table's id ("trials").
+        nav = "".join(f'<a href="#sec-{esc(a)}">{esc(t)}</a>' for a, t, _ in self.sections)
         body = "".join(
-            f'<section id="{esc(a)}"><h2>{esc(t)}</h2>{b}</section>' for a, t, b in self.sections
+            f'<section id="sec-{esc(a)}"><h2>{esc(t)}</h2>{b}</section>'
+            for a, t, b in self.sections
         )
         data = json.dumps(json_safe(self.data), indent=None, default=str)
         # "</" inside a script would end it early: JSON allows "<\/" for the same text.
