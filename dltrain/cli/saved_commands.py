@@ -140,3 +140,45 @@ def export(
         render_export(make_console(), result)
         if result.verified is False:
             raise typer.Exit(1)
+
+
+@app.command()
+def benchmark(
+    target: Annotated[Path, typer.Argument(help="A run folder, or runs/NAME (its latest).")],
+    formats: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--formats", help="Formats to include (repeatable; default: all)."),
+    ] = None,
+    quantize: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--quantize", help="Quantizations to include (repeatable; default: all)."),
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="The split measured: test.")] = "test",
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild artifacts that are already verified.")
+    ] = False,
+) -> None:
+    """Export every format x quantization, verify and time each: one table and a choice."""
+    with reporting(compiles=True):
+        from dltrain.cli.render.benchmark import render_benchmark
+        from dltrain.export.benchmark import benchmark_run
+
+        console = make_console()
+        bench = benchmark_run(
+            target,
+            formats=_split_list(formats),
+            quantize=_split_list(quantize),
+            split=split,
+            force=force,
+            on_cell=lambda fmt, q: make_err_console().print(
+                f"benchmark: {fmt} {q}", markup=False, style="dim"
+            ),
+        )
+        render_benchmark(console, bench)
+
+
+def _split_list(values: list[str] | None) -> list[str] | None:
+    """``--formats tflite,onnx`` and ``--formats tflite --formats onnx`` alike."""
+    if not values:
+        return None
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from importlib import metadata
 from pathlib import Path
@@ -29,7 +30,7 @@ from dltrain.storage import atomic_write, atomic_write_text, utc_now
 from dltrain.storage.atomic import atomic_write_dir
 from dltrain.version import __version__
 
-__all__ = ["export_run"]
+__all__ = ["export_run", "file_sha256"]
 
 # Recorded in export.json: what wrote the artifact and what verified it.
 _PACKAGES = tuple(
@@ -122,6 +123,7 @@ def export_run(
             data_spec=json.loads(spec.to_json()),
             created=utc_now().isoformat(),
             versions=_versions(),
+            checkpoint_sha256=file_sha256(saved.checkpoint),
         )
         done.append((result, record))
         # Last, just before the rename: an earlier export's record goes first, so that a crash
@@ -180,6 +182,15 @@ def _verify(result: ExportResult, source: ExportSource, runtime: Runtime, *, lat
         }
         for runtime_name, predict in (("export", runtime.predict), ("keras", keras_predict))
     }
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a checkpoint file (recorded in export.json, compared by benchmark)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _size(path: Path) -> int:

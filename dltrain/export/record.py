@@ -51,6 +51,7 @@ def export_record(
     data_spec: dict[str, Any],
     created: str,
     versions: dict[str, str],
+    checkpoint_sha256: str | None = None,
 ) -> dict[str, Any]:
     """The content of ``export.json``."""
     check = result.verification
@@ -78,7 +79,12 @@ def export_record(
         "format": result.format,
         "quantize": result.quantize,
         "artifact": result.path.name,
-        "source": {"run": str(run_dir), "checkpoint": str(checkpoint)},
+        "source": {
+            "run": str(run_dir),
+            "checkpoint": str(checkpoint),
+            # `dltrain benchmark` reuses an artifact only for the checkpoint it came from.
+            "checkpoint_sha256": checkpoint_sha256,
+        },
         "inputs": [asdict(i) for i in inputs],
         "outputs": [asdict(o) for o in outputs],
         "size_bytes": result.size_bytes,
