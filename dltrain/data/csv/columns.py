@@ -51,6 +51,8 @@ class ColumnPlan:
     """Text feature columns and how each is vectorized."""
     exclude: Mapping[str, frozenset[str]] = dataclass_field(default_factory=dict)
     """Rows whose column holds one of these values are left out."""
+    scaling: Mapping[str, str] = dataclass_field(default_factory=dict)
+    """Regression targets the model learns scaled (``standard`` or ``log``), by name."""
 
     @property
     def features(self) -> list[str]:
@@ -167,9 +169,33 @@ def plan_columns(
     for column, values in (data.exclude or {}).items():
         _check_names([column], columns, ("data", "exclude", column), False, in_file)
         exclude[column] = frozenset(v.strip() for v in values)
-    plan = ColumnPlan(columns, targets, tasks, groups, categorical, text, exclude)
+    scaling = _target_scaling(data, targets, tasks)
+    plan = ColumnPlan(columns, targets, tasks, groups, categorical, text, exclude, scaling)
     _check_input_names(plan)
     return plan
+
+
+def _target_scaling(
+    data: CsvData, targets: tuple[str, ...], tasks: Mapping[str, TaskName]
+) -> dict[str, str]:
+    """``data.target_scaling`` per regression target, ``none`` left out.
+
+    Raises:
+        DataError: a mapping key that is not a target, or names a classification target.
+    """
+    given = data.target_scaling
+    if isinstance(given, str):
+        return {t: given for t in targets if tasks[t] == "regression" and given != "none"}
+    for name in given:
+        key = ("data", "target_scaling", name)
+        _check_names([name], targets, key, False, "among the targets")
+        if tasks[name] != "regression":
+            raise DataError(
+                f"target {name!r} is a {tasks[name]} target; only regression targets are "
+                "scaled (leave it out of data.target_scaling)",
+                key=key,
+            )
+    return {t: m for t, m in given.items() if tasks[t] == "regression" and m != "none"}
 
 
 def _text_columns(data: CsvData, features: list[str]) -> dict[str, TextColumn]:
@@ -297,11 +323,17 @@ def sort_classes(labels: set[str]) -> tuple[str, ...]:
         return tuple(sorted(labels))
 
 
-def first_missing(chunk: Chunk, fields: dict[str, int]) -> tuple[int, int, str] | None:
-    """(row in chunk, field, column) of the first missing cell among ``fields``, by row."""
+def first_missing(
+    chunk: Chunk, fields: dict[str, int], text: frozenset[str] = frozenset()
+) -> tuple[int, int, str] | None:
+    """(row in chunk, field, column) of the first missing cell among ``fields``, by row.
+
+    A cell of a ``text`` column is missing only when empty (``NA`` is text there).
+    """
     for i, row in enumerate(chunk.rows):
         for column, field in fields.items():
-            if is_missing(row[field]):
+            cell = row[field]
+            if (not cell.strip()) if column in text else is_missing(cell):
                 return i, field, column
     return None
 

@@ -185,8 +185,11 @@ def iter_chunks(
     skip_header = fmt.header
     with _open(path) as handle:
         reader = csv.reader(handle, delimiter=fmt.delimiter)
+        ended = 0
         try:
             for row in reader:
+                # A record with a line break inside quotes spans lines: name its first.
+                first, ended = ended + 1, reader.line_num
                 if not row or (len(row) == 1 and not row[0].strip() and width > 1):
                     continue
                 if skip_header:
@@ -194,11 +197,11 @@ def iter_chunks(
                     continue
                 if len(row) != width:
                     raise DataError(
-                        f"{path}:{reader.line_num}: row has {len(row)} fields, the "
+                        f"{path}:{first}: row has {len(row)} fields, the "
                         f"{'header' if fmt.header else 'first row'} has {width}"
                     )
                 chunk.rows.append(row)
-                chunk.lines.append(reader.line_num)
+                chunk.lines.append(first)
                 index += 1
                 if limit is not None and index >= limit:
                     break

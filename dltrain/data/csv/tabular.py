@@ -35,6 +35,7 @@ __all__ = [
     "apply_missing",
     "assemble",
     "encode_targets",
+    "exclude_rows",
     "prepare_chunk",
     "tabular_spec",
 ]
@@ -99,10 +100,14 @@ def prepare_chunk(
     Raises:
         DataError: text in a numeric column, or (``missing: error``) the first empty cell.
     """
-    chunk, codes, excluded = _exclude_rows(chunk, plan, codes)
+    chunk, codes, excluded = exclude_rows(chunk, plan, codes)
     fields = {c: plan.index(c) for c in plan.features}
     if with_targets:
         fields.update({t: plan.index(t) for t in plan.targets})
+    # Text cells are never missing unless the column says so (``empty: missing``).
+    located = {c: f for c, f in fields.items() if c not in plan.text}
+    located.update({c: fields[c] for c in _text_may_be_missing(plan)})
+    text = frozenset(plan.text)
     out = PreparedChunk(codes)
     try:
         for column in plan.features:
@@ -127,23 +132,19 @@ def prepare_chunk(
                     )
     except DataError:
         # An empty cell is reported before text in a numeric column, as it always was.
-        if data.missing == "error" and (hit := first_missing(chunk, fields)) is not None:
+        if data.missing == "error" and (hit := first_missing(chunk, located, text)) is not None:
             raise missing_error(path, chunk, *hit) from None
         raise
 
-    # Text cells are never missing unless the column says so (``empty: missing``).
-    located = {c: f for c, f in fields.items() if c not in plan.text}
-    located.update({c: fields[c] for c in _text_may_be_missing(plan)})
-
     def locate() -> DataError | None:
-        hit = first_missing(chunk, located)
+        hit = first_missing(chunk, located, text)
         return None if hit is None else missing_error(path, chunk, *hit)
 
     out.excluded = excluded
     return apply_missing(out, data, locate, plan)
 
 
-def _exclude_rows(
+def exclude_rows(
     chunk: Chunk, plan: ColumnPlan, codes: np.ndarray
 ) -> tuple[Chunk, np.ndarray, int]:
     """``chunk`` and its split codes without the rows ``data.exclude`` leaves out."""
