@@ -178,6 +178,13 @@ def test_a_run_page_in_a_browser(made: dict[str, Any], tmp_path: Path) -> None:
     for name, value in manifest["final_metrics"]["test"].items():
         assert f'<td>{name}</td><td data-sort="{value}">{value:.4g}</td>' in text
     assert "confusion matrix" in text and "precision" in text  # the per-class table
+    # The gallery: the run's worst test mistakes, each with its image, from plots/.
+    examples = json.loads((run / "plots" / "examples.json").read_text())["examples"]
+    assert examples and len(examples) <= 24
+    assert _column(text, "examples", 1) == [str(e["index"]) for e in examples]
+    assert text.count('class="thumb"') == len(examples)
+    scores = [e["score"] for e in examples]
+    assert scores == sorted(scores, reverse=True)
     assert page.stat().st_size < 3_000_000
 
     dom = open_page(page, tmp_path, sort="epochs:0:desc")

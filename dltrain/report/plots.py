@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "new_figure",
     "save_png",
+    "write_plot_file",
     "result_caption",
     "write_comparison_plot",
     "write_confusion_matrix",
@@ -65,10 +66,16 @@ def save_png(fig: Figure, path: Path, *, tight: bool = True) -> Path:
         fig.savefig(buffer, format="png", bbox_inches="tight", pad_inches=0.15, dpi=100)
     else:
         fig.savefig(buffer, format="png", dpi=100)
-    return _write_plot_file(path, buffer.getvalue())
+    return write_plot_file(path, buffer.getvalue())
 
 
-def _write_plot_file(path: Path, data: bytes) -> Path:
+def write_plot_file(path: Path, data: bytes) -> Path:
+    """Write a plot's bytes (a PNG, or the numbers beside one) atomically.
+
+    Raises:
+        DiskFullError: the disk is full (its cause names ``path``).
+        RunFolderError: any other reason the file cannot be written.
+    """
     try:
         atomic_write_bytes(path, data)
     except OSError as exc:
@@ -265,7 +272,7 @@ def write_confusion_matrix(
     written = save_png(fig, plots_dir / name)
     # The counts beside the picture: `dltrain report` builds its per-class table from them.
     counts_file = {"labels": labels, "counts": counts.tolist(), "caption": caption}
-    _write_plot_file(written.with_suffix(".json"), json.dumps(counts_file).encode("utf-8"))
+    write_plot_file(written.with_suffix(".json"), json.dumps(counts_file).encode("utf-8"))
     return written
 
 

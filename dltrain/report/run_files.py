@@ -165,7 +165,10 @@ def _result_plots(run: RunFolder, outcome: FitOutcome, datasets: Datasets) -> No
     predictions = outcome.model.predict(test_ds.map(lambda x, y: x), verbose=0)
     outputs = predictions if isinstance(predictions, list | tuple) else [predictions]
     targets = datasets.spec.targets
-    for target, truth, pred in zip(targets, datasets.test_targets(), outputs, strict=False):
+    truths = datasets.test_targets()
+    if len(targets) == 1 and truths:
+        _worst_examples(run, test_ds, truths[0], np.asarray(outputs[0]), targets[0], caption)
+    for target, truth, pred in zip(targets, truths, outputs, strict=False):
         pred = np.asarray(pred)
         suffix = "" if len(targets) == 1 else f"_{target.name}"
         if target.task == "regression":
@@ -190,6 +193,38 @@ def _result_plots(run: RunFolder, outcome: FitOutcome, datasets: Datasets) -> No
                 name=f"confusion_matrix{suffix}.png",
                 caption=caption,
             )
+
+
+def _worst_examples(
+    run: RunFolder, test_ds: tf.data.Dataset, truth: Any, pred: Any, target: Any, caption: str
+) -> None:
+    """``plots/examples.json``: the test examples the run got most wrong, with their inputs
+    (images as PNGs), for ``dltrain report``'s gallery."""
+    import numpy as np
+
+    from dltrain.report.examples import worst_examples, write_examples
+
+    rows = worst_examples(truth, pred, target.task)
+    wanted = {row["index"] for row in rows}
+    inputs: dict[int, Any] = {}
+    offset = 0
+    # One more pass over the test inputs (file order, as predict saw them), stopping once the
+    # last wanted example has gone by.
+    for x, _ in test_ds:
+        if not wanted or offset > max(wanted):
+            break
+        if isinstance(x, dict):
+            parts = dict(x)
+        elif isinstance(x, list | tuple):
+            parts = {f"input_{i}": part for i, part in enumerate(x)}
+        else:
+            parts = {"input": x}
+        batch = {name: np.asarray(part) for name, part in parts.items()}
+        size = len(next(iter(batch.values())))
+        for index in wanted & set(range(offset, offset + size)):
+            inputs[index] = {name: part[index - offset] for name, part in batch.items()}
+        offset += size
+    write_examples(run.plots, rows, inputs, target.class_names, caption)
 
 
 def _process_age() -> float | None:

@@ -395,3 +395,47 @@ def test_a_study_page_links_a_page_per_trial(tmp_path: Path) -> None:
     # The best trial against the base: the base config's values read from its YAML.
     assert ["optimizer.learning_rate", "0.001", "0.002"] in cells(text, "best-diff")
     assert embedded(text)["trials"][1]["value"] == 0.3
+
+
+# ------------------------------------------------------------------- the worst examples
+def test_worst_examples_are_the_most_confident_mistakes_first() -> None:
+    import numpy as np
+
+    from dltrain.report.examples import worst_examples
+
+    truth = np.array([0, 1, 2, 0])
+    pred = np.array([[0.9, 0.1, 0.0], [0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.2, 0.8, 0.0]])
+    rows = worst_examples(truth, pred, "multiclass")
+    assert [(r["index"], r["true"], r["predicted"]) for r in rows] == [(3, 0, 1), (1, 1, 0)]
+    assert rows[0]["score"] == pytest.approx(0.8)
+    binary = worst_examples(np.array([1, 0, 1]), np.array([0.4, 0.9, 0.6]), "binary")
+    assert [r["index"] for r in binary] == [1, 0]  # 2 is right
+    regression = worst_examples(np.array([1.0, 2.0, 3.0]), np.array([1.5, 2.0, 0.0]), "regression")
+    assert [(r["index"], r["score"]) for r in regression] == [(2, 3.0), (0, 0.5), (1, 0.0)]
+
+
+def test_the_gallery_shows_images_as_thumbnails_and_other_inputs_as_fields(tmp_path: Path) -> None:
+    import numpy as np
+
+    from dltrain.report.examples import write_examples
+
+    run = make_run(tmp_path)
+    rows = [
+        {"index": 5, "true": 0, "predicted": 1, "score": 0.9},
+        {"index": 2, "true": 1, "predicted": 0, "score": 0.7},
+    ]
+    image = np.arange(28 * 28, dtype=np.float32).reshape(28, 28)
+    inputs = {
+        5: {"image": image, "note": np.array(b"blurry")},
+        2: {"image": image.T, "note": np.array(b"dark")},
+    }
+    write_examples(run / "plots", rows, inputs, ["cat", "dog"], "test split, last epoch")
+    assert (run / "plots" / "examples" / "5.png").read_bytes().startswith(b"\x89PNG")
+    text = write_report_page([run]).path.read_text()
+    table_rows = cells(text, "examples")
+    assert [r[1:] for r in table_rows] == [
+        ["5", "cat", "dog", "0.9", "blurry"],
+        ["2", "dog", "cat", "0.7", "dark"],
+    ]
+    assert text.count('class="thumb"') == 2
+    assert "No test examples" not in text

@@ -183,6 +183,7 @@ pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:12px;max-height:420px
 .status-interrupted,.status-running,.status-stale{color:#ef6c00}
 .figure svg{max-width:100%;height:auto}.figures{display:flex;flex-wrap:wrap;gap:12px}
 img.plot{max-width:560px;width:100%;border:1px solid #eee}
+img.thumb{width:56px;height:auto;image-rendering:pixelated}
 code{background:#f3f5f8;padding:1px 4px}
 """
 

@@ -168,17 +168,61 @@ def _per_class_table(labels: list[str], counts: list[list[int]], table_id: str) 
 
 
 def examples_section(run: RunData) -> str:
-    """The gallery of test examples with their predictions, worst mistakes first."""
-    gallery = run.path / "plots" / "examples"
-    images = sorted(gallery.glob("*.png")) if gallery.is_dir() else []
-    if images:
-        cells = [png_image(p, p.stem, css_class="thumb") for p in images]
-        return '<div class="figures">' + "".join(c for c in cells if c) + "</div>"
-    return missing(
-        "No test examples with predictions: this run folder records no per-example "
-        "predictions, and the page is built from the folder alone (it never loads the model). "
-        "The per-class table under Results shows where the mistakes are."
+    """The gallery of test examples with their predictions, worst mistakes first (images as
+    thumbnails, other inputs as the row's fields), from ``plots/examples.json``."""
+    found = run.json_files("plots/examples.json")
+    examples = found[0][1].get("examples") if found else None
+    if not isinstance(examples, list):
+        return missing(
+            "No test examples with predictions: this run folder has no plots/examples.json "
+            "(runs write it since dltrain report, when output.plots is on), and the page is "
+            "built from the folder alone (it never loads the model). The per-class table "
+            "under Results shows where the mistakes are."
+        )
+    if not examples:
+        return "<p>No mistakes on the test split: every example was classified correctly.</p>"
+    rows: list[list[Any]] = []
+    fields = list(
+        dict.fromkeys(k for e in examples if isinstance(e, dict) for k in (e.get("fields") or {}))
     )
+    for example in examples:
+        if not isinstance(example, dict):
+            continue
+        picture = example.get("image")
+        image = (
+            png_image(
+                run.path / "plots" / str(picture),
+                f"test example {example.get('index')}",
+                css_class="thumb",
+            )
+            if isinstance(picture, str)
+            else None
+        )
+        given = example.get("fields")
+        extra: dict[str, Any] = given if isinstance(given, dict) else {}
+        rows.append(
+            [
+                Cell(image or "-"),
+                example.get("index"),
+                example.get("true"),
+                example.get("predicted"),
+                example.get("score"),
+                *(extra.get(k) for k in fields),
+            ]
+        )
+    caption = found[0][1].get("caption")
+    what = "confidence in the wrong class" if _classified(examples) else "absolute error"
+    intro = (
+        f"<p>The test examples the run got most wrong, worst first ({esc(what)} in the "
+        f"score column{'; ' + esc(caption) if caption else ''}).</p>"
+    )
+    headers = ["example", "test index", "true", "predicted", "score", *fields]
+    return intro + table(headers, rows, table_id="examples")
+
+
+def _classified(examples: list[Any]) -> bool:
+    """Whether the examples are classifications (regression's true values are floats)."""
+    return not all(isinstance(e, dict) and isinstance(e.get("true"), float) for e in examples)
 
 
 def exports_section(run: RunData, page_dir: Path) -> str:
