@@ -74,7 +74,7 @@ def test_run_without_config_or_resume_is_usage_error() -> None:
     assert "--resume" in result.output
 
 
-COMMANDS = ["check", "schema", "run", "eval", "predict", "runs", "compare", "launch"]
+COMMANDS = ["check", "schema", "run", "eval", "predict", "runs", "compare", "launch", "report"]
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])
