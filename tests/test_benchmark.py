@@ -29,9 +29,11 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("bench")
-    npz = write_mnist_npz(folder / "m.npz", n_train=200, n_test=64)
+    npz = write_mnist_npz(folder / "m.npz", n_train=300, n_test=64)
     config = folder / "c.yaml"
-    config.write_text(tiny_mlp(name="bench", units=8, epochs=1).format(path=npz))
+    # Learned well enough (3 epochs) that an int8 model calibrated on nothing collapses.
+    mlp = tiny_mlp(name="bench", units=16, epochs=3, learning_rate=0.003)
+    config.write_text(mlp.format(path=npz))
     result = run_experiment(config, runs_dir=folder / "runs")
     assert result.status == "completed"
     return result.run_dir
@@ -98,3 +100,28 @@ def test_bad_choices_are_usage_errors(run_dir: Path, first: tuple[str, int]) -> 
     assert result.exit_code == 2 and "unknown format 'coreml'" in result.output
     result = runner.invoke(app, ["benchmark", str(run_dir), "--split", "validation"])
     assert result.exit_code == 2 and "--split" in result.output
+
+
+def test_calibration_choices_are_recorded_and_a_collapse_is_reported(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    out = tmp_path / "c.tflite"
+    args = ["export", str(run_dir), "-f", "tflite", "--quantize", "int8", "--no-latency"]
+    result = runner.invoke(app, [*args, "--calibration", "20", "-o", str(out)])
+    assert result.exit_code in (0, 1), result.output
+    record = json.loads(out.with_name("c.tflite.export.json").read_text())
+    assert record["calibration"] == {
+        "source": "sample", "examples": 20, "split": "train", "seed": 3, "asked": 20
+    }
+    zeros = tmp_path / "zeros.npz"
+    np.savez(zeros, image=np.zeros((8, 28, 28), np.float32))  # no activation range at all
+    result = runner.invoke(app, [*args, "--calibration", str(zeros), "-o", str(out)])
+    assert result.exit_code == 1 and "int8 collapsed" in result.output
+    record = json.loads(out.with_name("c.tflite.export.json").read_text())
+    assert record["verification"]["collapsed"] is True
+    assert record["calibration"] == {"source": "file", "examples": 8, "file": str(zeros)}
+    np.savez(zeros, pixels=np.zeros((8, 28, 28), np.float32))
+    result = runner.invoke(app, [*args, "--calibration", str(zeros), "-o", str(out)])
+    assert result.exit_code == 2 and "no array 'image'" in result.output

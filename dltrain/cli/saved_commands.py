@@ -121,6 +121,14 @@ def export(
         ),
     ] = True,
     trust_imports: TrustImportsOption = False,
+    calibration: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--calibration",
+            help="int8: N training examples (default 300, seeded), split:train, "
+            "split:validation, or a .npz of inputs by name.",
+        ),
+    ] = None,
 ) -> None:
     """Export a model taking raw inputs, verified against the Keras model on the test split."""
     with reporting(compiles=True):
@@ -136,6 +144,7 @@ def export(
             verify=verify,
             latency=latency,
             trust_imports=trust_imports,
+            calibration=calibration,
         )
         render_export(make_console(), result)
         if result.verified is False:

@@ -12,6 +12,7 @@ import numpy as np
 
 from dltrain.errors import UsageError
 from dltrain.export.base import Runtime
+from dltrain.export.calibration import collapse_hint, parse_calibration
 from dltrain.export.formats import FORMATS, artifact_format
 from dltrain.export.model_source import ExportSource, load_source, read_spec
 from dltrain.export.options import (
@@ -50,6 +51,7 @@ def export_run(
     verify: bool = True,
     latency: bool = True,
     trust_imports: bool = False,
+    calibration: str | None = None,
 ) -> ExportResult:
     """Export a run's checkpoint so that it takes raw inputs, then prove it on the test split.
 
@@ -70,6 +72,9 @@ def export_run(
             ``result.latency_ms`` as ``None``, recorded as not measured.
         trust_imports: The run's plugins may be imported from where it recorded them, once
             their code matches the recorded SHA-256 (``--trust-imports``, docs/extending.md).
+        calibration: int8 only: ``N`` training examples, ``split:train``,
+            ``split:validation`` or a ``.npz`` file (:mod:`dltrain.export.calibration`);
+            default 300 seeded training examples. Recorded in ``export.json``.
 
     Raises:
         UsageError: unknown or incompatible options, or an output path that is taken; a
@@ -79,6 +84,12 @@ def export_run(
         DataError: the run's data cannot be read.
     """
     check_options(fmt, quantize)
+    if calibration is not None and quantize != "int8":
+        raise UsageError(
+            f"--calibration {calibration}: only --quantize int8 is calibrated (dynamic and "
+            "float16 quantize weights alone)"
+        )
+    choice = parse_calibration(calibration)
     require_packages(fmt)
     if artifact_format(target) is not None:
         raise UsageError(f"{target}: already an exported model; give the run folder it came from")
@@ -87,7 +98,9 @@ def export_run(
     check_supported(fmt, quantize, spec)
     name = checkpoint if target.is_dir() else target.stem
     out = check_output(output or artifact_path(saved.run.path, name, fmt, quantize), fmt)
-    source = load_source(saved, spec, verify=verify, calibrate=quantize == "int8")
+    source = load_source(
+        saved, spec, verify=verify, calibrate=quantize == "int8", calibration=choice
+    )
     import tensorflow as tf
 
     # The converters log deprecation notices through TensorFlow's Python logger; the CLI's
@@ -110,6 +123,7 @@ def export_run(
             keras_size_bytes=_size(saved.checkpoint),
             verified=None,
             opset=None if opset is None else opset(tmp),
+            calibration=source.calibration_record,
         )
         if verify:
             _verify(result, source, runtime, latency=latency)
@@ -168,6 +182,12 @@ def _verify(result: ExportResult, source: ExportSource, runtime: Runtime, *, lat
         test.labels,
         quantized=result.quantize != "none",
     )
+    if result.quantize == "int8":
+        for name, before in check.keras_metrics.items():
+            hint = collapse_hint(name, check.export_metrics[name], before)
+            if hint is not None:
+                check.failures.insert(0, hint)
+                result.collapsed = True
     result.verification = check
     result.verified = check.verified
     if not latency:

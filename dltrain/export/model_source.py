@@ -15,7 +15,8 @@ import numpy as np
 
 from dltrain.config.schema import MnistData
 from dltrain.data.spec import DataSpec
-from dltrain.errors import CheckpointError, ExportError
+from dltrain.errors import CheckpointError, ExportError, UsageError
+from dltrain.export.calibration import Calibration
 from dltrain.report.saved_run import SavedRun
 
 if TYPE_CHECKING:
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ExportSource", "TestSplit", "load_source", "raw_input_model", "read_spec"]
 
-# Full integer quantization is calibrated on this many training examples.
-CALIBRATION_EXAMPLES = 300
 
 
 @dataclass
@@ -50,6 +49,8 @@ class ExportSource:
     """``None`` when verification is skipped."""
     calibration: dict[str, np.ndarray] = field(default_factory=dict)
     """Seeded training examples for int8 calibration, as the exported model takes them."""
+    calibration_record: dict[str, Any] | None = None
+    """Where the calibration examples came from and how many (``export.json``)."""
 
 
 def raw_input_model(model: keras.Model, data: Any, spec: DataSpec) -> keras.Model:
@@ -71,14 +72,22 @@ def raw_input_model(model: keras.Model, data: Any, spec: DataSpec) -> keras.Mode
     return keras.Model(image, model(x, training=False), name=f"{model.name}_raw_input")
 
 
-def load_source(saved: SavedRun, spec: DataSpec, *, verify: bool, calibrate: bool) -> ExportSource:
+def load_source(
+    saved: SavedRun,
+    spec: DataSpec,
+    *,
+    verify: bool,
+    calibrate: bool,
+    calibration: Calibration | None = None,
+) -> ExportSource:
     """Load the checkpoint, and the run's data when verifying or calibrating.
 
     Args:
         saved: The opened run and checkpoint.
         spec: The run's data spec.
         verify: Read the test split and the checkpoint's outputs on it.
-        calibrate: Draw calibration examples from the training split (int8).
+        calibrate: Draw calibration examples (int8), as ``calibration`` says (default: 300
+            seeded training examples, :mod:`dltrain.export.calibration`).
 
     Raises:
         CheckpointError: an unreadable checkpoint.
@@ -115,12 +124,54 @@ def load_source(saved: SavedRun, spec: DataSpec, *, verify: bool, calibrate: boo
             reference=[np.asarray(r, dtype=np.float32) for r in reference],
         )
     if calibrate:
-        n = arrays.size("train")
-        rng = np.random.default_rng(config.seed)
-        pick = np.sort(rng.choice(n, size=min(CALIBRATION_EXAMPLES, n), replace=False))
-        picked = {k: v[pick] for k, v in arrays.x["train"].items()}
-        source.calibration = _as_model_inputs(picked, arrays.cast_uint8)
+        choice = calibration or Calibration()
+        if choice.kind == "file":
+            assert choice.path is not None
+            source.calibration = _calibration_file(choice.path, spec)
+        else:
+            split = choice.split or "train"
+            if split not in arrays.x:
+                raise UsageError(
+                    f"--calibration split:{split}: the run has no {split} split of its own "
+                    f"(data.validation: {config.data.validation}); give a number of training "
+                    "examples instead"
+                )
+            picked = arrays.x[split]
+            if choice.kind == "sample":
+                n = arrays.size(split)
+                rng = np.random.default_rng(config.seed)
+                pick = np.sort(rng.choice(n, size=min(choice.examples, n), replace=False))
+                picked = {k: v[pick] for k, v in picked.items()}
+            source.calibration = _as_model_inputs(picked, arrays.cast_uint8)
+        used = len(next(iter(source.calibration.values())))
+        source.calibration_record = choice.record(used, config.seed)
     return source
+
+
+def _calibration_file(path: Path, spec: DataSpec) -> dict[str, np.ndarray]:
+    """A ``.npz`` of raw inputs by name, checked against the run's inputs."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: np.asarray(data[k]) for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--calibration {path}: unreadable .npz ({exc})") from None
+    problems = []
+    for info in spec.raw_inputs:
+        if info.name not in arrays:
+            problems.append(f"no array {info.name!r} (has: {', '.join(arrays) or 'none'})")
+            continue
+        shape = tuple(arrays[info.name].shape[1:])
+        expected = tuple(info.shape)
+        if len(shape) != len(expected) or any(
+            e is not None and e != s for e, s in zip(expected, shape, strict=False)
+        ):
+            problems.append(
+                f"{info.name}: examples of shape {list(shape)}, the model takes {list(expected)}"
+            )
+    if problems:
+        raise UsageError(f"--calibration {path}: " + "; ".join(problems))
+    out = {info.name: arrays[info.name] for info in spec.raw_inputs}
+    return {k: v.astype(np.float32) if v.dtype.kind in "iuf" else v for k, v in out.items()}
 
 
 def _as_model_inputs(x: dict[str, np.ndarray], cast_uint8: bool) -> dict[str, np.ndarray]:

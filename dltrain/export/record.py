@@ -36,6 +36,10 @@ class ExportResult:
     """Milliseconds per example by runtime (``export``, ``keras``) and batch (``batch_1``...);
     ``None`` when not measured (``latency=False``, or not verified)."""
     opset: int | None = None
+    calibration: dict[str, Any] | None = None
+    """int8: where the calibration examples came from and how many (else ``None``)."""
+    collapsed: bool = False
+    """int8 lost far more than the tolerance (:data:`dltrain.export.calibration.COLLAPSE_DROP`)."""
     notes: list[str] = field(default_factory=list)
     """Said beside the result: the run did not complete, so its checkpoint is where it stopped."""
 
@@ -71,6 +75,7 @@ def export_record(
                 ),
                 "metrics": {"keras": check.keras_metrics, "export": check.export_metrics},
                 "failures": check.failures,
+                "collapsed": result.collapsed,
                 # null, not zeros, when it was not measured
                 "latency_ms_per_example": result.latency_ms,
             }
@@ -97,6 +102,8 @@ def export_record(
     }
     if result.opset is not None:
         record["opset"] = result.opset
+    if result.calibration is not None:
+        record["calibration"] = result.calibration
     return record
 
 

@@ -124,3 +124,24 @@ def test_the_recommendation_picks_the_smallest_verified_and_the_fastest() -> Non
     assert "accuracy 0.8950, -0.0050" in line
     assert "fastest at batch 1: tflite dynamic (0.3000 ms/example)" in line
     assert recommend(rows[2:3]).startswith("no export is within tolerance")
+
+
+def test_calibration_choices_parse(tmp_path: Path) -> None:
+    from dltrain.errors import UsageError
+    from dltrain.export.calibration import Calibration, collapse_hint, parse_calibration
+
+    assert parse_calibration(None) == Calibration("sample", examples=300)
+    assert parse_calibration("1000") == Calibration("sample", examples=1000)
+    assert parse_calibration("split:validation") == Calibration("split", split="validation")
+    npz = tmp_path / "c.npz"
+    npz.write_bytes(b"")
+    assert parse_calibration(str(npz)) == Calibration("file", path=npz)
+    for bad in ("0", "split:test", str(tmp_path / "missing.npz"), "abc"):
+        with pytest.raises(UsageError):
+            parse_calibration(bad)
+    assert Calibration().record(300, 42) == {
+        "source": "sample", "examples": 300, "split": "train", "seed": 42, "asked": 300
+    }
+    assert collapse_hint("accuracy", 0.85, 0.9) is None
+    assert "int8 collapsed" in (collapse_hint("accuracy", 0.5, 0.9) or "")
+    assert collapse_hint("mae", 9.0, 1.0) is None

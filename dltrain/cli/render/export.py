@@ -44,6 +44,10 @@ def render_export(console: Console, result: ExportResult) -> None:
         if result.latency_ms is None:
             console.print("latency not measured (--no-latency)", markup=False, style="dim")
         console.print(f"largest output difference: {check.max_abs_diff:.3g}", markup=False)
+        cal = result.calibration
+        if cal is not None:
+            where = cal.get("file") or f"{cal.get('split')} split"
+            console.print(f"calibrated on {cal['examples']} examples ({where})", markup=False)
         if check.verified:
             console.print("verified", style="green")
         for failure in check.failures:
