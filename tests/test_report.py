@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from datagen import tiny_mlp, write_mnist_npz, write_regression_csv
+from tune_configs import write_tune
 from typer.testing import CliRunner
 
 import dltrain
@@ -28,27 +29,15 @@ from dltrain.engine.run import run_experiment
 
 runner = CliRunner()
 
+# The shared tune experiment (tests/tune_configs.py), two quick trials of two parameters.
 TUNE = """\
-name: rep_tune
-seed: 3
-data: {{kind: csv, path: {csv}, target: y, categorical: [color], validation: 0.2, test: 0.2}}
-model:
-  layers:
-    - Dense: {{units: 8, activation: relu}}
-    - Dense: {{units: 1}}
-optimizer: {{name: adam, learning_rate: 0.01}}
-loss: mse
-metrics: [mae]
-training: {{epochs: 1, batch_size: 32}}
-output: {{plots: false}}
-tune:
-  metric: val_mae
-  trials: 2
-  sampler: random
-  pruner: none
-  space:
-    optimizer.learning_rate: {{type: float, low: 1.0e-3, high: 5.0e-2, log: true}}
-    model.layers[0].Dense.units: {{type: int, low: 2, high: 16}}
+metric: val_mae
+trials: 2
+sampler: random
+pruner: none
+space:
+  optimizer.learning_rate: {type: float, low: 1.0e-3, high: 5.0e-2, log: true}
+  model.layers[0].Dense.units: {type: int, low: 2, high: 16}
 """
 
 
@@ -65,9 +54,9 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     first = run_experiment(plain, runs_dir=runs).run_dir
     second = run_experiment(dropout, runs_dir=runs).run_dir
     csv = write_regression_csv(root / "houses.csv", n=160)
-    config = root / "tune.yaml"
-    config.write_text(TUNE.format(csv=csv))
-    summary = dltrain.tune(config, runs_dir=runs)
+    config = write_tune(root, csv, TUNE, plots=False)
+    # One epoch a trial: the page needs trials, not training.
+    summary = dltrain.tune(config, ["training.epochs=1"], runs_dir=runs)
     return {
         "root": root,
         "runs": runs,

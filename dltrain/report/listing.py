@@ -23,9 +23,11 @@ __all__ = [
     "UNREADABLE",
     "Comparison",
     "RunSummary",
+    "as_number",
     "compare_runs",
     "latest_run",
     "list_runs",
+    "metric_curve",
     "metric_rows",
     "overlay_metric",
 ]
@@ -193,7 +195,7 @@ def compare_runs(
     chosen = metric or overlay_metric(histories)
     curves: dict[str, list[tuple[int, float]]] = {}
     for index, (run, rows) in enumerate(zip(runs, histories, strict=True)):
-        points = _curve(rows, chosen)
+        points = metric_curve(rows, chosen)
         if points:
             label = f"{run.name}/{run.path.name}"
             curves[label if label not in curves else f"{label} ({index + 1})"] = points
@@ -336,14 +338,15 @@ def _parse_time(value: Any) -> datetime | None:
 
 def _duration(total_s: Any, started: Any, finished: Any) -> float | None:
     """``timings.total_s``, else finished_at - started_at (older or partial manifests)."""
-    total = _number(total_s)
+    total = as_number(total_s)
     start, end = _parse_time(started), _parse_time(finished)
     if total is None and start and end:
         total = (end - start).total_seconds()
     return total
 
 
-def _number(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
+    """A CSV cell or JSON value as a float; None for blanks, text, booleans and NaN."""
     if isinstance(value, bool) or value is None:
         return None
     try:
@@ -354,7 +357,7 @@ def _number(value: Any) -> float | None:
 
 
 def _integer(value: Any) -> int | None:
-    number = _number(value)
+    number = as_number(value)
     return int(number) if number is not None and number.is_integer() else None
 
 
@@ -399,7 +402,11 @@ def metric_rows(runs: list[RunSummary]) -> list[tuple[str, list[float | str]]]:
 def overlay_metric(histories: list[list[dict[str, str]]]) -> str:
     """The curve a comparison overlays by default: ``val_accuracy`` when every run has it,
     else ``val_loss``."""
-    return "val_accuracy" if all(_curve(rows, "val_accuracy") for rows in histories) else "val_loss"
+    return (
+        "val_accuracy"
+        if all(metric_curve(rows, "val_accuracy") for rows in histories)
+        else "val_loss"
+    )
 
 
 def _columns_hint(histories: list[list[dict[str, str]]]) -> str:
@@ -407,11 +414,11 @@ def _columns_hint(histories: list[list[dict[str, str]]]) -> str:
     return f"The runs have: {', '.join(names)}" if names else "The runs have no metrics.csv rows."
 
 
-def _curve(rows: list[dict[str, str]], metric: str) -> list[tuple[int, float]]:
+def metric_curve(rows: list[dict[str, str]], metric: str) -> list[tuple[int, float]]:
     """``(epoch, value)`` for the rows where ``metric`` is a number (row number if no epoch)."""
     points: list[tuple[int, float]] = []
     for number, row in enumerate(rows, start=1):
-        value = _number(row.get(metric))
+        value = as_number(row.get(metric))
         if value is not None:
             epoch = _integer(row.get("epoch"))
             points.append((number if epoch is None else epoch, value))

@@ -12,8 +12,8 @@ from dltrain.report.html.config_match import config_differences
 from dltrain.report.html.document import Cell, Page, esc, missing, table
 from dltrain.report.html.figures import overlay_figure
 from dltrain.report.html.run_data import RunData
-from dltrain.report.html.run_results import curve_series, file_link
-from dltrain.report.listing import RunSummary, metric_rows, overlay_metric
+from dltrain.report.html.run_results import file_link
+from dltrain.report.listing import RunSummary, metric_curve, metric_rows, overlay_metric
 
 __all__ = ["build_comparison_page"]
 
@@ -77,9 +77,9 @@ def build_comparison_page(
     )
     chosen = metric or overlay_metric([run.metrics for run in runs])
     curves = {
-        label: curve_series(run.metrics, chosen)
+        label: metric_curve(run.metrics, chosen)
         for label, run in zip(labels, runs, strict=True)
-        if curve_series(run.metrics, chosen)
+        if metric_curve(run.metrics, chosen)
     }
     if not curves and metric is not None:
         names = dict.fromkeys(k for run in runs for row in run.metrics[:1] for k in row)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import yaml
 
 from dltrain.errors import CheckpointError, UsageError, first_line
+from dltrain.report.listing import as_number as to_float
 from dltrain.storage import MANIFEST
 from dltrain.storage.manifest import RunManifest, read_manifest
 
@@ -101,17 +101,6 @@ def read_run(path: Path) -> RunData:
         data_spec=spec if isinstance(spec, dict) else {},
         problems=problems,
     )
-
-
-def to_float(value: Any) -> float | None:
-    """A CSV cell or JSON value as a finite float, else None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _text(path: Path, problems: list[str]) -> str | None:

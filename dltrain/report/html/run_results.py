@@ -18,9 +18,9 @@ from dltrain.report.html.document import (
 )
 from dltrain.report.html.figures import curve_figure, heatmap_figure
 from dltrain.report.html.run_data import RunData, to_float
+from dltrain.report.listing import metric_curve
 
 __all__ = [
-    "curve_series",
     "curves_section",
     "examples_section",
     "exports_section",
@@ -30,17 +30,6 @@ __all__ = [
 ]
 
 _NOT_CURVES = frozenset({"epoch", "learning_rate", "lr", "epoch_time_s"})
-
-
-def curve_series(rows: list[dict[str, str]], column: str) -> list[tuple[float, float]]:
-    """``(epoch, value)`` of one ``metrics.csv`` column (the row number where no epoch)."""
-    points: list[tuple[float, float]] = []
-    for number_, row in enumerate(rows, start=1):
-        value = to_float(row.get(column))
-        if value is not None:
-            epoch = to_float(row.get("epoch"))
-            points.append((number_ if epoch is None else epoch, value))
-    return points
 
 
 def curves_section(run: RunData) -> str:
@@ -61,7 +50,7 @@ def curves_section(run: RunData) -> str:
     figures: list[str] = []
     for base in bases:
         series = {
-            label: curve_series(rows, key)
+            label: metric_curve(rows, key)
             for label, key in (("train", base), ("validation", f"val_{base}"))
             if key in columns
         }
@@ -70,9 +59,9 @@ def curves_section(run: RunData) -> str:
             title = f"{base.replace('_', ' ')} per epoch"
             figures.append(curve_figure(title, base, series, marks=marks))
     rate = next((c for c in ("learning_rate", "lr") if c in columns), None)
-    if rate is not None and len({v for _, v in curve_series(rows, rate)}) > 1:
+    if rate is not None and len({v for _, v in metric_curve(rows, rate)}) > 1:
         figures.append(
-            curve_figure("learning rate", "learning rate", {rate: curve_series(rows, rate)})
+            curve_figure("learning rate", "learning rate", {rate: metric_curve(rows, rate)})
         )
     body = [f'<div class="figures">{"".join(figures)}</div>']
     body.append("<h3>Per epoch (metrics.csv)</h3>")

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from dltrain.config.diff import flatten, format_value
+from dltrain.config.overrides import deep_merge
 from dltrain.errors import CheckpointError
 from dltrain.report.html.document import Cell, Page, definition_list, esc, missing, png_image, table
 from dltrain.report.html.figures import scatter_figure
@@ -208,17 +209,7 @@ def _base_config(trial: TrialRow) -> dict[str, Any]:
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             return {}
         if isinstance(document, dict):
-            merged = _merge(
+            merged = deep_merge(
                 merged, {k: v for k, v in document.items() if k not in ("extends", "tune")}
             )
     return flatten(merged)
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
