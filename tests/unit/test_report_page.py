@@ -439,3 +439,31 @@ def test_the_gallery_shows_images_as_thumbnails_and_other_inputs_as_fields(tmp_p
     ]
     assert text.count('class="thumb"') == 2
     assert "No test examples" not in text
+
+
+def test_exports_are_a_table_and_open_shows_the_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = make_run(tmp_path)
+    (run / "export").mkdir()
+    record = {
+        "format": "tflite",
+        "quantize": "int8",
+        "artifact": "model.tflite",
+        "size_bytes": 27000,
+        "verification": {
+            "status": "verified",
+            "max_abs_diff": 0.004,
+            "latency_ms_per_example": 0.21,
+        },
+    }
+    (run / "export" / "model.tflite.export.json").write_text(json.dumps(record))
+    opened: list[str] = []
+    monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
+    result = runner.invoke(app, ["report", str(run), "--open"])
+    assert result.exit_code == 0, result.output
+    assert opened == [(run / "report.html").resolve().as_uri()]
+    text = (run / "report.html").read_text()
+    assert cells(text, "exports") == [
+        ["tflite", "int8", "model.tflite", "27,000", "verified", "0.004", "0.21"]
+    ]

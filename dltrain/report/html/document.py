@@ -60,6 +60,8 @@ def number(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return str(value)
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}"  # sizes and counts read from JSON as floats: 27,000
         return f"{value:.4g}"
     return str(value)
 
