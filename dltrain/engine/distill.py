@@ -9,7 +9,6 @@ checkpoint's SHA-256, which ``--resume`` checks.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from dltrain.data.spec import DataSpec
 from dltrain.engine.init_from import split_init_from
 from dltrain.errors import CheckpointError, ConfigError, Problem, UsageError
 from dltrain.storage.manifest import DistillRecord
+from dltrain.utils.digest import file_sha256
 
 if TYPE_CHECKING:
     import keras
@@ -92,14 +92,6 @@ class _Teacher:
     sha256: str
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _scale(config: Any) -> bool | None:
     value = getattr(config.data, "scale", None)
     return value if isinstance(value, bool) else None
@@ -134,7 +126,7 @@ def _open_teacher(loaded: LoadedConfig, student_spec: DataSpec) -> _Teacher:
                     )
                 ]
             )
-        sha = _sha256(saved.checkpoint)
+        sha = file_sha256(saved.checkpoint)
         model = load_model_file(saved.checkpoint)
     except (CheckpointError, UsageError) as exc:
         raise ConfigError(problems=[loaded.problem(_KEY, exc.message)]) from None

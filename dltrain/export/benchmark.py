@@ -17,7 +17,7 @@ from typing import Any
 
 from dltrain.errors import DltrainError, ExportError, UsageError
 from dltrain.export.bench_table import COLUMNS, BenchRow, csv_rows, recommend, row_from_record
-from dltrain.export.exporter import export_run, file_sha256
+from dltrain.export.exporter import export_run
 from dltrain.export.formats import FORMATS, QUANTIZATIONS
 from dltrain.export.model_source import read_spec
 from dltrain.export.options import (
@@ -31,6 +31,7 @@ from dltrain.export.record import read_record
 from dltrain.report.saved_run import open_saved_run
 from dltrain.storage import atomic_write_text
 from dltrain.storage.atomic import atomic_write
+from dltrain.utils.digest import file_sha256
 
 __all__ = ["Benchmark", "benchmark_run"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from importlib import metadata
 from pathlib import Path
@@ -29,9 +28,10 @@ from dltrain.export.verify import measure_latency, verify_outputs
 from dltrain.report.saved_run import SavedRun, open_saved_run
 from dltrain.storage import atomic_write, atomic_write_text, utc_now
 from dltrain.storage.atomic import atomic_write_dir
+from dltrain.utils.digest import file_sha256
 from dltrain.version import __version__
 
-__all__ = ["export_run", "file_sha256"]
+__all__ = ["export_run"]
 
 # Recorded in export.json: what wrote the artifact and what verified it.
 _PACKAGES = tuple(
@@ -202,15 +202,6 @@ def _verify(result: ExportResult, source: ExportSource, runtime: Runtime, *, lat
         }
         for runtime_name, predict in (("export", runtime.predict), ("keras", keras_predict))
     }
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a checkpoint file (recorded in export.json, compared by benchmark)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _size(path: Path) -> int:
