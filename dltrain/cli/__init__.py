@@ -59,6 +59,18 @@ RunsDirOption = Annotated[
 ]
 
 
+CurveMetricOption = Annotated[
+    Optional[str],  # noqa: UP045 - typer needs Optional here on Python 3.10
+    typer.Option(
+        "--metric",
+        metavar="COLUMN",
+        help="The overlaid curve, a metrics.csv column (default: val_accuracy when every run "
+        "has it, else val_loss).",
+    ),
+]
+"""``compare`` and ``report``: which curve of the runs compared is overlaid."""
+
+
 MlflowOption = Annotated[
     Optional[str],  # noqa: UP045 - typer needs Optional here on Python 3.10
     typer.Option(

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dltrain.cli import app, make_console, reporting
+from dltrain.cli import CurveMetricOption, app, make_console, reporting
 
 
 @app.command()
@@ -32,15 +32,7 @@ def report(
     open_page: Annotated[
         bool, typer.Option("--open", help="Open the page in the default web browser.")
     ] = False,
-    metric: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(
-            "--metric",
-            metavar="COLUMN",
-            help="A comparison's overlaid curve, a metrics.csv column (default: val_accuracy "
-            "when every run has it, else val_loss).",
-        ),
-    ] = None,
+    metric: CurveMetricOption = None,
 ) -> None:
     """One self-contained HTML page (works offline): a run's results, a study's trials, or
     runs side by side. Built from the folders' files; no model is loaded."""

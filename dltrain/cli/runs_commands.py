@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from dltrain.cli import (
+    CurveMetricOption,
     RunsDirOption,
     SetOption,
     TrustImportsOption,
@@ -133,15 +134,7 @@ def compare(
         Optional[Path],  # noqa: UP045
         typer.Option("--plot", help="Where to write the overlay plot (PNG)."),
     ] = None,
-    metric: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(
-            "--metric",
-            metavar="COLUMN",
-            help="The overlaid curve, a metrics.csv column (default: val_accuracy when every "
-            "run has it, else val_loss).",
-        ),
-    ] = None,
+    metric: CurveMetricOption = None,
 ) -> None:
     """Config differences and final metrics of runs side by side, and their val curves."""
     with reporting(tensorflow=False):
