@@ -8,6 +8,7 @@ run is trained per module and shared.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import subprocess
@@ -272,3 +273,33 @@ def test_sigkill_then_resume_is_exact_with_the_same_vocabulary(
     ]
     model = load_model_file(run_dir / "checkpoints" / "last.keras")
     assert model.get_layer("text_vectorize").get_vocabulary() == vocabulary["vocabulary"]
+
+
+def test_predict_and_eval_read_compressed_files(
+    trained: tuple[Path, RunResult], tmp_path: Path
+) -> None:
+    import bz2
+    import gzip
+
+    _, result = trained
+    with bz2.open(REVIEWS, "rt", encoding="utf-8", newline="") as handle:
+        records = list(csv.reader(handle))
+    # The file starts with 1,097 plot rows; reviews, and a few plot rows, past them.
+    kept = [records[0]] + [r for r in records[1050:1400] if r[0] != "plot"]
+    rows = len(kept) - 1
+    text = io.StringIO()
+    csv.writer(text).writerows(kept)
+    head = text.getvalue()
+    packed = tmp_path / "holdout.csv.gz"
+    packed.write_bytes(gzip.compress(head.encode()))
+    evaluated = runner.invoke(app, ["eval", str(result.run_dir), "--data", str(packed)])
+    assert evaluated.exit_code == 0, evaluated.output
+    (record,) = result.run_dir.glob("eval-holdout-*.json")
+    assert json.loads(record.read_text())["examples"] == rows
+    squeezed = tmp_path / "new.csv.bz2"
+    squeezed.write_bytes(bz2.compress(head.encode()))
+    out = tmp_path / "predictions.csv"
+    done = runner.invoke(app, ["predict", str(result.run_dir), str(squeezed), "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    with out.open() as handle:
+        assert len(list(csv.DictReader(handle))) == rows

@@ -139,7 +139,11 @@ def evaluate_target(
     metrics = {k: float(v) for k, v in model.evaluate(dataset, return_dict=True, verbose=0).items()}
     now = utc_now()
     # A file given with --data is not the run's test split: name the result after the file.
-    name_part = re.sub(r"[^A-Za-z0-9_.-]", "_", data.stem) if data else split
+    # ``holdout.csv.gz`` is named ``holdout``, as ``holdout.csv`` is.
+    stem = data.name.removesuffix(data.suffix) if data else ""
+    if data and data.suffix in (".gz", ".bz2"):
+        stem = Path(stem).stem
+    name_part = re.sub(r"[^A-Za-z0-9_.-]", "_", stem) if data else split
     name = f"eval-{name_part}-{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
     written = saved.run.write_json(
         name,
