@@ -77,10 +77,13 @@ def write_examples(
     inputs: Mapping[int, Any],
     class_names: Sequence[str] | None,
     caption: str,
+    *,
+    columns: Mapping[str, Sequence[str]] | None = None,
 ) -> Path:
     """Write ``examples.json`` (and a PNG per image input) for ``rows`` of
     :func:`worst_examples`; ``inputs`` maps a row's index to its input (an array, or a
-    mapping of input name to array)."""
+    mapping of input name to array). ``columns`` names the CSV columns a tabular input holds:
+    such an input becomes one field per column, as the row was in the file."""
     from dltrain.report.plots import write_plot_file
 
     names = list(class_names or [])
@@ -102,6 +105,9 @@ def write_examples(
                 image = f"examples/{row['index']}.png"
                 write_plot_file(plots_dir / image, _png(array))
                 entry["image"] = image
+            elif len((columns or {}).get(str(name), ())) == array.size and array.ndim == 1:
+                for column, cell in zip((columns or {})[str(name)], array, strict=True):
+                    fields.setdefault(str(column), _text(np.asarray(cell)))
             elif len(fields) < _FIELDS_MAX:
                 fields[str(name)] = _text(array)
         entry["fields"] = fields

@@ -167,7 +167,7 @@ def _result_plots(run: RunFolder, outcome: FitOutcome, datasets: Datasets) -> No
     targets = datasets.spec.targets
     truths = datasets.test_targets()
     if len(targets) == 1 and truths:
-        _worst_examples(run, test_ds, truths[0], np.asarray(outputs[0]), targets[0], caption)
+        _worst_examples(run, datasets, test_ds, truths[0], np.asarray(outputs[0]), caption)
     for target, truth, pred in zip(targets, truths, outputs, strict=False):
         pred = np.asarray(pred)
         suffix = "" if len(targets) == 1 else f"_{target.name}"
@@ -196,7 +196,12 @@ def _result_plots(run: RunFolder, outcome: FitOutcome, datasets: Datasets) -> No
 
 
 def _worst_examples(
-    run: RunFolder, test_ds: tf.data.Dataset, truth: Any, pred: Any, target: Any, caption: str
+    run: RunFolder,
+    datasets: Datasets,
+    test_ds: tf.data.Dataset,
+    truth: Any,
+    pred: Any,
+    caption: str,
 ) -> None:
     """``plots/examples.json``: the test examples the run got most wrong, with their inputs
     (images as PNGs), for ``dltrain report``'s gallery."""
@@ -204,6 +209,7 @@ def _worst_examples(
 
     from dltrain.report.examples import worst_examples, write_examples
 
+    target = datasets.spec.targets[0]
     rows = worst_examples(truth, pred, target.task)
     wanted = {row["index"] for row in rows}
     inputs: dict[int, Any] = {}
@@ -224,7 +230,8 @@ def _worst_examples(
         for index in wanted & set(range(offset, offset + size)):
             inputs[index] = {name: part[index - offset] for name, part in batch.items()}
         offset += size
-    write_examples(run.plots, rows, inputs, target.class_names, caption)
+    columns = {i.name: list(i.columns) for i in datasets.spec.raw_inputs if i.columns}
+    write_examples(run.plots, rows, inputs, target.class_names, caption, columns=columns)
 
 
 def _process_age() -> float | None:

@@ -467,3 +467,17 @@ def test_exports_are_a_table_and_open_shows_the_page(
     assert cells(text, "exports") == [
         ["tflite", "int8", "model.tflite", "27,000", "verified", "0.004", "0.21"]
     ]
+
+
+def test_a_csv_example_is_a_row_of_its_columns(tmp_path: Path) -> None:
+    import numpy as np
+
+    from dltrain.report.examples import write_examples
+
+    run = make_run(tmp_path)
+    rows = [{"index": 3, "true": 62.5, "predicted": 8.25, "score": 54.25}]
+    inputs = {3: {"features": np.array([17.125, -2.5]), "color": np.array(b"red")}}
+    write_examples(run / "plots", rows, inputs, None, "", columns={"features": ["x1", "x2"]})
+    text = write_report_page([run]).path.read_text()
+    assert "absolute error" in text
+    assert cells(text, "examples") == [["-", "3", "62.5", "8.25", "54.25", "17.125", "-2.5", "red"]]
