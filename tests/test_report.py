@@ -51,12 +51,14 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     plain.write_text(tiny_mlp(name="rep").format(path=npz))
     dropout = root / "dropout.yaml"
     dropout.write_text(tiny_mlp(name="rep", dropout=0.25).format(path=npz))
-    first = run_experiment(plain, runs_dir=runs).run_dir
-    second = run_experiment(dropout, runs_dir=runs).run_dir
+    # No XLA: compiling the steps costs more than these tiny runs, and the pages do not care.
+    quick = ["training.jit_compile=false"]
+    first = run_experiment(plain, quick, runs_dir=runs).run_dir
+    second = run_experiment(dropout, quick, runs_dir=runs).run_dir
     csv = write_regression_csv(root / "houses.csv", n=160)
     config = write_tune(root, csv, TUNE, plots=False)
     # One epoch a trial: the page needs trials, not training.
-    summary = dltrain.tune(config, ["training.epochs=1"], runs_dir=runs)
+    summary = dltrain.tune(config, ["training.epochs=1", *quick], runs_dir=runs)
     return {
         "root": root,
         "runs": runs,

@@ -287,7 +287,8 @@ def _history(run: RunData) -> str:
         )
     if m.status in ("interrupted", "failed") or m.error:
         body.append(
-            f'<p class="warn">The run {esc(m.status)}: {esc(m.error or "no reason recorded")}</p>'
+            f'<p class="warn">Status {esc(m.status)} after {m.epochs_completed or 0} epochs: '
+            f'{esc(m.error or "no reason recorded")}</p>'
         )
     if m.fine_tune is not None:
         body.append(
