@@ -27,12 +27,16 @@ __all__ = [
     "MnistData",
     "Strict",
     "Task",
+    "TargetScaling",
 ]
 
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 """A number strictly between 0 and 1."""
 
 Task = Literal["regression", "binary", "multiclass"]
+
+TargetScaling = Literal["none", "standard", "log"]
+"""How a regression target is scaled for training (see ``CsvData.target_scaling``)."""
 
 
 class Strict(BaseModel):
@@ -147,6 +151,15 @@ class CsvData(Strict):
     differ."""
     one_hot: bool = False
     """Classification labels as one-hot vectors instead of integer indices."""
+    target_scaling: TargetScaling | dict[str, TargetScaling] = "none"
+    """How regression targets are scaled for training: ``none``; ``standard`` (minus the
+    training mean, over the training standard deviation); ``log`` (the natural logarithm,
+    then standardized likewise, for positive skewed targets such as prices: every value must
+    be above 0). A mapping target -> mode sets it per target (classification targets cannot
+    be named); a single mode applies to every regression target. The statistics come from
+    the training split only, and the model trains on the scaled target, so ``loss`` and
+    ``val_loss`` are in scaled units; the saved model undoes the scaling in a final layer,
+    so metrics, ``eval``, ``predict`` and exports are in the target's own units."""
     stream: bool = False
     """Read the file in chunks through tf.data instead of loading it into memory."""
     chunk_rows: PositiveInt = 65536

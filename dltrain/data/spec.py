@@ -45,6 +45,10 @@ class TargetInfo:
     num_classes: int | None = None
     class_names: tuple[str, ...] | None = None
     one_hot: bool = False
+    scale: tuple[str, float, float] | None = None
+    """A regression target learned scaled (``data.target_scaling``): (mode, mean, std) of
+    the training split's values (``standard``) or of their natural logarithm (``log``). The
+    model's last layer undoes it, so the model still outputs the target's own units."""
 
     @property
     def units(self) -> int:
@@ -95,6 +99,7 @@ class DataSpec:
                     num_classes=t.get("num_classes"),
                     class_names=tuple(t["class_names"]) if t.get("class_names") else None,
                     one_hot=bool(t.get("one_hot", False)),
+                    scale=_scale(t.get("scale")),
                 )
                 for t in data["targets"]
             ],
@@ -110,3 +115,10 @@ def _input(data: dict[str, Any]) -> InputInfo:
         data.get("dtype", "float32"),
         tuple(data.get("columns", ())),
     )
+
+
+def _scale(data: list[Any] | None) -> tuple[str, float, float] | None:
+    if not data:
+        return None
+    mode, mean, std = data
+    return str(mode), float(mean), float(std)

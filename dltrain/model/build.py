@@ -9,9 +9,11 @@ import keras
 from dltrain.config.schema import ExperimentConfig, SequentialModel
 from dltrain.data.spec import DataSpec, TargetInfo
 from dltrain.model.augment import augment_spec
+from dltrain.model.compile import output_names
 from dltrain.model.graph import build_functional
 from dltrain.model.problems import ProblemList
 from dltrain.model.sequential import build_sequential
+from dltrain.model.target_scale import unscale_layer
 from dltrain.utils.keys import KeyPath
 
 __all__ = ["build_model"]
@@ -58,7 +60,32 @@ def build_model(config: ExperimentConfig, spec: DataSpec) -> keras.Model:
         model, paths = build_functional(cfg, name, raw, facing, problems, mixed, pixel_max)
     _check_outputs(model, paths, spec.targets, problems, config)
     problems.raise_if_any()
+    if any(t.scale is not None for t in spec.targets):
+        model = _unscaled(model, raw, spec.targets)
     return model
+
+
+def _unscaled(model: keras.Model, raw: dict[str, Any], targets: list[TargetInfo]) -> keras.Model:
+    """``model`` with an :class:`Unscale` layer after each output of a scaled target.
+
+    The model then still takes the raw inputs and outputs the targets' own units.
+    """
+    names = output_names(model)
+    if isinstance(model, keras.Sequential):
+        # A Sequential has one output, its last layer's, for one target.
+        layer = unscale_layer(names[0], targets[0])
+        if layer is not None:
+            model.add(layer)
+        return model
+    outputs = []
+    for tensor, name, target in zip(model.outputs, names, targets, strict=True):
+        layer = unscale_layer(name, target)
+        outputs.append(tensor if layer is None else layer(tensor))
+    return keras.Model(
+        inputs=next(iter(raw.values())) if len(raw) == 1 else raw,
+        outputs=outputs[0] if len(outputs) == 1 else outputs,
+        name=model.name,
+    )
 
 
 def _check_outputs(

@@ -17,6 +17,7 @@ from dltrain.config.schema import ExperimentConfig, ObjectSpec, OptimizerConfig
 from dltrain.data.spec import DataSpec, TargetInfo
 from dltrain.model.objects import LOSS, METRIC, OPTIMIZER, SCHEDULE, keras_identifier, resolve
 from dltrain.model.problems import ProblemList, SpecError
+from dltrain.model.target_scale import Unscale, scaled_loss
 from dltrain.utils.keys import KeyPath, did_you_mean
 
 __all__ = [
@@ -35,12 +36,15 @@ _ACCURACY_NAMES = frozenset({"accuracy", "acc"})
 
 
 def output_names(model: keras.Model) -> list[str]:
-    """The names per-output settings are keyed by: the layers that produce the outputs."""
+    """The names per-output settings are keyed by: the layers that produce the outputs.
+
+    An output that undoes ``data.target_scaling`` (:class:`Unscale`) goes by the name of
+    the layer before it, the one the config wrote.
+    """
     names = getattr(model, "output_names", None)
-    if names:
-        return list(names)
     # keras.Sequential has no ``output_names``; its one output is its last layer's.
-    return [model.layers[-1].name]
+    layers = [model.get_layer(n) for n in names] if names else [model.layers[-1]]
+    return [layer.of if isinstance(layer, Unscale) else layer.name for layer in layers]
 
 
 def default_loss(target: TargetInfo) -> str:
@@ -138,6 +142,8 @@ def compile_arguments(
     problems.raise_if_any()
 
     _record_choices(config, names, loss_list, metric_lists, optimizer)
+    # After the record: config.yaml shows the loss as configured, not its scaled wrapper.
+    loss_list = [scaled_loss(loss, t) for loss, t in zip(loss_list, targets, strict=True)]
     single = len(names) == 1
     return {
         "optimizer": optimizer,

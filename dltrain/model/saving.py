@@ -8,6 +8,9 @@ from pathlib import Path
 import keras
 
 from dltrain.errors import CheckpointError
+
+# Registers the layer and loss of ``data.target_scaling``, which checkpoints may hold.
+from dltrain.model import target_scale  # noqa: F401
 from dltrain.model.problems import keras_reason
 
 __all__ = ["load_model_file"]

@@ -111,7 +111,9 @@ def _style(n_points: int) -> dict[str, Any]:
     return {"marker": "o", "markersize": 4} if n_points <= _MARKER_MAX_POINTS else {}
 
 
-def write_training_plots(plots_dir: Path, rows: Sequence[Mapping[str, float | str]]) -> list[Path]:
+def write_training_plots(
+    plots_dir: Path, rows: Sequence[Mapping[str, float | str]], loss_note: str | None = None
+) -> list[Path]:
     """Plot the per-epoch curves of ``metrics.csv``.
 
     Writes ``loss.png`` (train and validation loss), one ``<metric>.png`` per other metric
@@ -123,6 +125,8 @@ def write_training_plots(plots_dir: Path, rows: Sequence[Mapping[str, float | st
         plots_dir: Folder for the PNGs (created if needed).
         rows: ``metrics.csv`` rows as read by ``csv.DictReader`` (strings) or as floats.
             A missing ``epoch`` column is replaced by the 1-based row number.
+        loss_note: Said beside the loss's axis and title (``scaled target``: the loss is
+            computed on targets ``data.target_scaling`` scaled, the metrics are not).
 
     Returns:
         The written files, ``loss.png`` first; empty when there are no rows.
@@ -158,7 +162,8 @@ def write_training_plots(plots_dir: Path, rows: Sequence[Mapping[str, float | st
         for label, vals in values.items():
             ax.plot(epochs, vals, label=label, **_style(len(rows)))
         shown = " and ".join(values)
-        _finish_epoch_axes(ax, f"{base.replace('_', ' ')} per epoch ({shown})", base, epochs)
+        label = f"{base} ({loss_note})" if loss_note and base == "loss" else base
+        _finish_epoch_axes(ax, f"{label.replace('_', ' ')} per epoch ({shown})", label, epochs)
         ax.legend()
         written.append(save_png(fig, plots_dir / f"{_slug(base)}.png"))
 

@@ -10,6 +10,7 @@ import numpy as np
 from dltrain.config.schema import CsvData
 from dltrain.data.csv.groups import group_sources
 from dltrain.data.csv.layout import CsvSources, target_infos
+from dltrain.data.csv.scaling import check_log_targets, scaled_targets
 from dltrain.data.csv.split_store import SplitStore, row_bound
 from dltrain.data.csv.stats import TEST, TRAIN, VALIDATION, StatsAccumulator, TabularStats
 from dltrain.data.csv.summary import (
@@ -151,7 +152,9 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
     # no second copy of the file's rows.
     store = SplitStore(_capacity(sources, data, seed))
     plan = sources.main.plan
-    acc = StatsAccumulator(plan.numeric, [c for c in plan.features if c in plan.categorical])
+    acc = StatsAccumulator(
+        plan.numeric, [c for c in plan.features if c in plan.categorical], plan.scaling
+    )
     warnings: list[str] = list(sources.warnings)
     counts: list[FileCounts] = []
     for source in sources.all:
@@ -159,6 +162,7 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
         filled: dict[str, int] = {}
         rows = dropped = excluded = 0
         for prepared in source.chunks(data, seed, data.chunk_rows):
+            check_log_targets(prepared, source, data, seed)
             for column, count in prepared.present.items():
                 present[column] = present.get(column, 0) + count
             for column, count in prepared.empty_features().items():
@@ -168,7 +172,7 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
             excluded += prepared.excluded
             # Statistics from the float64 values, chunk by chunk, as the stream loader does.
             train = prepared.select(prepared.codes == TRAIN)
-            acc.update(train.numeric, train.categorical)
+            acc.update(train.numeric, train.categorical, train.targets)
             store.add(prepared)
         counts.append(
             FileCounts(
@@ -197,6 +201,7 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
     check_split_sizes(sizes | {"rows": sum(sizes.values())}, data)
     stats, stat_warnings = acc.finish()
     warnings += stat_warnings
+    infos = scaled_targets(infos, stats)
     if plan.text:
         from dltrain.data.csv.text import adapt_text
 

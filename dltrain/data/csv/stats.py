@@ -8,7 +8,7 @@ No TensorFlow here.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,6 +60,9 @@ class TabularStats:
     rows: int = 0
     text: dict[str, TextVocab] = field(default_factory=dict)
     """Per text column, its vocabulary adapted on the training split."""
+    target_scale: dict[str, tuple[str, float, float]] = field(default_factory=dict)
+    """Per scaled regression target: (mode, mean, standard deviation) of the value
+    (``standard``) or of its natural logarithm (``log``) over the training split."""
 
 
 @dataclass
@@ -88,19 +91,43 @@ class _Moments:
 
 
 class StatsAccumulator:
-    """Mean/variance of numeric columns and vocabularies of categorical ones, over chunks."""
+    """Mean/variance of numeric columns and vocabularies of categorical ones, over chunks.
 
-    def __init__(self, numeric: Sequence[str], categorical: Sequence[str]) -> None:
+    ``targets``: regression targets scaled for training, by mode (``standard``, ``log``); their
+    moments are of the value, or of its natural logarithm under ``log`` (the model then learns
+    the standardized logarithm, so both modes end in unit scale).
+    """
+
+    def __init__(
+        self,
+        numeric: Sequence[str],
+        categorical: Sequence[str],
+        targets: Mapping[str, str] | None = None,
+    ) -> None:
         self._moments = {c: _Moments() for c in numeric}
         self._counts: dict[str, Counter[str]] = {c: Counter() for c in categorical}
+        self._targets = dict(targets or {})
+        self._target_moments = {t: _Moments() for t in self._targets}
         self.rows = 0
 
-    def update(self, numeric: dict[str, np.ndarray], categorical: dict[str, np.ndarray]) -> None:
-        """Add training rows (NaN / ``""`` cells are missing and skipped)."""
+    def update(
+        self,
+        numeric: dict[str, np.ndarray],
+        categorical: dict[str, np.ndarray],
+        targets: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Add training rows (NaN / ``""`` cells are missing and skipped).
+
+        ``targets``: the rows' target values, by name (needed when targets are scaled);
+        values of a ``log`` target must be above 0 (the loaders check first).
+        """
         for column, values in numeric.items():
             self._moments[column].update(values)
         for column, strings in categorical.items():
             self._counts[column].update(s for s in strings.tolist() if s != "")
+        for target, mode in self._targets.items():
+            values = np.asarray((targets or {})[target], dtype=np.float64)
+            self._target_moments[target].update(np.log(values) if mode == "log" else values)
         self.rows += len(next(iter(numeric.values()), next(iter(categorical.values()), [])))
 
     def finish(self) -> tuple[TabularStats, list[str]]:
@@ -122,6 +149,16 @@ class StatsAccumulator:
                     f"column {column!r} is constant ({m.low:g}) in the training split; it "
                     "carries no information"
                 )
+        for target, mode in self._targets.items():
+            m = self._target_moments[target]
+            std = float(np.sqrt(m.m2 / m.count)) if m.count else 0.0
+            if not std > 0:
+                warnings.append(
+                    f"target {target!r} is constant in the training split; target_scaling: "
+                    f"{mode} only shifts it (standard deviation taken as 1)"
+                )
+                std = 1.0
+            stats.target_scale[target] = (mode, m.mean, std)
         for column, counts in self._counts.items():
             vocab = tuple(sorted(counts))
             stats.vocab[column] = vocab

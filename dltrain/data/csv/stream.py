@@ -29,6 +29,7 @@ from dltrain.data.csv.arrays import (
     fill_warning,
 )
 from dltrain.data.csv.layout import CsvFile, CsvSources, resolve_sources, target_infos
+from dltrain.data.csv.scaling import check_log_targets, scaled_targets
 from dltrain.data.csv.stats import TEST, TRAIN, StatsAccumulator, TabularStats
 from dltrain.data.csv.tabular import assemble, check_present, encode_targets
 from dltrain.data.fingerprint import file_fingerprint
@@ -208,7 +209,9 @@ def scan(
         DataError: any problem in the files (located), or an empty split.
     """
     plan = sources.main.plan
-    acc = StatsAccumulator(plan.numeric, [c for c in plan.features if c in plan.categorical])
+    acc = StatsAccumulator(
+        plan.numeric, [c for c in plan.features if c in plan.categorical], plan.scaling
+    )
     classes: dict[str, set[str]] = {t: set() for t in plan.targets}
     sizes = {name: 0 for name in _CODES}
     labels: dict[str, dict[str, Counter[str]]] = {n: {} for n in _CODES}
@@ -218,13 +221,14 @@ def scan(
         filled: Counter[str] = Counter()
         rows = dropped = 0
         for prepared in source.chunks(data, seed, data.chunk_rows):
+            check_log_targets(prepared, source, data, seed)
             for column, count in prepared.present.items():
                 present[column] = present.get(column, 0) + count
             rows += len(prepared) + prepared.dropped
             dropped += prepared.dropped
             filled.update(prepared.empty_features())
             train = prepared.select(prepared.codes == TRAIN)
-            acc.update(train.numeric, train.categorical)
+            acc.update(train.numeric, train.categorical, train.targets)
             for name, seen in class_sets([prepared], list(plan.targets)).items():
                 classes[name] |= seen
             for code, split in SPLIT_NAMES.items():
@@ -241,7 +245,7 @@ def scan(
             warnings.append(text)
     check_split_sizes(sizes | {"rows": sum(sizes.values())}, data)
     stats, stat_warnings = acc.finish()
-    infos = target_infos(plan, data, classes, sources.main.path)
+    infos = scaled_targets(target_infos(plan, data, classes, sources.main.path), stats)
     return stats, infos, sizes, labels, warnings + stat_warnings
 
 
