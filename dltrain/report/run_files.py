@@ -157,6 +157,7 @@ def _result_plots(run: RunFolder, outcome: FitOutcome, datasets: Datasets) -> No
         write_regression_plots,
         write_training_plots,
     )
+    from dltrain.report.roc import write_roc_pr
 
     write_training_plots(run.plots, outcome.rows)
     test_ds: tf.data.Dataset = datasets.test_dataset(datasets.evaluation_batch("test"))
@@ -184,6 +185,7 @@ def _result_plots(run: RunFolder, outcome: FitOutcome, datasets: Datasets) -> No
                 name=f"confusion_matrix{suffix}.png",
                 caption=caption,
             )
+            write_roc_pr(run.plots, truth, pred, f"roc_pr{suffix}.json")
         else:
             write_confusion_matrix(
                 run.plots,

@@ -481,3 +481,24 @@ def test_a_csv_example_is_a_row_of_its_columns(tmp_path: Path) -> None:
     text = write_report_page([run]).path.read_text()
     assert "absolute error" in text
     assert cells(text, "examples") == [["-", "3", "62.5", "8.25", "54.25", "17.125", "-2.5", "red"]]
+
+
+def test_roc_and_precision_recall_of_a_binary_target(tmp_path: Path) -> None:
+    import numpy as np
+
+    from dltrain.report.roc import roc_pr, write_roc_pr
+
+    # scikit-learn's documented example: ROC area 0.75, average precision 0.8333.
+    truth, scores = np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])
+    curves = roc_pr(truth, scores)
+    assert curves is not None
+    assert curves["roc_auc"] == pytest.approx(0.75)
+    assert curves["average_precision"] == pytest.approx(0.8333, abs=1e-4)
+    assert curves["roc"][0] == [0.0, 0.0] and curves["roc"][-1] == [1.0, 1.0]
+    assert roc_pr(np.array([1, 1]), np.array([0.2, 0.9])) is None  # no negatives: no curve
+
+    run = make_run(tmp_path)
+    write_roc_pr(run / "plots", truth, scores, "roc_pr.json")
+    text = write_report_page([run]).path.read_text()
+    assert "ROC (area 0.75)" in text and "average precision 0.8333" in text
+    assert "ROC and precision-recall curves: none" not in text

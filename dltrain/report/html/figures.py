@@ -12,7 +12,7 @@ from typing import Any
 from dltrain.report.html.document import figure_svg
 from dltrain.report.plots import new_figure
 
-__all__ = ["curve_figure", "heatmap_figure", "overlay_figure", "scatter_figure"]
+__all__ = ["curve_figure", "heatmap_figure", "overlay_figure", "scatter_figure", "xy_figure"]
 
 Points = Sequence[tuple[float, float]]
 
@@ -109,4 +109,18 @@ def heatmap_figure(labels: Sequence[str], counts: Sequence[Sequence[int]], title
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
+    return figure_svg(fig)
+
+
+def xy_figure(title: str, xlabel: str, ylabel: str, points: Points) -> str:
+    """One curve on the unit square (ROC, precision-recall)."""
+    fig = new_figure(4.4, 4.0)
+    ax = fig.add_subplot()
+    ax.plot([x for x, _ in points], [y for _, y in points])
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.02)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
     return figure_svg(fig)

@@ -16,7 +16,7 @@ from dltrain.report.html.document import (
     png_image,
     table,
 )
-from dltrain.report.html.figures import curve_figure, heatmap_figure
+from dltrain.report.html.figures import curve_figure, heatmap_figure, xy_figure
 from dltrain.report.html.run_data import RunData, to_float
 from dltrain.report.listing import metric_curve
 
@@ -121,9 +121,43 @@ def results_section(run: RunData) -> str:
                 "since dltrain report; this run has only the picture."
             )
         )
-    if not any("roc" in p.stem or "precision_recall" in p.stem for p in shown_plots(run)):
-        body.append(missing("ROC and precision-recall curves: not recorded by this run."))
+    curves = _roc_pr(run)
+    if curves:
+        body.append(curves)
+    elif not any("roc" in p.stem or "precision_recall" in p.stem for p in shown_plots(run)):
+        body.append(
+            missing(
+                "ROC and precision-recall curves: none (runs keep them for binary targets, "
+                "in plots/roc_pr.json)."
+            )
+        )
     return "".join(body)
+
+
+def _roc_pr(run: RunData) -> str:
+    """A binary target's ROC and precision-recall curves, from ``plots/roc_pr*.json``."""
+    parts: list[str] = []
+    for path, doc in run.json_files("plots/roc_pr*.json"):
+        roc, pr = doc.get("roc"), doc.get("pr")
+        if not isinstance(roc, list) or not isinstance(pr, list):
+            continue
+        auc, ap = to_float(doc.get("roc_auc")), to_float(doc.get("average_precision"))
+        roc_points = [(float(x), float(y)) for x, y in roc]
+        pr_points = [(float(x), float(y)) for x, y in pr]
+        parts.append(
+            f'<h3>{esc(path.stem.replace("_", " "))}</h3><div class="figures">'
+            + xy_figure(
+                f"ROC (area {number(auc)})", "false positive rate", "true positive rate", roc_points
+            )
+            + xy_figure(
+                f"precision-recall (average precision {number(ap)})",
+                "recall",
+                "precision",
+                pr_points,
+            )
+            + "</div>"
+        )
+    return "".join(parts)
 
 
 def shown_plots(run: RunData) -> list[Path]:
