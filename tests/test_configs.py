@@ -68,6 +68,9 @@ def _smoke_overrides(loaded: LoadedConfig) -> list[str]:
         overrides.append("data.kind=fashion_mnist")
     if cfg.training.batch_size == 1:
         overrides.append("training.batch_size=32")
+    if cfg.distill is not None:
+        # Its teacher is a run the user trains first; tests/test_distill.py distills.
+        overrides.append("distill=null")
     return overrides
 
 
@@ -133,6 +136,7 @@ SHIPPED = [
     "csv/mlp_regression.yaml",
     "csv/multi_io.yaml",
     "csv/multiclass.yaml",
+    "distill/fashion_mnist_mlp_student.yaml",
     "fashion_mnist_cnn.yaml",
     "gradient_descent/full_batch.yaml",
     "gradient_descent/lr_cosine_warmup.yaml",
