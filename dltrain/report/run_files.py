@@ -103,7 +103,7 @@ def write_report(
             else:
                 from dltrain.report.plots import write_training_plots
 
-                write_training_plots(run.plots, outcome.rows)
+                write_training_plots(run.plots, outcome.rows, _loss_note(datasets))
     except (OSError, DiskFullError):
         # The disk filled up under the plots: the test metrics are computed already, so keep
         # them beside the failure that dltrain.storage.writing records (if the disk allows).
@@ -159,7 +159,7 @@ def _result_plots(run: RunFolder, outcome: FitOutcome, datasets: Datasets) -> No
     )
     from dltrain.report.roc import write_roc_pr
 
-    write_training_plots(run.plots, outcome.rows)
+    write_training_plots(run.plots, outcome.rows, _loss_note(datasets))
     test_ds: tf.data.Dataset = datasets.test_dataset(datasets.evaluation_batch("test"))
     chosen = outcome.test_checkpoint
     caption = result_caption(chosen.epoch if chosen else None, outcome.rows)
@@ -234,6 +234,13 @@ def _worst_examples(
         offset += size
     columns = {i.name: list(i.columns) for i in datasets.spec.raw_inputs if i.columns}
     write_examples(run.plots, rows, inputs, target.class_names, caption, columns=columns)
+
+
+def _loss_note(datasets: Datasets) -> str | None:
+    """``scaled target`` when ``data.target_scaling`` scales a target (the loss's units)."""
+    if any(t.scale is not None for t in datasets.spec.targets):
+        return "scaled target"
+    return None
 
 
 def _process_age() -> float | None:
