@@ -75,6 +75,10 @@ def scatter_figure(
             ax.scatter(xs, ys, s=18, label=label)
     if categories:
         ax.set_xticks(range(len(categories)), categories)
+    elif seen and all(isinstance(x, int) for x in seen):
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials, units: no 0.5
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
