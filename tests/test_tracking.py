@@ -83,9 +83,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _wait_until_up(url, proc, log, limit=240)
         yield url
     finally:
+        # Nothing of the server outlives the module (its store is in a temporary folder), and
+        # uvicorn's graceful stop waits for the clients' keep-alive connections: it sat out the
+        # whole 30 s here. A short grace, then SIGKILL.
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=3)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -96,6 +99,11 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from datagen import write_mnist_npz
 
     return write_mnist_npz(tmp_path_factory.mktemp("data") / "m.npz", n_train=300, n_test=64)
+
+
+# For the tests that check no artifacts: no plots drawn, no checkpoint uploaded (the first
+# test checks both); what they check (runs, statuses, steps, params, tags) is the same.
+LIGHT = ["output.plots=false", "tracking.mlflow.log_models=false"]
 
 
 def _config(tmp_path: Path, data: Path, experiment: str) -> Path:
@@ -259,7 +267,9 @@ def test_a_bad_uri_leaves_a_completed_run_and_its_config_as_they_were(
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     config = tmp_path / "plain.yaml"
     config.write_text("name: plain\n" + TINY_MLP.format(path=data))
-    done = run_experiment(config, ["training.epochs=1"], runs_dir=tmp_path / "runs")
+    done = run_experiment(
+        config, ["training.epochs=1", "output.plots=false"], runs_dir=tmp_path / "runs"
+    )
     assert done.status == "completed"
     before = {name: (done.run_dir / name).read_bytes() for name in ("run.json", "config.yaml")}
     for uri in BAD_URIS:
@@ -324,7 +334,9 @@ def test_a_run_is_logged_with_params_metrics_artifacts_and_status(
 def test_resume_continues_the_same_mlflow_run(server: str, tmp_path: Path, data: Path) -> None:
     config = _config(tmp_path, data, "resumed")
     first = run_experiment(
-        config, ["training.epochs=1", f"tracking.mlflow.uri={server}"], runs_dir=tmp_path / "runs"
+        config,
+        ["training.epochs=1", f"tracking.mlflow.uri={server}", *LIGHT],
+        runs_dir=tmp_path / "runs",
     )
     run_id = _manifest(first.run_dir)["mlflow"]["run_id"]
     second = resume_experiment(first.run_dir, ["training.epochs=2"])
@@ -355,11 +367,11 @@ def test_interrupted_and_failed_runs_are_killed_and_failed(
     config = _config(tmp_path, data, "ended")
     uri = f"tracking.mlflow.uri={server}"
     stopped = run_experiment(
-        config, [uri, "training.epochs=3"], runs_dir=tmp_path / "runs", callbacks=[_CtrlC()]
+        config, [uri, "training.epochs=3", *LIGHT], runs_dir=tmp_path / "runs", callbacks=[_CtrlC()]
     )
     assert stopped.status == "interrupted"
     failed = run_experiment(
-        config, [uri, "optimizer.learning_rate=1.0e+30"], runs_dir=tmp_path / "runs"
+        config, [uri, "optimizer.learning_rate=1.0e+30", *LIGHT], runs_dir=tmp_path / "runs"
     )
     assert failed.status == "failed"
 
@@ -498,7 +510,7 @@ def test_the_server_going_down_mid_run_does_not_fail_it(
     sink = Sink()
     result = run_experiment(
         _config(tmp_path, data, "cut"),
-        ["training.epochs=3", f"tracking.mlflow.uri={proxy.url}"],
+        ["training.epochs=3", f"tracking.mlflow.uri={proxy.url}", *LIGHT],
         runs_dir=tmp_path / "runs",
         progress=sink,
         callbacks=[_CutAfterFirstEpoch(proxy)],
@@ -529,7 +541,7 @@ def test_a_study_has_nested_trials_and_tags_the_best(
             with study.trial():
                 result = run_experiment(
                     config,
-                    ["training.epochs=1", f"model.layers[1].Dense.units={units}"],
+                    ["training.epochs=1", f"model.layers[1].Dense.units={units}", *LIGHT],
                     runs_dir=tmp_path / "runs",
                 )
             study.record(result.run_dir, float(units), params={"units": units})
