@@ -18,6 +18,9 @@ from dltrain.engine.run import run_experiment
 
 runner = CliRunner()
 
+# For runs whose tests read no plots (test_run_folder_contents and the regression test do).
+NO_PLOTS = "output.plots=false"
+
 
 @pytest.fixture(scope="module")
 def mlp_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -178,7 +181,7 @@ def test_runs_and_compare(mlp_config: Path, mlp_run: Path, tmp_path: Path) -> No
     shutil.copytree(mlp_run, first)
     second = run_experiment(
         mlp_config,
-        ["optimizer.learning_rate=0.001", "training.epochs=1"],
+        ["optimizer.learning_rate=0.001", "training.epochs=1", NO_PLOTS],
         runs_dir=tmp_path / "runs",
     )
     listing = runner.invoke(app, ["runs", str(tmp_path / "runs")])
@@ -270,7 +273,10 @@ def test_python_api(mlp_config: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     loggers = {n: list(logging.getLogger(n).handlers) for n in ("tensorflow", "absl", "keras")}
     level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
     result = dltrain.run(
-        str(mlp_config), overrides=["training.epochs=2"], runs_dir=tmp_path / "r", progress=True
+        str(mlp_config),
+        overrides=["training.epochs=2", NO_PLOTS],
+        runs_dir=tmp_path / "r",
+        progress=True,
     )
     assert result.run_dir.parent.name == "tiny_mlp" and result.epochs_completed == 2
     assert "accuracy" in result.test_metrics
@@ -280,7 +286,9 @@ def test_python_api(mlp_config: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     assert {n: list(logging.getLogger(n).handlers) for n in loggers} == loggers
     assert os.environ.get("TF_CPP_MIN_LOG_LEVEL") == level
     assert (result.run_dir / "logs").is_dir()
-    silent = dltrain.run(str(mlp_config), overrides=["training.epochs=1"], runs_dir=tmp_path / "r")
+    silent = dltrain.run(
+        str(mlp_config), overrides=["training.epochs=1", NO_PLOTS], runs_dir=tmp_path / "r"
+    )
     assert silent.status == "completed" and "epoch" not in capsys.readouterr().out
 
 
@@ -294,6 +302,7 @@ def test_callbacks_early_stopping_reduce_lr_and_tensorboard(
             "callbacks.early_stopping={patience: 2, min_delta: 100.0, monitor: val_loss}",
             "callbacks.reduce_lr={patience: 0, factor: 0.5, min_delta: 100.0}",
             "callbacks.tensorboard=true",
+            NO_PLOTS,
         ],
         runs_dir=tmp_path / "runs",
     )
@@ -341,7 +350,7 @@ def test_steps_per_execution_keeps_epoch_boundaries(mlp_config: Path, tmp_path: 
     for spe in (1, 3, 16):  # 8 steps per epoch: executions of 1, 2 and 8 batches
         result = run_experiment(
             mlp_config,
-            [f"training.steps_per_execution={spe}", "deterministic=true"],
+            [f"training.steps_per_execution={spe}", "deterministic=true", NO_PLOTS],
             runs_dir=tmp_path / f"spe{spe}",
         )
         with (result.run_dir / "metrics.csv").open() as handle:
@@ -357,6 +366,7 @@ def test_data_warnings_are_shown_and_kept(tmp_path: Path) -> None:
     config.write_text(
         "data: {kind: csv, path: w.csv, target: y}\n"
         "model: {layers: [{Dense: {units: 1}}]}\ntraining: {epochs: 1}\n"
+        "output: {plots: false}\n"
     )
     result = runner.invoke(app, ["run", str(config), "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
