@@ -45,6 +45,8 @@ def check(
             console.print(result.data, markup=False)
         for line in [*(result.init_from or []), *(result.distill or [])]:
             console.print(line, markup=False)
+        for line in result.methodology or []:
+            console.print(line, markup=False, style="yellow")
         if result.tune is not None:
             plan = result.tune
             console.print(

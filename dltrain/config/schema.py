@@ -339,6 +339,15 @@ class DistributeConfig(Strict):
     """Devices for ``mirrored``; default: all visible GPUs (or the CPU)."""
 
 
+class ChecksConfig(Strict):
+    """Methodology checks (docs/methodology.md): the test split chosen on, losses that do not
+    fit the output or the task, an untrained loss far from ln C, test examples copied from
+    training, a single feature that predicts the target."""
+
+    strict: bool = False
+    """Make every finding an error (exit 2, before training) instead of a warning."""
+
+
 class OutputConfig(Strict):
     """Where and what a run writes."""
 
@@ -390,6 +399,8 @@ class ExperimentConfig(Strict):
     """Keras dtype policy; mixed policies keep the output layer in float32."""
     output: OutputConfig = Field(default_factory=OutputConfig)
     """Where runs are written."""
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)
+    """Methodology checks: warnings by default, errors with ``strict: true``."""
     tune: TuneConfig | None = None
     """Hyperparameter search for ``dltrain tune`` (see docs/tuning.md); ``dltrain run`` ignores
     it."""

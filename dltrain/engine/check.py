@@ -26,6 +26,8 @@ class CheckResult:
     """``init_from``: the run whose weights would be taken, and which layers match."""
     distill: list[str] | None = None
     """``distill``: the teacher, its score, and teacher and student parameter counts."""
+    methodology: list[str] | None = None
+    """What the methodology checks found (warnings)."""
 
 
 def check_config(
@@ -57,7 +59,8 @@ def check_config(
     attempt(lambda: check_tracking(loaded))
     with sharing_datasets():  # a folder's files are decoded once, for the summary and model
         found = attempt(lambda: locate_data(loaded))
-        summary = attempt(lambda: inspect_config(loaded))
+        findings: list[Any] = []
+        summary = attempt(lambda: inspect_config(loaded, findings))
         init = attempt(lambda: plan_init_from(loaded)) if summary is not None else None
         distill = attempt(lambda: plan_distill(loaded)) if summary is not None else None
     tune = None
@@ -72,7 +75,14 @@ def check_config(
                 if str(problem) not in {str(p) for p in problems}:
                     problems.append(problem)
         raise ConfigError(problems=problems)
-    return CheckResult(summary=summary, data=found, tune=tune, init_from=init, distill=distill)
+    return CheckResult(
+        summary=summary,
+        data=found,
+        tune=tune,
+        init_from=init,
+        distill=distill,
+        methodology=[f"warning: methodology ({f.check}): {f.message}" for f in findings],
+    )
 
 
 def plan_init_from(loaded: LoadedConfig) -> list[str] | None:
@@ -96,11 +106,12 @@ def plan_init_from(loaded: LoadedConfig) -> list[str] | None:
     return [f"init_from: {record.checkpoint}", *(f"  {line}" for line in record.lines())]
 
 
-def inspect_config(loaded: LoadedConfig) -> Any:
+def inspect_config(loaded: LoadedConfig, findings: list[Any] | None = None) -> Any:
     """Build and compile the config's model and summarize it, without training.
 
     Image configs need no data files (shapes come from the config); CSV configs read the data
-    to learn the columns.
+    to learn the columns. ``findings``, when given, receives what the methodology checks
+    find (with ``checks.strict`` they raise instead).
 
     Raises:
         ConfigError: a layer, optimizer, loss or metric problem, located in the file.
@@ -113,8 +124,10 @@ def inspect_config(loaded: LoadedConfig) -> Any:
     cfg = loaded.config
     configure_environment(cfg.seed, False, cfg.precision)
     spec = describe_data(cfg)
+    datasets = None
     if spec is None:
-        spec = load_datasets(cfg, source=loaded.source).spec
+        datasets = load_datasets(cfg, source=loaded.source)
+        spec = datasets.spec
     from dltrain.train.extra_callbacks import build_extra_callbacks
     from dltrain.train.fine_tune import fine_tune_problems
 
@@ -125,6 +138,13 @@ def inspect_config(loaded: LoadedConfig) -> Any:
         fine_tune = fine_tune_problems(cfg, model)
         if fine_tune:
             raise ConfigError(problems=fine_tune)
+    if findings is not None:
+        from dltrain.train.checks import methodology_findings, raise_if_strict
+
+        found = methodology_findings(cfg, model, datasets, None)
+        with loaded.located():
+            raise_if_strict(cfg, found)
+        findings.extend(found)
     return summarize_model(model)
 
 

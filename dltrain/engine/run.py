@@ -99,6 +99,7 @@ def run_experiment(
                     on_run_folder(run.path)
                 record_start(run, loaded, student, prepared.datasets, command, clock, prepared.jit)
                 run.update(workers=_workers(cfg.distribute.strategy))
+                run.update(methodology=[f.to_json() for f in plan.findings])
                 if init is not None:
                     run.update(init_from=init)
                 if distill is not None:
@@ -258,6 +259,8 @@ def _execute(
     sink = progress or NullProgress()
     for warning in prepared.datasets.warnings:
         sink.message(f"warning: {warning}")  # also kept in run.json under data.warnings
+    for finding in plan.findings:  # also kept in run.json under methodology
+        sink.message(f"warning: methodology ({finding.check}): {finding.message}")
     for note in resume.notes if resume else []:
         sink.message(f"resume: {note}")
     # MLflow, when asked for: logs each epoch, then uploads the folder and mirrors its status.

@@ -306,6 +306,8 @@ class RunManifest(BaseModel):
     """The run whose weights this one started from (``init_from``) and the layers copied."""
     distill: DistillRecord | None = None
     """The teacher of a distillation run (``distill``): where, which checkpoint, its score."""
+    methodology: list[dict[str, str]] = Field(default_factory=list)
+    """What the methodology checks found when the run started: ``{check, message}``."""
 
     def updated(self, **fields: Any) -> RunManifest:
         """A copy with ``fields`` replaced, validated like a manifest read from disk."""

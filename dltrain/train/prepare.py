@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from dltrain.data import Datasets
     from dltrain.model.jit import JitChoice
+    from dltrain.train.methodology import Finding
     from dltrain.train.monitors import Mode
 
 __all__ = ["CallbackPlan", "Prepared", "Watch", "dry_run", "plan_callbacks", "prepare"]
@@ -77,6 +78,8 @@ class CallbackPlan:
     """Set when ``callbacks.reduce_lr`` is."""
     extra: tuple[keras.callbacks.Callback, ...] = ()
     """``callbacks.extra``, constructed in order."""
+    findings: tuple[Finding, ...] = ()
+    """What the methodology checks found (warnings; errors under ``checks.strict``)."""
 
 
 def _problem(key: KeyPath, message: str) -> Problem:
@@ -171,7 +174,12 @@ def dry_run(loaded: LoadedConfig, prepared: Prepared) -> CallbackPlan:
         plan = plan_callbacks(loaded.config, prepared.model, names, datasets.validation_size > 0)
         _check_class_weight(loaded.config, datasets)
         _check_fine_tune(loaded.config, None if prepared.from_checkpoint else model)
-    return plan
+    from dltrain.train.checks import methodology_findings, raise_if_strict
+
+    first_loss = None if prepared.from_checkpoint else float(logs["loss"])
+    findings = methodology_findings(loaded.config, model, datasets, first_loss)
+    raise_if_strict(loaded.config, findings)
+    return replace(plan, findings=tuple(findings))
 
 
 def plan_callbacks(
