@@ -223,13 +223,18 @@ def _row_keys(x: dict[str, np.ndarray]) -> list[bytes]:
     parts = []
     for name in sorted(x):
         values = np.asarray(x[name])
-        if values.dtype == object or values.dtype.kind == "U":
-            flat = values.reshape(len(values), -1).astype(str)
-            parts.append([("\0".join(row)).encode() for row in flat.tolist()])
+        if values.dtype.kind in "OUS":
+            # Text as str or as UTF-8 bytes (how the pipeline may hold it): bytes either way.
+            flat = values.reshape(len(values), -1).tolist()
+            parts.append([b"\0".join(_utf8(cell) for cell in row) for row in flat])
         else:
             rows = np.ascontiguousarray(values.reshape(len(values), -1))
             parts.append([row.tobytes() for row in rows])
     return [b"\1".join(pieces) for pieces in zip(*parts, strict=True)]
+
+
+def _utf8(cell: Any) -> bytes:
+    return cell if isinstance(cell, bytes) else str(cell).encode()
 
 
 def leakage_findings(

@@ -148,6 +148,12 @@ def test_test_examples_copied_from_training_are_counted() -> None:
     other = {"review": np.array(["good", "fine"]), "features": np.zeros((2, 1), np.float32)}
     # Every raw input must match: the same review with other numbers is a new example.
     assert duplicate_findings(texts, other) == []
+    # Text held as UTF-8 bytes, as the pipeline may hold it, compares alike.
+    reviews = np.array(["très bien".encode(), b"dull"], dtype=object)
+    (found,) = duplicate_findings({"r": reviews}, {"r": np.array(["très bien".encode()])})
+    assert found.message.startswith("1 of 1 test examples")
+    as_bytes = np.array(["très bien".encode(), b"dull"])  # numpy's S dtype
+    assert len(duplicate_findings({"r": as_bytes}, {"r": as_bytes[:1]})) == 1
 
 
 def test_a_single_feature_that_predicts_the_target_is_found() -> None:
