@@ -44,7 +44,7 @@ model:
 loss: {{out: mse}}
 metrics: {{out: [mae]}}
 optimizer: {{name: adam, learning_rate: 0.02}}
-training: {{epochs: {epochs}, batch_size: 16}}
+training: {{epochs: {epochs}, batch_size: 16, jit_compile: false}}
 output: {{plots: false}}
 """
 

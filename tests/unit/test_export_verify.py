@@ -55,6 +55,16 @@ def test_float_exports_must_match_within_1e_4() -> None:
     assert not far.verified and "tolerance 0.0001" in far.failures[0]
 
 
+def test_large_outputs_match_relative_to_their_size() -> None:
+    # A price near 180,000 in float32 cannot agree to 1e-4 absolute; 1e-4 of its size holds.
+    labels = [np.array([180_000.0, 90_000.0])]
+    ref = np.array([[180_000.0], [90_000.0]], np.float32)
+    close = verify_outputs(VALUE, [ref], [ref + 0.4], labels, quantized=False)
+    assert close.verified and close.max_abs_diff == pytest.approx(0.4, abs=0.02)
+    far = verify_outputs(VALUE, [ref], [ref * 1.001], labels, quantized=False)
+    assert not far.verified and "relative to outputs larger than 1" in far.failures[0]
+
+
 def test_quantized_classification_may_lose_at_most_one_point() -> None:
     labels = [np.zeros(200, np.int64)]
     ref = _probs([0] * 200)
