@@ -94,6 +94,7 @@ def benchmark_run(
     split: str = "test",
     force: bool = False,
     on_cell: Callable[[str, str], None] | None = None,
+    latency_budget_s: float = 0.5,
 ) -> Benchmark:
     """Export, verify and time every format x quantization of ``target``'s best checkpoint.
 
@@ -104,6 +105,7 @@ def benchmark_run(
         split: The split measured: ``test`` (what exports are verified on).
         force: Rebuild artifacts even when a verified one for this checkpoint is there.
         on_cell: Told ``(format, quantization)`` before each cell (progress).
+        latency_budget_s: About how long each timing repeats (tests shorten it).
 
     Returns:
         The rows (the Keras model first), written to ``<run>/export/benchmark.csv`` and
@@ -141,7 +143,9 @@ def benchmark_run(
         reused = record is not None
         if record is None:
             try:
-                export_run(run_dir, fmt=fmt, quantize=q, output=path)
+                export_run(
+                    run_dir, fmt=fmt, quantize=q, output=path, latency_budget_s=latency_budget_s
+                )
             except ExportError as exc:
                 rows.append(BenchRow(fmt, q, "unsupported", why=exc.message))
                 continue

@@ -52,6 +52,7 @@ def export_run(
     latency: bool = True,
     trust_imports: bool = False,
     calibration: str | None = None,
+    latency_budget_s: float = 0.5,
 ) -> ExportResult:
     """Export a run's checkpoint so that it takes raw inputs, then prove it on the test split.
 
@@ -75,6 +76,7 @@ def export_run(
         calibration: int8 only: ``N`` training examples, ``split:train``,
             ``split:validation`` or a ``.npz`` file (:mod:`dltrain.export.calibration`);
             default 300 seeded training examples. Recorded in ``export.json``.
+        latency_budget_s: About how long each of the four timings repeats its calls.
 
     Raises:
         UsageError: unknown or incompatible options, or an output path that is taken; a
@@ -126,7 +128,7 @@ def export_run(
             calibration=source.calibration_record,
         )
         if verify:
-            _verify(result, source, runtime, latency=latency)
+            _verify(result, source, runtime, latency=latency, budget_s=latency_budget_s)
         record = export_record(
             result,
             checkpoint=saved.checkpoint.resolve(),
@@ -169,7 +171,14 @@ def _write(source: ExportSource, path: Path, fmt: str, quantize: str) -> None:
     FORMATS[fmt].write(source.model, path, quantize, source.calibration)
 
 
-def _verify(result: ExportResult, source: ExportSource, runtime: Runtime, *, latency: bool) -> None:
+def _verify(
+    result: ExportResult,
+    source: ExportSource,
+    runtime: Runtime,
+    *,
+    latency: bool,
+    budget_s: float,
+) -> None:
     import tensorflow as tf
 
     assert source.test is not None
@@ -198,7 +207,8 @@ def _verify(result: ExportResult, source: ExportSource, runtime: Runtime, *, lat
 
     result.latency_ms = {
         runtime_name: {
-            f"batch_{batch}": measure_latency(predict, test.x, batch) for batch in (1, 256)
+            f"batch_{batch}": measure_latency(predict, test.x, batch, budget_s=budget_s)
+            for batch in (1, 256)
         }
         for runtime_name, predict in (("export", runtime.predict), ("keras", keras_predict))
     }
