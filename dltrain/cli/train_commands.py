@@ -44,6 +44,15 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final metrics.")] = False,
     mlflow: MlflowOption = None,
     trust_imports: TrustImportsOption = False,
+    seeds: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            "--seeds",
+            min=2,
+            help="Run N times with seeds seed..seed+N-1 into one seeds-<time>/ folder: "
+            "mean, std and 95% interval of the test metrics (seeds.json).",
+        ),
+    ] = None,
 ) -> None:
     """Train a model, evaluate it on the test split and write a run folder."""
     if mlflow is not None:
@@ -58,6 +67,10 @@ def run(
             raise UsageError(
                 "--resume uses the run's saved config.yaml; do not give a CONFIG file "
                 "(extend with --set training.epochs=N)"
+            )
+        if seeds is not None and resume is not None:
+            raise UsageError(
+                "--seeds starts new runs; resume one seed's run folder with --resume alone"
             )
         from dltrain.cli.render.progress import make_progress
         from dltrain.cli.render.results import render_run_result
@@ -77,6 +90,26 @@ def run(
                 on_run_folder=output.attach,
                 trust_imports=trust_imports,
             )
+        elif seeds is not None:
+            assert config is not None
+            from dltrain.cli.render.results import render_seeds
+            from dltrain.engine.seeds import run_seeds
+
+            group = run_seeds(
+                config,
+                seeds,
+                set_ or [],
+                name=name,
+                runs_dir=runs_dir,
+                progress=progress,
+                command=command,
+                on_seed=lambda i, n, s: console.print(f"seed {s} ({i}/{n})", markup=False),
+                on_run_folder=output.attach,
+            )
+            render_seeds(console, group)
+            if group.exit_code:
+                raise typer.Exit(group.exit_code)
+            return
         else:
             assert config is not None
             result = run_experiment(

@@ -19,6 +19,7 @@ from dltrain.utils.units import format_bytes
 
 if TYPE_CHECKING:
     from dltrain.engine.run import RunResult
+    from dltrain.engine.seeds import SeedsResult
     from dltrain.model.summary import ModelSummary
     from dltrain.report.listing import Comparison
 
@@ -29,6 +30,7 @@ __all__ = [
     "render_model_summary",
     "render_run_result",
     "render_runs_table",
+    "render_seeds",
 ]
 
 
@@ -104,6 +106,32 @@ def render_run_result(console: Console, result: RunResult) -> None:
         style = "yellow" if result.status == "interrupted" else "red"
         console.print(result.message, markup=False, style=style)
     console.print(f"run folder: {result.run_dir}  ({result.status})", markup=False)
+
+
+def render_seeds(console: Console, result: SeedsResult) -> None:
+    """``run --seeds``: each seed's test metrics, then mean, spread and 95 % interval."""
+    completed = sum(r.status == "completed" for r in result.runs)
+    table = Table(
+        title=f"test metrics over {completed} of {len(result.seeds)} seeds "
+        f"({', '.join(str(s) for s in result.seeds)})",
+        title_justify="left",
+    )
+    for column in ("metric", "mean", "std", "95% interval", "values"):
+        table.add_column(column, justify="left" if column in ("metric", "values") else "right")
+    for name, s in result.summary.items():
+        interval = "-" if s.low is None else f"{s.low:.4f} .. {s.high:.4f}"
+        table.add_row(
+            name,
+            f"{s.mean:.4f}",
+            "-" if s.std is None else f"{s.std:.4f}",
+            interval,
+            ", ".join(f"{v:.4f}" for v in s.values),
+        )
+    console.print(table)
+    for seed, run in zip(result.seeds, result.runs, strict=False):
+        if run.status != "completed":
+            console.print(f"seed {seed}: {run.status} ({run.run_dir})", markup=False, style="red")
+    console.print(f"seeds folder: {result.folder}  (seeds.json)", markup=False)
 
 
 def render_comparison(console: Console, comparison: Comparison) -> None:
