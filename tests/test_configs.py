@@ -2,7 +2,10 @@
 
 Each config trains for one epoch on a few hundred examples. MNIST cannot be downloaded in tests,
 so ``kind: mnist`` configs train on the real Fashion-MNIST files instead (same shapes, same
-classes count); ``batch_size: 1`` configs use batches of 32 to stay fast.
+classes count); ``batch_size: 1`` configs use batches of 32 to stay fast. Plots are drawn once
+per plot signature (data, targets, loss, metrics, schedule, model kind and layer types): the
+first config of each draws them, and its test checks it did; the rest train with
+``output.plots=false``.
 """
 
 from __future__ import annotations
