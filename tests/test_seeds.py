@@ -45,6 +45,8 @@ def test_seeds_run_each_seed_and_write_the_spread(tmp_path: Path) -> None:
     assert mae["std"] == pytest.approx(statistics.stdev(maes))
     half = 4.303 * statistics.stdev(maes) / 3**0.5  # t(0.975, 2 degrees of freedom)
     assert mae["ci95"] == pytest.approx([mae["mean"] - half, mae["mean"] + half])
-    # Each seed's run is an ordinary run: eval works on it.
+    # Each seed's run is an ordinary run: listed by `runs`, and eval works on it.
+    listed = runner.invoke(app, ["runs", str(runs), "--wide"])
+    assert all(f"seed-{s}" in listed.output for s in (7, 8, 9)), listed.output
     one = group / record["runs"][0]["run_dir"]
     assert runner.invoke(app, ["eval", str(one)]).exit_code == 0

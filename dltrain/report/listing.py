@@ -136,8 +136,14 @@ def list_runs(runs_dir: Path) -> list[RunSummary]:
     for child in _subdirs(runs_dir):
         if (child / MANIFEST).exists():
             folders.append(child)
+        elif (child / _SEEDS).exists():
+            folders.extend(_seed_runs(child))
         else:
-            folders.extend(g for g in _subdirs(child) if (g / MANIFEST).exists())
+            for grandchild in _subdirs(child):
+                if (grandchild / MANIFEST).exists():
+                    folders.append(grandchild)
+                elif (grandchild / _SEEDS).exists():
+                    folders.extend(_seed_runs(grandchild))
     summaries = [_summarize_path(folder) for folder in folders]
     summaries.sort(key=_newest_first_key, reverse=True)
     return summaries
@@ -211,6 +217,14 @@ def compare_runs(
 
 
 # ---------------------------------------------------------------------------- summaries
+_SEEDS = "seeds.json"
+"""Marks a ``run --seeds`` group: ``<group>/seed-<S>/<stamp>/`` are its runs."""
+
+
+def _seed_runs(group: Path) -> list[Path]:
+    return [r for seed in _subdirs(group) for r in _subdirs(seed) if (r / MANIFEST).exists()]
+
+
 def _subdirs(folder: Path) -> list[Path]:
     try:
         return sorted(p for p in folder.iterdir() if p.is_dir())
