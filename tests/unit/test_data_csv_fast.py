@@ -158,6 +158,7 @@ def test_fallback_takes_over_mid_file(tmp_path: Path, monkeypatch: pytest.Monkey
         ("oops", ":43:1: column 'a' holds text 'oops' where numbers are expected"),
         ("inf", ":43:1: column 'a' holds 'inf'; only finite numbers are allowed"),
         ("", ":43:1: column 'a' is empty; fill the cell"),
+        ("None", ":43:1: column 'a' holds 'None', which counts as missing; fill the cell"),
     ],
 )
 def test_errors_after_the_fast_path_fails_are_located(

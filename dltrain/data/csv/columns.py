@@ -340,8 +340,11 @@ def first_missing(
 
 def missing_error(path: Path, chunk: Chunk, row: int, field: int, column: str) -> DataError:
     """The error for an empty cell when ``data.missing`` is ``error``."""
+    cell = chunk.rows[row][field].strip()
+    # ``None``, ``NA``, ``?``... count as missing: say which one the cell holds.
+    what = "is empty" if not cell else f"holds {cell!r}, which counts as missing"
     return DataError(
-        f"{_where(path, chunk, row, field)}: column {column!r} is empty; fill the cell, or "
+        f"{_where(path, chunk, row, field)}: column {column!r} {what}; fill the cell, or "
         "set data.missing to drop (skip such rows) or mean (fill with the training mean / "
         "most frequent value)"
     )
