@@ -27,6 +27,8 @@ from dltrain.storage import RunFolder
 runner = CliRunner()
 
 # The model of every test here: deterministic, with dropout, early stopping and reduce-LR.
+# No plots: no test here reads them (test_run.py and test_faults.py check a run's and a
+# resumed run's plots).
 CONFIG = tiny_mlp(
     name="rel", seed=7, validation=0.1, units=32, dropout=0.3, learning_rate=0.0005,
     epochs=6, batch_size=8,
@@ -35,6 +37,7 @@ deterministic: true
 callbacks:
   early_stopping: {{patience: 4, monitor: val_accuracy}}
   reduce_lr: {{patience: 1, factor: 0.5}}
+output: {{plots: false}}
 """
 
 
