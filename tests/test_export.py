@@ -91,7 +91,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path
     for key, (text, data) in configs.items():
         config = root / f"{key}.yaml"
         config.write_text(text)
-        result = run_experiment(config, runs_dir=root / "runs")
+        # No plots: nothing here reads them (exports and predictions use the checkpoints).
+        result = run_experiment(config, ["output.plots=false"], runs_dir=root / "runs")
         assert result.status == "completed", result.message
         out[key] = (result.run_dir, data)
     return out
