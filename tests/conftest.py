@@ -49,6 +49,50 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     _SESSION.close()  # seals what the session compiled, restores the variables
 
 
+# The slow layer runs as `-n 2 --dist loadfile`: whole files, handed out in collection order
+# (pyproject's addopts turn off xdist's reordering by test count, which put the files with
+# one or two long subprocess tests last, where one ran alone while the other worker idled,
+# and each worker takes its next file while two tests of its current one are pending).
+# Longest first, then, and the many short files fill in at the end. Seconds per file on an
+# idle 2-core machine, roughly (only the order matters); a file not listed counts 4 s per
+# `slow` test and 0.3 s per other test.
+FILE_SECONDS = {
+    "test_configs.py": 150,
+    "test_tracking.py": 110,
+    "test_tune_study.py": 85,
+    "test_run.py": 80,
+    "test_reliability.py": 75,
+    "test_faults.py": 70,
+    "test_export.py": 65,
+    "test_multiworker_restart.py": 55,
+    "test_image_folder.py": 50,
+    "test_plugins_keras.py": 45,
+    "test_fine_tune.py": 40,
+    "test_distributed.py": 30,
+    "test_tune_postgres.py": 25,
+    "test_augment.py": 25,
+    "test_backbones.py": 25,
+    "test_folder_stream.py": 20,
+}
+
+
+def _file_seconds(name: str, items: list[pytest.Item]) -> float:
+    if name in FILE_SECONDS:
+        return FILE_SECONDS[name]
+    slow = sum(1 for item in items if item.get_closest_marker("slow"))
+    return 4.0 * slow + 0.3 * (len(items) - slow)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files longest first (see FILE_SECONDS); each file's tests keep their order."""
+    files: dict[Path, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.path, []).append(item)
+    seconds = {path: _file_seconds(path.name, found) for path, found in files.items()}
+    order = {path: index for index, path in enumerate(files)}
+    items.sort(key=lambda item: (-seconds[item.path], order[item.path]))
+
+
 @pytest.fixture
 def mnist_npz(tmp_path: Path) -> Path:
     """A small learnable Keras-layout mnist.npz."""
