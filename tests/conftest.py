@@ -84,7 +84,11 @@ def _file_seconds(name: str, items: list[pytest.Item]) -> float:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Files longest first (see FILE_SECONDS); each file's tests keep their order."""
+    """Under ``--dist loadfile`` (or loadscope), files longest first (see FILE_SECONDS), each
+    file's tests in their own order. Any other run (the unit layer's worksteal, one process)
+    keeps the collection order."""
+    if config.getoption("dist", "no") not in ("loadfile", "loadscope"):
+        return
     files: dict[Path, list[pytest.Item]] = {}
     for item in items:
         files.setdefault(item.path, []).append(item)
