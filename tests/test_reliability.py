@@ -171,6 +171,7 @@ class _CtrlCTwice(keras.callbacks.Callback):
 def test_second_ctrl_c_exits_at_once_leaving_a_readable_folder(
     config: Path, tmp_path: Path
 ) -> None:
+    before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(config, runs_dir=tmp_path / "runs", callbacks=[_CtrlCTwice()])
     (run_dir,) = (tmp_path / "runs" / "rel").iterdir()
@@ -179,7 +180,9 @@ def test_second_ctrl_c_exits_at_once_leaving_a_readable_folder(
     # The second-Ctrl-C path ran (a single Ctrl-C records where it stopped instead).
     assert manifest["error"].startswith("interrupted twice: stopped at once")
     assert (run_dir / "checkpoints" / "resume" / "epoch-00001" / "model.keras").is_file()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers put back
+    # Handlers put back as they were (not necessarily Python's default: in a long -n 2
+    # session SIGINT was once found ignored before this test, by a cause not yet found).
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_determinism_gives_identical_losses(config: Path, tmp_path: Path) -> None:
