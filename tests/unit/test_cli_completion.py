@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 
@@ -18,8 +19,22 @@ def _dltrain(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     )
 
 
+def _from_bash(*args: str) -> subprocess.CompletedProcess[str]:
+    """``dltrain ARGS`` started by bash, as a user types it: ``--show-completion`` finds the
+    shell among its parent processes (shellingham), which a test runner's workers may lack."""
+    code = "import sys; sys.argv[0] = 'dltrain'; from dltrain.cli import main; main()"
+    command = " ".join(shlex.quote(a) for a in (sys.executable, "-c", code, *args))
+    # `; true` keeps bash as the parent (bash would exec a lone command in its place).
+    return subprocess.run(
+        ["bash", "-c", f"{command}; status=$?; true; exit $status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_completion_script_and_command_names() -> None:
-    script = _dltrain("--show-completion", "bash")
+    script = _from_bash("--show-completion")
     assert script.returncode == 0 and "_dltrain_completion" in script.stdout
     completed = _dltrain(
         env={"_DLTRAIN_COMPLETE": "complete_bash", "COMP_WORDS": "dltrain ru", "COMP_CWORD": "1"}
