@@ -77,8 +77,10 @@ def test_two_processes_share_one_postgres_study_and_finish_exactly_n_trials(
     config = write_study_config(tmp_path, regression_csv, epochs=2, trials=4)
     storage = ["--storage", postgres_url, "--study", "shared"]
     procs = [start_tune(config, tmp_path / f"runs-{i}", *storage) for i in (0, 1)]
-    for proc in procs:
-        out, err = proc.communicate(timeout=900)
+    # Both are waited for before either is judged: a failed first process must not leave
+    # the second one's pipes open (their ResourceWarning would fail a later test).
+    outputs = [proc.communicate(timeout=900) for proc in procs]
+    for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, out + err
 
     # SQLAlchemy reads a plain postgresql:// as psycopg 3; dltrain picks psycopg2 itself.

@@ -237,6 +237,24 @@ def _optuna_logging_quiet() -> Iterator[None]:
         optuna.logging.set_verbosity(previous)
 
 
+_CREATING_S = 60.0
+"""How long to wait for another process that has just created a shared study to record what
+it optimizes (``create_study`` and ``set_user_attr`` are two steps)."""
+
+
+def _summaries(storage: optuna.storages.RDBStorage, name: str) -> dict[str, Any]:
+    """Every study's summary by name; waits while study ``name`` exists without its metric."""
+    import optuna
+
+    deadline = time.monotonic() + _CREATING_S
+    while True:
+        existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
+        found = existing.get(name)
+        if found is None or "metric" in found.user_attrs or time.monotonic() > deadline:
+            return existing
+        time.sleep(0.2)
+
+
 def _open_study(
     storage: optuna.storages.RDBStorage,
     name: str,
@@ -262,7 +280,7 @@ def _open_study(
     assert tune is not None
     # Looked at before the storage: a process that made a trial folder had made the study.
     had_trials = _has_trial_folders(study_dir)
-    existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
+    existing = _summaries(storage, name)
     values = experiment_values(loaded, [p.path for p in plan.params])
     if name in existing:
         previous = existing[name]
