@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from probes import EXPORT_NOISE
 from test_image_folder import predict_rows
 from typer.testing import CliRunner
 
@@ -20,12 +21,7 @@ from dltrain.engine.run import run_experiment
 
 runner = CliRunner()
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:tf2onnx.*"),
-    pytest.mark.filterwarnings("ignore::FutureWarning:tf2onnx.*"),
-    pytest.mark.filterwarnings("ignore::UserWarning:tensorflow.*"),
-]
+pytestmark = [pytest.mark.slow, *EXPORT_NOISE]
 
 FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"
 SPEAKERS = ("george", "jackson", "theo")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from datagen import tiny_mlp, write_mnist_npz
+from probes import EXPORT_NOISE
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -19,13 +20,7 @@ from dltrain.export.benchmark import benchmark_run
 
 runner = CliRunner()
 
-pytestmark = [
-    pytest.mark.slow,
-    # tf2onnx and TensorFlow's converter use deprecated NumPy/TF names; the noise is theirs.
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:tf2onnx.*"),
-    pytest.mark.filterwarnings("ignore::FutureWarning:tf2onnx.*"),
-    pytest.mark.filterwarnings("ignore::UserWarning:tensorflow.*"),
-]
+pytestmark = [pytest.mark.slow, *EXPORT_NOISE]
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import keras
 import pytest
 from datagen import tiny_mlp, write_mnist_npz
+from probes import killed_after_epoch_one
 from typer.testing import CliRunner
 
 from dltrain.cli import app
@@ -129,23 +126,8 @@ def test_a_missing_feature_layer_is_a_config_error(student_config: Path, tmp_pat
 def test_sigkill_then_resume_matches_the_uninterrupted_run(
     student: Path, student_config: Path, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "CI": "1"}
     runs = tmp_path / "runs"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dltrain", "run", str(student_config), "--runs-dir", str(runs)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    deadline = time.monotonic() + 120
-    while not list(runs.glob("student/*/checkpoints/resume/epoch-00001")):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "epoch 1 never finished"
-        time.sleep(0.01)
-    proc.kill()  # SIGKILL: no chance to clean up
-    proc.communicate()
-    run_dir = next(runs.glob("student/*"))
+    run_dir = killed_after_epoch_one(student_config, runs, "student", timeout=120)
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
     resumed = runner.invoke(app, ["run", "--resume", str(run_dir)])
     assert resumed.exit_code == 0, resumed.output

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from datagen import MLP, REGRESSION, write_mnist_npz, write_regression_csv
+from probes import EXPORT_NOISE
 from typer.testing import CliRunner
 
 from dltrain.cli import app
@@ -23,13 +24,7 @@ from dltrain.engine.run import run_experiment
 
 runner = CliRunner()
 
-pytestmark = [
-    pytest.mark.slow,
-    # tf2onnx and TensorFlow's converter use deprecated NumPy/TF names; the noise is theirs.
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:tf2onnx.*"),
-    pytest.mark.filterwarnings("ignore::FutureWarning:tf2onnx.*"),
-    pytest.mark.filterwarnings("ignore::UserWarning:tensorflow.*"),
-]
+pytestmark = [pytest.mark.slow, *EXPORT_NOISE]
 
 CNN = """\
 name: tiny_cnn

@@ -10,15 +10,13 @@ import csv
 import json
 import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from datagen import make_images
 from PIL import Image
+from probes import EXPORT_NOISE, killed_after_epoch_one
 from typer.testing import CliRunner
 
 from dltrain.cli import app
@@ -26,12 +24,7 @@ from dltrain.engine.run import run_experiment
 
 runner = CliRunner()
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:tf2onnx.*"),
-    pytest.mark.filterwarnings("ignore::FutureWarning:tf2onnx.*"),
-    pytest.mark.filterwarnings("ignore::UserWarning:tensorflow.*"),
-]
+pytestmark = [pytest.mark.slow, *EXPORT_NOISE]
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 CLASSES = {0: "T-shirt", 1: "Trouser", 8: "Bag"}
@@ -252,21 +245,7 @@ def test_sigkill_then_resume_is_bit_exact(photos: Path, tmp_path: Path) -> None:
     reference = run_experiment(config, runs_dir=tmp_path / "ref")
     assert reference.status == "completed"
     runs = tmp_path / "runs"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dltrain", "run", str(config), "--runs-dir", str(runs)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "CI": "1"},
-    )
-    deadline = time.monotonic() + 180
-    while not list(runs.glob("photos/*/checkpoints/resume/epoch-00001")):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "epoch 1 never finished"
-        time.sleep(0.01)
-    proc.kill()
-    proc.communicate()
-    run_dir = next(runs.glob("photos/*"))
+    run_dir = killed_after_epoch_one(config, runs, "photos")
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
     resumed = runner.invoke(app, ["run", "--resume", str(run_dir)])
     assert resumed.exit_code == 0, resumed.output

@@ -10,16 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 import pytest
+from probes import EXPORT_NOISE, killed_after_epoch_one
 from typer.testing import CliRunner
 
 from dltrain.cli import app
@@ -30,12 +27,7 @@ from dltrain.model import build_model, load_model_file
 
 runner = CliRunner()
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:tf2onnx.*"),
-    pytest.mark.filterwarnings("ignore::FutureWarning:tf2onnx.*"),
-    pytest.mark.filterwarnings("ignore::UserWarning:tensorflow.*"),
-]
+pytestmark = [pytest.mark.slow, *EXPORT_NOISE]
 
 REVIEWS = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
@@ -243,21 +235,7 @@ def test_sigkill_then_resume_is_exact_with_the_same_vocabulary(
 ) -> None:
     config, reference = trained
     runs = tmp_path / "runs"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dltrain", "run", str(config), "--runs-dir", str(runs)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "CI": "1"},
-    )
-    deadline = time.monotonic() + 180
-    while not list(runs.glob("reviews/*/checkpoints/resume/epoch-00001")):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "epoch 1 never finished"
-        time.sleep(0.01)
-    proc.kill()
-    proc.communicate()
-    run_dir = next(runs.glob("reviews/*"))
+    run_dir = killed_after_epoch_one(config, runs, "reviews")
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
     resumed = runner.invoke(app, ["run", "--resume", str(run_dir)])
     assert resumed.exit_code == 0, resumed.output

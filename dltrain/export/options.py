@@ -66,7 +66,8 @@ def check_supported(fmt: str, quantize: str, spec: DataSpec) -> None:
             vocabulary lookup (TFLite, int8 included, keeps the lookup as built-in hash-table
             ops).
     """
-    text = [i.name for i in spec.raw_inputs if i.dtype == "string" and i.columns[:1] in _text(spec)]
+    string_inputs = [i for i in spec.raw_inputs if i.dtype == "string"]
+    text = [i.name for i in string_inputs if set(i.columns) & set(spec.text)]
     reason = FORMATS[fmt].no_free_text
     if text and reason is not None:
         names = ", ".join(repr(s) for s in text)
@@ -86,10 +87,6 @@ def check_supported(fmt: str, quantize: str, spec: DataSpec) -> None:
             f"--format {fmt} cannot carry the text input {names}: {reason}; use {instead}, "
             "or encode the column as integer codes and retrain"
         )
-
-
-def _text(spec: DataSpec) -> list[tuple[str, ...]]:
-    return [(column,) for column in spec.text]
 
 
 def require_packages(fmt: str) -> None:
