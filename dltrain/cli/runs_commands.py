@@ -136,12 +136,37 @@ def compare(
     ] = None,
     metric: CurveMetricOption = None,
 ) -> None:
-    """Config differences and final metrics of runs side by side, and their val curves."""
+    """Config differences and final metrics of runs side by side, and their val curves.
+
+    Given two `run --seeds` group folders instead, it says for each test metric whether the
+    difference between the groups is larger than the seed noise (Welch's t-test).
+    """
     with reporting(tensorflow=False):
+        from dltrain.report.seed_compare import is_seed_group
+
+        if any(is_seed_group(path) for path in run_dirs):
+            from dltrain.cli.render.results import render_group_comparison
+            from dltrain.report.seed_compare import compare_groups
+
+            _check_group_compare(run_dirs, plot, metric)
+            render_group_comparison(make_console(), compare_groups(run_dirs[0], run_dirs[1]))
+            return
         from dltrain.cli.render.results import render_comparison
         from dltrain.report.listing import compare_runs
 
         render_comparison(make_console(), compare_runs(run_dirs, plot_path=plot, metric=metric))
+
+
+def _check_group_compare(run_dirs: list[Path], plot: Path | None, metric: str | None) -> None:
+    from dltrain.errors import UsageError
+
+    if len(run_dirs) != 2:
+        raise UsageError(
+            f"compare takes exactly two seeds group folders. Received: {len(run_dirs)} "
+            f"({', '.join(str(p) for p in run_dirs)})"
+        )
+    if plot is not None or metric is not None:
+        raise UsageError("--plot and --metric apply to run folders, not to seeds groups")
 
 
 @app.command()

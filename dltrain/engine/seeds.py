@@ -17,14 +17,13 @@ from typing import Any
 from dltrain.config import load_config
 from dltrain.engine.run import RunResult, run_experiment
 from dltrain.errors import UsageError
-from dltrain.report.seed_stats import MetricSpread, spread
+from dltrain.report.seed_stats import SEEDS_FILE, MetricSpread, spread
 from dltrain.storage.atomic import atomic_write_text
 from dltrain.storage.run_folder import RunFolder, utc_now
 from dltrain.train.sink import ProgressSink
 
 __all__ = ["SEEDS_FILE", "SeedsResult", "run_seeds"]
 
-SEEDS_FILE = "seeds.json"
 _TIMESTAMP = "%Y%m%dT%H%M%SZ"
 
 

@@ -14,6 +14,7 @@ from dltrain.config.diff import flatten
 from dltrain.config.layer_form import short_form
 from dltrain.config.saved import read_saved_config
 from dltrain.errors import CheckpointError, RunFolderError, UsageError
+from dltrain.report.seed_stats import SEEDS_FILE
 from dltrain.storage import MANIFEST, RunFolder, utc_now
 from dltrain.storage.lock import is_locked, pid_alive
 from dltrain.storage.manifest import TuneRecord
@@ -25,6 +26,7 @@ __all__ = [
     "RunSummary",
     "as_number",
     "compare_runs",
+    "config_differences",
     "latest_run",
     "list_runs",
     "metric_curve",
@@ -136,13 +138,13 @@ def list_runs(runs_dir: Path) -> list[RunSummary]:
     for child in _subdirs(runs_dir):
         if (child / MANIFEST).exists():
             folders.append(child)
-        elif (child / _SEEDS).exists():
+        elif (child / SEEDS_FILE).exists():
             folders.extend(_seed_runs(child))
         else:
             for grandchild in _subdirs(child):
                 if (grandchild / MANIFEST).exists():
                     folders.append(grandchild)
-                elif (grandchild / _SEEDS).exists():
+                elif (grandchild / SEEDS_FILE).exists():
                     folders.extend(_seed_runs(grandchild))
     summaries = [_summarize_path(folder) for folder in folders]
     summaries.sort(key=_newest_first_key, reverse=True)
@@ -192,9 +194,7 @@ def compare_runs(
         seen.add(key)
     folders = [RunFolder.open(path) for path in run_dirs]
     runs = [_summarize(folder) for folder in folders]
-    # Older run folders wrote layers in the long form; compare keys as users write them.
-    configs = [flatten(short_form(_read_config(folder.path))) for folder in folders]
-    config_diff = _diff(configs)
+    config_diff = config_differences([folder.path for folder in folders])
     metrics = metric_rows(runs)
 
     histories = [folder.read_metrics() for folder in folders]
@@ -217,8 +217,6 @@ def compare_runs(
 
 
 # ---------------------------------------------------------------------------- summaries
-_SEEDS = "seeds.json"
-"""Marks a ``run --seeds`` group: ``<group>/seed-<S>/<stamp>/`` are its runs."""
 
 
 def _seed_runs(group: Path) -> list[Path]:
@@ -379,6 +377,20 @@ def _integer(value: Any) -> int | None:
 def _read_config(path: Path) -> Any:
     # A run that crashed before writing its config: every key shows "-".
     return read_saved_config(path) or {}
+
+
+def config_differences(
+    run_dirs: list[Path], *, ignore: frozenset[str] = frozenset()
+) -> list[tuple[str, list[Any]]]:
+    """(dotted key, one value per run) for every config key whose value differs between the
+    runs (:data:`MISSING` where a run lacks it), keys in ``ignore`` left out.
+
+    Raises:
+        CheckpointError: a run's config.yaml is missing or broken.
+    """
+    # Older run folders wrote layers in the long form; compare keys as users write them.
+    configs = [flatten(short_form(_read_config(path))) for path in run_dirs]
+    return [row for row in _diff(configs) if row[0] not in ignore]
 
 
 def _diff(configs: list[dict[str, Any]]) -> list[tuple[str, list[Any]]]:

@@ -11,7 +11,10 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["MetricSpread", "spread", "t_975"]
+__all__ = ["SEEDS_FILE", "MetricSpread", "spread", "t_975"]
+
+SEEDS_FILE = "seeds.json"
+"""Marks a ``run --seeds`` group folder: ``<group>/seed-<S>/<stamp>/`` are its runs."""
 
 # Two-sided 95 % critical values of Student's t for 1..30 degrees of freedom.
 _T975 = (

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from dltrain.engine.seeds import SeedsResult
     from dltrain.model.summary import ModelSummary
     from dltrain.report.listing import Comparison
+    from dltrain.report.seed_compare import GroupComparison
 
 __all__ = [
     "format_column",
@@ -157,3 +158,44 @@ def render_comparison(console: Console, comparison: Comparison) -> None:
     console.print(metrics)
     if comparison.plot is not None:
         console.print(f"validation curves: {comparison.plot}", markup=False)
+
+
+def render_group_comparison(console: Console, comparison: GroupComparison) -> None:
+    """``dltrain compare GROUP_A GROUP_B``: config differences, then each test metric's mean
+    and spread per group, the difference with its interval, and Welch's test."""
+    a, b = comparison.a, comparison.b
+    labels = [f"A {a.path.parent.name}/{a.path.name}", f"B {b.path.parent.name}/{b.path.name}"]
+    if comparison.config_diff:
+        diff = Table(title="config differences (seed left out)", title_justify="left")
+        for column in ("key", *labels):
+            diff.add_column(column)
+        for key, values in comparison.config_diff:
+            diff.add_row(*_cells(key, *[format_value(v) for v in values]))
+        console.print(diff)
+    else:
+        console.print("configs are identical but for the seed", markup=False)
+    table = Table(
+        title=f"test metrics over seeds: A {len(a.test)} runs, B {len(b.test)} runs",
+        title_justify="left",
+    )
+    for column in ("metric", "A mean ± std", "B mean ± std", "B - A", "95% interval", "p"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    table.add_column("verdict")
+    for test in comparison.tests:
+        interval = "-" if test.low is None else f"{test.low:+.4f} .. {test.high:+.4f}"
+        table.add_row(
+            test.metric,
+            _mean_std(test.a.mean, test.a.std),
+            _mean_std(test.b.mean, test.b.std),
+            f"{test.difference:+.4f}",
+            interval,
+            "-" if test.p is None else f"{test.p:.3g}",
+            test.verdict.split(" (")[0],
+            style="bold" if test.significant else None,
+        )
+    console.print(table)
+    console.print(comparison.test, markup=False, style="dim")
+
+
+def _mean_std(mean: float, std: float | None) -> str:
+    return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
