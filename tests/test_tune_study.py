@@ -303,3 +303,41 @@ def test_ctrl_c_marks_the_running_trial_interrupted_and_exits_130(
     assert study["trial_list"][0]["state"] == "interrupted"
     manifest = json.loads((point.parents[2] / "run.json").read_text())
     assert manifest["status"] == "interrupted" and manifest["tune"]["state"] == "interrupted"
+
+
+@pytest.mark.slow
+def test_tune_seeds_scores_a_trial_by_the_mean_over_its_seeds(
+    tmp_path: Path, regression_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_module = importlib.import_module("dltrain.data.load")
+    read = load_module._load
+    loads: list[tuple[str, int]] = []
+
+    def counted(config: Any, test_path: Path | None) -> Any:
+        loads.append((config.name, config.seed))
+        return read(config, test_path)
+
+    monkeypatch.setattr(load_module, "_load", counted)
+    config = write_study_config(tmp_path, regression_csv, epochs=1, trials=1)
+    config.write_text(config.read_text().replace("  pruner: none\n", "  pruner: none\n  seeds: 2\n"))
+    summary = dltrain.tune(config, runs_dir=tmp_path / "runs")
+    assert summary.exit_code == 0
+    # One load per seed's splits: check_tune's (seed 3), which the first seed reuses, and seed 4's.
+    assert loads == [("reg_tune", 3), ("trial-0000", 4)]
+
+    runs = sorted(summary.study_dir.glob("trial-0000/*/run.json"))
+    assert len(runs) == 2
+    records = [json.loads(p.read_text())["tune"] for p in runs]
+    assert [r["seed"] for r in records] == [3, 4]
+    own = []
+    for path in runs:
+        with (path.parent / "metrics.csv").open() as handle:
+            own.append(min(float(r["val_mae"]) for r in __import__("csv").DictReader(handle)))
+    assert [r["seed_value"] for r in records] == pytest.approx(own)
+    assert own[0] != own[1]  # the seeds differ, so the mean is not either one
+    (trial,) = summary.trials
+    assert trial.value == pytest.approx(sum(own) / 2)
+    assert all(r["value"] == pytest.approx(trial.value) for r in records)
+    study = json.loads((summary.study_dir / "study.json").read_text())
+    assert [s["seed"] for s in study["trial_list"][0]["seeds"]] == [3, 4]
+    assert study["best"]["value"] == pytest.approx(sum(own) / 2)

@@ -115,6 +115,19 @@ class TuneConfig(Strict):
     ``categorical`` or stepped ``float`` parameters."""
     pruner: Literal["median", "hyperband", "none"] = "median"
     """Stops unpromising trials early; each trial reports ``metric`` at every epoch."""
+    seeds: PositiveInt = 1
+    """Seeds each trial trains with: ``seed, seed+1, ...`` (``seed`` after the trial's values),
+    each an ordinary run in the trial's folder; the trial's value is the mean of their values,
+    so a trial is not chosen for one lucky draw. Pruning watches the first seed's run."""
     space: dict[str, ParamSpec] = Field(min_length=1)
     """Searched values by key path (as ``--set`` writes them), e.g.
     ``optimizer.learning_rate: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}``."""
+
+    @model_validator(mode="after")
+    def _seeds_not_searched(self) -> TuneConfig:
+        if self.seeds > 1 and "seed" in self.space:
+            raise ValueError(
+                f"seeds {self.seeds} trains each trial with seed, seed+1, ...: `seed` cannot "
+                "also be searched in space; remove one of the two"
+            )
+        return self

@@ -3,10 +3,10 @@
 A tuning study trains many variants of one experiment. When no variant changes the data,
 loading (and, for CSV, parsing and hashing) it again for every trial, and for every end of
 every range ``check_tune`` checks, gives the same arrays each time. Inside the block,
-:func:`dltrain.data.load_datasets` keeps the first data it loads and returns it again for
-every config with the same ``data`` section and ``seed``: the only config values a built-in
-loader reads, besides ``training.batch_size``, which is resolved for each config. Any other
-config loads its own data, as outside the block.
+:func:`dltrain.data.load_datasets` keeps the first data it loads (the first ``limit`` distinct
+ones) and returns it again for every config with the same ``data`` section and ``seed``: the
+only config values a built-in loader reads, besides ``training.batch_size``, which is resolved
+for each config. Any other config loads its own data, as outside the block.
 
 Nothing else changes: shuffles are keyed by ``(seed, epoch)`` and the splits by ``seed``
 (:mod:`dltrain.data.pipeline`), and loading draws from no global random state, so a trial
@@ -23,7 +23,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dltrain.config.schema import CsvData, ExperimentConfig, FolderData, MnistData
@@ -36,21 +36,29 @@ __all__ = ["DataShare", "shared_load", "sharing_datasets"]
 class DataShare:
     """What a :func:`sharing_datasets` block holds, and how its loads went."""
 
-    key: str | None = None
-    datasets: Datasets | None = None
-    """The first data loaded in the block (dropped when the block ends)."""
+    limit: int = 1
+    """How many distinct loads the block keeps (``tune.seeds``: one per seed's splits)."""
+    kept: dict[str, Datasets] = field(default_factory=dict)
+    """The first ``limit`` distinct loads of the block, by key (dropped when it ends)."""
     loads: int = 0
     """Data actually read in the block (shared or not)."""
     reuses: int = 0
     """Loads answered with the shared data instead."""
+
+    @property
+    def datasets(self) -> Datasets | None:
+        """The first data loaded in the block (None before any, and after the block)."""
+        return next(iter(self.kept.values()), None)
 
 
 _SHARE: ContextVar[DataShare | None] = ContextVar("dltrain_data_share", default=None)
 
 
 @contextlib.contextmanager
-def sharing_datasets() -> Iterator[DataShare]:
-    """Share the first data loaded in the block with every config that would load the same.
+def sharing_datasets(limit: int = 1) -> Iterator[DataShare]:
+    """Share the first ``limit`` distinct data loaded in the block with every config that
+    would load the same (``limit`` > 1: a study whose trials train each on several seeds,
+    which split the data differently).
 
     A block inside another shares the outer block's data.
     """
@@ -58,13 +66,13 @@ def sharing_datasets() -> Iterator[DataShare]:
     if outer is not None:
         yield outer
         return
-    share = DataShare()
+    share = DataShare(limit=limit)
     token = _SHARE.set(share)
     try:
         yield share
     finally:
         _SHARE.reset(token)
-        share.key = share.datasets = None  # the arrays go with the block
+        share.kept.clear()  # the arrays go with the block
 
 
 def shared_load(
@@ -81,9 +89,9 @@ def shared_load(
     key = _key(config, test_path) if share is not None else None
     if share is None or key is None:
         return load(config, test_path)
-    if share.datasets is not None and share.key == key:
+    shared = share.kept.get(key)
+    if shared is not None:
         share.reuses += 1
-        shared = share.datasets
         return dataclasses.replace(
             shared,
             batch_size=resolve_batch(config.training.batch_size, shared.train_size),
@@ -91,8 +99,8 @@ def shared_load(
         )
     datasets = load(config, test_path)
     share.loads += 1
-    if share.datasets is None:
-        share.key, share.datasets = key, datasets
+    if len(share.kept) < share.limit:
+        share.kept[key] = datasets
     return datasets
 
 

@@ -240,6 +240,10 @@ class TuneRecord(_Section):
     reason: str | None = None
     """Why the trial failed or was interrupted."""
     duration_s: float | None = None
+    seed: int | None = None
+    """This run's seed, when the trial trains on several (``tune.seeds``)."""
+    seed_value: float | None = None
+    """This run's own value when the trial trains on several seeds; ``value`` is their mean."""
 
 
 class RunManifest(BaseModel):

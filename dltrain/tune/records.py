@@ -52,6 +52,8 @@ class TrialRecord:
     reason: str | None = None
     duration_s: float | None = None
     pruned_at_epoch: int | None = None
+    seeds: list[dict[str, Any]] | None = None
+    """With ``tune.seeds`` > 1: ``{seed, run_dir, value}`` per seed (``value`` is their mean)."""
 
 
 @dataclass

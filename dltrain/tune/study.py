@@ -134,7 +134,9 @@ def tune_study(
     check_tracking(loaded)  # a bad tracking URI is refused before the study folder exists
     # The experiment's data is loaded once for the whole study (check_tune's model builds
     # and every trial) unless a trial may change it.
-    shared = contextlib.nullcontext() if _searches_data(loaded) else sharing_datasets()
+    seeds = loaded.config.tune.seeds if loaded.config.tune is not None else 1
+    # Each seed splits the data its own way: one shared load per seed.
+    shared = contextlib.nullcontext() if _searches_data(loaded) else sharing_datasets(seeds)
     with shared:
         plan = check_tune(loaded, source)
         assert tune is not None  # check_tune raised otherwise
@@ -517,6 +519,7 @@ def _one_trial(
                     progress=progress.sink(trial.number),
                     command=context.command,
                     on_run_folder=progress.trial_folder,
+                    seeds=_seeds(context),
                 )
         except KeyboardInterrupt:
             outcome.run_dir = latest_run(context.study_dir, trial_name(trial.number))
@@ -534,15 +537,19 @@ def _tell(
     from optuna.trial import TrialState
 
     relative = (
-        str(outcome.run_dir.relative_to(context.study_dir))
-        if outcome.run_dir is not None
-        else None
+        str(outcome.run_dir.relative_to(context.study_dir)) if outcome.run_dir is not None else None
     )
     attrs: dict[str, Any] = {"state": outcome.state, "run_dir": relative, "reason": outcome.reason}
     if outcome.pruned_at is not None:
         attrs["pruned_at_epoch"] = outcome.pruned_at
     if outcome.test_metrics:
         attrs["test_metrics"] = outcome.test_metrics
+    if outcome.seed_runs:
+        attrs["seeds"] = [
+            {"seed": r.seed, "run_dir": str(r.run_dir.relative_to(context.study_dir)),
+             "value": r.value}
+            for r in outcome.seed_runs
+        ]  # fmt: skip
     try:
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
@@ -574,19 +581,26 @@ def _record_in_run(
 ) -> None:
     """The trial's side of the story in its ``run.json``: study, number, values, state."""
     assert outcome.run_dir is not None
-    folder = RunFolder.open(outcome.run_dir)
-    folder.update(
-        tune=_tune_record(
-            context,
-            number,
-            outcome.state,
-            params,
-            value=outcome.value,
-            pruned_at_epoch=outcome.pruned_at,
-            reason=outcome.reason,
-            duration_s=round(seconds, 3),
-        )
+    record = _tune_record(
+        context,
+        number,
+        outcome.state,
+        params,
+        value=outcome.value,
+        pruned_at_epoch=outcome.pruned_at,
+        reason=outcome.reason,
+        duration_s=round(seconds, 3),
     )
+    if not outcome.seed_runs:
+        RunFolder.open(outcome.run_dir).update(tune=record)
+    for run in outcome.seed_runs:
+        seeded = record.model_copy(update={"seed": run.seed, "seed_value": run.value})
+        RunFolder.open(run.run_dir).update(tune=seeded)
+
+
+def _seeds(context: StudyContext) -> int:
+    tune = context.loaded.config.tune
+    return tune.seeds if tune is not None else 1
 
 
 def _tune_record(

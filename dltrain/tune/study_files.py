@@ -84,6 +84,7 @@ def trial_records(
                 reason=reason if state in ("failed", "interrupted") else None,
                 duration_s=duration,
                 pruned_at_epoch=attrs.get("pruned_at_epoch"),
+                seeds=attrs.get("seeds"),
             )
         )
     return records

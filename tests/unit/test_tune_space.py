@@ -128,3 +128,17 @@ def test_dltrain_tune_stays_the_function_after_its_package_is_imported() -> None
     import dltrain.tune.study  # noqa: F401 - importing the package must not replace the function
 
     assert callable(dltrain.tune) and dltrain.tune.__name__ == "tune"
+
+
+def test_tune_seeds_refuses_a_searched_seed(tmp_path: Path, regression_csv: Path) -> None:
+    tune = "metric: val_mae\nseeds: 3\nspace:\n  seed: {type: int, low: 1, high: 9}\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(write_tune(tmp_path, regression_csv, tune))
+    message = info.value.render()
+    assert "tune: seeds 3 trains each trial with seed, seed+1" in message, message
+    assert "remove one of the two" in message
+    zero = write_tune(tmp_path, regression_csv, "seeds: 0\nspace:\n  seed: {type: int, low: 1, high: 9}\n")
+    with pytest.raises(ConfigError, match="tune.seeds"):
+        load_config(zero)
+    ok = "seeds: 2\nspace:\n  optimizer.learning_rate: {type: float, low: 0.001, high: 0.01}\n"
+    assert load_config(write_tune(tmp_path, regression_csv, ok)).config.tune.seeds == 2  # type: ignore[union-attr]
