@@ -313,3 +313,11 @@ class Datasets:
     def test_targets(self) -> list[np.ndarray]:
         """Test labels per target, in order: class indices (even when one-hot) or floats."""
         return self._source().labels("test")
+
+    def split_targets(self, split: str) -> list[np.ndarray]:
+        """Labels per target of ``train``, ``validation`` (the stored split serving as it) or
+        ``test``, in the order their evaluation pipelines give the examples."""
+        stored = self.validation_split if split == "validation" else split
+        if stored is None:
+            raise DataError("this run has no validation split")
+        return self._source().labels(stored)

@@ -26,8 +26,12 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "LOG_SPAN",
+    "epoch_marks",
+    "mark_epochs",
     "new_figure",
     "save_png",
+    "spans_orders",
     "write_plot_file",
     "result_caption",
     "write_comparison_plot",
@@ -111,8 +115,33 @@ def _style(n_points: int) -> dict[str, Any]:
     return {"marker": "o", "markersize": 4} if n_points <= _MARKER_MAX_POINTS else {}
 
 
+def epoch_marks(test_epoch: int | None, stopped_epoch: int | None) -> list[tuple[float, str]]:
+    """The epochs a run's curves mark, with their legend labels: the checkpoint the test
+    metrics come from (``run.json``'s ``test_checkpoint``) and, when training stopped early,
+    the epoch it stopped at."""
+    marks: list[tuple[float, str]] = []
+    if test_epoch:
+        marks.append((float(test_epoch), f"test checkpoint (epoch {test_epoch})"))
+    if stopped_epoch:
+        marks.append((float(stopped_epoch), f"early stop (epoch {stopped_epoch})"))
+    return marks
+
+
+LOG_SPAN = 100.0
+"""A loss whose positive values span this factor (max / min) or more is drawn on a log axis."""
+
+
+def spans_orders(values: Sequence[float]) -> bool:
+    """Whether the positive finite ``values`` span :data:`LOG_SPAN` or more (max / min)."""
+    positive = [v for v in values if math.isfinite(v) and v > 0]
+    return len(positive) > 1 and max(positive) / min(positive) >= LOG_SPAN
+
+
 def write_training_plots(
-    plots_dir: Path, rows: Sequence[Mapping[str, float | str]], loss_note: str | None = None
+    plots_dir: Path,
+    rows: Sequence[Mapping[str, float | str]],
+    loss_note: str | None = None,
+    marks: Sequence[tuple[float, str]] | None = None,
 ) -> list[Path]:
     """Plot the per-epoch curves of ``metrics.csv``.
 
@@ -127,6 +156,11 @@ def write_training_plots(
             A missing ``epoch`` column is replaced by the 1-based row number.
         loss_note: Said beside the loss's axis and title (``scaled target``: the loss is
             computed on targets ``data.target_scaling`` scaled, the metrics are not).
+        marks: Epochs to mark on every curve with a dashed line and a legend entry
+            (:func:`epoch_marks`). When given (a run's end), ``curves.json`` beside the PNGs
+            records the marks and which plots got a log axis.
+
+    A loss whose positive values span :data:`LOG_SPAN` or more gets a log y axis.
 
     Returns:
         The written files, ``loss.png`` first; empty when there are no rows.
@@ -148,6 +182,7 @@ def write_training_plots(
         bases.insert(0, "loss")
 
     written: list[Path] = []
+    logged: list[str] = []
     for base in bases:
         series = [
             (label, key)
@@ -161,6 +196,10 @@ def write_training_plots(
         ax = fig.add_subplot()
         for label, vals in values.items():
             ax.plot(epochs, vals, label=label, **_style(len(rows)))
+        mark_epochs(ax, marks or ())
+        if base == "loss" and spans_orders([v for vals in values.values() for v in vals]):
+            ax.set_yscale("log")
+            logged.append(base)
         shown = " and ".join(values)
         label = f"{base} ({loss_note})" if loss_note and base == "loss" else base
         _finish_epoch_axes(ax, f"{label.replace('_', ' ')} per epoch ({shown})", label, epochs)
@@ -180,7 +219,21 @@ def write_training_plots(
                 ax.set_yscale("log")
             _finish_epoch_axes(ax, "learning rate", "learning rate", epochs)
             written.append(save_png(fig, plots_dir / "learning_rate.png"))
+    if marks is not None:
+        drawn = {
+            "plots": [p.name for p in written],
+            "marks": [{"epoch": epoch, "label": label} for epoch, label in marks],
+            "log_y": logged,
+        }
+        write_plot_file(plots_dir / "curves.json", json.dumps(drawn).encode("utf-8"))
     return written
+
+
+def mark_epochs(ax: Any, marks: Sequence[tuple[float, str]]) -> None:
+    """Dashed vertical lines at ``(epoch, label)`` marks, each with a legend entry."""
+    colours = ("tab:green", "tab:red", "tab:purple")
+    for (epoch, label), colour in zip(marks, colours * len(marks), strict=False):
+        ax.axvline(epoch, color=colour, linestyle="--", linewidth=1, label=label)
 
 
 def _finish_epoch_axes(ax: Any, title: str, ylabel: str, epochs: Sequence[float]) -> None:

@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING, Any
 from dltrain.config import LoadedConfig
 from dltrain.errors import DiskFullError
 from dltrain.storage import RunFolder, utc_now
-from dltrain.storage.manifest import DataFacts, config_text_digest, split_metrics
+from dltrain.storage.manifest import (
+    DataFacts,
+    TargetEvaluation,
+    config_text_digest,
+    split_metrics,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -21,6 +26,7 @@ if TYPE_CHECKING:
 
     from dltrain.data import Datasets
     from dltrain.model.jit import JitChoice
+    from dltrain.report.evaluation import ValidationScores
     from dltrain.train import FitOutcome
 
 __all__ = ["record_start", "write_report"]
@@ -96,10 +102,11 @@ def write_report(
         datasets: The run's data (test predictions for confusion matrix / residuals).
         started: ``time.perf_counter()`` when this command started (for ``timings``).
     """
+    evaluations: dict[str, TargetEvaluation] = {}
     try:
         if loaded.config.output.plots and outcome.rows:
             if outcome.test_metrics is not None:
-                _result_plots(run, outcome, datasets)
+                evaluations = _result_plots(run, outcome, datasets)
             else:
                 from dltrain.report.plots import write_training_plots
 
@@ -124,6 +131,8 @@ def write_report(
     timings["total_s"] = round(timings.get("total_s", 0.0) + time.perf_counter() - started, 3)
     final = dict(run.manifest.final_metrics)
     fields: dict[str, Any] = {}
+    if evaluations:
+        fields["evaluation"] = evaluations
     if outcome.test_metrics is not None:
         final["test"] = outcome.test_metrics
     if outcome.test_checkpoint is not None:
@@ -147,54 +156,87 @@ def write_report(
     )
 
 
-def _result_plots(run: RunFolder, outcome: FitOutcome, datasets: Datasets) -> None:
-    """Training curves, and per target a confusion matrix or regression plots on test."""
+def _result_plots(
+    run: RunFolder, outcome: FitOutcome, datasets: Datasets
+) -> dict[str, TargetEvaluation]:
+    """Training curves, and per target its evaluation report on test (confusion matrix,
+    per-class table, calibration, ROC and threshold; or regression plots and errors)."""
     import numpy as np
 
-    from dltrain.report.plots import (
-        result_caption,
-        write_confusion_matrix,
-        write_regression_plots,
-        write_training_plots,
-    )
-    from dltrain.report.roc import write_roc_pr
+    from dltrain.report.evaluation import predict_outputs, report_target
+    from dltrain.report.plots import epoch_marks, result_caption, write_training_plots
 
-    write_training_plots(run.plots, outcome.rows, _loss_note(datasets))
-    test_ds: tf.data.Dataset = datasets.test_dataset(datasets.evaluation_batch("test"))
     chosen = outcome.test_checkpoint
+    stopped = outcome.epochs_completed if outcome.stopped_early else None
+    marks = epoch_marks(chosen.epoch if chosen else None, stopped)
+    write_training_plots(run.plots, outcome.rows, _loss_note(datasets), marks)
+    test_ds: tf.data.Dataset = datasets.test_dataset(datasets.evaluation_batch("test"))
     caption = result_caption(chosen.epoch if chosen else None, outcome.rows)
-    predictions = outcome.model.predict(test_ds.map(lambda x, y: x), verbose=0)
-    outputs = predictions if isinstance(predictions, list | tuple) else [predictions]
+    outputs = predict_outputs(outcome.model, test_ds)
     targets = datasets.spec.targets
     truths = datasets.test_targets()
     if len(targets) == 1 and truths:
         _worst_examples(run, datasets, test_ds, truths[0], np.asarray(outputs[0]), caption)
-    for target, truth, pred in zip(targets, truths, outputs, strict=False):
-        pred = np.asarray(pred)
-        suffix = "" if len(targets) == 1 else f"_{target.name}"
-        if target.task == "regression":
-            write_regression_plots(
-                run.plots, truth.reshape(-1), pred.reshape(-1), target.name, caption=caption
-            )
-        elif target.task == "binary":
-            write_confusion_matrix(
-                run.plots,
-                truth.reshape(-1).astype(int),
-                (pred.reshape(-1) > 0.5).astype(int),
-                target.class_names,
-                name=f"confusion_matrix{suffix}.png",
-                caption=caption,
-            )
-            write_roc_pr(run.plots, truth, pred, f"roc_pr{suffix}.json")
-        else:
-            write_confusion_matrix(
-                run.plots,
-                truth.reshape(-1).astype(int),
-                pred.argmax(axis=-1).reshape(-1),
-                target.class_names,
-                name=f"confusion_matrix{suffix}.png",
-                caption=caption,
-            )
+    validation = _validation_scores(outcome.model, datasets)
+    regression = any(t.task == "regression" for t in targets)
+    columns = _numeric_columns(datasets, test_ds) if regression else {}
+    evaluations: dict[str, TargetEvaluation] = {}
+    for index, (target, truth, pred) in enumerate(zip(targets, truths, outputs, strict=False)):
+        evaluations[target.name] = report_target(
+            run.plots,
+            target,
+            truth,
+            np.asarray(pred),
+            suffix="" if len(targets) == 1 else f"_{target.name}",
+            caption=caption,
+            checkpoint_epoch=chosen.epoch if chosen else None,
+            validation=validation.get(index),
+            columns=columns,
+        )
+    return evaluations
+
+
+def _validation_scores(model: keras.Model, datasets: Datasets) -> dict[int, ValidationScores]:
+    """Binary targets' validation scores by target index, for the decision threshold: one
+    more prediction pass, over validation, only when a target is binary."""
+    import numpy as np
+
+    from dltrain.report.evaluation import ValidationScores, predict_outputs
+
+    binary = [i for i, t in enumerate(datasets.spec.targets) if t.task == "binary"]
+    split = datasets.validation_split
+    dataset = datasets.validation_dataset(datasets.evaluation_batch("validation"))
+    if not binary or dataset is None or split is None:
+        return {}
+    outputs = predict_outputs(model, dataset)
+    truths = datasets.split_targets("validation")
+    return {
+        i: ValidationScores(split, np.asarray(truths[i]), np.asarray(outputs[i]).reshape(-1))
+        for i in binary
+    }
+
+
+def _numeric_columns(datasets: Datasets, test_ds: tf.data.Dataset) -> dict[str, Any]:
+    """A CSV run's numeric test columns by name (file order), for residuals by feature."""
+    import numpy as np
+
+    wanted = {
+        i.name: i.columns
+        for i in datasets.spec.raw_inputs
+        if datasets.spec.kind == "csv" and i.columns and i.dtype != "string"
+    }
+    if not wanted:
+        return {}
+    parts: dict[str, list[Any]] = {name: [] for name in wanted}
+    for x, _ in test_ds:
+        batch = x if isinstance(x, dict) else {next(iter(wanted)): x}
+        for name in wanted:
+            parts[name].append(np.asarray(batch[name], dtype=np.float64))
+    columns: dict[str, Any] = {}
+    for name, names in wanted.items():
+        values = np.concatenate(parts[name]).reshape(-1, len(names))
+        columns.update({column: values[:, k] for k, column in enumerate(names)})
+    return columns
 
 
 def _worst_examples(

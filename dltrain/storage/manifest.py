@@ -21,6 +21,7 @@ __all__ = [
     "MANIFEST",
     "SCHEMA_VERSION",
     "BestCheckpoint",
+    "CalibrationRecord",
     "CallbackStates",
     "DataFacts",
     "DistillRecord",
@@ -36,6 +37,8 @@ __all__ = [
     "Rollback",
     "RunManifest",
     "Status",
+    "TargetEvaluation",
+    "ThresholdRecord",
     "TuneRecord",
     "config_text_digest",
     "read_manifest",
@@ -246,6 +249,56 @@ class TuneRecord(_Section):
     """This run's own value when the trial trains on several seeds; ``value`` is their mean."""
 
 
+class ThresholdRecord(_Section):
+    """A binary target's decision threshold, chosen on the validation split
+    (``dltrain predict --threshold auto`` uses it; docs/evaluation.md)."""
+
+    value: float
+    """An example is positive when its probability is above this."""
+    rule: str
+    """How it was chosen on ``split``: ``max F1``."""
+    split: str = "validation"
+    """The split it was chosen on (``test`` where the config validates on the test split)."""
+    validation: dict[str, float] = Field(default_factory=dict)
+    """F1, precision and recall on that split at the threshold."""
+    test: dict[str, float] = Field(default_factory=dict)
+    """Accuracy, precision, recall and F1 on test at the threshold."""
+    test_at_default: dict[str, float] = Field(default_factory=dict)
+    """The same at 0.5, the threshold ``predict`` uses unless told otherwise."""
+
+
+class CalibrationRecord(_Section):
+    """Expected calibration error on test (the bins are in ``plots/calibration*.json``)."""
+
+    ece: float
+    bins: int
+    """Equal-width confidence bins over [0, 1]."""
+    confidence: str
+    """What was binned: the positive class's probability, or the top label's."""
+    examples: int
+
+
+class TargetEvaluation(_Section):
+    """One target's evaluation report on test, written when the run ends with plots on."""
+
+    task: str
+    split: str = "test"
+    checkpoint_epoch: int | None = None
+    """The epoch whose weights made the predictions (None: the last epoch's)."""
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    weighted_f1: float | None = None
+    classification_report: str | None = None
+    """The per-class table's file, relative to the run folder."""
+    roc_auc: float | None = None
+    average_precision: float | None = None
+    threshold: ThresholdRecord | None = None
+    calibration: CalibrationRecord | None = None
+    r2: float | None = None
+    mae: float | None = None
+    rmse: float | None = None
+
+
 class RunManifest(BaseModel):
     """What ``run.json`` records: status, provenance, environment, progress and results."""
 
@@ -310,6 +363,9 @@ class RunManifest(BaseModel):
     """The run whose weights this one started from (``init_from``) and the layers copied."""
     distill: DistillRecord | None = None
     """The teacher of a distillation run (``distill``): where, which checkpoint, its score."""
+    evaluation: dict[str, TargetEvaluation] = Field(default_factory=dict)
+    """Per target (by name), the test report of the run's end: per-class scores or R², MAE
+    and RMSE, ROC AUC, the decision threshold and calibration (docs/evaluation.md)."""
     methodology: list[dict[str, str]] = Field(default_factory=list)
     """What the methodology checks found when the run started: ``{check, message}``."""
 

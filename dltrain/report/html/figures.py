@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dltrain.report.html.document import figure_svg
-from dltrain.report.plots import new_figure
+from dltrain.report.plots import mark_epochs, new_figure
 
 __all__ = ["curve_figure", "heatmap_figure", "overlay_figure", "scatter_figure", "xy_figure"]
 
@@ -23,17 +23,19 @@ def curve_figure(
     series: Mapping[str, Points],
     *,
     marks: Sequence[tuple[float, str]] = (),
+    log_y: bool = False,
 ) -> str:
-    """Per-epoch curves with vertical marks (``(epoch, label)``: best, early stop)."""
+    """Per-epoch curves with vertical marks (``(epoch, label)``: best, early stop); ``log_y``
+    draws the values on a log axis."""
     fig = new_figure(6.0, 3.6)
     ax = fig.add_subplot()
     for label, points in series.items():
         ordered = sorted(points)
         style: dict[str, Any] = {"marker": "o", "markersize": 3} if len(ordered) <= 50 else {}
         ax.plot([x for x, _ in ordered], [y for _, y in ordered], label=label, **style)
-    colours = ("tab:green", "tab:red", "tab:purple")
-    for (epoch, label), colour in zip(marks, colours * len(marks), strict=False):
-        ax.axvline(epoch, color=colour, linestyle="--", linewidth=1, label=label)
+    mark_epochs(ax, marks)
+    if log_y:
+        ax.set_yscale("log")
     epochs = sorted({x for points in series.values() for x, _ in points})
     if 0 < len(epochs) <= 10:
         ax.set_xticks(epochs)  # else a single epoch gets ticks at 0.96, 0.98, 1.00...

@@ -19,6 +19,7 @@ from dltrain.report.html.document import (
 from dltrain.report.html.figures import curve_figure, heatmap_figure, xy_figure
 from dltrain.report.html.run_data import RunData, to_float
 from dltrain.report.listing import metric_curve
+from dltrain.report.plots import spans_orders
 
 __all__ = [
     "curves_section",
@@ -57,7 +58,9 @@ def curves_section(run: RunData) -> str:
         series = {k: v for k, v in series.items() if v}
         if series:
             title = f"{base.replace('_', ' ')} per epoch"
-            figures.append(curve_figure(title, base, series, marks=marks))
+            values = [v for points in series.values() for _, v in points]
+            log_y = base == "loss" and spans_orders(values)
+            figures.append(curve_figure(title, base, series, marks=marks, log_y=log_y))
     rate = next((c for c in ("learning_rate", "lr") if c in columns), None)
     if rate is not None and len({v for _, v in metric_curve(rows, rate)}) > 1:
         figures.append(
