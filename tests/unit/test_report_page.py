@@ -502,3 +502,60 @@ def test_roc_and_precision_recall_of_a_binary_target(tmp_path: Path) -> None:
     text = write_report_page([run]).path.read_text()
     assert "ROC (area 0.75)" in text and "average precision 0.8333" in text
     assert "ROC and precision-recall curves: none" not in text
+
+
+def test_the_evaluation_report_shows_when_its_files_exist(tmp_path: Path) -> None:
+    import numpy as np
+
+    from dltrain.report.calibration import write_calibration
+    from dltrain.report.classification import write_classification_report
+    from dltrain.report.regression_report import write_feature_residuals
+
+    run = make_run(tmp_path)
+    old = write_report_page([run]).path.read_text()
+    assert "Evaluation report (per-class table" in old  # an older run says what it lacks
+    truth, pred = np.array([0, 0, 1, 1, 1]), np.array([0, 1, 1, 1, 0])
+    write_classification_report(run / "plots" / "classification_report.csv", truth, pred,
+                                ["cat", "dog"])  # fmt: skip
+    write_calibration(run / "plots", truth, np.array([0.1, 0.6, 0.7, 0.9, 0.4]), "binary")
+    manifest = json.loads((run / "run.json").read_text())
+    manifest["evaluation"] = {
+        "label": {
+            "task": "binary",
+            "checkpoint_epoch": 2,
+            "accuracy": 0.6,
+            "roc_auc": 0.8333,
+            "calibration": {"ece": 0.21, "bins": 15, "confidence": "p", "examples": 5},
+            "threshold": {
+                "value": 0.375,
+                "rule": "max F1",
+                "split": "validation",
+                "validation": {"f1": 0.9, "precision": 0.8, "recall": 1.0},
+                "test": {"accuracy": 0.8, "f1": 0.75},
+                "test_at_default": {"accuracy": 0.6, "f1": 0.6667},
+            },
+        }
+    }
+    (run / "run.json").write_text(json.dumps(manifest))
+    text = write_report_page([run]).path.read_text()
+    assert cells(text, "classification-report")[0] == ["cat", "0.5", "0.5", "0.5", "2"]
+    assert cells(text, "classification-report")[2][0] == "accuracy"
+    assert "per-class-confusion_matrix" not in text  # the CSV's table replaces it
+    assert "decision threshold" in text and "0.375 (max F1 on validation" in text
+    assert cells(text, "threshold") == [
+        ["test accuracy", "0.6", "0.8"],
+        ["test f1", "0.6667", "0.75"],
+    ]
+    assert "ECE" in text and "reliability, ECE" in text and "ROC AUC" in text
+
+    regression = make_run(tmp_path, "20260101T000001Z")
+    (regression / "plots" / "confusion_matrix.json").unlink()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=50)
+    write_feature_residuals(regression / "plots", {"x": x}, 2 * x, x)
+    manifest["evaluation"] = {"y": {"task": "regression", "r2": 0.91, "mae": 1.5, "rmse": 2.25}}
+    (regression / "run.json").write_text(json.dumps(manifest))
+    text = write_report_page([regression]).path.read_text()
+    assert "<dt>R²</dt><dd>0.91</dd>" in text and "<dt>RMSE</dt><dd>2.25</dd>" in text
+    assert cells(text, "residuals-by-feature")[0][:3] == ["x", "50", "1"]
+    assert "ROC and precision-recall curves: none" not in text  # no binary target

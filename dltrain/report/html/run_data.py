@@ -44,6 +44,17 @@ class RunData:
         """The run's name (its manifest's, else its folder's)."""
         return self.manifest.name or self.path.parent.name
 
+    def csv_rows(self, relative: str) -> list[dict[str, str]] | None:
+        """A CSV file's rows by header, None when it is missing (or unreadable: a problem)."""
+        text = _text(self.path / relative, self.problems)
+        if text is None:
+            return None
+        try:
+            return _csv_rows(text)
+        except csv.Error as exc:
+            self.problems.append(f"{self.path / relative}: not CSV ({exc})")
+            return None
+
     def json_files(self, pattern: str) -> list[tuple[Path, dict[str, Any]]]:
         """JSON objects of the files matching ``pattern`` (relative glob), sorted by name."""
         found: list[tuple[Path, dict[str, Any]]] = []
@@ -83,10 +94,7 @@ def read_run(path: Path) -> RunData:
     metrics: list[dict[str, str]] = []
     if metrics_text:
         try:
-            metrics = [
-                {k: v for k, v in row.items() if k is not None}
-                for row in csv.DictReader(io.StringIO(metrics_text, newline=""))
-            ]
+            metrics = _csv_rows(metrics_text)
         except csv.Error as exc:
             problems.append(f"{path / 'metrics.csv'}: not CSV ({exc})")
     spec = _json(path / "data_spec.json", problems) if (path / "data_spec.json").exists() else None
@@ -101,6 +109,13 @@ def read_run(path: Path) -> RunData:
         data_spec=spec if isinstance(spec, dict) else {},
         problems=problems,
     )
+
+
+def _csv_rows(text: str) -> list[dict[str, str]]:
+    return [
+        {k: v for k, v in row.items() if k is not None}
+        for row in csv.DictReader(io.StringIO(text, newline=""))
+    ]
 
 
 def _text(path: Path, problems: list[str]) -> str | None:

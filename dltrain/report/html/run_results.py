@@ -18,6 +18,7 @@ from dltrain.report.html.document import (
 )
 from dltrain.report.html.figures import curve_figure, heatmap_figure, xy_figure
 from dltrain.report.html.run_data import RunData, to_float
+from dltrain.report.html.run_evaluation import evaluation_section, redrawn
 from dltrain.report.listing import metric_curve
 from dltrain.report.plots import spans_orders
 
@@ -104,10 +105,12 @@ def results_section(run: RunData) -> str:
         title = f"confusion matrix ({caption + ', ' if caption else ''}{total} examples)"
         body.append(f"<h3>{esc(path.stem.replace('_', ' '))}</h3>")
         body.append(heatmap_figure(labels, counts, title))
-        body.append(_per_class_table(labels, counts, f"per-class-{path.stem}"))
+        report = path.with_name(path.stem.replace("confusion_matrix", "classification_report"))
+        if not report.with_suffix(".csv").is_file():  # else the evaluation report shows it
+            body.append(_per_class_table(labels, counts, f"per-class-{path.stem}"))
     counted_stems = {path.stem for path, _ in counted}
     for path in shown_plots(run):
-        if path.stem in counted_stems:
+        if path.stem in counted_stems or redrawn(path):
             continue
         image = png_image(path, path.stem)
         if image:
@@ -124,10 +127,14 @@ def results_section(run: RunData) -> str:
                 "since dltrain report; this run has only the picture."
             )
         )
+    body.append(evaluation_section(run))
     curves = _roc_pr(run)
     if curves:
         body.append(curves)
-    elif not any("roc" in p.stem or "precision_recall" in p.stem for p in shown_plots(run)):
+    elif not any("roc" in p.stem or "precision_recall" in p.stem for p in shown_plots(run)) and (
+        not run.manifest.evaluation
+        or any(e.task == "binary" for e in run.manifest.evaluation.values())
+    ):
         body.append(
             missing(
                 "ROC and precision-recall curves: none (runs keep them for binary targets, "
@@ -175,20 +182,16 @@ def shown_plots(run: RunData) -> list[Path]:
 
 
 def _per_class_table(labels: list[str], counts: list[list[int]], table_id: str) -> str:
-    rows: list[list[Any]] = []
+    import numpy as np
+
+    from dltrain.report.classification import classification_report
+
     n = len(labels)
-    for i, label in enumerate(labels):
-        support = sum(counts[i]) if i < len(counts) else 0
-        hit = counts[i][i] if i < len(counts) and i < len(counts[i]) else 0
-        predicted = sum(counts[r][i] for r in range(min(n, len(counts))) if i < len(counts[r]))
-        precision = hit / predicted if predicted else None
-        recall = hit / support if support else None
-        f1 = (
-            2 * precision * recall / (precision + recall)
-            if precision is not None and recall is not None and precision + recall > 0
-            else None
-        )
-        rows.append([label, support, predicted, precision, recall, f1])
+    square = np.zeros((n, n), dtype=np.int64)
+    for i, row in enumerate(counts[:n]):
+        square[i, : min(n, len(row))] = row[:n]
+    report = classification_report(square, labels)[:n]
+    rows = [[r.label, r.support, r.predicted, r.precision, r.recall, r.f1] for r in report]
     headers = ["class", "support (true)", "predicted", "precision", "recall", "F1"]
     return table(headers, rows, table_id=table_id)
 
