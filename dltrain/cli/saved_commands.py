@@ -37,9 +37,56 @@ def eval_(
         str, typer.Option("--checkpoint", help="best or last (run folders).")
     ] = "best",
     trust_imports: TrustImportsOption = False,
+    attack: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--attack",
+            metavar="fgsm|pgd",
+            help="Metrics under an adversarial attack per --epsilon, epsilon 0 (clean) "
+            "included: a table, a JSON and a plot in the run folder (docs/robustness.md).",
+        ),
+    ] = None,
+    epsilon: Annotated[
+        str,
+        typer.Option(
+            "--epsilon",
+            help="--attack: the largest change of any input value, comma-separated, in the "
+            "raw units the model takes (MNIST-format pixels: 0..1).",
+        ),
+    ] = "0.01,0.03,0.1",
+    steps: Annotated[int, typer.Option("--steps", help="--attack pgd: steps.")] = 10,
+    step_size: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--step-size", help="--attack pgd: step (default 2.5*epsilon/steps)."),
+    ] = None,
+    limit: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("-n", help="--attack: only the split's first N examples."),
+    ] = None,
 ) -> None:
-    """Evaluate a saved model on the data its config names (or another file)."""
+    """Evaluate a saved model on the data its config names (or another file).
+
+    With --attack, also under FGSM or PGD perturbations of each size in --epsilon.
+    """
     with reporting(compiles=True):
+        if attack is not None:
+            _eval_attack(
+                target,
+                attack,
+                epsilon,
+                steps,
+                step_size,
+                split,
+                data,
+                limit,
+                checkpoint,
+                trust_imports,
+            )
+            return
+        if limit is not None:
+            from dltrain.errors import UsageError
+
+            raise UsageError("-n applies to --attack; plain eval uses the whole split")
         from dltrain.cli.render.results import render_metrics
         from dltrain.engine.evaluate import evaluate_target
 
@@ -55,6 +102,46 @@ def eval_(
         render_metrics(console, result.metrics, title=title)
         if result.written is not None:
             console.print(f"written: {result.written}", markup=False, style="dim")
+
+
+def _eval_attack(
+    target: Path,
+    method: str,
+    epsilon: str,
+    steps: int,
+    step_size: float | None,
+    split: str,
+    data: Path | None,
+    limit: int | None,
+    checkpoint: str,
+    trust_imports: bool,
+) -> None:
+    from dltrain.cli.render.attack import render_attack
+    from dltrain.engine.attack import attack_target, parse_epsilons
+    from dltrain.errors import UsageError
+
+    if data is not None:
+        raise UsageError("--attack evaluates a split of the run's data (--split); drop --data")
+    result = attack_target(
+        target,
+        method=method,
+        epsilons=parse_epsilons(epsilon),
+        steps=steps,
+        step_size=step_size,
+        split=split,
+        limit=limit,
+        checkpoint=checkpoint,
+        trust_imports=trust_imports,
+    )
+    console = make_console()
+    if result.note:
+        make_err_console().print(result.note, markup=False)
+    if result.facts is not None:
+        console.print(f"checkpoint: {result.facts.file} ({result.facts.detail})", markup=False)
+    render_attack(console, result)
+    for path in (result.written, result.plot):
+        if path is not None:
+            console.print(f"written: {path}", markup=False, style="dim")
 
 
 @app.command()
@@ -75,6 +162,15 @@ def predict(
         bool, typer.Option("--overwrite", help="Replace an existing --output file.")
     ] = False,
     trust_imports: TrustImportsOption = False,
+    threshold: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--threshold",
+            metavar="X|auto",
+            help="Binary targets: the class is positive above this probability (default "
+            "0.5); auto: the threshold the run chose on its validation split.",
+        ),
+    ] = None,
 ) -> None:
     """Write predictions for a CSV or MNIST-format file as CSV.
 
@@ -88,7 +184,13 @@ def predict(
             check_output_file(output, inputs=[input_, target], overwrite=overwrite)
         from dltrain.engine.predict import predict_file
 
-        result = predict_file(target, input_, checkpoint=checkpoint, trust_imports=trust_imports)
+        result = predict_file(
+            target,
+            input_,
+            checkpoint=checkpoint,
+            trust_imports=trust_imports,
+            threshold=threshold,
+        )
         err = make_err_console()
         for note in result.notes:
             err.print(note, markup=False)

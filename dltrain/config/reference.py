@@ -28,6 +28,7 @@ _SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("optimizer", schema.OptimizerConfig),
     ("training", schema.TrainingConfig),
     ("training.fine_tune", schema.FineTuneConfig),
+    ("training.adversarial", schema.AdversarialConfig),
     ("callbacks", schema.CallbacksConfig),
     ("callbacks.checkpoint", schema.CheckpointConfig),
     ("callbacks.early_stopping", schema.EarlyStoppingConfig),

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from dltrain.config.adversarial_schema import AdversarialConfig
 from dltrain.config.callbacks_schema import (
     CallbacksConfig,
     CheckpointConfig,
@@ -46,6 +47,7 @@ from dltrain.config.tracking_schema import MlflowConfig, TrackingConfig
 from dltrain.config.tune_schema import TuneConfig
 
 __all__ = [
+    "AdversarialConfig",
     "AudioFolderData",
     "AugmentConfig",
     "CallbacksConfig",
@@ -294,6 +296,9 @@ class TrainingConfig(Strict):
     fine_tune: FineTuneConfig | None = None
     """Unfreeze frozen layers (a pretrained backbone) after some epochs, with a lower learning
     rate, in the same run (see docs/guide.md, transfer learning)."""
+    adversarial: AdversarialConfig | None = None
+    """Adversarial training: each batch mixes clean examples with FGSM or PGD perturbations
+    made against the current weights (docs/robustness.md); checkpoints hold the plain model."""
 
 
 class AugmentConfig(Strict):

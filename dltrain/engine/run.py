@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dltrain.config import LoadedConfig, load_config
+from dltrain.engine.adversarial import attach_adversarial, check_adversarial
 from dltrain.engine.distill import attach_teacher, check_conflicts
 from dltrain.engine.init_from import initialize_from
 from dltrain.storage import BestCheckpoint, RunFolder, utc_now
@@ -80,6 +81,7 @@ def run_experiment(
     cfg = loaded.config
     check_tracking(loaded)
     check_conflicts(loaded)
+    check_adversarial(loaded)
     # TensorFlow is imported only once the config is known to be valid.
     from dltrain.report import record_start
     from dltrain.train.distributed import worker_scratch
@@ -93,6 +95,7 @@ def run_experiment(
             init = initialize_from(loaded, prepared.model)
             student = prepared.model
             distill = attach_teacher(loaded, prepared)
+            adversarial = attach_adversarial(loaded, prepared)
             plan = dry_run(loaded, prepared)
             with creating(lambda: RunFolder.create(root, cfg.name, clock)) as run:
                 if on_run_folder is not None:
@@ -104,6 +107,8 @@ def run_experiment(
                     run.update(init_from=init)
                 if distill is not None:
                     run.update(distill=distill)
+                if adversarial is not None:
+                    run.update(adversarial=adversarial)
                 return _execute(loaded, prepared, plan, run, progress, started, callbacks=callbacks)
 
 
@@ -153,6 +158,7 @@ def resume_experiment(
             if point is None:  # no epoch finished: start again from the same weights
                 initialize_from(plan.loaded, prepared.model)
             attach_teacher(plan.loaded, prepared, recorded=run.manifest.distill)
+            attach_adversarial(plan.loaded, prepared)
             apply_changes(prepared.model, plan)
             callback_plan = dry_run(plan.loaded, prepared)
             record_resume(run, plan, command)

@@ -29,7 +29,7 @@ from dltrain.model.problems import ProblemList, keras_reason
 from dltrain.model.tensors import format_shape
 from dltrain.utils.keys import KeyPath
 
-__all__ = ["IMAGE_KEYS", "augment_spec"]
+__all__ = ["IMAGE_KEYS", "augment_spec", "value_range"]
 
 IMAGE_KEYS = ("flip", "rotate", "zoom", "translate", "contrast", "brightness")
 """Keys that need images of shape (height, width, channels)."""
@@ -104,7 +104,7 @@ def augment_spec(config: ExperimentConfig, spec: DataSpec, problems: ProblemList
             problems.add((*_ROOT, key), reason)
     if len(problems.items) > before:
         return spec
-    layers = _layers(augment, keys, config.seed, _value_range(info, config), problems)
+    layers = _layers(augment, keys, config.seed, value_range(info, config), problems)
     if len(problems.items) > before:
         return spec
     inner = spec.preprocess
@@ -162,7 +162,7 @@ def _numeric(dtype: str) -> bool:
     return bool(keras.backend.is_float_dtype(dtype) or keras.backend.is_int_dtype(dtype))
 
 
-def _value_range(info: InputInfo, config: ExperimentConfig) -> tuple[float, float]:
+def value_range(info: InputInfo, config: ExperimentConfig) -> tuple[float, float]:
     """The pixel range the raw input holds: what contrast and brightness clip to.
 
     Integer pixels span their type (``uint8``: 0..255). Float pixels are taken as scaled to

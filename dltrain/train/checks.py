@@ -33,6 +33,8 @@ def methodology_findings(
     if datasets is None:
         return findings
     spec = datasets.spec
+    # An adversarial run's wrapper is compiled alike; its inner model has the output layers.
+    model = getattr(model, "dltrain_student", model)
     if config.distill is None and getattr(model, "compiled", False):
         from dltrain.model.compile import output_names
 

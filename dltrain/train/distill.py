@@ -89,8 +89,11 @@ class StudentDistiller(keras.distillation.Distiller):
 
 
 def student_of(model: keras.Model) -> keras.Model:
-    """The model a run's files and test results are about: the student of a distiller."""
-    return model.student if isinstance(model, StudentDistiller) else model
+    """The model a run's files and test results are about: the student of a distiller (or
+    the inner model of any wrapper that names it ``dltrain_student``, such as
+    :class:`dltrain.train.adversarial.AdversarialModel`)."""
+    inner = getattr(model, "dltrain_student", model)
+    return inner if isinstance(inner, keras.Model) else model
 
 
 def make_distiller(
