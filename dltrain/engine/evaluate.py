@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import filecmp
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dltrain.errors import CheckpointError, UsageError
 from dltrain.report.saved_run import open_saved_run
 from dltrain.storage import RunFolder, latest_resume_point, utc_now
 from dltrain.storage.manifest import read_resume_state
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+    from dltrain.data import Datasets
 
 __all__ = ["CheckpointFacts", "EvalResult", "describe_checkpoint", "evaluate_target"]
 
@@ -86,6 +93,8 @@ class EvalResult:
     """Which run was chosen, when the target was a ``runs/NAME`` folder."""
     facts: CheckpointFacts | None = None
     """Which checkpoint was evaluated and its epoch (also in the ``eval-*.json``)."""
+    reports: list[Path] = field(default_factory=list)
+    """The per-class tables written beside the result (classification targets)."""
 
 
 def evaluate_target(
@@ -138,13 +147,15 @@ def evaluate_target(
         )
     metrics = {k: float(v) for k, v in model.evaluate(dataset, return_dict=True, verbose=0).items()}
     now = utc_now()
+    stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
     # A file given with --data is not the run's test split: name the result after the file.
     # ``holdout.csv.gz`` is named ``holdout``, as ``holdout.csv`` is.
     stem = data.name.removesuffix(data.suffix) if data else ""
     if data and data.suffix in (".gz", ".bz2"):
         stem = Path(stem).stem
     name_part = re.sub(r"[^A-Za-z0-9_.-]", "_", stem) if data else split
-    name = f"eval-{name_part}-{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
+    name = f"eval-{name_part}-{stamp}.json"
+    reports = _class_reports(saved.run, model, dataset, datasets, split, Path(name).stem)
     written = saved.run.write_json(
         name,
         {
@@ -159,8 +170,41 @@ def evaluate_target(
                 "train": datasets.train_size,
             }[split],
             "metrics": metrics,
+            "classification_reports": [p.name for p in reports],
             "at": now.isoformat(),
         },
     )
     label = data.name if data else split
-    return EvalResult(name_part, metrics, saved.checkpoint, written, label, saved.note, facts)
+    return EvalResult(
+        name_part, metrics, saved.checkpoint, written, label, saved.note, facts, reports
+    )
+
+
+def _class_reports(
+    run: RunFolder,
+    model: keras.Model,
+    dataset: tf.data.Dataset,
+    datasets: Datasets,
+    split: str,
+    stem: str,
+) -> list[Path]:
+    """Per classification target, ``<stem>.classification_report[_<target>].csv`` beside the
+    result file: one prediction pass over what was evaluated (none for regression)."""
+    from dltrain.report.classification import write_classification_report
+    from dltrain.report.evaluation import class_predictions, predict_outputs
+
+    targets = datasets.spec.targets
+    if all(t.task == "regression" for t in targets):
+        return []
+    outputs = predict_outputs(model, dataset)
+    truths = datasets.split_targets(split)
+    written: list[Path] = []
+    for target, truth, output in zip(targets, truths, outputs, strict=False):
+        if target.task == "regression":
+            continue
+        suffix = "" if len(targets) == 1 else f"_{target.name}"
+        names = list(target.class_names or [str(i) for i in range(max(target.units, 2))])
+        path = run.path / f"{stem}.classification_report{suffix}.csv"
+        write_classification_report(path, truth, class_predictions(target, output), names)
+        written.append(path)
+    return written
