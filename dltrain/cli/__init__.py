@@ -189,3 +189,4 @@ def main() -> None:
 from dltrain.cli import config_commands, train_commands, saved_commands, runs_commands  # noqa: E402,F401,I001
 from dltrain.cli import prune_commands  # noqa: E402,F401,I001
 from dltrain.cli import report_commands  # noqa: E402,F401,I001
+from dltrain.cli import explain_commands  # noqa: E402,F401,I001

@@ -1,0 +1,161 @@
+"""dltrain explain's NumPy parts: permutation importance with a fake model, the rank
+correlation and the randomized-model verdict, completeness, and the refusal message."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dltrain.data.spec import DataSpec, InputInfo, TargetInfo
+from dltrain.explain.gradients import completeness
+from dltrain.explain.methods import METHODS, applicable, refuse
+from dltrain.explain.permutation import Column, permutation_importance, raw_columns
+from dltrain.explain.sample import run_kind
+from dltrain.explain.sanity import randomization_check, spearman
+
+
+def _table(n: int = 400, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    features = rng.normal(size=(n, 2)).astype(np.float32)  # column 0 informative, 1 noise
+    words = rng.choice(np.array([b"red", b"blue"], dtype=object), size=(n, 1))
+    y = 3.0 * features[:, 0] + 2.0 * (words[:, 0] == b"red")
+    return {"features": features, "color": words}, y
+
+
+def _mse_score(y: np.ndarray):  # type: ignore[no-untyped-def]
+    def score(x: dict[str, np.ndarray]) -> dict[str, float]:
+        predicted = 3.0 * x["features"][:, 0] + 2.0 * (x["color"][:, 0] == b"red")
+        error = predicted - y
+        return {"loss": float(np.mean(error**2)), "accuracy": float(np.mean(np.abs(error) < 1))}
+
+    return score
+
+
+COLUMNS = [
+    Column("signal", "features", 0),
+    Column("noise", "features", 1),
+    Column("color", "color", None),
+]
+
+
+def test_permutation_ranks_the_informative_column_above_noise() -> None:
+    x, y = _table()
+    result = permutation_importance(
+        x,
+        _mse_score(y),
+        COLUMNS,
+        directions={"loss": "min", "accuracy": "max"},
+        repeats=4,
+        seed=7,
+    )
+    order = [row.column for row in result.rows]
+    assert order == ["signal", "color", "noise"]
+    by_name = {row.column: row for row in result.rows}
+    assert by_name["signal"].mean("loss") > 5.0  # 2 * 9 * var(x1) expected
+    assert by_name["noise"].mean("loss") == 0.0 and by_name["noise"].std("loss") == 0.0
+    # The metric that should rise (accuracy) drops: the oriented drop is positive.
+    assert by_name["signal"].mean("accuracy") > 0.3
+    assert len(by_name["signal"].drops["loss"]) == 4
+    assert result.baseline == {"loss": 0.0, "accuracy": 1.0}
+
+
+def test_permutation_is_seeded_and_leaves_the_input_alone() -> None:
+    x, y = _table()
+    before = {k: v.copy() for k, v in x.items()}
+    kwargs = {"directions": {"loss": "min"}, "repeats": 3}
+    a = permutation_importance(x, _mse_score(y), COLUMNS, seed=1, **kwargs)  # type: ignore[arg-type]
+    b = permutation_importance(x, _mse_score(y), COLUMNS[::-1], seed=1, **kwargs)  # type: ignore[arg-type]
+    c = permutation_importance(x, _mse_score(y), COLUMNS, seed=2, **kwargs)  # type: ignore[arg-type]
+    d = permutation_importance(x, _mse_score(y), COLUMNS, seed=1, **kwargs)  # type: ignore[arg-type]
+
+    def drops(result: object) -> dict[str, list[float]]:
+        return {r.column: r.drops["loss"] for r in result.rows}  # type: ignore[attr-defined]
+
+    assert drops(a) == drops(d)  # seeded
+    assert drops(a) == drops(b)  # a column's shuffles do not depend on the others
+    assert drops(a)["signal"] != drops(c)["signal"]
+    for key in x:
+        np.testing.assert_array_equal(x[key], before[key])
+
+
+def test_raw_columns_split_a_numeric_input_into_its_columns() -> None:
+    spec = DataSpec(
+        kind="csv",
+        raw_inputs=[
+            InputInfo("features", (2,), "float32", ("x1", "x2")),
+            InputInfo("color", (1,), "string", ("color",)),
+            InputInfo("text", (), "string", ("text",)),
+        ],
+        model_inputs=[],
+        targets=[TargetInfo("y", "regression")],
+        text={"text": {"output_mode": "int"}},
+    )
+    assert raw_columns(spec) == [
+        Column("x1", "features", 0),
+        Column("x2", "features", 1),
+        Column("color", "color", None),
+        Column("text", "text", None),
+    ]
+    kind = run_kind(spec)
+    assert kind.numeric == ("features",) and kind.token_columns == ("text",)
+    assert not kind.images
+    assert applicable(kind) == ["permutation", "integrated_gradients", "tokens"]
+
+
+def test_spearman_matches_known_values() -> None:
+    a = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert spearman(a, a**3) == pytest.approx(1.0)
+    assert spearman(a, -a) == pytest.approx(-1.0)
+    assert spearman(a, np.ones(5)) == 0.0
+    # Ties share their mean rank: ranks (1.5, 1.5, 3) and (1, 2, 3) -> 0.866.
+    assert spearman(np.array([1.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0])) == pytest.approx(
+        np.sqrt(3) / 2
+    )
+
+
+def test_randomization_check_fails_a_method_that_ignores_the_model() -> None:
+    rng = np.random.default_rng(0)
+    images = rng.random((8, 12, 12))
+
+    def stub(weights: np.ndarray) -> np.ndarray:  # "attributions" that never read weights
+        return images * 2.0
+
+    trained, shuffled = rng.normal(size=144), rng.permutation(rng.normal(size=144))
+    check = randomization_check(stub(trained), stub(shuffled))
+    assert check.spearman == pytest.approx(1.0) and not check.passed and not check.pooled
+    # Maps that depend on the weights: independent for the two models.
+    real = randomization_check(images * trained.reshape(12, 12), images * shuffled.reshape(12, 12))
+    assert real.passed and real.spearman < 0.5
+
+
+def test_randomization_check_pools_few_values_per_example() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(50, 3))
+    check = randomization_check(a, a + 1e-3)
+    assert check.pooled and not check.passed
+    assert randomization_check(a, rng.normal(size=(50, 3))).passed
+
+
+def test_completeness_summarizes_the_gap_per_example() -> None:
+    attributions = np.array([[0.5, 0.5], [1.0, 0.0], [0.2, 0.2]])
+    f_x, f_b = np.array([1.0, 1.0, 1.0]), np.array([0.0, 0.0, 0.0])
+    check = completeness(attributions, f_x, f_b, steps=64, tolerance=0.05)
+    assert check.median_gap == 0.0 and check.max_gap == pytest.approx(0.6)
+    assert check.max_relative == pytest.approx(0.6) and check.passed
+    assert not completeness(attributions * 0.5, f_x, f_b, steps=64).passed
+
+
+def test_refusal_names_the_method_the_run_and_what_applies() -> None:
+    spec = DataSpec(
+        kind="fashion_mnist",
+        raw_inputs=[InputInfo("image", (28, 28, 1))],
+        model_inputs=[],
+        targets=[TargetInfo("label", "multiclass", 10)],
+    )
+    kind = run_kind(spec)
+    assert not METHODS["permutation"].applies(kind)
+    message = str(refuse("permutation", kind, METHODS["permutation"].needs))
+    assert "--method permutation" in message and "an image input" in message
+    assert "integrated_gradients, saliency, gradcam" in message
+    no_conv = str(refuse("gradcam", kind, "a convolution layer", has_conv=False))
+    assert "gradcam" not in no_conv.split("apply:")[1]
