@@ -73,7 +73,7 @@ def test_check_and_schema_cover_the_tune_section(tmp_path: Path, regression_csv:
 
     schema = yaml.safe_load(runner.invoke(app, ["schema"]).output)
     tune = schema["$defs"]["TuneConfig"]
-    assert set(tune["properties"]) == {"metric", "direction", "trials", "timeout", "sampler", "pruner", "space"}
+    assert set(tune["properties"]) == {"metric", "direction", "trials", "timeout", "sampler", "pruner", "seeds", "space"}
     assert "FloatParam" in schema["$defs"] and "CategoricalParam" in schema["$defs"]
 
 
