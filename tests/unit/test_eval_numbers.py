@@ -173,3 +173,34 @@ def test_curves_mark_the_test_checkpoint_and_early_stop_and_log_a_wide_loss(
     assert drawn["log_y"] == ["loss"] and drawn["plots"] == [p.name for p in written]
     assert spans_orders([0.0, 1.0, 99.0]) is False  # zero is left out; 99 < 100
     assert spans_orders([0.5, 50.0]) is True
+
+
+# ------------------------------------------------------------------ predict --threshold
+def test_predict_thresholds_resolve_from_the_run_or_refuse(tmp_path: Path) -> None:
+    from dltrain.data.spec import TargetInfo
+    from dltrain.engine.predict import prediction_columns, resolve_thresholds
+    from dltrain.errors import UsageError
+    from dltrain.storage.manifest import RunManifest
+
+    binary = [TargetInfo("ok", "binary", 2, ("no", "yes"))]
+    manifest = RunManifest(status="completed")
+    assert resolve_thresholds(None, binary, manifest, tmp_path) == {}
+    assert resolve_thresholds("0.3", binary, manifest, tmp_path) == {"ok": (0.3, "--threshold")}
+    with pytest.raises(UsageError, match="no decision threshold recorded for target 'ok'"):
+        resolve_thresholds("auto", binary, manifest, tmp_path)
+    recorded = manifest.updated(
+        evaluation={"ok": {"task": "binary", "threshold": {"value": 0.25, "rule": "max F1"}}}
+    )
+    assert resolve_thresholds("auto", binary, recorded, tmp_path) == {
+        "ok": (0.25, "max F1 on the validation split")
+    }
+    for bad in ("1.5", "-0.1", "nan", "high"):
+        with pytest.raises(UsageError, match="--threshold must be auto"):
+            resolve_thresholds(bad, binary, manifest, tmp_path)
+    with pytest.raises(UsageError, match="applies to binary targets"):
+        resolve_thresholds("0.3", [TargetInfo("y", "regression")], manifest, tmp_path)
+    probabilities = [np.array([[0.2], [0.4], [0.6]])]
+    assert prediction_columns(binary, probabilities)["predicted_ok"] == ["no", "no", "yes"]
+    cut = prediction_columns(binary, probabilities, {"ok": 0.3})
+    assert cut["predicted_ok"] == ["no", "yes", "yes"]
+    assert cut["ok_probability"] == ["0.200000", "0.400000", "0.600000"]
