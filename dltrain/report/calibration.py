@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["BINS", "calibration_bins", "write_calibration"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["BINS", "calibration_bins", "reliability_diagram", "write_calibration"]
 
 BINS = 15
 
@@ -95,22 +98,39 @@ def write_calibration(
 
     result = {**calibration_bins(truth, probabilities, task), "caption": caption}
     write_plot_file(plots_dir / f"{name}.json", json.dumps(result).encode("utf-8"))
-    table = np.asarray(result["table"], dtype=np.float64).reshape(-1, 5)
-    fig = new_figure(5.6, 5.6)
+    fig = reliability_diagram(result, new_figure(5.6, 5.6))
+    save_png(fig, plots_dir / f"{name}.png")
+    return result
+
+
+def reliability_diagram(result: dict[str, Any], fig: Figure) -> Figure:
+    """Draw :func:`calibration_bins`' ``result`` (as read back from its JSON, ``caption``
+    included when present) on ``fig``: per bin a bar at the observed share, its mean
+    confidence as a dot, and the diagonal of perfect calibration."""
+    rows = [r for r in result.get("table") or [] if isinstance(r, list) and len(r) == 5]
+    table = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
     ax = fig.add_subplot()
-    centers = (table[:, 0] + table[:, 1]) / 2
+    observed = str(result.get("observed") or "observed share")
     ax.bar(
-        centers, table[:, 4], width=1 / BINS, edgecolor="black", alpha=0.7, label=result["observed"]
+        (table[:, 0] + table[:, 1]) / 2,
+        table[:, 4],
+        width=table[:, 1] - table[:, 0],
+        color="tab:blue",
+        edgecolor="black",
+        alpha=0.7,
+        label=observed,
     )
     ax.plot(table[:, 3], table[:, 4], "o", color="tab:orange", label="bin mean confidence")
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
     ax.set_xlim(0.0, 1.0)
     ax.set_ylim(0.0, 1.02)
-    ax.set_xlabel(f"{result['confidence']} ({BINS} bins)")
-    ax.set_ylabel(result["observed"])
+    ax.set_xlabel(f"{result.get('confidence') or 'confidence'} ({result.get('bins')} bins)")
+    ax.set_ylabel(observed)
+    caption = result.get("caption")
     below = f"\n{caption}" if caption else ""
-    ax.set_title(f"reliability, ECE {result['ece']:.4f} ({result['examples']} examples){below}")
+    ece, examples = result.get("ece"), result.get("examples")
+    ece_text = f"{ece:.4f}" if isinstance(ece, int | float) else "-"
+    ax.set_title(f"reliability, ECE {ece_text} ({examples} examples){below}")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper left")
-    save_png(fig, plots_dir / f"{name}.png")
-    return result
+    ax.legend(loc="upper left", fontsize="small")
+    return fig

@@ -130,33 +130,21 @@ def xy_figure(title: str, xlabel: str, ylabel: str, points: Points) -> str:
     fig = new_figure(4.4, 4.0)
     ax = fig.add_subplot()
     ax.plot([x for x, _ in points], [y for _, y in points])
+    _unit_square(ax, title, xlabel, ylabel)
+    return figure_svg(fig)
+
+
+def _unit_square(ax: Any, title: str, xlabel: str, ylabel: str) -> None:
     ax.set_xlim(0.0, 1.0)
     ax.set_ylim(0.0, 1.02)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
-    return figure_svg(fig)
 
 
-def reliability_figure(
-    title: str, xlabel: str, ylabel: str, bins: Sequence[tuple[float, float, float, float]]
-) -> str:
-    """A reliability diagram: per bin ``(mean confidence, observed share, low, high)``, a bar
-    over the bin's range at the observed share, its mean confidence as a dot, and the
-    diagonal of perfect calibration."""
-    fig = new_figure(4.4, 4.2)
-    ax = fig.add_subplot()
-    for confidence, observed, low, high in bins:
-        width = high - low
-        ax.bar((low + high) / 2, observed, width=width, edgecolor="black", alpha=0.6)
-        ax.plot([confidence], [observed], "o", color="tab:orange")
-    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
-    ax.set_xlim(0.0, 1.0)
-    ax.set_ylim(0.0, 1.02)
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", loc="upper left")
-    return figure_svg(fig)
+def reliability_figure(calibration: dict[str, Any]) -> str:
+    """The reliability diagram of a ``plots/calibration*.json`` (as the run's PNG draws it)."""
+    from dltrain.report.calibration import reliability_diagram
+
+    return figure_svg(reliability_diagram(calibration, new_figure(4.6, 4.4)))

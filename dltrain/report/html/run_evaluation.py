@@ -97,21 +97,7 @@ def _class_report(run: RunData, suffix: str) -> str:
 
 def _calibration(run: RunData, suffix: str) -> str:
     found = run.json_files(f"plots/calibration{suffix}.json")
-    if not found:
-        return ""
-    doc = found[0][1]
-    rows = doc.get("table")
-    if not isinstance(rows, list):
-        return ""
-    bins = [
-        (float(r[3]), float(r[4]), float(r[0]), float(r[1]))
-        for r in rows
-        if isinstance(r, list) and len(r) == 5
-    ]
-    ece = to_float(doc.get("ece"))
-    title = f"reliability, ECE {number(ece)} ({number(to_float(doc.get('examples')))} examples)"
-    xlabel = f"{doc.get('confidence') or 'confidence'} ({doc.get('bins')} bins)"
-    return reliability_figure(title, xlabel, str(doc.get("observed") or "observed"), bins)
+    return reliability_figure(found[0][1]) if found else ""
 
 
 def _feature_residuals(run: RunData, suffix: str) -> str:
