@@ -126,13 +126,16 @@ def test_randomization_check_fails_a_method_that_ignores_the_model() -> None:
     # Maps that depend on the weights: independent for the two models.
     real = randomization_check(images * trained.reshape(12, 12), images * shuffled.reshape(12, 12))
     assert real.passed and real.spearman < 0.5
+    # A randomized model that finds nothing anywhere: undefined correlations, counted.
+    empty = randomization_check(images, np.zeros_like(images))
+    assert empty.passed and empty.spearman == 0.0 and empty.constant == 8
 
 
 def test_randomization_check_pools_few_values_per_example() -> None:
     rng = np.random.default_rng(1)
     a = rng.normal(size=(50, 3))
     check = randomization_check(a, a + 1e-3)
-    assert check.pooled and not check.passed
+    assert check.pooled and not check.passed and check.constant == 0
     assert randomization_check(a, rng.normal(size=(50, 3))).passed
 
 

@@ -57,7 +57,9 @@ def describe_check(name: str, check: dict[str, Any]) -> str:
     how = "pooled" if check.get("pooled") else "median per example"
     values = "signed" if check.get("signed") else "absolute"
     extra = f"; absolute values {check['spearman_abs']:+.3f}" if check.get("signed") else ""
+    if check.get("constant"):
+        extra += f"; {check['constant']} constant maps counted as 0"
     return (
         f"Spearman {check['spearman']:+.3f} ({values}, {how}) between trained and "
-        f"shuffled-weights attributions{extra}, threshold < {check['threshold']}: {verdict}"
+        f"shuffled-weights attributions{extra}, threshold |Spearman| < {check['threshold']}: {verdict}"
     )
