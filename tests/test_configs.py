@@ -158,6 +158,7 @@ SHIPPED = [
     "overfitting/dropout.yaml",
     "overfitting/early_stopping.yaml",
     "overfitting/l2.yaml",
+    "robust/fashion_mnist_adversarial.yaml",
     "text/bilstm.yaml",
     "text/embedding.yaml",
     "text/tfidf.yaml",

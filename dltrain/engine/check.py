@@ -44,6 +44,7 @@ def check_config(
             when several checks failed.
     """
     from dltrain.data.sharing import sharing_datasets
+    from dltrain.engine.adversarial import check_adversarial
     from dltrain.engine.distill import plan_distill
     from dltrain.tracking import check_tracking
 
@@ -57,6 +58,7 @@ def check_config(
             return None
 
     attempt(lambda: check_tracking(loaded))
+    attempt(lambda: check_adversarial(loaded))  # the data's inputs are checked by run
     with sharing_datasets():  # a folder's files are decoded once, for the summary and model
         found = attempt(lambda: locate_data(loaded))
         findings: list[Any] = []
