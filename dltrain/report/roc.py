@@ -44,7 +44,6 @@ def ranked_counts(truth: np.ndarray, scores: np.ndarray) -> RankedCounts:
     return RankedCounts(ranked[last], tp, fp, int(labels.sum()), int((~labels).sum()))
 
 
-
 def roc_pr(truth: np.ndarray, scores: np.ndarray) -> dict[str, Any] | None:
     """ROC (false and true positive rates) and precision-recall points, with the ROC's area
     and the average precision; None when the split lacks positives or negatives.
