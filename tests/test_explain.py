@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import pytest
 from datagen import write_mnist_npz
+from probes import EXPORT_NOISE
 from typer.testing import CliRunner
 
 from dltrain.cli import app
@@ -28,7 +29,7 @@ from dltrain.explain.sanity import randomization_check, shuffle_weights
 
 runner = CliRunner()
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, *EXPORT_NOISE]
 
 _FAST = "output: {plots: false}\n"
 
@@ -159,6 +160,23 @@ def test_permutation_ranks_the_informative_column_above_noise(runs: dict[str, Pa
     assert sorted(record["files"]) == ["explain.json", "permutation.csv", "permutation.png"]
 
 
+def test_permutation_on_an_exported_model_agrees_with_keras(runs: dict[str, Path]) -> None:
+    exported = runner.invoke(
+        app, ["export", str(runs["table"]), "-f", "tflite", "--no-verify", "--no-latency"]
+    )
+    assert exported.exit_code == 0, exported.output
+    artifact = runs["table"] / "export" / "best.tflite"
+    keras_record, _ = _explain(str(runs["table"]), "--repeats", "2")
+    record, folder = _explain(str(artifact), "--repeats", "2")
+    assert folder == runs["table"] / "explain" / "permutation-test-best.tflite"
+    assert record["checkpoint"] == "export/best.tflite" and record["settings"]["format"] == "tflite"
+    ours, theirs = record["settings"]["baseline"], keras_record["settings"]["baseline"]
+    assert ours["loss"] == pytest.approx(theirs["loss"], rel=1e-3)
+    assert [r["name"] for r in record["summary"]] == [r["name"] for r in keras_record["summary"]]
+    refused = runner.invoke(app, ["explain", str(artifact), "-m", "integrated_gradients"])
+    assert refused.exit_code == 2 and "Methods that apply: permutation" in refused.output
+
+
 def test_ig_on_an_mlp_is_complete_and_depends_on_the_weights(runs: dict[str, Path]) -> None:
     record, folder = _explain(str(runs["table"]), "--method", "integrated_gradients", "-n", "40")
     completeness = record["checks"]["completeness"]
@@ -242,9 +260,7 @@ def test_a_method_that_does_not_apply_is_refused(
     assert "Methods that apply:" in result.output and "Traceback" not in result.output
 
 
-def test_gradcam_without_a_convolution_is_refused(
-    runs: dict[str, Path], tmp_path: Path
-) -> None:
+def test_gradcam_without_a_convolution_is_refused(runs: dict[str, Path], tmp_path: Path) -> None:
     run = shutil.copytree(runs["cnn"], tmp_path / "mlp")
     inputs = keras.Input((28, 28))
     flat = keras.layers.Flatten()(inputs)

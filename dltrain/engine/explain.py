@@ -62,7 +62,9 @@ def explain_target(
     """Explain a run's checkpoint on ``split`` with ``method`` and write its folder.
 
     Args:
-        target: A run folder, ``runs/NAME`` (its latest run) or a checkpoint in a run.
+        target: A run folder, ``runs/NAME`` (its latest run), a checkpoint in a run, or a
+            model ``dltrain export`` wrote into a run's ``export/`` (permutation only; its
+            folder is ``explain/permutation-SPLIT-FILE``).
         split: ``test``, ``validation`` or ``train``.
         method: A name of :data:`~dltrain.explain.methods.METHODS`; None picks
             ``permutation`` for CSV runs, ``gradcam`` for images with a convolution layer,
@@ -85,7 +87,17 @@ def explain_target(
     for option, value, low in (("-n", n, 1), ("--repeats", repeats, 1), ("--steps", steps, 8)):
         if value is not None and value < low:
             raise UsageError(f"{option} must be at least {low}; received {value}")
-    saved = open_saved_run(target, checkpoint, trust_imports=trust_imports)
+    from dltrain.export.formats import artifact_format
+
+    fmt = artifact_format(target)
+    if fmt is not None and method not in (None, "permutation"):
+        raise UsageError(
+            f"--method {method} does not apply to an exported model ({fmt}): it needs the "
+            "Keras model's gradients; explain the run folder instead. Methods that apply: "
+            "permutation"
+        )
+    run_target = _run_of_artifact(target) if fmt is not None else target
+    saved = open_saved_run(run_target, checkpoint, trust_imports=trust_imports)
     spec_text = saved.run.read_text("data_spec.json")
     if spec_text is None:
         raise CheckpointError(f"{saved.run.path}: no data_spec.json, so its inputs are unknown")
@@ -127,6 +139,25 @@ def explain_target(
         summary_title=method,
         value_label="",
     )
+    name = f"{method}-{split}"
+    score = None
+    if fmt is not None:
+        from dltrain.explain.artifact import artifact_score
+        from dltrain.export.options import require_packages
+        from dltrain.export.runtime import open_runtime
+
+        require_packages(fmt)
+        batch = datasets.evaluation_batch(split)
+        score, model = artifact_score(
+            open_runtime(target, fmt), model, cfg, datasets.spec, sample.y, batch
+        )
+        artifact = target.resolve().relative_to(saved.run.path.resolve())
+        explanation.checkpoint = str(artifact)
+        explanation.settings = {
+            "checkpoint_detail": f"{fmt}, exported from {facts.file}",
+            "format": fmt,
+        }
+        name = f"{method}-{split}-{target.name}"
 
     def randomized() -> keras.Model:
         copy = load_model_file(saved.checkpoint)
@@ -152,12 +183,28 @@ def explain_target(
             repeats=repeats,
             batch=datasets.evaluation_batch(split),
             train_means=train_means,
+            score=score,
         )
         chosen.run(context)
         write_record(folder, explanation)
 
-    folder = atomic_write_dir(saved.run.path / "explain" / f"{method}-{split}", write)
+    folder = atomic_write_dir(saved.run.path / "explain" / name, write)
     return ExplainResult(explanation, folder, saved.note, facts)
+
+
+def _run_of_artifact(artifact: Path) -> Path:
+    """The run folder an exported model was written into (``RUN/export/FILE``).
+
+    Raises:
+        CheckpointError: the artifact is not inside a run folder's ``export/``.
+    """
+    run = artifact.resolve().parent.parent
+    if not (run / "run.json").is_file():
+        raise CheckpointError(
+            f"{artifact}: an exported model outside a run folder (no run.json in {run}); "
+            "explain writes beside the run it came from: give RUN/export/FILE"
+        )
+    return run
 
 
 def _sample(datasets: Datasets, split: str, n: int | None, seed: int, run_seed: int) -> Sample:

@@ -14,6 +14,7 @@ import numpy as np
 
 from dltrain.data.spec import DataSpec
 from dltrain.errors import UsageError
+from dltrain.explain.permutation import Score
 from dltrain.explain.record import Explanation
 from dltrain.explain.sample import RunKind, Sample
 
@@ -41,6 +42,8 @@ class Context:
     batch: int
     train_means: Callable[[], dict[str, np.ndarray]]
     """Training-split mean of each numeric raw input (the tables' IG baseline)."""
+    score: Score | None = None
+    """Permutation's score, where it is not ``model.evaluate`` (an exported model's)."""
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,8 @@ _TOP = 10
 def run_permutation(ctx: Context) -> None:
     """Shuffle each raw column ``repeats`` times; ``permutation.csv`` and ``.png``."""
     model, sample = ctx.model, ctx.sample
-    value: Any = sample.inputs
 
-    def score(inputs: dict[str, np.ndarray]) -> dict[str, float]:
+    def evaluate(inputs: dict[str, np.ndarray]) -> dict[str, float]:
         import tensorflow as tf
 
         value = next(iter(inputs.values())) if len(inputs) == 1 else inputs
@@ -41,7 +40,8 @@ def run_permutation(ctx: Context) -> None:
         logs = model.evaluate(data, return_dict=True, verbose=0)
         return {k: float(v) for k, v in logs.items()}
 
-    first = score(value)
+    score = ctx.score or evaluate
+    first = score(sample.inputs)
     directions = _directions(model, list(first))
     result = permutation_importance(
         sample.inputs,
