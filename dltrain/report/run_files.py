@@ -205,8 +205,10 @@ def _validation_scores(model: keras.Model, datasets: Datasets) -> dict[int, Vali
 
     binary = [i for i, t in enumerate(datasets.spec.targets) if t.task == "binary"]
     split = datasets.validation_split
+    if not binary or split is None:
+        return {}
     dataset = datasets.validation_dataset(datasets.evaluation_batch("validation"))
-    if not binary or dataset is None or split is None:
+    if dataset is None:
         return {}
     outputs = predict_outputs(model, dataset)
     truths = datasets.split_targets("validation")
