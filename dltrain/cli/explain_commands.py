@@ -23,8 +23,9 @@ def explain(
         Path,
         typer.Argument(
             metavar="RUN",
-            help="A run folder (runs/NAME/STAMP), runs/NAME (its latest run), or a .keras "
-            "checkpoint inside a run folder.",
+            help="A run folder (runs/NAME/STAMP), runs/NAME (its latest run), a .keras "
+            "checkpoint inside a run folder, or a model dltrain export wrote into "
+            "RUN/export/ (permutation only).",
         ),
     ],
     split: Annotated[str, typer.Option("--split", help="test, validation or train.")] = "test",
@@ -58,8 +59,8 @@ def explain(
 ) -> None:
     """Explain a trained model: importances or attribution maps, with sanity checks.
 
-    Writes RUN/explain/METHOD-SPLIT/ (CSV, PNG or HTML, explain.json); running the same
-    method on the same split again replaces that folder.
+    Writes RUN/explain/METHOD-SPLIT/ (CSV, PNG or HTML, explain.json); the same method on
+    the same split again replaces that folder. See docs/explain.md.
     """
     with reporting(compiles=True):
         from dltrain.cli.render.explain import render_explanation
