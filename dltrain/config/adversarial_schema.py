@@ -42,7 +42,8 @@ class AdversarialConfig(Strict):
 
     @model_validator(mode="after")
     def _pgd_keys_need_pgd(self) -> AdversarialConfig:
-        given = sorted({"steps", "step_size"} & self.model_fields_set)
+        # Values, not "was the key written": a run's saved config.yaml writes every default.
+        given = [k for k, v in (("steps", self.steps != 10), ("step_size", self.step_size)) if v]
         if self.method == "fgsm" and given:
             raise ValueError(
                 f"{' and '.join(given)} only apply to method: pgd (FGSM takes one step of "

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dltrain.cli import app
-from dltrain.config import load_config
+from dltrain.config import config_from_dict, load_config
 from dltrain.config.adversarial_schema import pgd_step_size
 from dltrain.engine.adversarial import check_adversarial
 from dltrain.engine.attack import parse_epsilons
@@ -52,6 +52,15 @@ def test_a_valid_setting_loads_with_its_defaults(tmp_path: Path) -> None:
     )
     assert pgd_step_size(adv.epsilon, adv.steps, adv.step_size) == pytest.approx(0.0075)
     check_adversarial(load_config(path, ["training.adversarial={epsilon: 0.03}"]))  # no conflict
+
+
+def test_a_saved_config_with_every_default_reads_back(tmp_path: Path) -> None:
+    # run.json's config.yaml writes steps: 10 and step_size: null for an FGSM run too.
+    path = tmp_path / "c.yaml"
+    path.write_text(MLP)
+    loaded = load_config(path, ["training.adversarial={epsilon: 0.1}"])
+    again = config_from_dict(loaded.to_dict()).config.training.adversarial
+    assert again is not None and again.method == "fgsm" and again.steps == 10
 
 
 @pytest.mark.parametrize(
