@@ -121,6 +121,16 @@ def test_trial_table_and_summary_render_on_a_terminal_and_in_pipes() -> None:
         assert "best: trial 0  val_loss 0.25  optimizer.learning_rate=0.001234  units=8" in text
         assert "train it again: dltrain run runs/x/s/best.yaml" in text
         assert "best run folder: runs/x/s/trial-0000/T (on h)" in text
+    # tune.seeds: a trial's value is the mean over its seeds, shown with their spread.
+    seeded = TrialRecord(
+        2, "complete", 0.3, {"units": 4},
+        seeds=[{"seed": 3, "run_dir": "a", "value": 0.2}, {"seed": 4, "run_dir": "b", "value": 0.4}],
+    )  # fmt: skip
+    out = io.StringIO()
+    progress = LineTuneProgress(Console(file=out, width=160, color_system=None))
+    progress.start(summary)
+    progress.trial_finished(seeded)
+    assert "trial   2  complete    val_loss 0.3 ±0.14 (2 seeds)  units=4" in out.getvalue()
 
 
 def test_dltrain_tune_stays_the_function_after_its_package_is_imported() -> None:

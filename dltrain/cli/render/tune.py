@@ -35,6 +35,16 @@ def _value(value: float | None) -> str:
     return "-" if value is None else f"{value:.5g}"
 
 
+def _trial_value(record: TrialRecord) -> str:
+    """The value; with ``tune.seeds``, ``mean ±std (N seeds)`` over the seeds' values."""
+    values = [float(s["value"]) for s in record.seeds or () if s.get("value") is not None]
+    if record.value is None or len(values) < 2:
+        return _value(record.value)
+    import statistics
+
+    return f"{_value(record.value)} ±{statistics.stdev(values):.2g} ({len(values)} seeds)"
+
+
 def _params(params: dict[str, Any]) -> str:
     parts = []
     for key, value in params.items():
@@ -78,7 +88,7 @@ class LineTuneProgress(QuietTuneProgress):
 
     def trial_finished(self, record: TrialRecord) -> None:
         state = _state(record)
-        line = f"trial {record.number:>3}  {state:<11} {self.metric} {_value(record.value)}"
+        line = f"trial {record.number:>3}  {state:<11} {self.metric} {_trial_value(record)}"
         line += f"  {_params(record.params)}"
         if record.reason:
             line += f"  ({record.reason.splitlines()[0]})"
@@ -119,7 +129,7 @@ class LiveTuneProgress(QuietTuneProgress):
             table.add_row(
                 Text(str(row.number)),
                 Text(_params(row.params)),
-                Text(_value(row.value)),
+                Text(_trial_value(row)),
                 Text(state, style=_STYLE.get(row.state, "")),
                 Text(took),
             )
