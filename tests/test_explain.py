@@ -13,6 +13,7 @@ import csv
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -138,7 +139,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def _explain(*args: str) -> tuple[dict, Path]:  # type: ignore[type-arg]
+def _explain(*args: str) -> tuple[dict[str, Any], Path]:
     result = runner.invoke(app, ["explain", *args])
     assert result.exit_code == 0, result.output
     written = Path(result.output.rsplit("written: ", 1)[1].split()[0])

@@ -140,6 +140,12 @@ def explain_target(
         value_label="",
     )
     name = f"{method}-{split}"
+    targets = datasets.spec.targets
+    if len(targets) > 1 and method != "permutation":
+        explanation.notes.append(
+            f"the model has {len(targets)} outputs: {method} explains the first, "
+            f"{targets[0].name!r}"
+        )
     score = None
     if fmt is not None:
         from dltrain.explain.artifact import artifact_score

@@ -42,7 +42,10 @@ def run_permutation(ctx: Context) -> None:
 
     score = ctx.score or evaluate
     first = score(sample.inputs)
-    directions = _directions(model, list(first))
+    directions, unknown = _directions(model, list(first))
+    ctx.out.notes += [
+        f"{name} left out: Keras cannot tell whether it should rise or fall" for name in unknown
+    ]
     result = permutation_importance(
         sample.inputs,
         score,
@@ -97,19 +100,21 @@ def run_permutation(ctx: Context) -> None:
     )
 
 
-def _directions(model: keras.Model, logged: list[str]) -> dict[str, Direction]:
-    """The loss and the run's first metric, each with Keras's own notion of better."""
+def _directions(model: keras.Model, logged: list[str]) -> tuple[dict[str, Direction], list[str]]:
+    """The loss and the run's first metric, each with Keras's own notion of better; and the
+    metric left out when Keras cannot tell (a multi-output model's prefixed names)."""
     from dltrain.errors import ConfigError
     from dltrain.train.monitors import resolve_mode
 
     metrics = ["loss"] + [k for k in logged if k != "loss" and not k.endswith("loss")][:1]
     directions: dict[str, Direction] = {}
+    unknown: list[str] = []
     for name in metrics:
         try:
             directions[name] = resolve_mode(model, name, "auto", ("explain", name))
         except ConfigError:
-            continue  # a metric whose direction Keras cannot tell is left out of the drops
-    return directions
+            unknown.append(name)
+    return directions, unknown
 
 
 def run_feature_ig(ctx: Context) -> None:

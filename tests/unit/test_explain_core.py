@@ -9,7 +9,7 @@ import pytest
 from dltrain.data.spec import DataSpec, InputInfo, TargetInfo
 from dltrain.explain.gradients import completeness
 from dltrain.explain.methods import METHODS, applicable, refuse
-from dltrain.explain.permutation import Column, permutation_importance, raw_columns
+from dltrain.explain.permutation import Column, Score, permutation_importance, raw_columns
 from dltrain.explain.sample import run_kind
 from dltrain.explain.sanity import randomization_check, spearman
 
@@ -22,7 +22,7 @@ def _table(n: int = 400, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarr
     return {"features": features, "color": words}, y
 
 
-def _mse_score(y: np.ndarray):  # type: ignore[no-untyped-def]
+def _mse_score(y: np.ndarray) -> Score:
     def score(x: dict[str, np.ndarray]) -> dict[str, float]:
         predicted = 3.0 * x["features"][:, 0] + 2.0 * (x["color"][:, 0] == b"red")
         error = predicted - y
@@ -62,18 +62,17 @@ def test_permutation_ranks_the_informative_column_above_noise() -> None:
 def test_permutation_is_seeded_and_leaves_the_input_alone() -> None:
     x, y = _table()
     before = {k: v.copy() for k, v in x.items()}
-    kwargs = {"directions": {"loss": "min"}, "repeats": 3}
-    a = permutation_importance(x, _mse_score(y), COLUMNS, seed=1, **kwargs)  # type: ignore[arg-type]
-    b = permutation_importance(x, _mse_score(y), COLUMNS[::-1], seed=1, **kwargs)  # type: ignore[arg-type]
-    c = permutation_importance(x, _mse_score(y), COLUMNS, seed=2, **kwargs)  # type: ignore[arg-type]
-    d = permutation_importance(x, _mse_score(y), COLUMNS, seed=1, **kwargs)  # type: ignore[arg-type]
 
-    def drops(result: object) -> dict[str, list[float]]:
-        return {r.column: r.drops["loss"] for r in result.rows}  # type: ignore[attr-defined]
+    def drops(columns: list[Column], seed: int) -> dict[str, list[float]]:
+        result = permutation_importance(
+            x, _mse_score(y), columns, directions={"loss": "min"}, repeats=3, seed=seed
+        )
+        return {r.column: r.drops["loss"] for r in result.rows}
 
-    assert drops(a) == drops(d)  # seeded
-    assert drops(a) == drops(b)  # a column's shuffles do not depend on the others
-    assert drops(a)["signal"] != drops(c)["signal"]
+    first = drops(COLUMNS, 1)
+    assert drops(COLUMNS, 1) == first  # seeded
+    assert drops(COLUMNS[::-1], 1) == first  # a column's shuffles do not depend on the others
+    assert drops(COLUMNS, 2)["signal"] != first["signal"]
     for key in x:
         np.testing.assert_array_equal(x[key], before[key])
 
@@ -162,3 +161,18 @@ def test_refusal_names_the_method_the_run_and_what_applies() -> None:
     assert "integrated_gradients, saliency, gradcam" in message
     no_conv = str(refuse("gradcam", kind, "a convolution layer", has_conv=False))
     assert "gradcam" not in no_conv.split("apply:")[1]
+
+
+def test_token_page_escapes_every_token_and_runs_no_script() -> None:
+    from dltrain.explain.figures import HighlightedRow, token_page
+
+    rows = [
+        HighlightedRow(3, [("<script>alert(1)</script>", 0.4), ("&", -0.2)], 'said "<b>"'),
+        HighlightedRow(7, [("fine", 0.0)], "output 0.5"),
+    ]
+    page = token_page(rows, title="t <i>", legend="red: for")
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&amp;" in page and "&lt;b&gt;" in page and "t &lt;i&gt;" in page
+    # The strongest token is fully coloured, the rest scaled against it; red for, blue against.
+    assert "rgba(220,50,47,1.000)" in page and "rgba(38,139,210,0.500)" in page
+    assert page.count('class="row"') == 2
