@@ -61,5 +61,6 @@ def describe_check(name: str, check: dict[str, Any]) -> str:
         extra += f"; {check['constant']} constant maps counted as 0"
     return (
         f"Spearman {check['spearman']:+.3f} ({values}, {how}) between trained and "
-        f"shuffled-weights attributions{extra}, threshold |Spearman| < {check['threshold']}: {verdict}"
+        f"shuffled-weights attributions{extra}, threshold |Spearman| < "
+        f"{check['threshold']}: {verdict}"
     )
