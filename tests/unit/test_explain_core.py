@@ -3,8 +3,12 @@ correlation and the randomized-model verdict, completeness, and the refusal mess
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import numpy as np
 import pytest
+from rich.console import Console
 
 from dltrain.data.spec import DataSpec, InputInfo, TargetInfo
 from dltrain.explain.gradients import completeness
@@ -176,3 +180,37 @@ def test_token_page_escapes_every_token_and_runs_no_script() -> None:
     # The strongest token is fully coloured, the rest scaled against it; red for, blue against.
     assert "rgba(220,50,47,1.000)" in page and "rgba(38,139,210,0.500)" in page
     assert page.count('class="row"') == 2
+
+
+def test_the_terminal_shows_the_top_rows_the_checks_and_the_folder(tmp_path: Path) -> None:
+    from dltrain.cli.render.explain import render_explanation
+    from dltrain.engine.explain import ExplainResult
+    from dltrain.explain.gradients import completeness as summarize
+    from dltrain.explain.record import Explanation, SummaryRow
+
+    out = Explanation(
+        method="integrated_gradients",
+        split="test",
+        examples=12,
+        split_size=64,
+        seed=3,
+        checkpoint="checkpoints/best.keras",
+        settings={"checkpoint_detail": "epoch 2"},
+        summary_title="integrated gradients per column",
+        value_label="mean |attribution|",
+        summary=[SummaryRow(f"c{i}", 1.0 / (i + 1), None, "") for i in range(12)],
+    )
+    attributions = np.array([[0.5, 0.5], [1.0, 0.0]])
+    out.checks["completeness"] = summarize(attributions, np.ones(2), np.zeros(2), 128).to_json()
+    out.checks["randomization"] = randomization_check(
+        np.eye(12), np.eye(12)[::-1], signed=True
+    ).to_json()
+    buffer = io.StringIO()
+    render_explanation(Console(file=buffer, width=200), ExplainResult(out, tmp_path / "x"))
+    text = buffer.getvalue()
+    assert "integrated_gradients on 12 of 64 test examples" in text
+    assert "c9" in text and "c10 " not in text and "(2 more in the CSV)" in text
+    assert "completeness: median relative gap 0.00% (max 0.00%), 128 trapezoid steps" in text
+    assert "tolerance 5%: passed" in text
+    assert "randomization: Spearman" in text and "(signed, median per example)" in text
+    assert f"written: {tmp_path / 'x'}" in text
