@@ -296,7 +296,7 @@ def test_prediction_inputs_csv(tmp_path: Path) -> None:
     new = write_text(tmp_path / "new.csv", "id,color,x2,x1\n7,red,1.0,2.0\n8,mauve,0,0\n")
     inputs = load_prediction_inputs(cfg, ds.spec, new)
     assert inputs.count == 2 and inputs.header == ["id", "color", "x2", "x1"]
-    assert inputs.rows == [["7", "red", "1.0", "2.0"], ["8", "mauve", "0", "0"]]
+    assert inputs.numbers == [2, 3]
     x = next(iter(inputs.dataset))
     np.testing.assert_array_equal(x["features"].numpy(), [[2.0, 1.0], [0.0, 0.0]])
     assert _model(ds.spec).predict(inputs.dataset, verbose=0).shape == (2, 1)
@@ -313,7 +313,7 @@ def test_prediction_inputs_images(tmp_path: Path) -> None:
     cfg = _config({"kind": "mnist", "path": str(npz), "channel_axis": True})
     spec = load_datasets(cfg).spec
     inputs = load_prediction_inputs(cfg, spec, npz)
-    assert inputs.count == 6 and inputs.rows is None
+    assert inputs.count == 6 and inputs.header is None
     x = next(iter(inputs.dataset))
     assert x.shape == (6, 28, 28, 1) and float(tf.reduce_max(x)) <= 1.0
     folder = write_mnist_idx_dir(tmp_path / "idx", 4, 3, gz=False)

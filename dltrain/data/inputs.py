@@ -3,6 +3,7 @@ sound files (one file, a folder of them, or an index CSV)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dltrain.config.schema import CsvData, ExperimentConfig, FolderData, MnistData
+from dltrain.data.csv.arrow import FastPathFailed, fast_columns
 from dltrain.data.csv.columns import parse_floats, parse_strings, parse_text
-from dltrain.data.csv.reader import Chunk, detect_format, read_all
+from dltrain.data.csv.reader import CsvFormat, detect_format, read_all
+from dltrain.data.memory import aligned_empty
 from dltrain.data.mnist import image_source, load_image_file
 from dltrain.data.spec import DataSpec
 from dltrain.errors import DataError
@@ -36,8 +39,6 @@ class PredictionInputs:
     """Number of examples."""
     header: list[str] | None = None
     """CSV: the input file's column names (``None`` for images)."""
-    rows: list[list[str]] | None = None
-    """CSV: the raw input rows that are predicted, in order."""
     numbers: list[int] = field(default_factory=list)
     """Per example: CSV, its row number as error messages give it (the file's line, the
     header being row 1); images, its position from 1."""
@@ -132,7 +133,7 @@ def _images(data: MnistData, path: Path, batch: int) -> PredictionInputs:
 
 
 def _csv(data: Any, spec: DataSpec, path: Path, batch: int) -> PredictionInputs:
-    import tensorflow as tf
+    from dltrain.data.pipeline import array_batches
 
     # Plugin dataset kinds predict from a CSV of their named columns, its layout detected.
     csv_data = data if isinstance(data, CsvData) else None
@@ -142,7 +143,6 @@ def _csv(data: Any, spec: DataSpec, path: Path, batch: int) -> PredictionInputs:
         csv_data.header if csv_data else None,
         csv_data.decimal if csv_data else None,
     )
-    table = read_all(path, fmt)
     columns = list(fmt.columns)
     needed = [c for info in spec.raw_inputs for c in info.columns]
     for info in spec.raw_inputs:
@@ -159,30 +159,27 @@ def _csv(data: Any, spec: DataSpec, path: Path, batch: int) -> PredictionInputs:
                 )
     # Plugin dataset kinds have no `missing` option: an empty cell is an error there.
     missing = data.missing if isinstance(data, CsvData) else "error"
-    filler = _Filler(missing, spec.fill, path, table, columns)
-    x: dict[str, Any] = {}
+    cells = _fast_cells(path, fmt, spec) or _careful_cells(path, fmt)
+    filler = _Filler(missing, spec.fill, path, cells.lines, columns)
+    # Numeric inputs: their filled float64 columns; each becomes one float32 matrix below.
+    numeric: dict[str, list[np.ndarray]] = {}
+    strings: dict[str, np.ndarray] = {}
     for info in spec.raw_inputs:
         if info.dtype == "string" and info.columns[0] in spec.text:
             # Free text as written: ``NA`` is text, an empty cell the empty string unless the
             # column was trained with ``empty: missing``.
             name = info.columns[0]
-            text = parse_text(table, columns.index(name))
+            text = cells.text(name)
             if spec.text[name].get("empty") == "missing":
                 text = filler.strings(name, text)
-            x[info.name] = text.astype(str).reshape((-1, *info.shape))
+            strings[info.name] = text.astype(str).reshape((-1, *info.shape))
             continue
         if info.dtype == "string":
             name = info.columns[0]
-            strings = filler.strings(name, parse_strings(table, columns.index(name)))
-            x[info.name] = strings.astype(str).reshape(-1, 1)
+            values = filler.strings(name, cells.strings(name))
+            strings[info.name] = values.astype(str).reshape(-1, 1)
             continue
-        parts = []
-        for name in info.columns:
-            values = parse_floats(
-                table, columns.index(name), name, path, "only numbers are allowed there"
-            )
-            parts.append(filler.floats(name, values))
-        x[info.name] = np.stack(parts, axis=1).astype(np.float32)
+        numeric[info.name] = [filler.floats(name, cells.floats(name)) for name in info.columns]
     keep = filler.keep
     if not keep.any():
         raise DataError(
@@ -190,18 +187,85 @@ def _csv(data: Any, spec: DataSpec, path: Path, batch: int) -> PredictionInputs:
             f"({', '.join(needed)}); the model was trained with data.missing: drop, so none "
             "can be predicted"
         )
-    structure: Any = {k: v[keep] for k, v in x.items()}
-    if len(structure) == 1:
-        structure = next(iter(structure.values()))
-    ds = tf.data.Dataset.from_tensor_slices(structure).batch(batch)
     index = np.flatnonzero(keep)
+    every = len(index) == len(keep)
+    x: dict[str, np.ndarray] = {}
+    for info in spec.raw_inputs:
+        if info.name in numeric:
+            x[info.name] = _matrix(numeric[info.name], None if every else keep)
+        else:
+            x[info.name] = strings[info.name] if every else strings[info.name][keep]
+    structure: Any = next(iter(x.values())) if len(x) == 1 else x
     return PredictionInputs(
-        ds.prefetch(tf.data.AUTOTUNE),
+        array_batches(structure, len(index), batch),
         len(index),
         columns if fmt.header else None,
-        [table.rows[i] for i in index],
-        [table.lines[i] for i in index],
+        cells.lines[index].tolist(),
         filler.notes(),
+    )
+
+
+def _matrix(parts: list[np.ndarray], keep: np.ndarray | None) -> np.ndarray:
+    """float32 (rows, columns) of float64 columns, rows where ``keep`` (all: ``None``),
+    written once into an aligned buffer that TensorFlow then shares."""
+    rows = len(parts[0]) if keep is None else int(keep.sum())
+    out = aligned_empty((rows, len(parts)), np.float32)
+    for j, values in enumerate(parts):
+        out[:, j] = values if keep is None else values[keep]
+    return out
+
+
+@dataclass
+class _Cells:
+    """The parsed cells of a prediction CSV, read by either reader, and each row's line."""
+
+    lines: np.ndarray
+    floats: Callable[[str], np.ndarray]
+    """Column -> float64, NaN where missing."""
+    strings: Callable[[str], np.ndarray]
+    """Column -> cleaned category strings, ``""`` where missing."""
+    text: Callable[[str], np.ndarray]
+    """Column -> stripped text, every cell kept."""
+
+
+def _fast_cells(path: Path, fmt: CsvFormat, spec: DataSpec) -> _Cells | None:
+    """The cells through pyarrow, as training reads them; ``None`` where the fast path cannot
+    vouch for the file (the careful reader then reads it, and names any bad cell)."""
+    kinds: dict[str, str] = {}
+    for info in spec.raw_inputs:
+        if info.dtype != "string":
+            kinds.update(dict.fromkeys(info.columns, "numeric"))
+        else:
+            kinds[info.columns[0]] = "text" if info.columns[0] in spec.text else "category"
+    try:
+        parsed = fast_columns(path, fmt, kinds)
+    except FastPathFailed:
+        return None
+    if parsed is None or parsed.lines is None:
+        return None
+    return _Cells(
+        parsed.lines,
+        parsed.numeric.__getitem__,
+        parsed.categorical.__getitem__,
+        parsed.text.__getitem__,
+    )
+
+
+def _careful_cells(path: Path, fmt: CsvFormat) -> _Cells:
+    """The cells through the row-by-row reader: each column parsed when asked for, so the
+    first bad cell in column order is the one named (``file:row:column``)."""
+    table = read_all(path, fmt)
+    columns = list(fmt.columns)
+
+    def floats(name: str) -> np.ndarray:
+        field = columns.index(name)
+        return parse_floats(table, field, name, path, "only numbers are allowed there")
+
+    return _Cells(
+        np.asarray(table.lines),
+        floats,
+        lambda name: parse_strings(table, columns.index(name)),
+        lambda name: parse_text(table, columns.index(name)),
     )
 
 
@@ -213,12 +277,12 @@ class _Filler:
         missing: str,
         fill: dict[str, float | str],
         path: Path,
-        table: Chunk,
+        lines: np.ndarray,
         columns: list[str],
     ) -> None:
-        self.missing, self.fill, self.path, self.table = missing, fill, path, table
+        self.missing, self.fill, self.path, self.lines = missing, fill, path, lines
         self.columns = columns
-        self.keep = np.ones(len(table.rows), dtype=bool)
+        self.keep = np.ones(len(lines), dtype=bool)
         self.dropped: dict[int, str] = {}
         """Row index -> the first empty column that drops it."""
 
@@ -242,7 +306,7 @@ class _Filler:
 
     def _empty(self, column: str, empty: np.ndarray) -> None:
         first = int(np.flatnonzero(empty)[0])
-        where = f"{self.path}:{self.table.lines[first]}:{self.columns.index(column) + 1}"
+        where = f"{self.path}:{self.lines[first]}:{self.columns.index(column) + 1}"
         if self.missing == "mean" and column not in self.fill:
             raise DataError(
                 f"{where}: column {column!r} is empty, and this run saved no fill value for "
@@ -263,8 +327,7 @@ class _Filler:
         if not self.dropped:
             return []
         shown = [
-            f"{self.table.lines[i]} ({column})"
-            for i, column in sorted(self.dropped.items())[:_SHOWN]
+            f"{self.lines[i]} ({column})" for i, column in sorted(self.dropped.items())[:_SHOWN]
         ]
         more = f" and {len(self.dropped) - _SHOWN} more" if len(self.dropped) > _SHOWN else ""
         count = len(self.dropped)

@@ -26,9 +26,15 @@ import numpy as np
 
 from dltrain.data.compressed import compression_of, open_data_bytes
 from dltrain.data.csv.columns import ColumnPlan, canonical_label
-from dltrain.data.csv.reader import MISSING_TOKENS, CsvFormat, is_missing, max_cell_chars
+from dltrain.data.csv.reader import (
+    MISSING_TOKENS,
+    CsvFormat,
+    count_line_breaks,
+    is_missing,
+    max_cell_chars,
+)
 
-__all__ = ["FastPathFailed", "ParsedChunk", "fast_chunks"]
+__all__ = ["FastPathFailed", "ParsedChunk", "fast_chunks", "fast_columns"]
 
 _BLOCK_BYTES = 1 << 20
 """Bytes pyarrow parses per block (one record batch); the threads work on several at once."""
@@ -58,6 +64,8 @@ class ParsedChunk:
     text: dict[str, np.ndarray] = field(default_factory=dict)
     excluded: np.ndarray | None = None
     """With ``data.exclude``: the rows it leaves out."""
+    lines: np.ndarray | None = None
+    """From :func:`fast_columns`: each row's line number in the file (the header is 1)."""
 
     def __len__(self) -> int:
         columns = {**self.numeric, **self.categorical, **self.targets, **self.text}
@@ -104,12 +112,47 @@ def fast_chunks(
         FastPathFailed: at the first chunk the fast path cannot vouch for; every chunk before
             it has been yielded.
     """
+    kinds = _column_kinds(plan, with_targets)
+    return _chunks(path, fmt, kinds, plan.exclude, chunk_rows, limit)
+
+
+def fast_columns(path: Path, fmt: CsvFormat, kinds: Mapping[str, _Kind]) -> ParsedChunk | None:
+    """Every data row of ``path`` in one chunk, with each row's line number in ``lines``;
+    ``None`` when the file has no data row.
+
+    ``kinds``: ``numeric``, ``category`` or ``text`` per column to parse; the other columns
+    are checked and left out (``dltrain predict`` reads what the model takes this way).
+
+    Raises:
+        FastPathFailed: as :func:`fast_chunks`, or the file has lines that hold no data row
+            (blank lines), so that a row's line number does not follow from its index.
+    """
+    every = dict.fromkeys(fmt.columns, "unused") | dict(kinds)
+    parsed = next(_chunks(path, fmt, every, {}, 1 << 62, None), None)
+    if parsed is None:
+        return None
+    breaks, ends = count_line_breaks(path)
+    lines = breaks + (0 if ends else 1)
+    first = 2 if fmt.header else 1
+    if lines != len(parsed) + first - 1:
+        raise FastPathFailed(0, f"{lines} lines for {len(parsed)} rows: blank lines")
+    parsed.lines = np.arange(first, first + len(parsed))
+    return parsed
+
+
+def _chunks(
+    path: Path,
+    fmt: CsvFormat,
+    kinds: dict[str, _Kind],
+    exclude: Mapping[str, frozenset[str]],
+    chunk_rows: int,
+    limit: int | None,
+) -> Iterator[ParsedChunk]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     if fmt.header and not _starts_with_header(path):
         raise FastPathFailed(0, "blank lines before the header")
-    kinds = _column_kinds(plan, with_targets)
     types = {name: _arrow_type(pa, kind) for name, kind in kinds.items()}
     reader_options = pacsv.ReadOptions(
         column_names=list(fmt.columns), skip_rows=1 if fmt.header else 0, block_size=_BLOCK_BYTES
@@ -134,7 +177,7 @@ def fast_chunks(
             convert_options=convert_options,
         )
         for batch in reader:
-            pending.append(_to_numpy(batch, kinds, plan.exclude))
+            pending.append(_to_numpy(batch, kinds, exclude))
             held += batch.num_rows
             if limit is not None and start + held >= limit:
                 break

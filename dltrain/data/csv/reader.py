@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from dltrain.data.compressed import open_data_text
+from dltrain.data.compressed import open_data_bytes, open_data_text
 from dltrain.errors import DataError
 
 __all__ = [
     "Chunk",
     "CsvFormat",
+    "count_line_breaks",
     "detect_format",
     "is_comma_number",
     "is_missing",
@@ -29,6 +30,7 @@ __all__ = [
 ]
 
 _SNIFF_ROWS = 50
+_BLOCK = 1 << 24
 _DELIMITERS = ",;\t|"
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 """Cell values (case-insensitive, stripped) that count as missing."""
@@ -157,6 +159,22 @@ def detect_format(
     else:
         names = [f"c{i}" for i in range(len(rows[0]))]
     return CsvFormat(delim, has_header, tuple(names), mark)
+
+
+def count_line_breaks(path: Path) -> tuple[int, bool]:
+    """(line breaks, whether the last byte is one) of the file's decompressed bytes.
+
+    A line break is a ``\n``, or a ``\r`` in files that end lines with it alone: the larger
+    of the two counts, so ``\r\n`` counts once.
+    """
+    newlines = returns = 0
+    last = b""
+    with open_data_bytes(path, "a CSV file") as handle:
+        while block := handle.read(_BLOCK):
+            newlines += block.count(b"\n")
+            returns += block.count(b"\r")
+            last = block[-1:]
+    return max(newlines, returns), last in (b"\n", b"\r")
 
 
 def max_cell_chars() -> int:

@@ -16,23 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from dltrain.data.compressed import open_data_bytes
+from dltrain.data.csv.reader import count_line_breaks
 from dltrain.data.csv.tabular import PreparedChunk
 
 __all__ = ["SplitStore", "row_bound"]
 
 _KINDS = ("numeric", "categorical", "targets", "text")
-_BLOCK = 1 << 24
 
 
 def row_bound(path: Path) -> int:
     """At most this many rows: one per line break (``\\n`` or ``\\r``), plus a last line."""
-    newlines = returns = 0
-    with open_data_bytes(path, "a CSV file") as handle:  # decompressed lines, if .gz/.bz2
-        while block := handle.read(_BLOCK):
-            newlines += block.count(b"\n")
-            returns += block.count(b"\r")
-    return max(newlines, returns) + 1
+    return count_line_breaks(path)[0] + 1  # decompressed lines, if .gz/.bz2
 
 
 def _stored(kind: str, values: np.ndarray) -> np.dtype[Any]:
