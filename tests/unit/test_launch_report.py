@@ -32,7 +32,12 @@ def _workers_exit_with(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, code: in
 
     def popen(command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
         assert command[1:4] == ["-m", "dltrain", "run"]
-        return subprocess.Popen([sys.executable, "-c", f"raise SystemExit({code})"], **kwargs)
+        proc = subprocess.Popen([sys.executable, "-c", f"raise SystemExit({code})"], **kwargs)
+        # Each has exited before the launcher looks: on a loaded machine the first could
+        # otherwise fail while the second still starts, and be stopped by the launcher
+        # (exit codes [2, -15], not the [2, 2] these tests are about).
+        proc.wait()
+        return proc
 
     fake = SimpleNamespace(
         Popen=popen, STDOUT=subprocess.STDOUT, TimeoutExpired=subprocess.TimeoutExpired
