@@ -64,6 +64,7 @@ def _rows(path: Path) -> list[dict[str, float]]:
     return [{"epsilon": r["epsilon"], "max": r["max_change"], **r["metrics"]} for r in data["rows"]]
 
 
+@pytest.mark.slow
 def test_fgsm_lowers_accuracy_as_epsilon_grows_from_plain_evals_score(plain_run: Path) -> None:
     result = runner.invoke(
         app, ["eval", str(plain_run), "--attack", "fgsm", "--epsilon", "0.2,0.02,0.05,0.1"]
@@ -84,6 +85,7 @@ def test_fgsm_lowers_accuracy_as_epsilon_grows_from_plain_evals_score(plain_run:
     assert rows[0]["loss"] == pytest.approx(plain.metrics["loss"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_pgd_is_at_least_as_strong_as_fgsm(plain_run: Path) -> None:
     fgsm = attack_target(plain_run, method="fgsm", epsilons=[0.0, 0.05, 0.1])
     pgd = attack_target(plain_run, method="pgd", epsilons=[0.0, 0.05, 0.1])
@@ -135,6 +137,7 @@ def adversarial_run(npz: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     return result.run_dir
 
 
+@pytest.mark.slow
 def test_adversarial_training_records_and_saves_a_plain_model(adversarial_run: Path) -> None:
     manifest = json.loads((adversarial_run / "run.json").read_text())
     assert manifest["adversarial"] == {
@@ -159,6 +162,7 @@ def _losses(run_dir: Path) -> list[tuple[str, ...]]:
         return [(r["epoch"], r["loss"], r["val_loss"]) for r in csv.DictReader(handle)]
 
 
+@pytest.mark.slow
 def test_adversarial_training_resumes_exactly(
     adversarial_run: Path, npz: Path, tmp_path: Path
 ) -> None:
@@ -178,6 +182,7 @@ def csv_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     )
 
 
+@pytest.mark.slow
 def test_a_categorical_input_is_refused_by_training_and_eval(
     csv_files: tuple[Path, Path], tmp_path: Path
 ) -> None:
