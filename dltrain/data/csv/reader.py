@@ -165,14 +165,17 @@ def count_line_breaks(path: Path) -> tuple[int, bool]:
     """(line breaks, whether the last byte is one) of the file's decompressed bytes.
 
     A line break is a ``\n``, or a ``\r`` in files that end lines with it alone: the larger
-    of the two counts, so ``\r\n`` counts once.
+    of the two counts, so ``\r\n`` counts once. ``\r`` is counted only until a ``\n`` is
+    seen (one pass over the bytes instead of two; a file that mixes both is undercounted,
+    which the callers tolerate: a bound that grows, a fast path that declines).
     """
     newlines = returns = 0
     last = b""
     with open_data_bytes(path, "a CSV file") as handle:
         while block := handle.read(_BLOCK):
             newlines += block.count(b"\n")
-            returns += block.count(b"\r")
+            if not newlines:
+                returns += block.count(b"\r")
             last = block[-1:]
     return max(newlines, returns), last in (b"\n", b"\r")
 

@@ -48,8 +48,10 @@ class SplitStore:
     def add(self, prepared: PreparedChunk) -> None:
         """Copy the rows of ``prepared`` to the end of their splits."""
         for code in self._capacity:
-            mask = prepared.codes == code
-            count = int(mask.sum())
+            # Indices, once per split: taking them is several times faster than masking
+            # every column.
+            index = np.flatnonzero(prepared.codes == code)
+            count = len(index)
             if code not in self._columns:
                 self._columns[code] = {
                     kind: {
@@ -68,7 +70,7 @@ class SplitStore:
                         grown = np.empty(max(stop, 2 * len(columns[name])), columns[name].dtype)
                         grown[:start] = columns[name][:start]
                         columns[name] = grown
-                    columns[name][start:stop] = values[mask]
+                    columns[name][start:stop] = values.take(index)
             self._codes[code] = stop
 
     def take(self, code: int) -> PreparedChunk:

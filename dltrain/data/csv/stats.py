@@ -74,7 +74,9 @@ class _Moments:
     high: float = -np.inf
 
     def update(self, values: np.ndarray) -> None:
-        values = values[~np.isnan(values)]
+        missing = np.isnan(values)
+        if missing.any():
+            values = values[~missing]
         n = values.size
         if not n:
             return

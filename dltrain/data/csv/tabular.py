@@ -71,12 +71,15 @@ class PreparedChunk:
 
     def select(self, mask: np.ndarray) -> PreparedChunk:
         """The rows where ``mask`` is true (the counts are kept)."""
+        # The mask becomes indices once: taking them is several times faster than masking
+        # every column again (the same rows, in the same order).
+        index = np.flatnonzero(mask)
         return PreparedChunk(
-            self.codes[mask],
-            {k: v[mask] for k, v in self.numeric.items()},
-            {k: v[mask] for k, v in self.categorical.items()},
-            {k: v[mask] for k, v in self.targets.items()},
-            {k: v[mask] for k, v in self.text.items()},
+            self.codes.take(index),
+            {k: v.take(index) for k, v in self.numeric.items()},
+            {k: v.take(index) for k, v in self.categorical.items()},
+            {k: v.take(index) for k, v in self.targets.items()},
+            {k: v.take(index) for k, v in self.text.items()},
             dict(self.present),
             self.dropped,
             self.excluded,
@@ -254,15 +257,13 @@ def assemble(
     for group, cols in plan.groups.items():
         numeric = [c for c in cols if c in numeric_columns]
         if numeric:
-            # Filled column by column straight into float32: no float64 (n, k) copy.
             # Aligned, so the pipeline's tensor shares this buffer instead of copying it.
             matrix = aligned_empty((len(prepared), len(numeric)), np.float32)
-            for j, column in enumerate(numeric):
-                values = prepared.numeric[column]
-                missing = np.isnan(values)
-                matrix[:, j] = np.where(missing, stats.mean[column], values)
-                if consume and last[column] == group:
-                    del prepared.numeric[column], values, missing
+            _fill_matrix(matrix, [prepared.numeric[c] for c in numeric], numeric, stats)
+            if consume:
+                for column in numeric:
+                    if last[column] == group:
+                        del prepared.numeric[column]
             x[input_name(group)] = matrix
     for col in plan.features:
         if col in plan.categorical:
@@ -274,6 +275,27 @@ def assemble(
             # token ids or an (n, vocabulary) vector.
             x[input_name(col)] = prepared.text[col].astype(str)
     return x
+
+
+_BLOCK_ROWS = 8192
+"""Rows :func:`_fill_matrix` writes at a time: a block of every column (~0.6 MiB for 20)
+stays in cache, where writing a whole column at a time strides over the matrix (3x slower,
+measured on 640,000 x 20)."""
+
+
+def _fill_matrix(
+    matrix: np.ndarray, columns: list[np.ndarray], names: list[str], stats: TabularStats
+) -> None:
+    """``matrix[:, j] = columns[j]`` in float32, empty cells (NaN) filled with the training
+    mean, a block of rows at a time."""
+    means = np.array([stats.mean[c] for c in names], dtype=np.float32)
+    for start in range(0, len(matrix), _BLOCK_ROWS):
+        block = matrix[start : start + _BLOCK_ROWS]
+        parts = [c[start : start + _BLOCK_ROWS] for c in columns]
+        np.stack(parts, axis=1, out=block, casting="same_kind")
+        missing = np.isnan(block)
+        if missing.any():
+            block[missing] = np.broadcast_to(means, block.shape)[missing]
 
 
 def check_present(present: dict[str, int], rows: int, plan: ColumnPlan, path: Path) -> None:
