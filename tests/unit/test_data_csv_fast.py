@@ -17,7 +17,7 @@ from dltrain.data.csv import layout as csv_source
 from dltrain.data.csv.arrays import LoadedArrays, load_csv_arrays
 from dltrain.data.csv.arrow import FastPathFailed, fast_chunks
 from dltrain.data.csv.layout import CsvFile, resolve_sources
-from dltrain.data.csv.split_store import SplitStore, row_bound
+from dltrain.data.csv.split_store import SplitStore, row_bound, row_capacity
 from dltrain.data.csv.stats import TEST, TRAIN, VALIDATION
 from dltrain.data.csv.tabular import PreparedChunk
 from dltrain.errors import DataError
@@ -219,3 +219,22 @@ def test_split_store_grows_past_its_bound_and_row_bound(tmp_path: Path) -> None:
     assert len(store.take(VALIDATION)) == 0
     assert row_bound(write_text(tmp_path / "mac.csv", "a,y\r1,2\r3,4")) == 3
     assert row_bound(write_text(tmp_path / "unix.csv", "a,y\n1,2\n")) == 3
+
+
+def test_row_capacity_estimates_from_the_first_rows_and_loading_outgrows_it(
+    tmp_path: Path,
+) -> None:
+    # 2 MiB of rows as long as the first: room for all of them, with at most a quarter spare.
+    row = "1234567.891011,-98765.4321\n"
+    even = write_text(tmp_path / "even.csv", "a,y\n" + row * 80_000)
+    assert 80_000 <= row_capacity(even) <= 1.25 * 80_000 + 10
+    # Long rows first, then many short ones: the estimate is too small, the load still whole.
+    short = write_text(tmp_path / "short.csv", "a,y\n" + row * 40_000 + "1,2\n" * 300_000)
+    assert row_capacity(short) < 340_000
+    data = _csv_data(path=str(short), target="y", test=0.2, chunk_rows=50_000)
+    loaded = load_csv_arrays(data, resolve_sources(data), 0)
+    assert sum(len(split) for split in loaded.splits.values()) == 340_000
+    train = loaded.splits["train"].x["features"][:, 0]
+    assert (train == np.float32(1234567.891011)).any() and (train == 1).sum() > 180_000
+    # Small and compressed files are counted exactly.
+    assert row_capacity(write_text(tmp_path / "small.csv", "a,y\n1,2\n")) == 3

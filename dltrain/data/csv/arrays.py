@@ -11,7 +11,7 @@ from dltrain.config.schema import CsvData
 from dltrain.data.csv.groups import group_sources
 from dltrain.data.csv.layout import CsvSources, target_infos
 from dltrain.data.csv.scaling import check_log_targets, scaled_targets
-from dltrain.data.csv.split_store import SplitStore, row_bound
+from dltrain.data.csv.split_store import SplitStore, row_capacity
 from dltrain.data.csv.stats import TEST, TRAIN, VALIDATION, StatsAccumulator, TabularStats
 from dltrain.data.csv.summary import (
     CsvSummary,
@@ -129,10 +129,10 @@ def check_split_sizes(sizes: dict[str, int], data: CsvData) -> None:
 
 
 def _capacity(sources: CsvSources, data: CsvData, seed: int) -> dict[int, int]:
-    """A bound on the rows of each split: as if every line of every file were a data row."""
+    """Room for the rows of each split: as if the files held :func:`row_capacity` rows."""
     capacity = dict.fromkeys(SPLIT_NAMES, 0)
     for source in sources.all:
-        bound = row_bound(source.path)
+        bound = row_capacity(source.path)
         codes = source.split_codes(0, min(bound, data.limit or bound), seed, data)
         if source.skip_test:
             codes = codes[codes != TEST]
@@ -230,6 +230,4 @@ def load_csv_arrays(data: CsvData, sources: CsvSources, seed: int) -> LoadedArra
     # The parsed chunks and the per-column split arrays are freed by now: give their heap
     # pages back, or the process stays as large as at its busiest (docs/benchmarks.md).
     release_freed_memory()
-    return LoadedArrays(
-        spec, splits, stats, warnings, sources.files, sources.groups, summary
-    )
+    return LoadedArrays(spec, splits, stats, warnings, sources.files, sources.groups, summary)
