@@ -3,7 +3,8 @@
 FGSM lowers accuracy as epsilon grows and its epsilon 0 is plain eval's score; PGD is at least
 as strong; perturbations stay within epsilon and the valid range (8-bit inputs too);
 adversarial training records its settings, saves a plain model and resumes exactly; a model
-with a categorical input is refused by both.
+with a categorical input is refused by both; a numeric table's regression is attacked
+unclipped, its loss plotted.
 """
 
 from __future__ import annotations
@@ -203,3 +204,24 @@ def test_a_categorical_input_is_refused_by_training_and_eval(
     assert result.exit_code == 2, result.output
     assert "cannot attack this model" in result.output and "'color'" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_a_numeric_table_regression_is_attacked_unclipped_with_its_loss_plotted(
+    csv_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    train, test = csv_files
+    text = REGRESSION.format(train=train, test=test)
+    text = text.replace("  categorical: [color]\n", "  features: [x1, x2]\n")
+    config = tmp_path / "reg.yaml"
+    config.write_text(text.replace("epochs: 2,", "epochs: 1, jit_compile: false,"))
+    run = run_experiment(config, runs_dir=tmp_path / "runs")
+    assert run.status == "completed", run.message
+    result = attack_target(run.run_dir, method="fgsm", epsilons=[0.5, 2.0])
+    assert result.plotted == "loss" and "accuracy" not in result.rows[0].metrics
+    losses = [r.metrics["loss"] for r in result.rows]
+    assert losses[0] < losses[1] < losses[2], losses
+    # CSV numbers are not clipped: every value moves by the full epsilon.
+    assert [r.max_change for r in result.rows] == pytest.approx([0.0, 0.5, 2.0])
+    assert result.settings["clip"] == {"features": None}
+    assert result.plot is not None and result.plot.read_bytes()[:4] == b"\x89PNG"
