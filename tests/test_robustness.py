@@ -25,7 +25,7 @@ from dltrain.engine.attack import attack_target
 from dltrain.engine.evaluate import evaluate_target
 from dltrain.engine.run import resume_experiment, run_experiment
 from dltrain.errors import ConfigError
-from dltrain.train.adversarial import Attack, float_view, perturb
+from dltrain.train.adversarial import AdversarialModel, Attack, float_view, perturb
 
 runner = CliRunner()
 
@@ -225,3 +225,24 @@ def test_a_numeric_table_regression_is_attacked_unclipped_with_its_loss_plotted(
     assert [r.max_change for r in result.rows] == pytest.approx([0.0, 0.5, 2.0])
     assert result.settings["clip"] == {"features": None}
     assert result.plot is not None and result.plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_wrapped_multi_output_model_logs_the_names_the_model_itself_logs() -> None:
+    inputs = keras.Input((3,), name="features")
+    hidden = keras.layers.Dense(4, activation="relu")(inputs)
+    price = keras.layers.Dense(1, name="price")(hidden)
+    segment = keras.layers.Dense(2, activation="softmax", name="segment")(hidden)
+    model = keras.Model(inputs, [price, segment])
+    args = {
+        "optimizer": "adam",
+        "loss": {"price": "mse", "segment": "sparse_categorical_crossentropy"},
+        "metrics": {"price": ["mae"], "segment": ["accuracy"]},
+    }
+    model.compile(**args)
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    y = (np.ones((8, 1), "float32"), np.arange(8) % 2)
+    expected = set(model.evaluate(x, y, return_dict=True, verbose=0))
+    wrapper = AdversarialModel(model, Attack("fgsm", 0.1), 0.5, {"features": None}, seed=1)
+    wrapper.compile(**{**args, "optimizer": model.optimizer})
+    logs = wrapper.fit(x, y, epochs=1, batch_size=4, verbose=0).history
+    assert set(logs) == expected  # segment_accuracy, price_mae, ...: not accuracy, mae

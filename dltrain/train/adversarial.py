@@ -234,6 +234,11 @@ class AdversarialModel(keras.Model):
     ) -> None:
         super().__init__(name=f"adversarial_{inner.name}")
         self.inner = inner
+        names = getattr(inner, "output_names", None)
+        if names:
+            # Keras's compile names losses and metrics by it (``segment_accuracy``, not
+            # ``accuracy``): the logged names are those of a run without the wrapper.
+            self.output_names = list(names)
         self._view = _Untracked(float_view(inner))
         self._attack = attack
         self._ratio = ratio
