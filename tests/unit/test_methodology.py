@@ -156,6 +156,17 @@ def test_test_examples_copied_from_training_are_counted() -> None:
     assert len(duplicate_findings({"r": as_bytes}, {"r": as_bytes[:1]})) == 1
 
 
+def test_duplicates_of_numbers_need_every_input_to_match() -> None:
+    rng = np.random.default_rng(2)
+    train = {"a": rng.normal(size=(500, 3)).astype(np.float32), "b": np.arange(500.0)}
+    test = {"a": train["a"][[5, 6, 7, 8]].copy(), "b": np.array([5.0, 6.0, -1.0, 8.0])}
+    test["a"][3, 2] = np.nextafter(test["a"][3, 2], np.float32(1))  # one bit off
+    # Rows 5 and 6 are copies; 7 has other numbers in b, 8 differs in one bit of a.
+    (found,) = duplicate_findings(train, test)
+    assert found.message.startswith("2 of 4 test examples (50.0%)")
+    assert duplicate_findings(train, {"a": test["a"][2:], "b": test["b"][2:]}) == []
+
+
 def test_a_single_feature_that_predicts_the_target_is_found() -> None:
     rng = np.random.default_rng(1)
     n = 400
