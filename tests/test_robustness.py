@@ -183,15 +183,22 @@ def csv_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     )
 
 
+def _regression(csv_files: tuple[Path, Path], folder: Path, edit: tuple[str, str]) -> Path:
+    """The tiny CSV regression (x1, x2, a categorical color), one epoch, with ``edit`` made."""
+    train, test = csv_files
+    text = REGRESSION.format(train=train, test=test).replace(*edit)
+    config = folder / "reg.yaml"
+    config.write_text(text.replace("epochs: 2,", "epochs: 1, jit_compile: false,"))
+    return config
+
+
 @pytest.mark.slow
 def test_a_categorical_input_is_refused_by_training_and_eval(
     csv_files: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    train, test = csv_files
-    text = REGRESSION.format(train=train, test=test)
-    text = text.replace("training: {epochs: 2, batch_size: 16}", "training: {epochs: 1}")
-    config = tmp_path / "reg.yaml"
-    config.write_text(text + "output: {plots: false}\n")
+    config = _regression(
+        csv_files, tmp_path, ("name: tiny_reg", "name: tiny_reg\noutput: {plots: false}")
+    )
     with pytest.raises(ConfigError) as caught:
         run_experiment(
             config, ["training.adversarial={epsilon: 0.1}"], runs_dir=tmp_path / "no-runs"
@@ -210,11 +217,9 @@ def test_a_categorical_input_is_refused_by_training_and_eval(
 def test_a_numeric_table_regression_is_attacked_unclipped_with_its_loss_plotted(
     csv_files: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    train, test = csv_files
-    text = REGRESSION.format(train=train, test=test)
-    text = text.replace("  categorical: [color]\n", "  features: [x1, x2]\n")
-    config = tmp_path / "reg.yaml"
-    config.write_text(text.replace("epochs: 2,", "epochs: 1, jit_compile: false,"))
+    config = _regression(
+        csv_files, tmp_path, ("  categorical: [color]\n", "  features: [x1, x2]\n")
+    )
     run = run_experiment(config, runs_dir=tmp_path / "runs")
     assert run.status == "completed", run.message
     result = attack_target(run.run_dir, method="fgsm", epsilons=[0.5, 2.0])
