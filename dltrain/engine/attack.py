@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dltrain.config.adversarial_schema import pgd_step_size
-from dltrain.engine.evaluate import CheckpointFacts, describe_checkpoint
+from dltrain.engine.evaluate import CheckpointFacts, describe_checkpoint, split_dataset
 from dltrain.errors import UsageError
 from dltrain.report.saved_run import open_saved_run
 from dltrain.storage import utc_now
@@ -130,7 +130,7 @@ def attack_target(
             f"{saved.run.path}: cannot attack this model: " + "; ".join(why for _, why in blockers)
         )
     batch = datasets.evaluation_batch(split)
-    dataset = _split_dataset(datasets, split, batch, cfg.seed, saved.run.path)
+    dataset = split_dataset(datasets, split, cfg.seed, saved.run.path)
     bounds = input_bounds(datasets.spec, cfg)
     model = load_model_file(saved.checkpoint)
     clean = _collect(dataset, limit)
@@ -158,18 +158,6 @@ def attack_target(
     )
     _write(saved.run, result, cfg.output.plots)
     return result
-
-
-def _split_dataset(datasets: Any, split: str, batch: int, seed: int, run_path: Path) -> Any:
-    if split == "test":
-        return datasets.test_dataset(batch)
-    if split == "validation":
-        dataset = datasets.validation_dataset(batch)
-        if dataset is None:
-            raise UsageError(f"{run_path}: this run has no validation split")
-        return dataset
-    dataset, _ = datasets.train_dataset(batch, seed=seed, start_epoch=0, epochs=1, shuffle=False)
-    return dataset
 
 
 def _first(x: Any) -> Any:

@@ -19,7 +19,13 @@ if TYPE_CHECKING:
 
     from dltrain.data import Datasets
 
-__all__ = ["CheckpointFacts", "EvalResult", "describe_checkpoint", "evaluate_target"]
+__all__ = [
+    "CheckpointFacts",
+    "EvalResult",
+    "describe_checkpoint",
+    "evaluate_target",
+    "split_dataset",
+]
 
 _SPLITS = ("test", "validation", "train")
 
@@ -97,6 +103,24 @@ class EvalResult:
     """The per-class tables written beside the result (classification targets)."""
 
 
+def split_dataset(datasets: Datasets, split: str, seed: int, run_path: Path) -> tf.data.Dataset:
+    """The evaluation pipeline of ``split`` (``train``: one pass in order, unshuffled).
+
+    Raises:
+        UsageError: ``validation`` for a run without a validation split.
+    """
+    batch = datasets.evaluation_batch(split)
+    if split == "test":
+        return datasets.test_dataset(batch)
+    if split == "validation":
+        dataset = datasets.validation_dataset(batch)
+        if dataset is None:
+            raise UsageError(f"{run_path}: this run has no validation split")
+        return dataset
+    dataset, _ = datasets.train_dataset(batch, seed=seed, start_epoch=0, epochs=1, shuffle=False)
+    return dataset
+
+
 def evaluate_target(
     target: Path,
     *,
@@ -134,17 +158,7 @@ def evaluate_target(
     configure_environment(cfg.seed, False, cfg.precision)
     datasets = load_datasets(cfg, test_path=data.resolve() if data else None)
     model = load_model_file(saved.checkpoint)
-    batch = datasets.evaluation_batch(split)
-    if split == "test":
-        dataset = datasets.test_dataset(batch)
-    elif split == "validation":
-        dataset = datasets.validation_dataset(batch)
-        if dataset is None:
-            raise UsageError(f"{saved.run.path}: this run has no validation split")
-    else:
-        dataset, _ = datasets.train_dataset(
-            batch, seed=cfg.seed, start_epoch=0, epochs=1, shuffle=False
-        )
+    dataset = split_dataset(datasets, split, cfg.seed, saved.run.path)
     metrics = {k: float(v) for k, v in model.evaluate(dataset, return_dict=True, verbose=0).items()}
     now = utc_now()
     stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
