@@ -49,30 +49,40 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     _SESSION.close()  # seals what the session compiled, restores the variables
 
 
-# The slow layer runs as `-n 2 --dist loadfile`: whole files, handed out in collection order
+# The slow layer runs as `-n 3 --dist loadfile`: whole files, handed out in collection order
 # (pyproject's addopts turn off xdist's reordering by test count, which put the files with
-# one or two long subprocess tests last, where one ran alone while the other worker idled,
+# one or two long subprocess tests last, where one ran alone while the others idled,
 # and each worker takes its next file while two tests of its current one are pending).
-# Longest first, then, and the many short files fill in at the end. Seconds per file on an
-# idle 2-core machine, roughly (only the order matters); a file not listed counts 4 s per
+# Longest first, then, and the many short files fill in at the end. Seconds per file with
+# three workers on 2 cores, roughly (only the order matters); a file not listed counts 4 s per
 # `slow` test and 0.3 s per other test.
 FILE_SECONDS = {
-    "test_configs.py": 150,
-    "test_tracking.py": 110,
-    "test_tune_study.py": 85,
-    "test_run.py": 80,
-    "test_reliability.py": 75,
-    "test_faults.py": 70,
-    "test_export.py": 65,
-    "test_multiworker_restart.py": 55,
-    "test_image_folder.py": 50,
-    "test_plugins_keras.py": 45,
-    "test_fine_tune.py": 40,
-    "test_distributed.py": 30,
-    "test_tune_postgres.py": 25,
-    "test_augment.py": 25,
-    "test_backbones.py": 25,
-    "test_folder_stream.py": 20,
+    "test_configs.py": 200,
+    "test_tracking.py": 145,
+    "test_tune_study.py": 130,
+    "test_run.py": 120,
+    "test_reliability.py": 112,
+    "test_faults.py": 110,
+    "test_multiworker_restart.py": 100,
+    "test_export.py": 70,
+    "test_robustness.py": 70,
+    "test_plugins_keras.py": 66,
+    "test_fine_tune.py": 53,
+    "test_distill.py": 45,
+    "test_text.py": 44,
+    "test_distributed.py": 44,
+    "test_report.py": 42,
+    "test_fuzz.py": 39,
+    "test_tune_postgres.py": 36,
+    "test_prune_resume.py": 32,
+    "test_explain.py": 29,
+    "test_benchmark.py": 29,
+    "test_stages.py": 27,
+    "test_image_folder.py": 24,
+    "test_folder_stream.py": 23,
+    "test_backbones.py": 22,
+    "test_init_from.py": 21,
+    "test_target_scaling.py": 20,
 }
 
 

@@ -182,9 +182,14 @@ def tiny_mlp(
     learning_rate: float = 0.001,
     epochs: int = 2,
     batch_size: int = 32,
+    jit: bool | None = False,
 ) -> str:
     """A tiny MNIST MLP config: Flatten, Dense(``units``, relu), an optional Dropout, and a
     10-way softmax, trained with Adam on categorical cross-entropy with accuracy.
+
+    ``jit`` is ``training.jit_compile``: off by default (compiling these tiny models' steps
+    with XLA costs more than their training; tests about XLA pass ``None`` for the default
+    ``auto``, which turns it on for a dense model on CPU).
 
     The result is a template: ``.format(path=...)`` names the npz, and its braces are doubled,
     so a caller can append more templated YAML before formatting. ``None`` leaves a key out
@@ -207,7 +212,9 @@ def tiny_mlp(
         f"optimizer: {{name: adam, learning_rate: {_yaml_float(learning_rate)}}}",
         "loss: categorical_crossentropy",
         "metrics: [accuracy]",
-        f"training: {{epochs: {epochs}, batch_size: {batch_size}}}",
+        f"training: {{epochs: {epochs}, batch_size: {batch_size}"
+        + ("" if jit is None else f", jit_compile: {str(jit).lower()}")
+        + "}",
     ]
     text = "\n".join(lines) + "\n"
     return text.replace("{", "{{").replace("}", "}}").replace(_PATH, "{path}")
@@ -216,7 +223,9 @@ def tiny_mlp(
 TINY_MLP = tiny_mlp()
 """Two quick epochs, 20% held out for validation (format with ``path=...``)."""
 
-MLP = tiny_mlp(name="tiny_mlp", seed=None, validation=None, units=32, learning_rate=0.003)
+MLP = tiny_mlp(
+    name="tiny_mlp", seed=None, validation=None, units=32, learning_rate=0.003, jit=None
+)
 """The MLP of the end-to-end tests: 32 hidden units, no validation key (format with ``path``)."""
 
 REGRESSION = """\
@@ -238,7 +247,7 @@ model:
     - {{name: out, Dense: {{units: 1}}, inputs: h1}}
   outputs: [out]
 optimizer: {{name: adam, learning_rate: 0.01}}
-training: {{epochs: 2, batch_size: 16}}
+training: {{epochs: 2, batch_size: 16, jit_compile: false}}
 """
 """A tiny functional regression on :func:`write_regression_csv` files (format with
 ``train=...`` and ``test=...``)."""

@@ -46,7 +46,7 @@ model:
     - GlobalAveragePooling1D: {{}}
     - Dense: {{units: 3, activation: softmax}}
 optimizer: {{name: adam, learning_rate: 0.01}}
-training: {{epochs: 2, batch_size: 16}}
+training: {{epochs: 2, batch_size: 16, jit_compile: false}}
 """
 
 

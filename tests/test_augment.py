@@ -234,7 +234,7 @@ model:
     - Dense: {{units: 8, activation: relu}}
     - Dense: {{units: 10, activation: softmax}}
 augment: {{flip: horizontal, rotate: 0.05, translate: 0.1, contrast: 0.2, noise: 0.05}}
-training: {{epochs: 2, batch_size: 16}}
+training: {{epochs: 2, batch_size: 16, jit_compile: false}}
 output: {{plots: false}}
 """
 

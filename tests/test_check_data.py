@@ -19,7 +19,7 @@ model:
   layers:
     - Flatten: {{}}
     - Dense: {{units: 10, activation: softmax}}
-training: {{epochs: 1}}
+training: {{epochs: 1, jit_compile: false}}
 """
 
 

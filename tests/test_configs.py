@@ -199,6 +199,10 @@ def test_config_trains_one_epoch(path: Path, tmp_path: Path) -> None:
     overrides = _smoke_overrides(load_config(path)) + _data_overrides(path)
     if path not in _plotted():
         overrides.append("output.plots=false")
+    if path != CONFIGS_DIR / "mnist_mlp.yaml":
+        # Compiling one epoch of a few hundred examples with XLA costs more than training it;
+        # the main job keeps its `auto` (XLA on for this dense model), as users run it.
+        overrides.append("training.jit_compile=false")
     result = run_experiment(path, overrides=overrides, runs_dir=tmp_path)
 
     assert result.status == "completed", result.message

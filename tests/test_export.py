@@ -41,7 +41,7 @@ model:
 optimizer: {{name: adam, learning_rate: 0.003}}
 loss: categorical_crossentropy
 metrics: [accuracy]
-training: {{epochs: 2, batch_size: 32}}
+training: {{epochs: 2, batch_size: 32, jit_compile: false}}
 """
 
 
@@ -64,7 +64,7 @@ model:
     - {{name: out_x2, Dense: {{units: 1}}, inputs: h1}}
   outputs: [out_y, out_x2]
 optimizer: {{name: adam, learning_rate: 0.01}}
-training: {{epochs: 1, batch_size: 16}}
+training: {{epochs: 1, batch_size: 16, jit_compile: false}}
 """
 
 

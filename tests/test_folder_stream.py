@@ -51,7 +51,7 @@ model:
     - Dense: {{units: 3, activation: softmax}}
 loss: {loss}
 optimizer: {{name: adam, learning_rate: 0.01}}
-training: {{epochs: {epochs}, batch_size: 8}}
+training: {{epochs: {epochs}, batch_size: 8, jit_compile: false}}
 """
 
 

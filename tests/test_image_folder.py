@@ -46,7 +46,7 @@ model:
     - Flatten: {{}}
     - Dense: {{units: 3, activation: softmax}}
 optimizer: {{name: adam, learning_rate: 0.01}}
-training: {{epochs: {epochs}, batch_size: {batch}}}
+training: {{epochs: {epochs}, batch_size: {batch}, jit_compile: false}}
 """
 
 

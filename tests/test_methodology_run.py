@@ -22,7 +22,7 @@ model:
   layers:
     - Dense: {{units: {units}, activation: {activation}, kernel_initializer: {{class_name: RandomNormal, config: {{stddev: 40.0, seed: 1}}}}}}
 loss: {loss}
-training: {{epochs: 1, batch_size: 32}}
+training: {{epochs: 1, batch_size: 32, jit_compile: false}}
 {extra}"""
 
 

@@ -68,7 +68,7 @@ model:
     - Dense: {units: 1}
 loss: HalfSquaredError
 metrics: [tp_objects>MeanPrediction]
-training: {epochs: 1, batch_size: 16}
+training: {epochs: 1, batch_size: 16, jit_compile: false}
 output: {plots: false}
 """
 
@@ -230,7 +230,7 @@ def test_a_received_run_folder_does_not_run_its_own_code(
     (src / "tp_marked.py").write_text(MARKED)
     (src / "exp.yaml").write_text(
         "imports: [tp_marked]\ndata: {kind: tp_marked}\nmodel: {layers: [Dense: {units: 1}]}\n"
-        "training: {epochs: 1, batch_size: 16}\noutput: {plots: false}\n"
+        "training: {epochs: 1, batch_size: 16, jit_compile: false}\noutput: {plots: false}\n"
     )
     result = dltrain.run(str(src / "exp.yaml"), runs_dir=plugin_dir / "runs")
     assert result.status == "completed"

@@ -271,7 +271,7 @@ def test_nan_rollback_lowers_the_learning_rate(tmp_path: Path, regression_csv: P
         data: {{kind: csv, path: {regression_csv}, target: y, categorical: [color]}}
         model: {{layers: [{{Dense: {{units: 1}}}}]}}
         optimizer: {{name: sgd, learning_rate: 1.0e+6}}
-        training: {{epochs: 2, batch_size: 8, on_nan: rollback, max_rollbacks: 3, rollback_factor: 1.0e-9}}
+        training: {{epochs: 2, batch_size: 8, on_nan: rollback, max_rollbacks: 3, rollback_factor: 1.0e-9, jit_compile: false}}
         """)
     )
     result = run_experiment(config, runs_dir=tmp_path / "runs")

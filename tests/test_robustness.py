@@ -35,7 +35,7 @@ FAST = "output: {{plots: false}}\n"
 def _config(folder: Path, npz: Path, adversarial: str | None = None, epochs: int = 2) -> Path:
     text = tiny_mlp(name="robust", seed=5, units=32, epochs=epochs, batch_size=16)
     text = text.replace(
-        f"training: {{{{epochs: {epochs}, batch_size: 16}}}}",
+        f"training: {{{{epochs: {epochs}, batch_size: 16, jit_compile: false}}}}",
         f"training: {{{{epochs: {epochs}, batch_size: 16, jit_compile: false"
         + (f", adversarial: {{{{{adversarial}}}}}" if adversarial else "")
         + "}}",
@@ -188,7 +188,7 @@ def _regression(csv_files: tuple[Path, Path], folder: Path, edit: tuple[str, str
     train, test = csv_files
     text = REGRESSION.format(train=train, test=test).replace(*edit)
     config = folder / "reg.yaml"
-    config.write_text(text.replace("epochs: 2,", "epochs: 1, jit_compile: false,"))
+    config.write_text(text.replace("epochs: 2,", "epochs: 1,"))
     return config
 
 

@@ -233,7 +233,7 @@ def test_failing_run_says_why_and_exits_1(tmp_path: Path, regression_csv: Path) 
         data: {{kind: csv, path: {regression_csv}, target: y, categorical: [color]}}
         model: {{layers: [{{Dense: {{units: 1}}}}]}}
         optimizer: {{name: sgd, learning_rate: 1.0e+30}}
-        training: {{epochs: 3, batch_size: 8}}
+        training: {{epochs: 3, batch_size: 8, jit_compile: false}}
         """)
     )
     result = runner.invoke(app, ["run", str(config), "--runs-dir", str(tmp_path / "runs")])
@@ -365,7 +365,7 @@ def test_data_warnings_are_shown_and_kept(tmp_path: Path) -> None:
     config = tmp_path / "w.yaml"
     config.write_text(
         "data: {kind: csv, path: w.csv, target: y}\n"
-        "model: {layers: [{Dense: {units: 1}}]}\ntraining: {epochs: 1}\n"
+        "model: {layers: [{Dense: {units: 1}}]}\ntraining: {epochs: 1, jit_compile: false}\n"
         "output: {plots: false}\n"
     )
     result = runner.invoke(app, ["run", str(config), "--runs-dir", str(tmp_path / "runs")])

@@ -59,7 +59,7 @@ def test_name_is_one_more_override_keeping_provenance(tmp_path: Path, mnist_npz:
         f"name: base\ndata: {{kind: mnist, path: {mnist_npz}, validation: 0.1}}\n"
         "model:\n  input_shape: [28, 28]\n  layers:\n    - Flatten: {}\n"
         "    - Dense: {units: 10, activation: softmax}\n"
-        "training: {epochs: 1, batch_size: 32}\n"
+        "training: {epochs: 1, batch_size: 32, jit_compile: false}\n"
     )
     result = run_experiment(config, ["training.batch_size=16"], name="renamed",
                             runs_dir=tmp_path / "runs")
@@ -120,7 +120,7 @@ def test_callbacks_are_resolved_and_built_once_per_run(
         "model:\n  input_shape: [28, 28]\n  layers:\n    - Flatten: {}\n"
         "    - Dense: {units: 10, activation: softmax}\n"
         "metrics: [accuracy]\n"
-        "training: {epochs: 1, batch_size: 32}\n"
+        "training: {epochs: 1, batch_size: 32, jit_compile: false}\n"
         "output: {plots: false}\n"
         "callbacks:\n"
         "  checkpoint: {monitor: val_accuracy}\n"

@@ -54,7 +54,7 @@ model:
 {layers}
     - Dense: {{units: 1, activation: sigmoid}}
 optimizer: {{name: adam, learning_rate: 0.01}}
-training: {{epochs: {epochs}, batch_size: 64}}
+training: {{epochs: {epochs}, batch_size: 64, jit_compile: false}}
 """
 
 SEQUENCE_LAYERS = """\
@@ -135,7 +135,7 @@ def test_a_text_vector_joins_numeric_and_categorical_columns(tmp_path: Path) -> 
         f"name: mixed\ndata: {{kind: csv, path: {data}, target: label, task: binary, "
         "categorical: [genre], text: {blurb: {output_mode: multi_hot}}}\n"
         "model: {layers: [{Dense: {units: 1, activation: sigmoid}}]}\n"
-        "training: {epochs: 1, batch_size: 16}\n"
+        "training: {epochs: 1, batch_size: 16, jit_compile: false}\n"
     )
     datasets = load_datasets(load_config(config).config)
     vocabulary = datasets.spec.text["blurb"]["vocabulary"]

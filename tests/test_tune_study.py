@@ -32,7 +32,7 @@ model:
 optimizer: {{name: adam, learning_rate: 0.01}}
 loss: mse
 metrics: [mae]
-training: {{epochs: {epochs}, batch_size: 16}}
+training: {{epochs: {epochs}, batch_size: 16, jit_compile: false}}
 output: {{plots: false}}
 """
 

@@ -19,7 +19,7 @@ model:
 optimizer: {{name: adam, learning_rate: 0.01}}
 loss: mse
 metrics: [mae]
-training: {{epochs: 2, batch_size: 32}}
+training: {{epochs: 2, batch_size: 32, jit_compile: false}}
 """
 
 GOOD_SPACE = """\
