@@ -126,7 +126,7 @@ def explain_target(
         raise refuse(method, kind, "a convolution layer (Conv2D, ...) in the model", False)
     chosen = METHODS[method]
     datasets = load_datasets(cfg)
-    sample = _sample(datasets, split, n or chosen.default_n, seed, cfg.seed)
+    sample = _sample(datasets, split, n or chosen.default_n, seed, cfg.seed, saved.run.path)
     facts = describe_checkpoint(saved.run, saved.checkpoint)
     explanation = Explanation(
         method=method,
@@ -171,7 +171,7 @@ def explain_target(
         return copy
 
     def train_means() -> dict[str, np.ndarray]:
-        train = _sample(datasets, "train", None, seed, cfg.seed)
+        train = _sample(datasets, "train", None, seed, cfg.seed, saved.run.path)
         return {k: train.inputs[k].astype(np.float64).mean(axis=0) for k in kind.numeric}
 
     def write(folder: Path) -> None:
@@ -213,23 +213,16 @@ def _run_of_artifact(artifact: Path) -> Path:
     return run
 
 
-def _sample(datasets: Datasets, split: str, n: int | None, seed: int, run_seed: int) -> Sample:
+def _sample(
+    datasets: Datasets, split: str, n: int | None, seed: int, run_seed: int, run_path: Path
+) -> Sample:
     """``n`` rows of ``split`` drawn with ``seed`` (all of them when ``n`` is None or at least
     the split's size), in split order, read through the run's own evaluation pipeline."""
     import tensorflow as tf
 
-    batch = datasets.evaluation_batch(split)
-    if split == "test":
-        dataset = datasets.test_dataset(batch)
-    elif split == "validation":
-        found = datasets.validation_dataset(batch)
-        if found is None:
-            raise UsageError("this run has no validation split; use --split test or train")
-        dataset = found
-    else:
-        dataset, _ = datasets.train_dataset(
-            batch, seed=run_seed, start_epoch=0, epochs=1, shuffle=False
-        )
+    from dltrain.engine.evaluate import split_dataset
+
+    dataset = split_dataset(datasets, split, run_seed, run_path)
     xs: list[Any] = []
     ys: list[Any] = []
     for x, y in dataset:
