@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -78,3 +79,21 @@ def _no_tensorflow(request: pytest.FixtureRequest) -> Iterator[None]:
             "(move the test to tests/, or make the code it calls import them lazily)",
             pytrace=False,
         )
+
+
+@pytest.fixture
+def unrendered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Figures are built (every ``scatter``, ``hist``, title) but not rasterized: ``save_png``
+    writes a placeholder. For tests about what is drawn or which files appear, not about the
+    pixels (rendering a 10,000-point scatter took most of such a test's time)."""
+    from dltrain.report import plots
+
+    def placeholder(fig: Any, path: Path, *, tight: bool = True) -> Path:
+        return plots.write_plot_file(path, b"\x89PNG placeholder")
+
+    import importlib
+
+    monkeypatch.setattr(plots, "save_png", placeholder)
+    # By module: the name dltrain.tune is the tune() function (dltrain/__init__.py).
+    study_plots = importlib.import_module("dltrain.tune.study_plots")
+    monkeypatch.setattr(study_plots, "save_png", placeholder)

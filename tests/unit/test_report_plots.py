@@ -143,7 +143,7 @@ def test_regression_plots_without_target_name_and_one_value(tmp_path: Path) -> N
 
 
 def test_regression_plots_scatter_a_fixed_sample_of_a_large_split(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unrendered: None
 ) -> None:
     from matplotlib.axes import Axes
 

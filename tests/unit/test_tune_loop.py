@@ -156,7 +156,11 @@ def test_best_yaml_is_written_only_when_the_best_trial_changes(
 
 @pytest.mark.parametrize("plots", [True, False])
 def test_study_plots_follow_output_plots(
-    tmp_path: Path, regression_csv: Path, fake_study: Callable[[list[float]], None], plots: bool
+    tmp_path: Path,
+    regression_csv: Path,
+    fake_study: Callable[[list[float]], None],
+    plots: bool,
+    unrendered: None,
 ) -> None:
     fake_study([3.0, 2.0, 1.0])
     config = write_tune(tmp_path, regression_csv, SPACE, plots=plots)
