@@ -84,16 +84,28 @@ def _no_tensorflow(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture
 def unrendered(monkeypatch: pytest.MonkeyPatch) -> None:
     """Figures are built (every ``scatter``, ``hist``, title) but not rasterized: ``save_png``
-    writes a placeholder. For tests about what is drawn or which files appear, not about the
-    pixels (rendering a 10,000-point scatter took most of such a test's time)."""
+    writes a placeholder, and a report page's inline SVG is a stand-in holding the figure's
+    texts (title, labels, legend) as ``<text>``. For tests about what is drawn or which files
+    and sections appear, not about the pixels: rendering a 10,000-point scatter took most of
+    such a test's time, and laying out a page's curves most of a page test's."""
+    import importlib
+    from html import escape
+
+    from matplotlib.text import Text
+
     from dltrain.report import plots
 
     def placeholder(fig: Any, path: Path, *, tight: bool = True) -> Path:
         return plots.write_plot_file(path, b"\x89PNG placeholder")
 
-    import importlib
+    def stand_in(fig: Any) -> str:
+        texts = [t.get_text() for t in fig.findobj(Text) if t.get_text()]
+        body = "".join(f"<text>{escape(t)}</text>" for t in texts)
+        return f'<div class="figure"><svg>{body}</svg></div>'
 
     monkeypatch.setattr(plots, "save_png", placeholder)
     # By module: the name dltrain.tune is the tune() function (dltrain/__init__.py).
     study_plots = importlib.import_module("dltrain.tune.study_plots")
     monkeypatch.setattr(study_plots, "save_png", placeholder)
+    figures = importlib.import_module("dltrain.report.html.figures")
+    monkeypatch.setattr(figures, "figure_svg", stand_in)
