@@ -84,6 +84,8 @@ def test_check_finds_data_path_and_shows_yaml_after_checks(
     assert result.exit_code == 0, result.output
     assert f"mnist data: {npz}" in result.output and "config OK" in result.output
     assert result.output.index("(resolved)") < result.output.index("config OK")
+    # The dtype policy `run` would use here, and why (a dense model: float32 on any device).
+    assert "precision: float32 (auto: no convolution" in result.output
     assert no_sources == []  # nothing downloaded when the data is at hand
     folder = write_mnist_idx_dir(tmp_path / "idx", 4, 3)
     (folder / "t10k-labels-idx1-ubyte.gz").unlink()

@@ -43,6 +43,8 @@ def check(
         render_model_summary(console, result.summary)
         if result.data:
             console.print(result.data, markup=False)
+        if result.precision:
+            console.print(result.precision, markup=False)
         for line in [*(result.init_from or []), *(result.distill or [])]:
             console.print(line, markup=False)
         for line in result.methodology or []:

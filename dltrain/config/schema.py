@@ -400,8 +400,11 @@ class ExperimentConfig(Strict):
     """Checkpoints, early stopping, LR schedule on plateau, TensorBoard."""
     distribute: DistributeConfig = Field(default_factory=DistributeConfig)
     """Multi-device / multi-worker training."""
-    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
-    """Keras dtype policy; mixed policies keep the output layer in float32."""
+    precision: Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"] = "auto"
+    """Keras dtype policy; mixed policies keep the output layer in float32. ``auto``:
+    ``mixed_bfloat16`` for convolutional image models on a device with bfloat16 matrix units
+    (AMX or AVX512-BF16 CPUs, GPUs of compute capability 8.0 or later), float32 otherwise;
+    the choice and its reason are recorded in run.json (docs/benchmarks.md, "Precision")."""
     output: OutputConfig = Field(default_factory=OutputConfig)
     """Where runs are written."""
     checks: ChecksConfig = Field(default_factory=ChecksConfig)

@@ -116,13 +116,14 @@ def attack_target(
         raise UsageError(f"-n must be at least 1; received {limit}")
     saved = open_saved_run(target, checkpoint, trust_imports=trust_imports)
     facts = describe_checkpoint(saved.run, saved.checkpoint)
+    from dltrain.config.precision import resolved_policy
     from dltrain.data import load_datasets
     from dltrain.model import load_model_file
     from dltrain.train.adversarial import attack_blockers, input_bounds
     from dltrain.train.environment import configure_environment
 
     cfg = saved.loaded.config
-    configure_environment(cfg.seed, False, cfg.precision)
+    configure_environment(cfg.seed, False, resolved_policy(cfg))
     datasets = load_datasets(cfg)
     blockers = attack_blockers(datasets.spec)
     if blockers:

@@ -28,6 +28,8 @@ class CheckResult:
     """``distill``: the teacher, its score, and teacher and student parameter counts."""
     methodology: list[str] | None = None
     """What the methodology checks found (warnings)."""
+    precision: str | None = None
+    """The dtype policy ``run`` would use on this machine, and why."""
 
 
 def check_config(
@@ -77,8 +79,12 @@ def check_config(
                 if str(problem) not in {str(p) for p in problems}:
                     problems.append(problem)
         raise ConfigError(problems=problems)
+    from dltrain.config.precision import decide_precision
+
+    choice = decide_precision(loaded.config)
     return CheckResult(
         summary=summary,
+        precision=f"precision: {choice.policy} ({choice.reason})",
         data=found,
         tune=tune,
         init_from=init,
@@ -119,12 +125,13 @@ def inspect_config(loaded: LoadedConfig, findings: list[Any] | None = None) -> A
         ConfigError: a layer, optimizer, loss or metric problem, located in the file.
         DataError: CSV data that cannot be read.
     """
+    from dltrain.config.precision import resolved_policy
     from dltrain.data import describe_data, load_datasets
     from dltrain.model import build_model, compile_model, summarize_model
     from dltrain.train.environment import configure_environment
 
     cfg = loaded.config
-    configure_environment(cfg.seed, False, cfg.precision)
+    configure_environment(cfg.seed, False, resolved_policy(cfg))
     spec = describe_data(cfg)
     datasets = None
     if spec is None:

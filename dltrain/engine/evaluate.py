@@ -150,12 +150,13 @@ def evaluate_target(
         raise UsageError("--data replaces the test split; use it with --split test")
     saved = open_saved_run(target, checkpoint, trust_imports=trust_imports)
     facts = describe_checkpoint(saved.run, saved.checkpoint)
+    from dltrain.config.precision import resolved_policy
     from dltrain.data import load_datasets
     from dltrain.model import load_model_file
     from dltrain.train.environment import configure_environment
 
     cfg = saved.loaded.config
-    configure_environment(cfg.seed, False, cfg.precision)
+    configure_environment(cfg.seed, False, resolved_policy(cfg))
     datasets = load_datasets(cfg, test_path=data.resolve() if data else None)
     model = load_model_file(saved.checkpoint)
     dataset = split_dataset(datasets, split, cfg.seed, saved.run.path)

@@ -107,13 +107,14 @@ def explain_target(
     cfg = saved.loaded.config
     seed = cfg.seed if seed is None else seed
 
+    from dltrain.config.precision import resolved_policy
     from dltrain.data import load_datasets
     from dltrain.explain.gradcam import last_conv_layer
     from dltrain.explain.sanity import shuffle_weights
     from dltrain.model import load_model_file
     from dltrain.train.environment import configure_environment
 
-    configure_environment(cfg.seed, False, cfg.precision)
+    configure_environment(cfg.seed, False, resolved_policy(cfg))
     model = load_model_file(saved.checkpoint)
     has_conv = last_conv_layer(model) is not None if kind.images else None
     if method is None:

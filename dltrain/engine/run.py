@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dltrain.config import LoadedConfig, load_config
+from dltrain.config.precision import recorded_policy
 from dltrain.engine.adversarial import attach_adversarial, check_adversarial
 from dltrain.engine.distill import attach_teacher, check_conflicts
 from dltrain.engine.init_from import initialize_from
@@ -100,7 +101,16 @@ def run_experiment(
             with creating(lambda: RunFolder.create(root, cfg.name, clock)) as run:
                 if on_run_folder is not None:
                     on_run_folder(run.path)
-                record_start(run, loaded, student, prepared.datasets, command, clock, prepared.jit)
+                record_start(
+                    run,
+                    loaded,
+                    student,
+                    prepared.datasets,
+                    command,
+                    clock,
+                    prepared.jit,
+                    prepared.precision,
+                )
                 run.update(workers=_workers(cfg.distribute.strategy))
                 run.update(methodology=[f.to_json() for f in plan.findings])
                 if init is not None:
@@ -153,7 +163,11 @@ def resume_experiment(
         from dltrain.train.resume import apply_changes
 
         point = plan.point
-        prepared = prepare(plan.loaded, model_path=point.model_path if point else None)
+        prepared = prepare(
+            plan.loaded,
+            model_path=point.model_path if point else None,
+            recorded_policy=recorded_policy(run.manifest.precision),
+        )
         with prepared.session():
             if point is None:  # no epoch finished: start again from the same weights
                 initialize_from(plan.loaded, prepared.model)
@@ -215,7 +229,11 @@ def _follow(
     point = plan.point
     with worker_scratch("multi_worker_mirrored") as scratch:
         assert scratch is not None  # follows_chief: this is not the chief
-        prepared = prepare(plan.loaded, model_path=point.model_path if point else None)
+        prepared = prepare(
+            plan.loaded,
+            model_path=point.model_path if point else None,
+            recorded_policy=recorded_policy(chief_run.manifest.precision),
+        )
         with prepared.session():
             if point is None:
                 initialize_from(plan.loaded, prepared.model)
@@ -230,6 +248,7 @@ def _follow(
                 command,
                 utc_now,
                 prepared.jit,
+                prepared.precision,
             )
             return _execute(
                 plan.loaded,

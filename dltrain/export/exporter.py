@@ -150,8 +150,15 @@ def export_run(
     publish = atomic_write_dir if FORMATS[fmt].folder else atomic_write
     publish(out, build)
     result, record = done[0]
+    if source.precision is not None:
+        record["precision"] = source.precision
     atomic_write_text(record_path, json.dumps(record, indent=2, default=str) + "\n")
     result.notes = _status_notes(saved)
+    if source.precision is not None:
+        result.notes.append(
+            f"the checkpoint computes in {source.precision['checkpoint']}; the export computes "
+            "in float32 with the same weights (verified against that float32 model)"
+        )
     return result
 
 

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["ExportSource", "TestSplit", "load_source", "raw_input_model", "read_spec"]
 
 
-
 @dataclass
 class TestSplit:
     """The test split as the exported model takes it, and what the Keras model made of it."""
@@ -51,6 +50,9 @@ class ExportSource:
     """Seeded training examples for int8 calibration, as the exported model takes them."""
     calibration_record: dict[str, Any] | None = None
     """Where the calibration examples came from and how many (``export.json``)."""
+    precision: dict[str, str] | None = None
+    """``{checkpoint, export}`` policies when the checkpoint computes in a mixed policy and the
+    export in float32 (``export.json``); None when both are float32."""
 
 
 def raw_input_model(model: keras.Model, data: Any, spec: DataSpec) -> keras.Model:
@@ -67,7 +69,9 @@ def raw_input_model(model: keras.Model, data: Any, spec: DataSpec) -> keras.Mode
 
     info = spec.raw_inputs[0]
     image = keras.Input(shape=info.shape, dtype="float32", name=info.name)
-    x = keras.layers.Rescaling(1.0 / 255.0, name="scale_pixels")(image) if data.scale else image
+    # float32 whatever the process's dtype policy: exports compute in float32.
+    scale = keras.layers.Rescaling(1.0 / 255.0, name="scale_pixels", dtype="float32")
+    x = scale(image) if data.scale else image
     # training=False is stored in the graph: augmentation layers stay off in every export.
     return keras.Model(image, model(x, training=False), name=f"{model.name}_raw_input")
 
@@ -95,17 +99,25 @@ def load_source(
         ExportError: the data is streamed from disk, so its splits are not held as arrays.
     """
     from dltrain.model import load_model_file
+    from dltrain.model.saving import float32_twin
 
     config = saved.loaded.config
-    keras_model = load_model_file(saved.checkpoint)
+    trained = load_model_file(saved.checkpoint)
+    # A mixed-precision checkpoint is exported computing in float32 (same weights), and
+    # verified against that float32 model: what the artifact computes.
+    twin = float32_twin(trained)
+    keras_model = twin if twin is not None else trained
     source = ExportSource(spec, raw_input_model(keras_model, config.data, spec))
+    if twin is not None:
+        source.precision = {"checkpoint": trained.dtype_policy.name, "export": "float32"}
     if not (verify or calibrate):
         return source
+    from dltrain.config.precision import resolved_policy
     from dltrain.data import load_datasets
     from dltrain.data.pipeline import ArraySource
     from dltrain.train.environment import configure_environment
 
-    configure_environment(config.seed, False, config.precision)
+    configure_environment(config.seed, False, resolved_policy(config))
     datasets = load_datasets(config)
     arrays = datasets.source
     if not isinstance(arrays, ArraySource):

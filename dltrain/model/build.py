@@ -24,12 +24,12 @@ def build_model(config: ExperimentConfig, spec: DataSpec) -> keras.Model:
 
     The model takes the data's raw inputs (one tensor, or a dict by name when there are
     several); the ``augment`` section's layers (active only in training), then the data
-    stage's preprocessing layers, if any, run inside it before the config's layers. With a
-    mixed-precision ``precision`` (the caller sets the global Keras policy), every output is
-    computed in float32 so that losses are.
+    stage's preprocessing layers, if any, run inside it before the config's layers. Under a
+    mixed-precision global Keras policy (the caller sets it, from ``precision``), every output
+    is computed in float32 so that losses are.
 
     Args:
-        config: The validated config (its ``model`` and ``precision`` sections).
+        config: The validated config (its ``model`` section).
         spec: Inputs, targets and preprocessing of the data.
 
     Returns:
@@ -43,7 +43,7 @@ def build_model(config: ExperimentConfig, spec: DataSpec) -> keras.Model:
     # Augmentation runs on the raw input, before the data's own preprocessing.
     spec = augment_spec(config, spec, problems)
     cfg = config.model
-    mixed = config.precision != "float32"
+    mixed = keras.mixed_precision.global_policy().name != "float32"
     raw = {
         info.name: keras.Input(shape=info.shape, dtype=info.dtype, name=info.name)
         for info in spec.raw_inputs
@@ -99,7 +99,8 @@ def _check_outputs(
     outputs: list[Any] = list(model.outputs)
     if len(outputs) != len(targets):
         where: KeyPath = (
-            ("model", "layers") if isinstance(config.model, SequentialModel)
+            ("model", "layers")
+            if isinstance(config.model, SequentialModel)
             else ("model", "outputs")
         )
         names = ", ".join(repr(t.name) for t in targets)

@@ -13,7 +13,51 @@ from dltrain.errors import CheckpointError
 from dltrain.model import target_scale  # noqa: F401
 from dltrain.model.problems import keras_reason
 
-__all__ = ["load_model_file"]
+__all__ = ["float32_twin", "load_model_file"]
+
+
+def float32_twin(model: keras.Model) -> keras.Model | None:
+    """``model`` computing in float32 throughout, with the same weights; None when it already
+    does.
+
+    A model trained under a mixed policy (``precision: mixed_bfloat16``) keeps float32
+    weights but computes in bfloat16/float16, which the export converters do not carry
+    (tf2onnx mixes float16 and bfloat16 types; TFLite has no bfloat16 kernels). Every dtype
+    policy in its serialized config becomes float32, the model is rebuilt from it and the
+    weights are copied, value for value.
+    """
+    names = {
+        str(getattr(layer.dtype_policy, "name", ""))
+        for layer in model._flatten_layers(include_self=False)
+        if getattr(layer, "dtype_policy", None) is not None
+    }
+    if not any(name.startswith("mixed_") for name in names):
+        return None
+    config = _float32_policies(keras.saving.serialize_keras_object(model))
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        twin = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def _float32_policies(config: object) -> object:
+    """``config`` with every mixed ``DTypePolicy`` made float32."""
+    if isinstance(config, list):
+        return [_float32_policies(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    inner = config.get("config")
+    if (
+        "DTypePolicy" in str(config.get("class_name", ""))
+        and isinstance(inner, dict)
+        and str(inner.get("name", "")).startswith("mixed_")
+    ):
+        return {**config, "config": {**inner, "name": "float32"}}
+    return {key: _float32_policies(value) for key, value in config.items()}
 
 
 def load_model_file(path: Path) -> keras.Model:

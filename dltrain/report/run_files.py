@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import keras
     import tensorflow as tf
 
+    from dltrain.config.precision import PrecisionChoice
     from dltrain.data import Datasets
     from dltrain.model.jit import JitChoice
     from dltrain.report.evaluation import ValidationScores
@@ -40,6 +41,7 @@ def record_start(
     command: Sequence[str] | None,
     clock: Callable[[], datetime],
     jit: JitChoice | None = None,
+    precision: PrecisionChoice | None = None,
 ) -> None:
     """Write config.yaml, model.txt, data_spec.json and the starting ``run.json``."""
     from dltrain.model import summarize_model
@@ -65,7 +67,7 @@ def record_start(
         config_sha256=config_text_digest(config_text),
         seed=cfg.seed,
         deterministic=cfg.deterministic,
-        precision=cfg.precision,
+        precision=precision.to_json() if precision is not None else cfg.precision,
         distribute=cfg.distribute.strategy,
         jit_compile=jit.to_json() if jit is not None else None,
         started_at=clock().isoformat(),

@@ -202,6 +202,14 @@ class JitRecord(_Section):
     reason: str
 
 
+class PrecisionRecord(_Section):
+    """What ``precision`` asked for, the Keras dtype policy the run used, and why."""
+
+    setting: str
+    policy: str
+    reason: str
+
+
 class MlflowRecord(_Section):
     """The MLflow run this run folder is logged to (``--resume`` and ``dltrain sync`` reuse it)."""
 
@@ -316,7 +324,8 @@ class RunManifest(BaseModel):
     """sha256 of ``config.yaml`` as written, so ``--resume`` notices a hand-edited one."""
     seed: int | None = None
     deterministic: bool | None = None
-    precision: str | None = None
+    precision: PrecisionRecord | str | None = None
+    """The dtype policy: a record since 0.3 (``precision: auto``), the setting's name before."""
     distribute: str | None = None
     workers: int | None = None
     """Processes that trained the run: the ``TF_CONFIG`` cluster's size for

@@ -18,6 +18,7 @@ from dltrain.utils.keys import KeyPath, did_you_mean, format_path
 if TYPE_CHECKING:
     import keras
 
+    from dltrain.config.precision import PrecisionChoice
     from dltrain.data import Datasets
     from dltrain.model.jit import JitChoice
     from dltrain.train.methodology import Finding
@@ -35,6 +36,7 @@ class Prepared:
     strategy: Any
     multi_worker: bool
     jit: JitChoice
+    precision: PrecisionChoice
     from_checkpoint: bool = False
     """The model was loaded from a checkpoint (``--resume``), not built from the config."""
     rewrap: Callable[[keras.Model], keras.Model] | None = None
@@ -86,12 +88,19 @@ def _problem(key: KeyPath, message: str) -> Problem:
     return Problem(message, path=format_path(key), key=key)
 
 
-def prepare(loaded: LoadedConfig, model_path: Path | None = None) -> Prepared:
+def prepare(
+    loaded: LoadedConfig, model_path: Path | None = None, recorded_policy: str | None = None
+) -> Prepared:
     """Seed, load the data, build and compile the model (or load it from a checkpoint).
+
+    ``recorded_policy``: the dtype policy a resumed run recorded, kept whatever ``precision:
+    auto`` would choose on this machine (a checkpoint's layers keep the policy they were
+    trained with; new ones must match them).
 
     Raises:
         ConfigError, DataError, CheckpointError: located in the config where they can be.
     """
+    from dltrain.config.precision import PrecisionChoice, decide_precision
     from dltrain.data import load_datasets
     from dltrain.model import build_model, compile_model, load_model_file
     from dltrain.model.jit import apply_jit, decide_jit
@@ -116,7 +125,11 @@ def prepare(loaded: LoadedConfig, model_path: Path | None = None) -> Prepared:
             )
     # The strategy comes first: a multi-worker strategy must exist before other TF work.
     strategy = make_strategy(cfg.distribute.strategy, cfg.distribute.device, cfg.distribute.devices)
-    configure_environment(cfg.seed, cfg.deterministic, cfg.precision)
+    if recorded_policy is None:
+        precision = decide_precision(cfg)
+    else:
+        precision = PrecisionChoice(cfg.precision, recorded_policy, "resumed: the run's policy")
+    configure_environment(cfg.seed, cfg.deterministic, precision.policy)
     datasets = load_datasets(cfg, source=loaded.source)
     with strategy.scope(), loaded.located():
         if model_path is not None:
@@ -131,7 +144,7 @@ def prepare(loaded: LoadedConfig, model_path: Path | None = None) -> Prepared:
         distributed=cfg.distribute.strategy != "default",
     )
     apply_jit(model, jit)
-    return Prepared(datasets, model, strategy, multi_worker, jit, model_path is not None)
+    return Prepared(datasets, model, strategy, multi_worker, jit, precision, model_path is not None)
 
 
 @contextmanager

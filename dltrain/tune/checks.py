@@ -140,12 +140,13 @@ def _logged_metrics(loaded: LoadedConfig) -> tuple[list[str], Any]:
 
     Builds the experiment's own model first, so its problems are told at their lines.
     """
+    from dltrain.config.precision import resolved_policy
     from dltrain.data import load_datasets
     from dltrain.model import build_model, compile_model
     from dltrain.train.environment import configure_environment
 
     cfg = loaded.config
-    configure_environment(cfg.seed, False, cfg.precision)
+    configure_environment(cfg.seed, False, resolved_policy(cfg))
     datasets = load_datasets(cfg, source=loaded.source)
     with loaded.located():
         model = build_model(cfg, datasets.spec)
