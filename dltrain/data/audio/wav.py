@@ -63,15 +63,20 @@ def read_wave(path: Path, sample_rate: int, samples: int) -> np.ndarray:
 
 
 def read_waves(
-    paths: Sequence[Path], sample_rate: int, samples: int, workers: int | None = None
+    paths: Sequence[Path], sample_rate: int, samples: int, workers: int | None = 1
 ) -> Decoded:
-    """Read many WAV files in parallel threads (libsndfile releases the GIL while reading).
+    """Read many WAV files, in this thread by default.
+
+    libsndfile releases the GIL while it reads, but a short recording costs more in Python
+    (opening it through soundfile's wrappers, the checks) than in reading: on 2 cores one
+    thread read 5,000 one-second clips a second and two threads 3,460
+    (docs/benchmarks.md, "Audio-folder ingest").
 
     Args:
         paths: The files, in the order of the result's rows.
         sample_rate: The rate every file must have been recorded at (Hz).
         samples: Each waveform's length.
-        workers: Threads; default one per core, at most 8. The result does not depend on it.
+        workers: Threads (None: one per core, at most 8). The result does not depend on it.
 
     Returns:
         The good recordings as float32 ``(n, samples)``, their indices, each bad file with its
