@@ -188,3 +188,57 @@ def test_arguments_are_checked(recordings: list[Path]) -> None:
     with pytest.raises(ValueError, match="sample_rate"):
         read_waves(recordings[:1], 0, 10)
     assert read_waves([], RATE, 10).array.shape == (0, 10)
+
+
+def _with_chunk_before_data(path: Path, target: Path) -> Path:
+    """``path`` with a ``LIST`` chunk of odd size (padded) between ``fmt `` and ``data``."""
+    data = path.read_bytes()
+    at = data.index(b"data")
+    extra = b"LIST" + (5).to_bytes(4, "little") + b"INFOx" + b"\0"
+    body = data[12:at] + extra + data[at:]
+    target.write_bytes(b"RIFF" + (4 + len(body)).to_bytes(4, "little") + b"WAVE" + body)
+    return target
+
+
+def test_plain_16_bit_files_read_exactly_as_libsndfile_reads_them(
+    original: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(0)
+    files = {
+        "mono": original,
+        "stereo": np.stack([original, rng.uniform(-1, 1, len(original))], axis=1),
+        "five": rng.uniform(-1, 1, (777, 5)),
+        "full_scale": np.array([-1.0, 1.0, 0.99997, -0.5, 0.0]),
+    }
+    paths = []
+    for name, wave in files.items():
+        path = tmp_path / f"{name}.wav"
+        soundfile.write(path, wave, RATE, subtype="PCM_16")
+        paths.append(path)
+    paths.append(_with_chunk_before_data(paths[0], tmp_path / "list_chunk.wav"))
+    lengths = (1, 300, len(original), len(original) + 123)
+    import dltrain.data.audio.wav as wav
+
+    for path in paths:  # each of them takes the NumPy path...
+        assert wav._plain_pcm16(path, RATE, np.empty(10, np.float32)) is not None, path.name
+    fast = {(p, n): read_waves([p], RATE, n) for p in paths for n in lengths}
+    # ...and libsndfile alone reads them when the NumPy path reads no header.
+    monkeypatch.setattr(wav, "_HEAD", 0)
+    for (path, n), decoded in fast.items():
+        slow = read_waves([path], RATE, n)
+        np.testing.assert_array_equal(decoded.array, slow.array, err_msg=f"{path.name} {n}")
+        assert decoded.seen == slow.seen, (path.name, n)
+
+
+def test_16_bit_files_libsndfile_must_judge_still_get_its_reasons(
+    recordings: list[Path], tmp_path: Path
+) -> None:
+    other_rate = tmp_path / "rate.wav"
+    soundfile.write(other_rate, np.zeros(100), 16000, subtype="PCM_16")
+    cut = _cut(recordings[0], tmp_path / "cut.wav")
+    silent = tmp_path / "silent.wav"
+    soundfile.write(silent, np.zeros((0, 1)), RATE, subtype="PCM_16")
+    bad = dict(read_waves([other_rate, cut, silent], RATE, RATE).bad)
+    assert "recorded at 16000 Hz" in bad[other_rate]
+    assert bad[cut].startswith("truncated: the header announces")
+    assert bad[silent] == "no samples"
