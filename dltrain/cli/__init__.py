@@ -83,6 +83,13 @@ MlflowOption = Annotated[
 ForceOption = Annotated[
     bool, typer.Option("--force", help="With --resume: accept config changes (recorded).")
 ]
+CheckpointOption = Annotated[
+    str,
+    typer.Option("--checkpoint", metavar="best|last", help="The run's checkpoint: best or last."),
+]
+"""``eval``, ``predict``, ``export`` and ``explain``: which checkpoint of a run folder."""
+SplitOption = Annotated[str, typer.Option("--split", help="test, validation or train.")]
+"""``eval`` and ``explain``: which split of the run's data."""
 TrustImportsOption = Annotated[
     bool,
     typer.Option(

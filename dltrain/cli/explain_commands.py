@@ -7,7 +7,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from dltrain.cli import TrustImportsOption, app, make_console, make_err_console, reporting
+from dltrain.cli import (
+    CheckpointOption,
+    SplitOption,
+    TrustImportsOption,
+    app,
+    make_console,
+    make_err_console,
+    reporting,
+)
 
 _METHOD_HELP = (
     "permutation (CSV: raw columns shuffled), integrated_gradients (images; CSV numeric "
@@ -28,7 +36,7 @@ def explain(
             "RUN/export/ (permutation only).",
         ),
     ],
-    split: Annotated[str, typer.Option("--split", help="test, validation or train.")] = "test",
+    split: SplitOption = "test",
     method: Annotated[
         Optional[str],  # noqa: UP045 - typer needs Optional here on Python 3.10
         typer.Option("--method", "-m", help=_METHOD_HELP),
@@ -41,7 +49,7 @@ def explain(
             "5000 rows, images 100, tokens 20 rows).",
         ),
     ] = None,
-    checkpoint: Annotated[str, typer.Option("--checkpoint", help="best or last.")] = "best",
+    checkpoint: CheckpointOption = "best",
     seed: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option(

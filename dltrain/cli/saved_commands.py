@@ -8,7 +8,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from dltrain.cli import TrustImportsOption, app, make_console, make_err_console, reporting
+from dltrain.cli import (
+    CheckpointOption,
+    SplitOption,
+    TrustImportsOption,
+    app,
+    make_console,
+    make_err_console,
+    reporting,
+)
 
 _TARGET_HELP = (
     "A run folder (runs/NAME/STAMP), a name's folder (runs/NAME: its latest run), or a .keras "
@@ -24,7 +32,7 @@ _INPUT_HELP = (
 @app.command("eval")
 def eval_(
     target: Annotated[Path, typer.Argument(metavar="RUN", help=_TARGET_HELP)],
-    split: Annotated[str, typer.Option("--split", help="test, validation or train.")] = "test",
+    split: SplitOption = "test",
     data: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(
@@ -33,9 +41,7 @@ def eval_(
             "the result is named after the file.",
         ),
     ] = None,
-    checkpoint: Annotated[
-        str, typer.Option("--checkpoint", help="best or last (run folders).")
-    ] = "best",
+    checkpoint: CheckpointOption = "best",
     trust_imports: TrustImportsOption = False,
     attack: Annotated[
         Optional[str],  # noqa: UP045
@@ -157,7 +163,7 @@ def predict(
         Optional[Path],  # noqa: UP045
         typer.Option("--output", "-o", help="Output CSV (default: stdout)."),
     ] = None,
-    checkpoint: Annotated[str, typer.Option("--checkpoint", help="best or last.")] = "best",
+    checkpoint: CheckpointOption = "best",
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing --output file.")
     ] = False,
@@ -208,7 +214,7 @@ def export(
     quantize: Annotated[
         str, typer.Option("--quantize", help="none; tflite: dynamic, float16 or int8.")
     ] = "none",
-    checkpoint: Annotated[str, typer.Option("--checkpoint", help="best or last.")] = "best",
+    checkpoint: CheckpointOption = "best",
     output: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--output", "-o", help="Artifact path (default: RUN/export/...)."),
