@@ -54,17 +54,26 @@ training: {{epochs: 2, batch_size: 16, jit_compile: false}}
 def recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not FSDD.is_dir():
         pytest.skip(f"{FSDD} is absent (the shared data folder beside the checkout)")
-    folder = tmp_path_factory.mktemp("fsdd") / "recordings"
-    folder.mkdir()
-    for digit in range(3):
-        for speaker in SPEAKERS:
-            for index in range(10):
-                name = f"{digit}_{speaker}_{index}.wav"
-                (folder / name).symlink_to(FSDD / name)
+    folder = fsdd_subset(tmp_path_factory.mktemp("fsdd") / "recordings", 10)
     # One recording re-written as 24-bit stereo: read the same, mixed to mono.
     audio, rate = soundfile.read(FSDD / "2_george_0.wav", dtype="float32")
     (folder / "2_george_0.wav").unlink()
     soundfile.write(folder / "2_george_0.wav", np.stack([audio, audio], 1), rate, "PCM_24")
+    return folder
+
+
+def fsdd_subset(folder: Path, per_speaker: int, *, copy: bool = False) -> Path:
+    """Digits 0-2 of each of SPEAKERS, their first ``per_speaker`` recordings, linked (or
+    copied, to be spoiled) into ``folder``."""
+    folder.mkdir(parents=True)
+    for digit in range(3):
+        for speaker in SPEAKERS:
+            for index in range(per_speaker):
+                name = f"{digit}_{speaker}_{index}.wav"
+                if copy:
+                    (folder / name).write_bytes((FSDD / name).read_bytes())
+                else:
+                    (folder / name).symlink_to(FSDD / name)
     return folder
 
 

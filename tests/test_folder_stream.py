@@ -248,3 +248,83 @@ def test_streamed_recordings_are_the_in_memory_waveforms(
         assert x.dtype == x_ref.dtype == "float32" and x.shape[1:] == (2000,)
         np.testing.assert_array_equal(x.numpy(), x_ref.numpy())
         np.testing.assert_array_equal(y.numpy(), y_ref.numpy())
+
+
+def test_plain_16_bit_mono_recordings_stream_through_the_graph_decoder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Real recordings only (links), plus one longer than the clip and a LIST chunk: every
+    # split is plain 16-bit mono, so TensorFlow decodes it; the waveforms are the in-memory
+    # ones all the same.
+    from test_audio_folder import FSDD, fsdd_subset
+
+    folder = fsdd_subset(tmp_path / "plain", 6)
+    (folder / "0_george_0.wav").unlink()
+    data = (FSDD / "0_george_0.wav").read_bytes()
+    at = data.index(b"data")
+    body = data[12:at] + b"LIST" + (4).to_bytes(4, "little") + b"INFO" + data[at:]
+    (folder / "0_george_0.wav").write_bytes(
+        b"RIFF" + (4 + len(body)).to_bytes(4, "little") + b"WAVE" + body
+    )
+    loaded = {}
+    for stream in ("false", "true"):
+        config = tmp_path / f"plain-{stream}.yaml"
+        config.write_text(AUDIO.format(path=folder, stream=stream).replace("0.25", "0.5"))
+        loaded[stream] = load_datasets(load_config(config).config)
+    source = loaded["true"].source
+    assert isinstance(source, FileSource)
+    assert all(decoder is not None for decoder in source.graph.values()), source.graph
+    # The Python reader is not called while the streamed batches are read.
+    monkeypatch.setattr(source, "decode", lambda paths: pytest.fail("Python reader used"))
+    mine, _ = loaded["true"].train_dataset(8, seed=5, start_epoch=0, epochs=2)
+    theirs, _ = loaded["false"].train_dataset(8, seed=5, start_epoch=0, epochs=2)
+    for (x, y), (x_ref, y_ref) in zip(mine, theirs, strict=True):
+        np.testing.assert_array_equal(x.numpy(), x_ref.numpy())
+        np.testing.assert_array_equal(y.numpy(), y_ref.numpy())
+    test_mine = loaded["true"].test_dataset(16)
+    test_theirs = loaded["false"].test_dataset(16)
+    for (x, _), (x_ref, _) in zip(test_mine, test_theirs, strict=True):
+        np.testing.assert_array_equal(x.numpy(), x_ref.numpy())
+
+
+def test_a_split_with_another_kind_of_recording_keeps_the_python_reader(
+    recordings: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "mixed.yaml"
+    config.write_text(AUDIO.format(path=recordings, stream="true"))
+    source = load_datasets(load_config(config).config).source
+    assert isinstance(source, FileSource)
+    # 2_george_0.wav is 24-bit stereo: its split is read by libsndfile, the others in the graph.
+    holds = {
+        name: any(p.name == "2_george_0.wav" for p in paths) for name, paths in source.paths.items()
+    }
+    assert {name: source.graph[name] is None for name in source.paths} == holds
+
+
+def test_a_recording_spoiled_while_streaming_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keras
+    from test_audio_folder import fsdd_subset
+
+    folder = fsdd_subset(tmp_path / "copies", 4, copy=True)
+    config = tmp_path / "spoiled.yaml"
+    config.write_text(
+        AUDIO.format(path=folder, stream="true")
+        + "training: {epochs: 2, batch_size: 2, jit_compile: false}\noutput: {plots: false}\n"
+    )
+    spoiled = folder / "1_theo_2.wav"
+
+    class Spoil(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: object = None) -> None:
+            for path in folder.iterdir():  # epoch 2 reads them past its few prefetched batches
+                path.write_bytes(b"not a recording any more")
+
+    with pytest.raises(DataError) as caught:
+        run_experiment(config, runs_dir=tmp_path / "runs", callbacks=[Spoil()])
+    text = caught.value.render()
+    assert "36 recording file(s) changed since they were checked before training" in text
+    assert f"{spoiled}: not a WAV file" in text and "--resume once they are back" in text
+    manifest = json.loads(next((tmp_path / "runs").glob("*/*/run.json")).read_text())
+    assert manifest["status"] == "failed" and str(spoiled) in manifest["error"]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dltrain.config.schema import ExperimentConfig
-from dltrain.errors import DltrainError, TrainingError, first_line
+from dltrain.errors import DataError, DltrainError, TrainingError, first_line
 from dltrain.storage import ResumePoint, RunFolder, atomic_write, utc_now
 from dltrain.storage.manifest import TestCheckpoint
 from dltrain.train.loop import FitOutcome, fit_model
@@ -79,6 +79,11 @@ def train(
     except Exception as exc:
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise  # an expected fault: dltrain.storage.writing says so and keeps the run resumable
+        changed = _changed_files(prepared)
+        if changed is not None:  # a streamed file went bad: say which, as a data error
+            error = DataError(f"{changed}\n(run folder: {run.path}; --resume once they are back)")
+            run.update(status="failed", error=error.render(), finished_at=utc_now().isoformat())
+            raise error from exc
         # Keras/TensorFlow failed mid-training: the run keeps what it wrote and says why.
         message = f"{type(exc).__name__}: {failure_reason(exc)}"
         run.update(status="failed", error=message, finished_at=utc_now().isoformat())
@@ -86,10 +91,26 @@ def train(
     # A distiller's files and results are its student's (its ``save`` writes the student).
     outcome.model = student_of(outcome.model)
     if outcome.status == "completed":
-        _test(outcome, prepared, run)
+        try:
+            _test(outcome, prepared, run)
+        except Exception as exc:
+            changed = _changed_files(prepared)
+            if changed is None:
+                raise
+            error = DataError(f"{changed}\n(the test split; run folder: {run.path})")
+            run.update(status="failed", error=error.render(), finished_at=utc_now().isoformat())
+            raise error from exc
     elif outcome.status == "interrupted":
         atomic_write(run.checkpoints / "last.keras", outcome.model.save)
     return outcome
+
+
+def _changed_files(prepared: Prepared) -> str | None:
+    """For a streamed folder, the files that no longer read (see ``FileSource.changed_files``)."""
+    from dltrain.data.folders.stream import FileSource
+
+    source = prepared.datasets.source
+    return source.changed_files() if isinstance(source, FileSource) else None
 
 
 def _test(outcome: FitOutcome, prepared: Prepared, run: RunFolder) -> None:

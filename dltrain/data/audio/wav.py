@@ -24,6 +24,7 @@ import os
 import struct
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile
@@ -31,7 +32,7 @@ import soundfile
 from dltrain.data.folders.decoded import BadFile, Decoded, decode_files, file_problem
 from dltrain.errors import first_line
 
-__all__ = ["WAV_FORMATS", "BadRecording", "read_wave", "read_waves"]
+__all__ = ["WAV_FORMATS", "BadRecording", "plain_mono_pcm16", "read_wave", "read_waves"]
 
 WAV_FORMATS = ("WAV", "WAVEX", "RF64")
 _FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
@@ -163,36 +164,13 @@ def _plain_pcm16(path: Path, sample_rate: int, row: np.ndarray) -> dict[str, str
     mean.
     """
     with path.open("rb") as file:
-        head = file.read(_HEAD)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        layout = _pcm16_layout(file, sample_rate)
+        if layout is None:
             return None
-        offset, fmt = 12, None
-        while offset + 8 <= len(head):
-            chunk_id = head[offset : offset + 4]
-            (chunk_size,) = struct.unpack_from("<I", head, offset + 4)
-            if chunk_id == b"fmt ":
-                if chunk_size < 16 or offset + 24 > len(head):
-                    return None
-                fmt = struct.unpack_from("<HHIIHH", head, offset + 8)
-            elif chunk_id == b"data":
-                break
-            offset += 8 + chunk_size + (chunk_size & 1)
-        else:
-            return None
-        if fmt is None:
-            return None
-        tag, channels, rate, _, block_align, bits = fmt
-        if tag != 1 or bits != 16 or channels < 1 or block_align != 2 * channels:
-            return None
-        available = os.fstat(file.fileno()).st_size - offset - 8
-        if rate != sample_rate or chunk_size in _PLACEHOLDER_SIZES or chunk_size > available:
-            return None  # libsndfile's path names the rate, or judges the size
-        frames = chunk_size // block_align
+        data_at, channels, frames, _ = layout
         take = min(frames, len(row))
-        if take == 0:
-            return None
-        file.seek(offset + 8)
-        data = np.frombuffer(file.read(take * block_align), dtype="<i2")
+        file.seek(data_at)
+        data = np.frombuffer(file.read(take * 2 * channels), dtype="<i2")
     if data.size != take * channels:
         return None
     block = data.reshape(take, channels).astype(np.float32) * np.float32(1 / 32768)
@@ -202,11 +180,62 @@ def _plain_pcm16(path: Path, sample_rate: int, row: np.ndarray) -> dict[str, str
         row[:take] = block.mean(axis=1, dtype=np.float32)
     row[take:] = 0.0
     return {
-        "sample_rate": str(rate),
+        "sample_rate": str(sample_rate),
         "channels": str(channels),
         "subtype": "PCM_16",
         "length": _length(frames, len(row)),
     }
+
+
+def plain_mono_pcm16(paths: Sequence[Path], sample_rate: int) -> bool:
+    """Whether every file is a mono 16-bit PCM WAV at ``sample_rate`` in the plainest layout
+    (``fmt `` of 16 bytes first, its ``data`` chunk whole), which TensorFlow's
+    ``tf.audio.decode_wav`` decodes to the values :func:`read_waves` gives. Reads headers
+    only; False for an unreadable file (the check pass names it)."""
+    for path in paths:
+        try:
+            with path.open("rb") as file:
+                layout = _pcm16_layout(file, sample_rate)
+        except OSError:
+            return False
+        if layout is None or layout[1] != 1 or not layout[3]:
+            return False
+    return True
+
+
+def _pcm16_layout(file: BinaryIO, sample_rate: int) -> tuple[int, int, int, bool] | None:
+    """``(data offset, channels, frames, plainest)`` of a RIFF WAV of 16-bit PCM (format tag 1)
+    at ``sample_rate`` with a whole, non-empty ``data`` chunk; None for anything else.
+    ``plainest``: its ``fmt `` chunk of 16 bytes comes first."""
+    head = file.read(_HEAD)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    offset, fmt, fmt_first = 12, None, False
+    while offset + 8 <= len(head):
+        chunk_id = head[offset : offset + 4]
+        (chunk_size,) = struct.unpack_from("<I", head, offset + 4)
+        if chunk_id == b"fmt ":
+            if chunk_size < 16 or offset + 24 > len(head):
+                return None
+            fmt = struct.unpack_from("<HHIIHH", head, offset + 8)
+            fmt_first = offset == 12 and chunk_size == 16
+        elif chunk_id == b"data":
+            break
+        offset += 8 + chunk_size + (chunk_size & 1)
+    else:
+        return None
+    if fmt is None:
+        return None
+    tag, channels, rate, _, block_align, bits = fmt
+    if tag != 1 or bits != 16 or channels < 1 or block_align != 2 * channels:
+        return None
+    available = os.fstat(file.fileno()).st_size - offset - 8
+    if rate != sample_rate or chunk_size in _PLACEHOLDER_SIZES or chunk_size > available:
+        return None  # libsndfile's path names the rate, or judges the size
+    frames = chunk_size // block_align
+    if frames == 0:
+        return None
+    return offset + 8, channels, frames, fmt_first
 
 
 def _length(frames: int, samples: int) -> str:

@@ -25,7 +25,7 @@ from dltrain.config.schema import AudioFolderData, ExperimentConfig, FolderData,
 from dltrain.data.fingerprint import class_counts
 from dltrain.data.folders.decoded import Decoded, bad_files_message
 from dltrain.data.folders.layout import Entry, plan_folder
-from dltrain.data.folders.stream import FileSource, check_files, streams
+from dltrain.data.folders.stream import FileSource, GraphDecode, check_files, streams
 from dltrain.data.pipeline import ArraySource, Datasets, resolve_batch
 from dltrain.data.spec import DataSpec, InputInfo, TargetInfo
 from dltrain.errors import DataError
@@ -62,6 +62,9 @@ class FolderKind:
     input: InputInfo
     """The raw model input (uint8 pixels, or a float32 waveform)."""
     decode: Callable[[Sequence[Path]], Decoded]
+    graph: Callable[[Sequence[Path]], GraphDecode | None] | None = None
+    """Streaming: a decoder inside the ``tf.data`` graph for a split whose files allow it (the
+    same values as ``decode``), or None; see :class:`~dltrain.data.folders.stream.FileSource`."""
 
 
 def folder_kind(data: FolderData) -> FolderKind:
@@ -90,8 +93,17 @@ def folder_kind(data: FolderData) -> FolderKind:
     def waves(paths: Sequence[Path]) -> Decoded:
         return read_waves(paths, data.sample_rate, samples)
 
+    def in_graph(paths: Sequence[Path]) -> GraphDecode | None:
+        from dltrain.data.audio.wav import plain_mono_pcm16
+
+        if not plain_mono_pcm16(paths, data.sample_rate):
+            return None
+        from dltrain.data.audio.wav_graph import decode_wav_batch
+
+        return lambda files: decode_wav_batch(files, samples)
+
     return FolderKind(
-        "recording", AUDIO_EXTENSIONS, InputInfo("audio", (samples,), "float32"), waves
+        "recording", AUDIO_EXTENSIONS, InputInfo("audio", (samples,), "float32"), waves, in_graph
     )
 
 
@@ -184,6 +196,10 @@ def load_folder(config: ExperimentConfig, test_path: Path | None) -> Datasets:
             paths={name: [e.path for e in entries] for name, entries in splits.items()},
             plain={name: [lab] for name, lab in labels.items()},
             decode=kind.decode,
+            graph={
+                name: kind.graph([e.path for e in entries]) if kind.graph else None
+                for name, entries in splits.items()
+            },
             input=kind.input,
             what=kind.what,
             one_hot=len(classes) if data.one_hot else None,

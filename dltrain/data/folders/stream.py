@@ -19,7 +19,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +34,12 @@ from dltrain.errors import DataError
 if TYPE_CHECKING:
     import tensorflow as tf
 
+GraphDecode = Callable[[Any], Any]
+"""A decoder inside the ``tf.data`` graph: a string tensor of file paths -> a batch tensor."""
+
 __all__ = [
     "CHECK_BYTES",
+    "GraphDecode",
     "PARALLEL_BATCHES",
     "PREFETCH",
     "FileSource",
@@ -115,6 +119,31 @@ class FileSource:
     what: str
     """``image`` or ``recording``, for the message when a file goes bad while training."""
     one_hot: int | None = None
+    graph: dict[str, GraphDecode | None] = field(default_factory=dict)
+    """Per split, a decoder inside the ``tf.data`` graph (string tensor of paths -> batch),
+    used instead of ``decode`` where given: plain 16-bit mono WAV files, decoded by TensorFlow
+    to the same values in its own threads (:mod:`dltrain.data.audio.wav_graph`)."""
+
+    def changed_files(self) -> str | None:
+        """What became of files that no longer read, every split checked again with the
+        Python reader (which names each file and why), or None when all still do.
+
+        Training calls it when the pipeline failed: a file replaced or cut while a streamed
+        run trains fails inside ``tf.data`` (in TensorFlow's WAV decoder, or in a
+        ``numpy_function``) with a message that names no file.
+        """
+        bad = [
+            item
+            for paths in self.paths.values()
+            for item in check_files(self.decode, self.input, paths).bad
+        ]
+        if not bad:
+            return None
+        lines = "".join(f"\n  {path}: {reason}" for path, reason in bad)
+        return (
+            f"{len(bad)} {self.what} file(s) changed since they were checked before training "
+            f"and cannot be read now:{lines}"
+        )
 
     def size(self, split: str) -> int:
         """Examples in ``split`` (0 when absent)."""
@@ -132,6 +161,8 @@ class FileSource:
         decode, what, depth = self.decode, self.what, self.one_hot
         dtype = tf.as_dtype(self.input.dtype)
         shape = (None, *self.input.shape)
+        in_graph = self.graph.get(split)
+        names = tf.constant([str(path) for path in paths]) if in_graph is not None else None
 
         def read(index: np.ndarray) -> np.ndarray:
             result = decode([paths[int(i)] for i in index])
@@ -144,7 +175,10 @@ class FileSource:
             return result.array
 
         def load(index: Any) -> tuple[Any, Any]:
-            x = tf.ensure_shape(tf.numpy_function(read, [index], dtype), shape)
+            if in_graph is not None:
+                x = tf.ensure_shape(in_graph(tf.gather(names, index)), shape)
+            else:
+                x = tf.ensure_shape(tf.numpy_function(read, [index], dtype), shape)
             y = tf.gather(labels, index)
             if depth is not None:
                 y = tf.one_hot(y, depth, dtype=tf.float32)
