@@ -328,3 +328,68 @@ def test_a_recording_spoiled_while_streaming_is_named(
     assert f"{spoiled}: not a WAV file" in text and "--resume once they are back" in text
     manifest = json.loads(next((tmp_path / "runs").glob("*/*/run.json")).read_text())
     assert manifest["status"] == "failed" and str(spoiled) in manifest["error"]
+
+
+def _plain_pngs(folder: Path, mode: str, size: int = 12) -> Path:
+    """train/ and test/ folders of 3 classes of random ``mode`` PNGs of ``size`` (some
+    interlaced, some with a text chunk), none needing a conversion."""
+    from PIL import Image, PngImagePlugin
+
+    rng = np.random.default_rng(2)
+    channels = 3 if mode == "RGB" else 1
+    for split, count in (("train", 12), ("test", 4)):
+        for label in range(3):
+            target = folder / split / f"c{label}"
+            target.mkdir(parents=True)
+            for index in range(count):
+                pixels = rng.integers(0, 256, (size, size, channels), dtype=np.uint8)
+                image = Image.fromarray(pixels[..., 0] if channels == 1 else pixels, mode)
+                info = PngImagePlugin.PngInfo()
+                info.add_text("note", "dltrain")
+                image.save(target / f"{index}.png", pnginfo=info, interlace=index % 2)
+    return folder
+
+
+@pytest.mark.parametrize(("mode", "color_mode"), [("L", "grayscale"), ("RGB", "rgb")])
+def test_plain_pngs_stream_through_the_graph_decoder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, color_mode: str
+) -> None:
+    folder = _plain_pngs(tmp_path / "pngs", mode)
+    loaded = {}
+    for stream in ("false", "true"):
+        config = _config(tmp_path, folder, stream)
+        config.write_text(config.read_text().replace("grayscale", color_mode))
+        loaded[stream] = load_datasets(load_config(config).config)
+    source = loaded["true"].source
+    assert isinstance(source, FileSource)
+    assert source.graph and all(d is not None for d in source.graph.values()), source.graph
+    monkeypatch.setattr(source, "decode", lambda paths: pytest.fail("Pillow used"))
+    mine, _ = loaded["true"].train_dataset(8, seed=5, start_epoch=0, epochs=2)
+    theirs, _ = loaded["false"].train_dataset(8, seed=5, start_epoch=0, epochs=2)
+    for (x, y), (x_ref, y_ref) in zip(mine, theirs, strict=True):
+        assert x.dtype == x_ref.dtype == "uint8"
+        np.testing.assert_array_equal(x.numpy(), x_ref.numpy())
+        np.testing.assert_array_equal(y.numpy(), y_ref.numpy())
+    for (x, _), (x_ref, _) in zip(
+        loaded["true"].test_dataset(5), loaded["false"].test_dataset(5), strict=True
+    ):
+        np.testing.assert_array_equal(x.numpy(), x_ref.numpy())
+
+
+def test_pngs_that_need_pillow_keep_it(tmp_path: Path) -> None:
+    from PIL import Image
+
+    folder = _plain_pngs(tmp_path / "pngs", "L")
+    # Another size (resized), an RGB file read as grayscale (luma), and transparency.
+    odd = [folder / "test" / "c0" / "0.png", folder / "test" / "c1" / "0.png"]
+    odd.append(folder / "train" / "c2" / "0.png")
+    Image.new("L", (20, 12)).save(odd[0])
+    Image.new("RGB", (12, 12), (9, 90, 200)).save(odd[1])
+    Image.new("L", (12, 12)).save(odd[2], transparency=0)
+    source = _datasets(tmp_path, folder, "true").source
+    assert isinstance(source, FileSource)
+    # A split holding one of them is read by Pillow; the other split (train/ is cut into
+    # train and validation) still streams through the graph.
+    holds = {name: any(p in odd for p in paths) for name, paths in source.paths.items()}
+    assert holds["test"] and sum(holds.values()) == 2
+    assert {name: source.graph[name] is None for name in source.paths} == holds

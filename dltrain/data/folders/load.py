@@ -79,11 +79,21 @@ def folder_kind(data: FolderData) -> FolderKind:
         def images(paths: Sequence[Path]) -> Decoded:
             return decode_images(paths, size, data.color_mode, data.resize)
 
+        def images_in_graph(paths: Sequence[Path]) -> GraphDecode | None:
+            from dltrain.data.images.png import plain_png
+
+            if not plain_png(paths, size, data.color_mode):
+                return None
+            from dltrain.data.images.png_graph import decode_png_batch
+
+            return lambda files: decode_png_batch(files, size, channels)
+
         return FolderKind(
             "image",
             IMAGE_EXTENSIONS,
             InputInfo("image", (height, width, channels), "uint8"),
             images,
+            images_in_graph,
         )
     assert isinstance(data, AudioFolderData)
     from dltrain.data.audio.wav import read_waves

@@ -121,8 +121,9 @@ class FileSource:
     one_hot: int | None = None
     graph: dict[str, GraphDecode | None] = field(default_factory=dict)
     """Per split, a decoder inside the ``tf.data`` graph (string tensor of paths -> batch),
-    used instead of ``decode`` where given: plain 16-bit mono WAV files, decoded by TensorFlow
-    to the same values in its own threads (:mod:`dltrain.data.audio.wav_graph`)."""
+    used instead of ``decode`` where given: splits of plain 16-bit mono WAV files or of PNGs
+    that need no conversion, decoded by TensorFlow to the same values in its own threads
+    (:mod:`dltrain.data.audio.wav_graph`, :mod:`dltrain.data.images.png_graph`)."""
 
     def changed_files(self) -> str | None:
         """What became of files that no longer read, every split checked again with the
