@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["EXPORT_NOISE", "killed_after_epoch_one", "run_probe"]
+__all__ = ["EXPORT_NOISE", "killed_after_epoch_one", "run_each", "run_probe"]
 
 EXPORT_NOISE = [
     # tf2onnx and TensorFlow's converter use deprecated NumPy/TF names; the noise is theirs.
@@ -20,19 +21,32 @@ EXPORT_NOISE = [
 ]
 """The warnings the export tests let through (``pytestmark = [..., *EXPORT_NOISE]``)."""
 
-PROBE = """
+_MAIN = """
+import json
 import sys
 from dltrain.cli import main
-sys.argv = ["dltrain", *sys.argv[1:]]
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-else:
-    code = 0
-heavy = sorted(m for m in ("tensorflow", "keras", "matplotlib") if m in sys.modules)
-sys.stderr.write("\\nHEAVY=" + ",".join(heavy) + "\\n")
+
+
+def run(args):
+    sys.argv = ["dltrain", *args]
+    try:
+        main()
+    except SystemExit as exc:
+        return exc.code
+    return 0
+
+
+def heavy():
+    return sorted(m for m in ("tensorflow", "keras", "matplotlib") if m in sys.modules)
+"""
+PROBE = _MAIN + """
+code = run(sys.argv[1:])
+sys.stderr.write("\\nHEAVY=" + ",".join(heavy()) + "\\n")
 sys.exit(code)
+"""
+EACH = _MAIN + """
+seen = [[args, run(args), heavy()] for args in json.loads(sys.argv[1])]
+sys.stderr.write("\\nSEEN=" + json.dumps(seen) + "\\n")
 """
 
 
@@ -40,6 +54,21 @@ def run_probe(*args: str, cwd: Path | None = None) -> subprocess.CompletedProces
     return subprocess.run(
         [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=cwd, timeout=120
     )
+
+
+def run_each(commands: list[list[str]]) -> list[list[object]]:
+    """The commands run in turn by one interpreter: ``[args, exit code, heavy modules loaded
+    so far]`` each. Imports only accumulate, so the first command that imported a heavy
+    module is the first whose list is not empty."""
+    proc = subprocess.run(
+        [sys.executable, "-c", EACH, json.dumps(commands)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "SEEN=" in proc.stderr, proc.stderr
+    seen: list[list[object]] = json.loads(proc.stderr.rsplit("SEEN=", 1)[1])
+    return seen
 
 
 def killed_after_epoch_one(config: Path, runs: Path, name: str, timeout: float = 180) -> Path:

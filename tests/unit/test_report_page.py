@@ -182,7 +182,7 @@ def test_a_run_page_holds_the_runs_values_and_links_only_its_files(tmp_path: Pat
     assert cells(text, "test-metrics") == [["accuracy", "0.8125"], ["loss", "0.4321"]]
     assert "checkpoints/best.keras, epoch 2 (val_loss 0.5)" in text
     assert "dltrain run hand.yaml --set training.epochs=3" in text  # the command to reproduce
-    assert "best (val_loss, epoch 2)" in text and "early stop (epoch 3)" in text
+    assert "test checkpoint (epoch 2)" in text and "early stop (epoch 3)" in text
     assert text.count("<svg") >= 3  # loss, accuracy, the learning rate, the confusion matrix
     # The per-class table from the confusion counts (rows true, columns predicted).
     assert cells(text, "per-class-confusion_matrix") == [
@@ -569,3 +569,14 @@ def test_the_evaluation_report_shows_when_its_files_exist(tmp_path: Path) -> Non
     assert "<dt>R²</dt><dd>0.91</dd>" in text and "<dt>RMSE</dt><dd>2.25</dd>" in text
     assert cells(text, "residuals-by-feature")[0][:3] == ["x", "50", "1"]
     assert "ROC and precision-recall curves: none" not in text  # no binary target
+
+
+def test_an_older_run_without_test_checkpoint_marks_its_best_epoch(tmp_path: Path) -> None:
+    # Runs from before run.json recorded test_checkpoint were tested with best.keras.
+    run = make_run(tmp_path)
+    manifest = json.loads((run / "run.json").read_text())
+    del manifest["test_checkpoint"]
+    manifest["stopped_early"] = False
+    (run / "run.json").write_text(json.dumps(manifest))
+    text = write_report_page([run]).path.read_text()
+    assert "<text>test checkpoint (epoch 2)</text>" in text and "early stop" not in text

@@ -1,7 +1,8 @@
 """The report pages' figures, drawn from the folder's numbers and returned as inline SVG.
 
-The run's own PNGs stay in ``plots/``; the page redraws its curves so they can mark the best
-and the early-stopping epochs, stay sharp at any zoom, and cost a few kilobytes each.
+The run's own PNGs stay in ``plots/``; the page redraws its curves so they stay sharp at any
+zoom and cost a few kilobytes each, with the same epochs marked (the tested checkpoint's and
+the early stop).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from dltrain.report.html.figures import curve_figure, heatmap_figure, xy_figure
 from dltrain.report.html.run_data import RunData, to_float
 from dltrain.report.html.run_evaluation import evaluation_section, redrawn
 from dltrain.report.listing import metric_curve
-from dltrain.report.plots import spans_orders
+from dltrain.report.plots import epoch_marks, spans_orders
 
 __all__ = [
     "curves_section",
@@ -35,8 +35,9 @@ _NOT_CURVES = frozenset({"epoch", "learning_rate", "lr", "epoch_time_s"})
 
 
 def curves_section(run: RunData) -> str:
-    """Training and validation curves per metric, the best and early-stopping epochs marked,
-    the learning rate, and the per-epoch table."""
+    """Training and validation curves per metric, the tested checkpoint's and the
+    early-stopping epochs marked (as the run's own plots mark them), the learning rate, and
+    the per-epoch table."""
     rows = run.metrics
     if not rows:
         return missing("No metrics.csv: the run ended before its first epoch, or the file is lost.")
@@ -44,11 +45,12 @@ def curves_section(run: RunData) -> str:
     names = [c for c in columns if c not in _NOT_CURVES]
     bases = list(dict.fromkeys(c[4:] if c.startswith("val_") else c for c in names))
     m = run.manifest
-    marks: list[tuple[float, str]] = []
-    if m.best is not None:
-        marks.append((float(m.best.epoch), f"best ({m.best.monitor}, epoch {m.best.epoch})"))
-    if m.stopped_early and m.epochs_completed:
-        marks.append((float(m.epochs_completed), f"early stop (epoch {m.epochs_completed})"))
+    # The checkpoint the test metrics come from: run.json's test_checkpoint; runs from before
+    # it was recorded were tested with best.keras.
+    tested = m.test_checkpoint.epoch if m.test_checkpoint is not None else None
+    if tested is None and m.best is not None:
+        tested = m.best.epoch
+    marks = epoch_marks(tested, m.epochs_completed if m.stopped_early else None)
     figures: list[str] = []
     for base in bases:
         series = {
