@@ -165,9 +165,10 @@ def decide_precision(config: ExperimentConfig, device: Device | None = None) -> 
     )
 
 
-def resolved_policy(config: ExperimentConfig) -> str:
-    """The Keras policy name the config's runs use on this machine."""
-    return decide_precision(config).policy
+def resolved_policy(config: ExperimentConfig, record: Any = None) -> str:
+    """The Keras policy name for ``config``'s runs: a saved run's recorded one (``record``,
+    its ``run.json`` ``precision``), else what this machine would choose."""
+    return recorded_policy(record) or decide_precision(config).policy
 
 
 def recorded_policy(record: Any) -> str | None:

@@ -123,7 +123,7 @@ def attack_target(
     from dltrain.train.environment import configure_environment
 
     cfg = saved.loaded.config
-    configure_environment(cfg.seed, False, resolved_policy(cfg))
+    configure_environment(cfg.seed, False, resolved_policy(cfg, saved.run.manifest.precision))
     datasets = load_datasets(cfg)
     blockers = attack_blockers(datasets.spec)
     if blockers:

@@ -156,7 +156,7 @@ def evaluate_target(
     from dltrain.train.environment import configure_environment
 
     cfg = saved.loaded.config
-    configure_environment(cfg.seed, False, resolved_policy(cfg))
+    configure_environment(cfg.seed, False, resolved_policy(cfg, saved.run.manifest.precision))
     datasets = load_datasets(cfg, test_path=data.resolve() if data else None)
     model = load_model_file(saved.checkpoint)
     dataset = split_dataset(datasets, split, cfg.seed, saved.run.path)

@@ -114,7 +114,7 @@ def explain_target(
     from dltrain.model import load_model_file
     from dltrain.train.environment import configure_environment
 
-    configure_environment(cfg.seed, False, resolved_policy(cfg))
+    configure_environment(cfg.seed, False, resolved_policy(cfg, saved.run.manifest.precision))
     model = load_model_file(saved.checkpoint)
     has_conv = last_conv_layer(model) is not None if kind.images else None
     if method is None:

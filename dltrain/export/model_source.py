@@ -117,7 +117,7 @@ def load_source(
     from dltrain.data.pipeline import ArraySource
     from dltrain.train.environment import configure_environment
 
-    configure_environment(config.seed, False, resolved_policy(config))
+    configure_environment(config.seed, False, resolved_policy(config, saved.run.manifest.precision))
     datasets = load_datasets(config)
     arrays = datasets.source
     if not isinstance(arrays, ArraySource):

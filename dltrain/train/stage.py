@@ -79,11 +79,7 @@ def train(
     except Exception as exc:
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise  # an expected fault: dltrain.storage.writing says so and keeps the run resumable
-        changed = _changed_files(prepared)
-        if changed is not None:  # a streamed file went bad: say which, as a data error
-            error = DataError(f"{changed}\n(run folder: {run.path}; --resume once they are back)")
-            run.update(status="failed", error=error.render(), finished_at=utc_now().isoformat())
-            raise error from exc
+        _raise_if_files_changed(prepared, run, exc, "--resume once they are back")
         # Keras/TensorFlow failed mid-training: the run keeps what it wrote and says why.
         message = f"{type(exc).__name__}: {failure_reason(exc)}"
         run.update(status="failed", error=message, finished_at=utc_now().isoformat())
@@ -93,24 +89,35 @@ def train(
     if outcome.status == "completed":
         try:
             _test(outcome, prepared, run)
+        except DltrainError:
+            raise
         except Exception as exc:
-            changed = _changed_files(prepared)
-            if changed is None:
-                raise
-            error = DataError(f"{changed}\n(the test split; run folder: {run.path})")
-            run.update(status="failed", error=error.render(), finished_at=utc_now().isoformat())
-            raise error from exc
+            _raise_if_files_changed(prepared, run, exc, "the test split")
+            raise
     elif outcome.status == "interrupted":
         atomic_write(run.checkpoints / "last.keras", outcome.model.save)
     return outcome
 
 
-def _changed_files(prepared: Prepared) -> str | None:
-    """For a streamed folder, the files that no longer read (see ``FileSource.changed_files``)."""
+def _raise_if_files_changed(
+    prepared: Prepared, run: RunFolder, exc: BaseException, note: str
+) -> None:
+    """When the pipeline failed on a streamed folder, raise a :class:`DataError` naming the
+    files that no longer read (``FileSource.changed_files``), and record it in ``run.json``;
+    return when the data is not streamed or every file still reads.
+
+    Raises:
+        DataError: files changed since the check before training (``note`` ends the message).
+    """
     from dltrain.data.folders.stream import FileSource
 
     source = prepared.datasets.source
-    return source.changed_files() if isinstance(source, FileSource) else None
+    changed = source.changed_files() if isinstance(source, FileSource) else None
+    if changed is None:
+        return
+    error = DataError(f"{changed}\n(run folder: {run.path}; {note})")
+    run.update(status="failed", error=error.render(), finished_at=utc_now().isoformat())
+    raise error from exc
 
 
 def _test(outcome: FitOutcome, prepared: Prepared, run: RunFolder) -> None:

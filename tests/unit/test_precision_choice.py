@@ -17,6 +17,7 @@ from dltrain.config.precision import (
     cpu_flags,
     decide_precision,
     recorded_policy,
+    resolved_policy,
 )
 from dltrain.config.schema import ExperimentConfig
 from dltrain.storage.manifest import PrecisionRecord
@@ -120,3 +121,11 @@ def test_recorded_policy_reads_records_and_older_strings() -> None:
     assert recorded_policy(record) == "mixed_bfloat16"
     assert recorded_policy("float32") == "float32"  # run.json before precision: auto
     assert recorded_policy(None) is None and recorded_policy("auto") is None
+
+
+def test_a_saved_runs_recorded_policy_wins_over_this_machines_choice() -> None:
+    # eval, explain, attack and export configure what the run trained with.
+    record = PrecisionRecord(setting="auto", policy="mixed_bfloat16", reason="auto: ...")
+    assert resolved_policy(config(MLP), record) == "mixed_bfloat16"
+    assert resolved_policy(config(MLP), "float32") == "float32"
+    assert resolved_policy(config(MLP)) == "float32"  # none recorded: decided here
