@@ -16,6 +16,7 @@ from dltrain.data.csv.columns import parse_floats, parse_strings, parse_text
 from dltrain.data.csv.reader import CsvFormat, detect_format, read_all
 from dltrain.data.memory import aligned_empty
 from dltrain.data.mnist import image_source, load_image_file
+from dltrain.data.pipeline import array_batches, plain_function
 from dltrain.data.spec import DataSpec
 from dltrain.errors import DataError
 from dltrain.utils.keys import did_you_mean
@@ -122,7 +123,10 @@ def _images(data: MnistData, path: Path, batch: int) -> PredictionInputs:
         images = images[..., np.newaxis]
     scale = 1.0 / 255.0 if data.scale else 1.0
     ds = tf.data.Dataset.from_tensor_slices(images).batch(batch)
-    ds = ds.map(lambda x: tf.cast(x, tf.float32) * scale, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(
+        plain_function(lambda x: tf.cast(x, tf.float32) * scale),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
     notes = [f"{path}: {image_source(path)}, {len(images)} images"]
     return PredictionInputs(
         ds.prefetch(tf.data.AUTOTUNE),
@@ -133,8 +137,6 @@ def _images(data: MnistData, path: Path, batch: int) -> PredictionInputs:
 
 
 def _csv(data: Any, spec: DataSpec, path: Path, batch: int) -> PredictionInputs:
-    from dltrain.data.pipeline import array_batches
-
     # Plugin dataset kinds predict from a CSV of their named columns, its layout detected.
     csv_data = data if isinstance(data, CsvData) else None
     fmt = detect_format(

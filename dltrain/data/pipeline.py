@@ -10,8 +10,9 @@ TensorFlow is imported inside the methods, so importing this module stays cheap.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast
 
 import numpy as np
 
@@ -29,11 +30,13 @@ __all__ = [
     "Datasets",
     "evaluation_batch_size",
     "evaluation_indices",
+    "plain_function",
     "resolve_batch",
     "train_indices",
 ]
 
 BatchSize = int | Literal["full"]
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def resolve_batch(batch_size: BatchSize, n: int) -> int:
@@ -59,6 +62,18 @@ def evaluation_batch_size(batch_size: int, train_size: int, split_size: int | No
         return size
     divisors = [d for d in range(size, size // 2 - 1, -1) if split_size % d == 0]
     return divisors[0] if divisors else size
+
+
+def plain_function(fn: _F) -> _F:
+    """``fn`` for ``tf.data`` to trace as the Python it is, without AutoGraph's conversion.
+
+    The pipelines' functions branch and loop on Python values only, so the conversion
+    (parsing and rewriting their source, and that of what they call) changes nothing but
+    costs about 0.1 s per function, before a run's first step (docs/benchmarks.md).
+    """
+    import tensorflow as tf
+
+    return cast(_F, tf.autograph.experimental.do_not_convert(fn))
 
 
 class Source(Protocol):
@@ -121,13 +136,13 @@ class ArraySource:
         single_x = len(xs) == 1
         depths = self.one_hot or [None] * len(ys)
         scale = self.scale
-        cast = self.cast_uint8
+        cast_uint8 = self.cast_uint8
 
         def gather(index: Any) -> tuple[Any, Any]:
             x = {}
             for name, tensor in xs.items():
                 part = tf.gather(tensor, index)
-                if cast and part.dtype == tf.uint8:
+                if cast_uint8 and part.dtype == tf.uint8:
                     part = tf.cast(part, tf.float32)
                     if scale != 1.0:
                         part = part * scale
@@ -143,7 +158,7 @@ class ArraySource:
                 y[0] if len(y) == 1 else tuple(y),
             )
 
-        return gather
+        return plain_function(gather)
 
     def train(
         self, batch: int, seed: int, start_epoch: int, epochs: int, shuffle: bool
@@ -193,7 +208,7 @@ def train_indices(
         return batches
 
     steps = math.ceil(n / batch)
-    ds = tf.data.Dataset.range(start_epoch, epochs).flat_map(epoch_batches)
+    ds = tf.data.Dataset.range(start_epoch, epochs).flat_map(plain_function(epoch_batches))
     return ds.apply(tf.data.experimental.assert_cardinality(max(epochs - start_epoch, 0) * steps))
 
 
@@ -202,7 +217,7 @@ def evaluation_indices(n: int, batch: int) -> tf.data.Dataset:
     import tensorflow as tf
 
     starts = tf.data.Dataset.range(0, n, batch)
-    return starts.map(lambda start: tf.range(start, tf.minimum(start + batch, n)))
+    return starts.map(plain_function(lambda start: tf.range(start, tf.minimum(start + batch, n))))
 
 
 def array_batches(x: Any, n: int, batch: int) -> tf.data.Dataset:
@@ -217,7 +232,9 @@ def array_batches(x: Any, n: int, batch: int) -> tf.data.Dataset:
     def rows(start: Any) -> Any:
         return tf.nest.map_structure(lambda t: t[start : start + batch], tensors)
 
-    ds = tf.data.Dataset.range(0, n, batch).map(rows, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = tf.data.Dataset.range(0, n, batch).map(
+        plain_function(rows), num_parallel_calls=tf.data.AUTOTUNE
+    )
     return _without_rewrites(ds.prefetch(tf.data.AUTOTUNE))
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from dltrain.data.pipeline import plain_function
 from dltrain.data.spec import TargetInfo
 from dltrain.storage.manifest import CalibrationRecord, TargetEvaluation, ThresholdRecord
 
@@ -35,7 +36,7 @@ class ValidationScores:
 
 def predict_outputs(model: Any, dataset: Any) -> list[np.ndarray]:
     """A Keras model's outputs over a ``(x, y)`` dataset's inputs, one array per output."""
-    predictions = model.predict(dataset.map(lambda x, y: x), verbose=0)
+    predictions = model.predict(dataset.map(plain_function(lambda x, y: x)), verbose=0)
     outputs = predictions if isinstance(predictions, list | tuple) else [predictions]
     return [np.asarray(output) for output in outputs]
 

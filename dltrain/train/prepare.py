@@ -101,9 +101,7 @@ def prepare(
         ConfigError, DataError, CheckpointError: located in the config where they can be.
     """
     from dltrain.config.precision import PrecisionChoice, decide_precision
-    from dltrain.data import load_datasets
-    from dltrain.model import build_model, compile_model, load_model_file
-    from dltrain.model.jit import apply_jit, decide_jit
+    from dltrain.data.ahead import loading_ahead
 
     cfg = loaded.config
     multi_worker = cfg.distribute.strategy == "multi_worker_mirrored"
@@ -123,14 +121,22 @@ def prepare(
                     )
                 ]
             )
-    # The strategy comes first: a multi-worker strategy must exist before other TF work.
-    strategy = make_strategy(cfg.distribute.strategy, cfg.distribute.device, cfg.distribute.devices)
-    if recorded_policy is None:
-        precision = decide_precision(cfg)
-    else:
-        precision = PrecisionChoice(cfg.precision, recorded_policy, "resumed: the run's policy")
-    configure_environment(cfg.seed, cfg.deterministic, precision.policy)
-    datasets = load_datasets(cfg, source=loaded.source)
+    # The data is read while TensorFlow is imported (make_strategy imports it): nothing
+    # above may import TensorFlow or Keras.
+    with loading_ahead(cfg, source=loaded.source) as loaded_data:
+        # The strategy comes first: a multi-worker strategy must exist before other TF work.
+        strategy = make_strategy(
+            cfg.distribute.strategy, cfg.distribute.device, cfg.distribute.devices
+        )
+        if recorded_policy is None:
+            precision = decide_precision(cfg)
+        else:
+            precision = PrecisionChoice(cfg.precision, recorded_policy, "resumed: the run's policy")
+        configure_environment(cfg.seed, cfg.deterministic, precision.policy)
+        datasets = loaded_data()
+    from dltrain.model import build_model, compile_model, load_model_file
+    from dltrain.model.jit import apply_jit, decide_jit
+
     with strategy.scope(), loaded.located():
         if model_path is not None:
             model = load_model_file(model_path)

@@ -27,7 +27,7 @@ import numpy as np
 
 from dltrain.config.schema import FolderData
 from dltrain.data.folders.decoded import Decoded
-from dltrain.data.pipeline import evaluation_indices, train_indices
+from dltrain.data.pipeline import evaluation_indices, plain_function, train_indices
 from dltrain.data.spec import InputInfo
 from dltrain.errors import DataError
 
@@ -185,7 +185,7 @@ class FileSource:
                 y = tf.one_hot(y, depth, dtype=tf.float32)
             return x, y
 
-        return load
+        return plain_function(load)
 
     def _decoded(self, indices: tf.data.Dataset, split: str) -> tf.data.Dataset:
         # Ordered (deterministic) map: batches leave in the order their indices came.

@@ -1,0 +1,58 @@
+"""``loading_ahead``: the data is read while TensorFlow is imported.
+
+``import tensorflow, keras`` takes 5-9 s on a CPU machine with one core busy in Python, and
+nothing of a run can use TensorFlow before it ends. The built-in loaders need neither
+(NumPy, pyarrow, Pillow, libsndfile) and spend much of their time outside the interpreter
+lock: gunzip, pyarrow's parse, NumPy's copies, SHA-256. So the run's stages start the data
+load in a thread before their first TensorFlow import and take its result after it: the
+load overlaps the import instead of following it (docs/benchmarks.md, "Time to first step"
+and "CSV ingest").
+
+The thread runs :func:`~dltrain.data.load_datasets` itself, so the arrays, the errors and
+their messages are the ones a load after the import gives; loading draws from no global
+random state (:mod:`dltrain.data.sharing`), so starting it earlier changes no result. A
+plugin's ``data.kind`` is loaded in place (its loader may import TensorFlow), and so is any
+data once TensorFlow is imported (a tuning study's later trials): there is nothing to
+overlap then.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+
+from dltrain.config.schema import CsvData, ExperimentConfig, FolderData, MnistData
+from dltrain.config.yaml_source import SourceMap
+from dltrain.data.load import load_datasets
+from dltrain.data.pipeline import Datasets
+
+__all__ = ["loading_ahead"]
+
+
+@contextmanager
+def loading_ahead(
+    config: ExperimentConfig, *, source: SourceMap | None = None
+) -> Iterator[Callable[[], Datasets]]:
+    """Start ``load_datasets(config, source=source)``; the block gets a function that returns
+    its :class:`~dltrain.data.Datasets` (waiting for them) or raises what the load raised.
+
+    In a thread when TensorFlow is not imported yet and the kind is built in; else the
+    function loads when called. Leaving the block waits for a load still running (a stage
+    that failed first leaves no thread reading behind it) and drops its result or error.
+    """
+    builtin = isinstance(config.data, MnistData | CsvData | FolderData)
+    if not builtin or "tensorflow" in sys.modules:
+        yield lambda: load_datasets(config, source=source)
+        return
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dltrain-data")
+    # The caller's context goes with it: a tuning study's sharing_datasets block is a ContextVar.
+    context = contextvars.copy_context()
+    future: Future[Datasets] = pool.submit(context.run, load_datasets, config, source=source)
+    pool.shutdown(wait=False)
+    try:
+        yield future.result
+    finally:
+        wait([future])
