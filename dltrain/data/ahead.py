@@ -34,17 +34,19 @@ __all__ = ["loading_ahead"]
 
 @contextmanager
 def loading_ahead(
-    config: ExperimentConfig, *, source: SourceMap | None = None
+    config: ExperimentConfig, *, source: SourceMap | None = None, thread: bool | None = None
 ) -> Iterator[Callable[[], Datasets]]:
     """Start ``load_datasets(config, source=source)``; the block gets a function that returns
     its :class:`~dltrain.data.Datasets` (waiting for them) or raises what the load raised.
 
-    In a thread when TensorFlow is not imported yet and the kind is built in; else the
-    function loads when called. Leaving the block waits for a load still running (a stage
-    that failed first leaves no thread reading behind it) and drops its result or error.
+    ``thread``: load in a thread (``None``: when TensorFlow is not imported yet). A plugin's
+    kind is always loaded in place, when the function is called. Leaving the block waits for
+    a load still running (a stage that failed first leaves no thread reading behind it) and
+    drops its result or error.
     """
-    builtin = isinstance(config.data, MnistData | CsvData | FolderData)
-    if not builtin or "tensorflow" in sys.modules:
+    if thread is None:
+        thread = "tensorflow" not in sys.modules
+    if not thread or not isinstance(config.data, MnistData | CsvData | FolderData):
         yield lambda: load_datasets(config, source=source)
         return
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dltrain-data")

@@ -155,3 +155,17 @@ def test_real_bz2_corpus_same_cells_on_both_paths() -> None:
         assert fast == expected, column
     texts = [r[1] for r in careful.rows]
     assert any("\n" in cell for cell in texts) and any("," in cell for cell in texts)
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 4097, 20_000])
+def test_a_fingerprint_hashes_every_byte_whatever_the_files_size_against_the_chunk(
+    tmp_path: Path, size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dltrain.data import fingerprint
+
+    monkeypatch.setattr(fingerprint, "_CHUNK", 4096)  # 8 MiB in use: the same loop, smaller
+    path = tmp_path / "data.bin"
+    path.write_bytes(np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes())
+    found = file_fingerprint(path)
+    assert found["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert found["bytes"] == size

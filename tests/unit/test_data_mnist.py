@@ -260,3 +260,48 @@ def test_parsing_does_not_import_tensorflow(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def _gzip_cases() -> dict[str, bytes]:
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, 200_000, dtype=np.uint8).tobytes() + b"\0" * 300_000
+    blob = gzip.compress(data)
+    bad_crc = blob[:-8] + bytes([blob[-8] ^ 1]) + blob[-7:]
+    return {
+        "one member": blob,
+        "two members": blob + gzip.compress(b"abc" * 1000),
+        "zero padding": blob + b"\0" * 100,
+        "cut in the data": blob[: len(blob) // 2],
+        "cut in the trailer": blob[:-3],
+        "bad crc": bad_crc,
+        "garbage after": blob + b"xyz",
+    }
+
+
+@pytest.mark.parametrize("feed", [7, 1000, 1 << 20])
+@pytest.mark.parametrize("case", list(_gzip_cases()))
+def test_the_inflating_reader_reads_what_gzipfile_reads(
+    case: str, feed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bytes, member by member, or a failure where GzipFile fails (its type aside)."""
+    import io
+    import zlib
+
+    from dltrain.data import idx
+
+    monkeypatch.setattr(idx, "_INFLATE_INPUT", feed)
+    blob = _gzip_cases()[case]
+    for sizes in ([16, 10**6], [3, 5, 10**7], [10**7, 10]):
+        results = []
+        for reader in (gzip.GzipFile(fileobj=io.BytesIO(blob), mode="rb"), idx._Gunzipped(io.BytesIO(blob))):
+            out: list[object] = []
+            try:
+                out += [reader.read(n) for n in sizes]
+            except (EOFError, OSError, zlib.error):
+                out.append("failed")
+            results.append(out)
+        gzipfile, ours = results
+        if "failed" in gzipfile:  # the same bytes up to the failure; it may come a read sooner
+            assert ours[-1] == "failed" and b"".join(ours[:-1]) == b"".join(gzipfile[: len(ours) - 1])  # type: ignore[arg-type]
+        else:
+            assert ours == gzipfile

@@ -1,0 +1,135 @@
+"""``loading_ahead``: the data loaded in a thread while TensorFlow is imported gives what a
+load in place gives, raises what it raises, and leaves no thread behind."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from datagen import write_mnist_idx_dir
+from tune_configs import BASE
+
+from dltrain.config import load_config
+from dltrain.config.schema import ExperimentConfig
+from dltrain.data import Datasets, load_datasets
+from dltrain.data.ahead import loading_ahead
+from dltrain.data.sharing import sharing_datasets
+from dltrain.errors import DataError
+
+ahead_module = importlib.import_module("dltrain.data.ahead")
+
+
+@pytest.fixture
+def csv_config(tmp_path: Path, regression_csv: Path) -> Path:
+    path = tmp_path / "base.yaml"
+    path.write_text(BASE.format(csv=regression_csv))
+    return path
+
+
+@pytest.fixture
+def loaded_by(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The name of the thread each load ran in."""
+    names: list[str] = []
+
+    def recording(config: ExperimentConfig, **kwargs: Any) -> Datasets:
+        names.append(threading.current_thread().name)
+        return load_datasets(config, **kwargs)
+
+    monkeypatch.setattr(ahead_module, "load_datasets", recording)
+    return names
+
+
+def _arrays(datasets: Datasets) -> dict[str, Any]:
+    source: Any = datasets.source
+    return {"x": source.x, "y": source.y, "plain": source.plain}
+
+
+@pytest.mark.parametrize("kind", ["csv", "mnist"])
+def test_the_thread_loads_what_a_load_in_place_gives(
+    kind: str, csv_config: Path, tmp_path: Path, loaded_by: list[str]
+) -> None:
+    if kind == "csv":
+        loaded = load_config(csv_config)
+    else:
+        folder = write_mnist_idx_dir(tmp_path / "idx", n_train=120, n_test=40)
+        loaded = load_config(csv_config, ["data={kind: mnist, path: " + str(folder) + "}"])
+    with loading_ahead(loaded.config, source=loaded.source, thread=True) as datasets:
+        ahead = datasets()
+    in_place = load_datasets(loaded.config, source=loaded.source)
+    assert loaded_by[0].startswith("dltrain-data")
+    assert ahead.fingerprint == in_place.fingerprint and ahead.spec == in_place.spec
+    got, want = _arrays(ahead), _arrays(in_place)
+    for part in ("x", "y", "plain"):
+        assert got[part].keys() == want[part].keys()
+        for split in want[part]:
+            for a, b in zip(np.atleast_1d(got[part][split]), np.atleast_1d(want[part][split]), strict=True):
+                values_a = a.values() if isinstance(a, dict) else [a]
+                values_b = b.values() if isinstance(b, dict) else [b]
+                for va, vb in zip(values_a, values_b, strict=True):
+                    np.testing.assert_array_equal(va, vb)
+
+
+def test_a_data_error_in_the_thread_is_raised_by_the_getter_located_as_in_place(
+    tmp_path: Path, loaded_by: list[str]
+) -> None:
+    config = tmp_path / "missing.yaml"
+    config.write_text(BASE.format(csv=tmp_path / "missing.csv"))
+    loaded = load_config(config)
+    with pytest.raises(DataError) as in_place:
+        load_datasets(loaded.config, source=loaded.source)
+    with loading_ahead(loaded.config, source=loaded.source, thread=True) as datasets:
+        with pytest.raises(DataError) as ahead:
+            datasets()
+    assert str(ahead.value) == str(in_place.value)
+    assert "missing.yaml:3:19: data.path:" in str(ahead.value) and "missing.csv: file not found" in str(ahead.value)
+    assert loaded_by[0].startswith("dltrain-data")
+
+
+def test_leaving_the_block_on_an_error_waits_for_the_load_and_drops_its_error(
+    csv_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    finished: list[bool] = []
+
+    def slow(config: ExperimentConfig, **kwargs: Any) -> Datasets:
+        time.sleep(0.3)
+        finished.append(True)
+        raise DataError("never seen")
+
+    monkeypatch.setattr(ahead_module, "load_datasets", slow)
+    loaded = load_config(csv_config)
+    with pytest.raises(RuntimeError, match="the strategy failed first"):
+        with loading_ahead(loaded.config, thread=True):
+            raise RuntimeError("the strategy failed first")
+    assert finished == [True]
+    assert not [t for t in threading.enumerate() if t.name.startswith("dltrain-data")]
+
+
+def test_a_tuning_studys_shared_data_goes_with_the_thread(
+    csv_config: Path, loaded_by: list[str]
+) -> None:
+    config = load_config(csv_config).config
+    with sharing_datasets() as share:
+        with loading_ahead(config, thread=True) as datasets:
+            first = datasets()
+        again = load_datasets(config)
+    assert share.loads == 1 and share.reuses == 1
+    assert again.source is first.source
+
+
+def test_without_a_thread_the_getter_loads_in_place(
+    csv_config: Path, loaded_by: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load_config(csv_config).config
+    with loading_ahead(config, thread=False) as datasets:
+        assert loaded_by == []  # nothing started before it is asked for
+        datasets()
+    # TensorFlow imported already: nothing to overlap, so no thread either.
+    monkeypatch.setitem(importlib.import_module("sys").modules, "tensorflow", object())
+    with loading_ahead(config) as datasets:
+        datasets()
+    assert loaded_by == ["MainThread", "MainThread"]
