@@ -120,7 +120,8 @@ def main() -> None:
         "process's start (interpreter, imports, config, data load, model build, the one-batch "
         "dry run, tracing and compiling the training step) to the end of the first training "
         "step (execution). "
-        f"First step / import, median of the paired ratios: {median(ratios):.2f} (target 1.15, issue 29); "
+        f"First step / import, median of the paired ratios: {median(ratios):.2f} "
+        "(target 1.15, issue 29); "
         f"without the XLA cache: {median(cold_ratios):.2f}."
     )
 
