@@ -5,8 +5,8 @@ nothing of a run can use TensorFlow before it ends. The built-in loaders need ne
 (NumPy, pyarrow, Pillow, libsndfile) and spend much of their time outside the interpreter
 lock: gunzip, pyarrow's parse, NumPy's copies, SHA-256. So the run's stages start the data
 load in a thread before their first TensorFlow import and take its result after it: the
-load overlaps the import instead of following it (docs/benchmarks.md, "Time to first step"
-and "CSV ingest").
+load overlaps the import instead of following it (docs/benchmarks.md, "First step and CSV
+ingest").
 
 The thread runs :func:`~dltrain.data.load_datasets` itself, so the arrays, the errors and
 their messages are the ones a load after the import gives; loading draws from no global
@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import contextvars
 import sys
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from contextlib import contextmanager
 
 from dltrain.config.schema import CsvData, ExperimentConfig, FolderData, MnistData
@@ -42,19 +43,32 @@ def loading_ahead(
     ``thread``: load in a thread (``None``: when TensorFlow is not imported yet). A plugin's
     kind is always loaded in place, when the function is called. Leaving the block waits for
     a load still running (a stage that failed first leaves no thread reading behind it) and
-    drops its result or error.
+    drops its result or error; except on Ctrl-C (any ``BaseException`` that is not an
+    ``Exception``): the thread is a daemon, so the interrupted process ends without waiting
+    for a large folder to finish decoding.
     """
     if thread is None:
         thread = "tensorflow" not in sys.modules
     if not thread or not isinstance(config.data, MnistData | CsvData | FolderData):
         yield lambda: load_datasets(config, source=source)
         return
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dltrain-data")
+    future: Future[Datasets] = Future()
     # The caller's context goes with it: a tuning study's sharing_datasets block is a ContextVar.
     context = contextvars.copy_context()
-    future: Future[Datasets] = pool.submit(context.run, load_datasets, config, source=source)
-    pool.shutdown(wait=False)
+
+    def load() -> None:
+        future.set_running_or_notify_cancel()
+        try:
+            datasets = context.run(load_datasets, config, source=source)
+        except BaseException as exc:  # handed to the caller, who raises it
+            future.set_exception(exc)
+        else:
+            future.set_result(datasets)
+
+    threading.Thread(target=load, name="dltrain-data", daemon=True).start()
     try:
         yield future.result
-    finally:
+    except Exception:
         wait([future])
+        raise
+    wait([future])
