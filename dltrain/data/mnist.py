@@ -33,6 +33,7 @@ __all__ = [
     "describe_mnist",
     "image_source",
     "find_idx_files",
+    "found_without_download",
     "load_mnist",
     "load_image_file",
     "load_mnist_file",
@@ -162,6 +163,14 @@ def _download(kind: str) -> None:
     import keras  # deferred: only this last-resort path needs Keras
 
     getattr(keras.datasets, kind).load_data()
+
+
+def found_without_download(data: MnistData) -> bool:
+    """Whether :func:`load_mnist` reads ``data`` from a path given or found on this machine,
+    without the Keras download (which imports Keras)."""
+    if data.path is not None:
+        return True
+    return any(_found(how, path) for how, path in _candidates(data.kind)[0])
 
 
 def locate_mnist(data: MnistData) -> tuple[str, Path]:

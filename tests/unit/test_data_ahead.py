@@ -4,6 +4,9 @@ load in place gives, raises what it raises, and leaves no thread behind."""
 from __future__ import annotations
 
 import importlib
+import json
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -157,3 +160,80 @@ def test_ctrl_c_in_the_block_does_not_wait_for_the_load(
         assert entered.wait(5) and daemon == [True]  # the process may end: the thread is a daemon
     finally:
         release.set()
+
+
+RECORDINGS = Path(__file__).resolve().parents[3] / "shared" / "data" / "fsdd" / "recordings"
+
+PROBE = """
+import json, sys
+from pathlib import Path
+from dltrain.config import load_config
+from dltrain.data import load_datasets
+from dltrain.data.ahead import reads_without_tensorflow
+out = []
+for path in sys.argv[1:]:
+    config = load_config(Path(path)).config
+    datasets = load_datasets(config)
+    out.append([path, reads_without_tensorflow(config), datasets.train_size])
+print(json.dumps([out, sorted(m for m in ("tensorflow", "keras") if m in sys.modules)]))
+"""
+
+
+def test_every_kind_that_goes_to_the_thread_loads_without_importing_tensorflow(
+    tmp_path: Path, regression_csv: Path
+) -> None:
+    """A load in the thread that imported TensorFlow beside the main thread's import would be
+    handed a half-initialized module; each kind sent there is loaded in a fresh interpreter."""
+    from PIL import Image
+
+    for split, count in (("train", 6), ("test", 3)):
+        for label in ("a", "b"):
+            folder = tmp_path / "photos" / split / label
+            folder.mkdir(parents=True)
+            for i in range(count):
+                Image.new("L", (8, 8), 40 * i).save(folder / f"{i}.png")
+    idx = write_mnist_idx_dir(tmp_path / "idx", n_train=60, n_test=20)
+    configs = {
+        "csv.yaml": BASE.format(csv=regression_csv),
+        "mnist.yaml": f"data: {{kind: mnist, path: {idx}}}\nmodel: {{layers: [Flatten]}}\n",
+        "images.yaml": (
+            f"data: {{kind: image_folder, path: {tmp_path / 'photos'}, image_size: [8, 8], "
+            "color_mode: grayscale}\nmodel: {layers: [Flatten]}\n"
+        ),
+        "audio.yaml": (
+            f"data: {{kind: audio_folder, path: {RECORDINGS}, label_pattern: '^(\\d+)_', "
+            "group_pattern: '^\\d+_([a-z]+)_', sample_rate: 8000, duration: 1.0, test: 0.2}\n"
+            "model: {layers: [Flatten]}\n"
+        ),
+    }
+    paths = []
+    for name, text in configs.items():
+        (tmp_path / name).write_text(text)
+        paths.append(str(tmp_path / name))
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, *paths], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    loads, imported = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [(Path(p).name, thread) for p, thread, _ in loads] == [(n, True) for n in configs]
+    assert all(size > 0 for _, _, size in loads)
+    assert imported == []
+
+
+def test_loads_that_import_tensorflow_stay_out_of_the_thread(
+    csv_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dltrain.data.ahead import reads_without_tensorflow
+
+    assert reads_without_tensorflow(load_config(csv_config).config)
+    text = load_config(csv_config, ["data.text=[color]", "data.categorical=[]"]).config
+    streamed = load_config(csv_config, ["data.stream=true"]).config
+    assert not reads_without_tensorflow(text)  # Keras's TextVectorization adapts it
+    assert not reads_without_tensorflow(streamed)
+    # MNIST that is nowhere on this machine: Keras would download it.
+    monkeypatch.setenv("DLTRAIN_DATA_DIR", str(tmp_path / "nothing"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    mnist = importlib.import_module("dltrain.data.mnist")
+    monkeypatch.setattr(mnist, "SYSTEM_DATA_DIR", tmp_path / "none")
+    nowhere = load_config(csv_config, ["data={kind: mnist}"]).config
+    assert not reads_without_tensorflow(nowhere)
