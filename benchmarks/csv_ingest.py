@@ -160,6 +160,33 @@ def first_step(path: Path) -> dict[str, Any]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def evaluation(path: Path, repeats: int) -> None:
+    """``dltrain eval`` of one run on ``path``, ``repeats`` times: wall time, peak RSS."""
+    folder = Path(tempfile.mkdtemp(prefix="dltrain-bench-eval-"))
+    try:
+        config = folder / "csv_ingest.yaml"
+        config.write_text(json.dumps(run_config(path)))
+        run([DLTRAIN, "run", str(config), "--runs-dir", str(folder / "runs"), "-q"])
+        target = next((folder / "runs").glob("*/*/run.json")).parent
+        walls, rss = [], []
+        for repeat in range(repeats):
+            proc = run([DLTRAIN, "eval", str(target)])
+            walls.append(proc.wall_s)
+            rss.append(proc.peak_rss_mib)
+            print(f"eval {repeat + 1}: {proc.wall_s:.2f} s", file=sys.stderr, flush=True)
+        print()
+        print(f"`dltrain eval` of a run on {path.name}, {repeats} times")
+        print()
+        print(
+            table(
+                ["repeats", "median wall (s)", "max wall (s)", "peak RSS (MiB)"],
+                [[repeats, median(walls), max(walls), median(rss)]],
+            )
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def against_pyarrow(big: Path, small: Path, repeats: int) -> None:
     """Ingest time (first-step difference, big - small file) against pyarrow's read_csv."""
     rows = []
@@ -218,6 +245,12 @@ def main() -> None:
         "--quick", action="store_true", help="50k rows, 3 repeats (1 for the readers)"
     )
     parser.add_argument("--no-readers", action="store_true", help="only the pyarrow comparison")
+    parser.add_argument(
+        "--eval-repeats",
+        type=int,
+        default=0,
+        help="also time `dltrain eval` of a run on the big file, this many times (0: not)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -237,6 +270,8 @@ def main() -> None:
     path = paths[0]
     size_mib = path.stat().st_size / 2**20
     against_pyarrow(path, paths[1], args.repeats)
+    if args.eval_repeats:
+        evaluation(path, args.eval_repeats)
     if args.no_readers:
         return
     if args.quick:

@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, wait
 from contextlib import contextmanager
+from pathlib import Path
 
 from dltrain.config.schema import CsvData, ExperimentConfig, FolderData, MnistData
 from dltrain.config.yaml_source import SourceMap
@@ -55,10 +56,15 @@ def reads_without_tensorflow(config: ExperimentConfig) -> bool:
 
 @contextmanager
 def loading_ahead(
-    config: ExperimentConfig, *, source: SourceMap | None = None, thread: bool | None = None
+    config: ExperimentConfig,
+    *,
+    test_path: Path | None = None,
+    source: SourceMap | None = None,
+    thread: bool | None = None,
 ) -> Iterator[Callable[[], Datasets]]:
-    """Start ``load_datasets(config, source=source)``; the block gets a function that returns
-    its :class:`~dltrain.data.Datasets` (waiting for them) or raises what the load raised.
+    """Start ``load_datasets(config, test_path=test_path, source=source)``; the block gets a
+    function that returns its :class:`~dltrain.data.Datasets` (waiting for them) or raises
+    what the load raised.
 
     ``thread``: load in a thread (``None``: when TensorFlow is not imported yet). A load that
     would import TensorFlow (:func:`reads_without_tensorflow`) is always made in place, when
@@ -71,7 +77,7 @@ def loading_ahead(
     if thread is None:
         thread = "tensorflow" not in sys.modules
     if not thread or not reads_without_tensorflow(config):
-        yield lambda: load_datasets(config, source=source)
+        yield lambda: load_datasets(config, test_path=test_path, source=source)
         return
     future: Future[Datasets] = Future()
     # The caller's context goes with it: a tuning study's sharing_datasets block is a ContextVar.
@@ -80,7 +86,7 @@ def loading_ahead(
     def load() -> None:
         future.set_running_or_notify_cancel()
         try:
-            datasets = context.run(load_datasets, config, source=source)
+            datasets = context.run(load_datasets, config, test_path=test_path, source=source)
         except BaseException as exc:  # handed to the caller, who raises it
             future.set_exception(exc)
         else:

@@ -151,14 +151,17 @@ def evaluate_target(
     saved = open_saved_run(target, checkpoint, trust_imports=trust_imports)
     facts = describe_checkpoint(saved.run, saved.checkpoint)
     from dltrain.config.precision import resolved_policy
-    from dltrain.data import load_datasets
-    from dltrain.model import load_model_file
-    from dltrain.train.environment import configure_environment
+    from dltrain.data.ahead import loading_ahead
 
     cfg = saved.loaded.config
-    configure_environment(cfg.seed, False, resolved_policy(cfg, saved.run.manifest.precision))
-    datasets = load_datasets(cfg, test_path=data.resolve() if data else None)
-    model = load_model_file(saved.checkpoint)
+    # The data is read while TensorFlow is imported (by the imports in the block).
+    with loading_ahead(cfg, test_path=data.resolve() if data else None) as loaded_data:
+        from dltrain.model import load_model_file
+        from dltrain.train.environment import configure_environment
+
+        configure_environment(cfg.seed, False, resolved_policy(cfg, saved.run.manifest.precision))
+        model = load_model_file(saved.checkpoint)
+        datasets = loaded_data()
     dataset = split_dataset(datasets, split, cfg.seed, saved.run.path)
     metrics = {k: float(v) for k, v in model.evaluate(dataset, return_dict=True, verbose=0).items()}
     now = utc_now()

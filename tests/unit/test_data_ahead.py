@@ -47,6 +47,20 @@ def loaded_by(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return names
 
 
+def _same(got: Any, want: Any) -> None:
+    """Equal nested dicts and lists of arrays."""
+    if isinstance(want, dict):
+        assert got.keys() == want.keys()
+        for key in want:
+            _same(got[key], want[key])
+    elif isinstance(want, list):
+        assert len(got) == len(want)
+        for a, b in zip(got, want, strict=True):
+            _same(a, b)
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
 def _arrays(datasets: Datasets) -> dict[str, Any]:
     source: Any = datasets.source
     return {"x": source.x, "y": source.y, "plain": source.plain}
@@ -66,15 +80,7 @@ def test_the_thread_loads_what_a_load_in_place_gives(
     in_place = load_datasets(loaded.config, source=loaded.source)
     assert loaded_by[0].startswith("dltrain-data")
     assert ahead.fingerprint == in_place.fingerprint and ahead.spec == in_place.spec
-    got, want = _arrays(ahead), _arrays(in_place)
-    for part in ("x", "y", "plain"):
-        assert got[part].keys() == want[part].keys()
-        for split in want[part]:
-            for a, b in zip(np.atleast_1d(got[part][split]), np.atleast_1d(want[part][split]), strict=True):
-                values_a = a.values() if isinstance(a, dict) else [a]
-                values_b = b.values() if isinstance(b, dict) else [b]
-                for va, vb in zip(values_a, values_b, strict=True):
-                    np.testing.assert_array_equal(va, vb)
+    _same(_arrays(ahead), _arrays(in_place))
 
 
 def test_a_data_error_in_the_thread_is_raised_by_the_getter_located_as_in_place(
@@ -89,7 +95,8 @@ def test_a_data_error_in_the_thread_is_raised_by_the_getter_located_as_in_place(
         with pytest.raises(DataError) as ahead:
             datasets()
     assert str(ahead.value) == str(in_place.value)
-    assert "missing.yaml:3:19: data.path:" in str(ahead.value) and "missing.csv: file not found" in str(ahead.value)
+    message = str(ahead.value)
+    assert "missing.yaml:3:19: data.path:" in message and "missing.csv: file not found" in message
     assert loaded_by[0].startswith("dltrain-data")
 
 
