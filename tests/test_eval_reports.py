@@ -146,3 +146,32 @@ def test_a_regression_run_records_r2_mae_rmse_and_residuals_by_feature(
     data = regression_run.parent.parent.parent / "test.csv"
     refused = runner.invoke(app, ["predict", str(regression_run), str(data), "--threshold", "0.3"])
     assert refused.exit_code == 2 and "applies to binary targets" in refused.output
+
+
+def test_a_model_trained_on_logits_reports_and_predicts_probabilities(
+    binary_run: Path, tmp_path: Path
+) -> None:
+    """A linear output with ``from_logits: true`` is the sigmoid model written another way:
+    its report, threshold and ``predict`` columns read probabilities, as the sigmoid run's."""
+    data = binary_run.parent.parent.parent / "exam.csv"
+    config = tmp_path / "logits.yaml"
+    text = BINARY.format(path=data).replace("{units: 1, activation: sigmoid}", "{units: 1}")
+    text = text.replace(
+        "loss: binary_crossentropy",
+        "loss: {class_name: BinaryCrossentropy, config: {from_logits: true}}",
+    )
+    config.write_text(text)
+    logits_run = run_experiment(config, runs_dir=tmp_path / "runs").run_dir
+    record = json.loads((logits_run / "run.json").read_text())["evaluation"]["passed"]
+    assert 0 < record["threshold"]["value"] < 1 and 0.5 < record["roc_auc"] <= 1
+    bins = json.loads((logits_run / "plots" / "calibration.json").read_text())["table"]
+    assert all(0 <= low <= mean <= high <= 1 for low, high, _, mean, _ in bins)
+    by_run = {}
+    for run in (binary_run, logits_run):
+        result = runner.invoke(app, ["predict", str(run), str(data)])
+        assert result.exit_code == 0, result.output
+        by_run[run] = np.array(
+            [float(r["passed_probability"]) for r in csv.DictReader(io.StringIO(result.stdout))]
+        )
+    assert ((by_run[logits_run] >= 0) & (by_run[logits_run] <= 1)).all()
+    np.testing.assert_allclose(by_run[logits_run], by_run[binary_run], atol=0.02)

@@ -141,13 +141,13 @@ def _predict_run(
     from dltrain.data import load_prediction_inputs
     from dltrain.export.model_source import read_spec
     from dltrain.model import load_model_file
+    from dltrain.report.evaluation import output_probabilities
 
     spec = read_spec(saved.run.path)
     inputs = load_prediction_inputs(saved.loaded.config, spec, input_path)
     model = load_model_file(saved.checkpoint)
     predictions = model.predict(inputs.dataset, verbose=0)
-    outputs = list(predictions) if isinstance(predictions, list | tuple) else [predictions]
-    return spec, outputs, inputs
+    return spec, output_probabilities(model, predictions), inputs
 
 
 def resolve_thresholds(

@@ -21,7 +21,15 @@ from dltrain.data.pipeline import plain_function
 from dltrain.data.spec import TargetInfo
 from dltrain.storage.manifest import CalibrationRecord, TargetEvaluation, ThresholdRecord
 
-__all__ = ["ValidationScores", "class_predictions", "predict_outputs", "report_target"]
+__all__ = [
+    "ValidationScores",
+    "class_predictions",
+    "logit_outputs",
+    "logits_to_probabilities",
+    "output_probabilities",
+    "predict_outputs",
+    "report_target",
+]
 
 
 @dataclass(frozen=True)
@@ -35,10 +43,60 @@ class ValidationScores:
 
 
 def predict_outputs(model: Any, dataset: Any) -> list[np.ndarray]:
-    """A Keras model's outputs over a ``(x, y)`` dataset's inputs, one array per output."""
+    """A Keras model's outputs over a ``(x, y)`` dataset's inputs, one array per output;
+    probabilities where the output gives logits (:func:`output_probabilities`)."""
     predictions = model.predict(dataset.map(plain_function(lambda x, y: x)), verbose=0)
+    return output_probabilities(model, predictions)
+
+
+def output_probabilities(model: Any, predictions: Any) -> list[np.ndarray]:
+    """``model.predict``'s result as one array per output, an output trained on logits (its
+    loss compiled with ``from_logits: true``) turned into probabilities: the sigmoid of one
+    unit, the softmax of several. Reports, thresholds, calibration and ``predict``'s
+    ``_probability`` columns then read probabilities whichever way the model was written."""
     outputs = predictions if isinstance(predictions, list | tuple) else [predictions]
-    return [np.asarray(output) for output in outputs]
+    arrays = [np.asarray(output) for output in outputs]
+    logits = logit_outputs(model)
+    if len(logits) != len(arrays):
+        return arrays
+    return [
+        logits_to_probabilities(a) if flag else a for a, flag in zip(arrays, logits, strict=True)
+    ]
+
+
+def logit_outputs(model: Any) -> list[bool]:
+    """Per output, whether it gives logits: its loss takes ``from_logits=True`` and its layer
+    applies no ``sigmoid`` or ``softmax`` (with one, the outputs are probabilities already,
+    and the methodology check warns that the loss applies it twice)."""
+    from dltrain.model.compile import output_names
+    from dltrain.train.methodology import loss_identity, output_activation
+
+    model = getattr(model, "dltrain_student", model)
+    loss = getattr(model, "loss", None)
+    if loss is None:
+        return []
+    try:
+        names = output_names(model)
+    except (AttributeError, ValueError):
+        return []
+    losses = list(loss) if isinstance(loss, list | tuple) else [loss] * len(names)
+    if len(losses) != len(names):
+        return []
+    return [
+        item is not None
+        and loss_identity(item)[1]
+        and output_activation(model, name) not in ("sigmoid", "softmax")
+        for item, name in zip(losses, names, strict=True)
+    ]
+
+
+def logits_to_probabilities(logits: np.ndarray) -> np.ndarray:
+    """Sigmoid of a one-unit output, softmax over the last axis of a wider one (float32)."""
+    values = logits.astype(np.float64)
+    if values.ndim < 2 or values.shape[-1] == 1:
+        return np.asarray(0.5 * (1.0 + np.tanh(0.5 * values)), dtype=np.float32)  # sigmoid
+    shifted = np.exp(values - values.max(axis=-1, keepdims=True))
+    return np.asarray(shifted / shifted.sum(axis=-1, keepdims=True), dtype=np.float32)
 
 
 def class_predictions(target: TargetInfo, outputs: np.ndarray) -> np.ndarray:

@@ -24,6 +24,8 @@ __all__ = [
     "first_loss_finding",
     "leakage_findings",
     "loss_findings",
+    "loss_identity",
+    "output_activation",
     "validation_findings",
 ]
 
@@ -80,8 +82,8 @@ def loss_findings(
     """
     out = []
     for loss, target, name in zip(losses, targets, names, strict=True):
-        loss_name, logits = _loss_identity(loss)
-        activation = _activation(model, name)
+        loss_name, logits = loss_identity(loss)
+        activation = output_activation(model, name)
         units = target.units
         classy = "crossentropy" in loss_name or "hinge" in loss_name
         if target.task != "regression" and loss_name in _REGRESSION_LOSSES:
@@ -149,7 +151,7 @@ _REGRESSION_LOSSES = frozenset(
 )
 
 
-def _loss_identity(loss: Any) -> tuple[str, bool]:
+def loss_identity(loss: Any) -> tuple[str, bool]:
     """(snake-case name, from_logits) of a loss given as a name, a class or an object."""
     if isinstance(loss, str):
         return loss.lower(), False
@@ -161,7 +163,8 @@ def _loss_identity(loss: Any) -> tuple[str, bool]:
     return name.lower(), bool(config.get("from_logits", False))
 
 
-def _activation(model: Any, name: str) -> str | None:
+def output_activation(model: Any, name: str) -> str | None:
+    """The activation of the layer named ``name`` (None: no such layer, or none)."""
     try:
         layer = model.get_layer(name)
     except ValueError:

@@ -204,3 +204,19 @@ def test_predict_thresholds_resolve_from_the_run_or_refuse(tmp_path: Path) -> No
     cut = prediction_columns(binary, probabilities, {"ok": 0.3})
     assert cut["predicted_ok"] == ["no", "yes", "yes"]
     assert cut["ok_probability"] == ["0.200000", "0.400000", "0.600000"]
+
+
+def test_logits_become_probabilities_without_overflow() -> None:
+    from dltrain.report.evaluation import logits_to_probabilities
+
+    one = np.array([[-1000.0], [-2.0], [0.0], [3.0], [1000.0]])
+    np.testing.assert_allclose(
+        logits_to_probabilities(one)[:, 0], [0.0, 1 / (1 + np.e**2), 0.5, 1 / (1 + np.e**-3), 1.0],
+        rtol=1e-6,
+    )
+    wide = np.array([[1.0, 2.0, 3.0], [1000.0, 0.0, -1000.0]])
+    got = logits_to_probabilities(wide)
+    want = np.exp([1.0, 2.0, 3.0]) / np.exp([1.0, 2.0, 3.0]).sum()
+    np.testing.assert_allclose(got[0], want, rtol=1e-6)
+    np.testing.assert_allclose(got[1], [1.0, 0.0, 0.0], atol=1e-12)
+    assert got.dtype == np.float32 and np.isfinite(got).all()
