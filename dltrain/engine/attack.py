@@ -117,14 +117,17 @@ def attack_target(
     saved = open_saved_run(target, checkpoint, trust_imports=trust_imports)
     facts = describe_checkpoint(saved.run, saved.checkpoint)
     from dltrain.config.precision import resolved_policy
-    from dltrain.data import load_datasets
-    from dltrain.model import load_model_file
-    from dltrain.train.adversarial import attack_blockers, input_bounds
-    from dltrain.train.environment import configure_environment
+    from dltrain.data.ahead import loading_ahead
 
     cfg = saved.loaded.config
-    configure_environment(cfg.seed, False, resolved_policy(cfg, saved.run.manifest.precision))
-    datasets = load_datasets(cfg)
+    # The data is read while TensorFlow is imported (by the imports in the block).
+    with loading_ahead(cfg) as loaded_data:
+        from dltrain.model import load_model_file
+        from dltrain.train.adversarial import attack_blockers, input_bounds
+        from dltrain.train.environment import configure_environment
+
+        configure_environment(cfg.seed, False, resolved_policy(cfg, saved.run.manifest.precision))
+        datasets = loaded_data()
     blockers = attack_blockers(datasets.spec)
     if blockers:
         raise UsageError(

@@ -108,25 +108,28 @@ def explain_target(
     seed = cfg.seed if seed is None else seed
 
     from dltrain.config.precision import resolved_policy
-    from dltrain.data import load_datasets
+    from dltrain.data.ahead import loading_ahead
     from dltrain.explain.gradcam import last_conv_layer
     from dltrain.explain.sanity import shuffle_weights
-    from dltrain.model import load_model_file
-    from dltrain.train.environment import configure_environment
 
-    configure_environment(cfg.seed, False, resolved_policy(cfg, saved.run.manifest.precision))
-    model = load_model_file(saved.checkpoint)
-    has_conv = last_conv_layer(model) is not None if kind.images else None
-    if method is None:
-        method = (
-            "permutation"
-            if not kind.images
-            else ("gradcam" if has_conv else "integrated_gradients")
-        )
-    if method == "gradcam" and not has_conv:
-        raise refuse(method, kind, "a convolution layer (Conv2D, ...) in the model", False)
-    chosen = METHODS[method]
-    datasets = load_datasets(cfg)
+    # The data is read while TensorFlow is imported (by the imports in the block).
+    with loading_ahead(cfg) as loaded_data:
+        from dltrain.model import load_model_file
+        from dltrain.train.environment import configure_environment
+
+        configure_environment(cfg.seed, False, resolved_policy(cfg, saved.run.manifest.precision))
+        model = load_model_file(saved.checkpoint)
+        has_conv = last_conv_layer(model) is not None if kind.images else None
+        if method is None:
+            method = (
+                "permutation"
+                if not kind.images
+                else ("gradcam" if has_conv else "integrated_gradients")
+            )
+        if method == "gradcam" and not has_conv:
+            raise refuse(method, kind, "a convolution layer (Conv2D, ...) in the model", False)
+        chosen = METHODS[method]
+        datasets = loaded_data()
     sample = _sample(datasets, split, n or chosen.default_n, seed, cfg.seed, saved.run.path)
     facts = describe_checkpoint(saved.run, saved.checkpoint)
     explanation = Explanation(
