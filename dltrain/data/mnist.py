@@ -168,9 +168,12 @@ def _download(kind: str) -> None:
 def found_without_download(data: MnistData) -> bool:
     """Whether :func:`load_mnist` reads ``data`` from a path given or found on this machine,
     without the Keras download (which imports Keras)."""
-    if data.path is not None:
-        return True
-    return any(_found(how, path) for how, path in _candidates(data.kind)[0])
+    return data.path is not None or _found_here(_candidates(data.kind)[0]) is not None
+
+
+def _found_here(tries: list[tuple[str, Path]]) -> tuple[str, Path] | None:
+    """The first of ``tries`` that holds the data, or None."""
+    return next(((how, path) for how, path in tries if _found(how, path)), None)
 
 
 def locate_mnist(data: MnistData) -> tuple[str, Path]:
@@ -187,17 +190,17 @@ def locate_mnist(data: MnistData) -> tuple[str, Path]:
         with about(("data", "path")):
             return _locate_file(Path(data.path))
     tries, notes = _candidates(data.kind)
-    for how, path in tries:
-        if _found(how, path):
-            return how, path
+    found = _found_here(tries)
+    if found is not None:
+        return found
     try:
         _download(data.kind)
     except Exception as exc:  # noqa: BLE001 - network failures come in many types
         raise DataError(_not_found_message(data.kind, tries, notes, exc)) from None
-    for how, path in tries:
-        if _found(how, path):
-            return how, path
-    raise DataError(_not_found_message(data.kind, tries, notes, None))
+    found = _found_here(tries)
+    if found is None:
+        raise DataError(_not_found_message(data.kind, tries, notes, None))
+    return found
 
 
 def load_mnist(data: MnistData) -> MnistArrays:

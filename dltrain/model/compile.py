@@ -26,6 +26,7 @@ __all__ = [
     "compile_model",
     "default_loss",
     "default_metrics",
+    "output_losses",
     "output_names",
 ]
 
@@ -45,6 +46,17 @@ def output_names(model: keras.Model) -> list[str]:
     # keras.Sequential has no ``output_names``; its one output is its last layer's.
     layers = [model.get_layer(n) for n in names] if names else [model.layers[-1]]
     return [layer.of if isinstance(layer, Unscale) else layer.name for layer in layers]
+
+
+def output_losses(model: keras.Model) -> list[tuple[str, Any]]:
+    """Each output's name (:func:`output_names`) with the loss it was compiled with; empty
+    when the model is not compiled or its losses do not pair with its outputs."""
+    loss = getattr(model, "loss", None)
+    if not getattr(model, "compiled", False) or loss is None:
+        return []
+    losses = list(loss) if isinstance(loss, list | tuple) else [loss]
+    names = output_names(model)
+    return list(zip(names, losses, strict=True)) if len(losses) == len(names) else []
 
 
 def default_loss(target: TargetInfo) -> str:

@@ -68,25 +68,15 @@ def logit_outputs(model: Any) -> list[bool]:
     """Per output, whether it gives logits: its loss takes ``from_logits=True`` and its layer
     applies no ``sigmoid`` or ``softmax`` (with one, the outputs are probabilities already,
     and the methodology check warns that the loss applies it twice)."""
-    from dltrain.model.compile import output_names
+    from dltrain.model.compile import output_losses
     from dltrain.train.methodology import loss_identity, output_activation
 
     model = getattr(model, "dltrain_student", model)
-    loss = getattr(model, "loss", None)
-    if loss is None:
-        return []
-    try:
-        names = output_names(model)
-    except (AttributeError, ValueError):
-        return []
-    losses = list(loss) if isinstance(loss, list | tuple) else [loss] * len(names)
-    if len(losses) != len(names):
-        return []
     return [
-        item is not None
-        and loss_identity(item)[1]
+        loss is not None
+        and loss_identity(loss)[1]
         and output_activation(model, name) not in ("sigmoid", "softmax")
-        for item, name in zip(losses, names, strict=True)
+        for name, loss in output_losses(model)
     ]
 
 

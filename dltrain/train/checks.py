@@ -35,13 +35,13 @@ def methodology_findings(
     spec = datasets.spec
     # An adversarial run's wrapper is compiled alike; its inner model has the output layers.
     model = getattr(model, "dltrain_student", model)
-    if config.distill is None and getattr(model, "compiled", False):
-        from dltrain.model.compile import output_names
+    if config.distill is None:
+        from dltrain.model.compile import output_losses
 
-        losses = model.loss if isinstance(model.loss, list | tuple) else [model.loss]
-        names = output_names(model)
-        if len(losses) == len(names) == len(spec.targets):
-            findings += loss_findings(model, losses, spec.targets, names)
+        pairs = output_losses(model)
+        if pairs and len(pairs) == len(spec.targets):
+            names = [name for name, _ in pairs]
+            findings += loss_findings(model, [loss for _, loss in pairs], spec.targets, names)
     if first_loss is not None and (found := first_loss_finding(first_loss, spec)) is not None:
         findings.append(found)
     source = datasets.source
