@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import keras
 
 from dltrain.config.schema import ExperimentConfig
+from dltrain.data.pipeline import resolve_batch
 from dltrain.storage import (
     BestCheckpoint,
     ResumePoint,
@@ -20,6 +21,7 @@ from dltrain.storage import (
     save_resume_point,
 )
 from dltrain.storage.manifest import Rollback, TestCheckpoint
+from dltrain.train.executions import build_optimizer, fused_executions
 from dltrain.train.fine_tune import FineTunePhases
 from dltrain.train.hints import learning_rate_if_known, nan_advice, rate_that_trained
 from dltrain.train.monitors import ResumableEarlyStopping, ResumableReduceLROnPlateau
@@ -147,6 +149,8 @@ def fit_model(
     started = clock()
     epoch = start_epoch
     phases = FineTunePhases(cfg)
+    batch_size = resolve_batch(training.batch_size, datasets.train_size)
+    distributed = cfg.distribute.strategy != "default"
     if training.on_nan == "rollback" and latest_resume_point(run.checkpoints) is None:
         # A divergence in the first epoch can then roll back to the initial weights.
         recorder.set_model(model)
@@ -174,20 +178,28 @@ def fit_model(
             model.steps_per_execution = execution_steps(steps, _steps_per_execution(cfg))
             if run.manifest.steps_per_execution != model.steps_per_execution:
                 run.update(steps_per_execution=model.steps_per_execution)
+            build_optimizer(model, distributed=distributed)
+            fused = fused_executions(
+                model,
+                train_ds,
+                distributed=distributed,
+                smaller_last_batch=datasets.train_size % batch_size != 0,
+            )
             try:
                 if epoch < training.epochs:
-                    model.fit(
-                        train_ds,
-                        epochs=end,
-                        initial_epoch=epoch,
-                        steps_per_epoch=steps,
-                        validation_data=validation,
-                        callbacks=callbacks,
-                        verbose=0,
-                        class_weight=class_weight,
-                        # The pipeline already shuffles, seeded per epoch (exact resume).
-                        shuffle=False,
-                    )
+                    with fused:
+                        model.fit(
+                            train_ds,
+                            epochs=end,
+                            initial_epoch=epoch,
+                            steps_per_epoch=steps,
+                            validation_data=validation,
+                            callbacks=callbacks,
+                            verbose=0,
+                            class_weight=class_weight,
+                            # The pipeline already shuffles, seeded per epoch (exact resume).
+                            shuffle=False,
+                        )
                 if end < training.epochs and rows and int(rows[-1]["epoch"]) == end:
                     # Phase 1 is done: phase 2 goes on from its last resume point, exactly as
                     # a run resumed there would (early stopping's state, the layers' RNG).

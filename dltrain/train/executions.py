@@ -1,0 +1,173 @@
+"""How training steps execute: the train step traced once, and fused executions.
+
+**Traced once.** Without a distribution strategy Keras builds nothing before the train function
+is first traced: the optimizer creates its slots (Adam's moments, say) inside that trace, and
+TensorFlow, which lets a function create variables only on its first trace, traces it a second
+time to lift them out. Tracing Keras's train step is most of a second on a CPU (the classic MLP,
+0.42 s a trace), paid at the start of the first epoch. :func:`build_optimizer` builds the
+optimizer's slots before ``fit``, exactly as its first step would (the same variables, zeros),
+so the step is traced once.
+
+**Fused executions.**
+
+Keras (3.15, TensorFlow backend) runs ``steps_per_execution`` training steps as a
+``tf.while_loop`` in a TensorFlow graph around the XLA-compiled step: every step launches its
+own XLA program, and the loop wraps each batch and each step's logs in
+``tf.experimental.Optional`` and branches on them with ``tf.cond``. For a model whose step is
+short (the classic MLP: about a millisecond a step on a CPU) that machinery is a fifth of the
+epoch.
+
+:func:`fused_executions` replaces the model's train function, while ``model.fit`` runs, with one
+that takes the execution's batches from the iterator in the graph, stacks them, and runs the
+steps as a ``tf.while_loop`` *inside* one XLA program. Each step is Keras's own ``train_step``
+on the same batch in the same order, so the weights, the optimizer's state, the metrics and
+the layers' random draws follow the same sequence (the tests compare runs both ways); one
+program launch per execution is what changes.
+
+It applies only where it is safe by construction:
+
+- the model's train step and ``compute_metrics`` are Keras's own (not overridden: adversarial
+  training and distillation keep Keras's function), so that the logs of an execution are the
+  metrics' results after its last step, and Keras compiles the step with XLA
+  (``model.jit_compile``);
+- one device, no distribution strategy;
+- batches of one shape (every dimension but the batch's known, no ragged or sparse tensors),
+  so that they stack;
+- more than one step per execution, and executions that end on an epoch's last batch, which
+  dltrain's training datasets guarantee (:func:`dltrain.train.steps.execution_steps`). Where
+  the epoch ends with a smaller batch, that batch is always an execution's last: the loop then
+  stacks the others and the last runs as a step of its own.
+
+An execution never has to stop early: the training dataset spans every remaining epoch. If it
+did run out, ``next`` raises ``OutOfRangeError`` as Keras's own loop ends, and Keras ends the
+epoch the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import keras
+
+__all__ = ["build_optimizer", "fused_executions", "fuses"]
+
+
+def build_optimizer(model: keras.Model, *, distributed: bool) -> None:
+    """Create the optimizer's slots for ``model``'s trainable weights now, not in the first
+    trace (see the module), where the model trains with Keras's own step (a custom step, as in
+    the adversarial or distilling wrappers, may apply its gradients to other weights) and
+    without a distribution strategy (Keras builds it in the strategy's scope itself)."""
+    optimizer = model.optimizer
+    if (
+        not distributed
+        and optimizer is not None
+        and not optimizer.built
+        and type(model).train_step is keras.Model.train_step
+    ):
+        optimizer.build(model.trainable_variables)
+
+
+def fuses(model: keras.Model, dataset: Any, *, distributed: bool) -> bool:
+    """Whether :func:`fused_executions` replaces ``model``'s train function for training on
+    ``dataset`` (a batched ``tf.data.Dataset``; see the module)."""
+    return (
+        not distributed
+        and bool(model.jit_compile)
+        and not model.run_eagerly
+        and int(model.steps_per_execution) > 1
+        and type(model).train_step is keras.Model.train_step
+        and type(model).compute_metrics is keras.Model.compute_metrics
+        and _stackable(dataset.element_spec)
+    )
+
+
+def _stackable(spec: Any) -> bool:
+    import tensorflow as tf
+
+    return all(
+        type(leaf) is tf.TensorSpec
+        and leaf.shape.rank is not None
+        and leaf.shape[1:].is_fully_defined()
+        for leaf in tf.nest.flatten(spec)
+    )
+
+
+@contextmanager
+def fused_executions(
+    model: keras.Model, dataset: Any, *, distributed: bool, smaller_last_batch: bool
+) -> Iterator[bool]:
+    """Train ``model`` on ``dataset`` with fused executions inside the block, where
+    :func:`fuses` allows.
+
+    ``smaller_last_batch``: each epoch ends with a batch smaller than the others. Yields
+    whether the executions are fused; the model's own train function is back after the block.
+    """
+    if not fuses(model, dataset, distributed=distributed):
+        yield False
+        return
+    steps = int(model.steps_per_execution)
+
+    def make_train_function(force: bool = False) -> Any:
+        function = model.train_function
+        if force or getattr(function, "_dltrain_fused", None) != steps:
+            function = _fused_function(model, steps, smaller_last_batch)
+            model.train_function = function
+        return function
+
+    model.make_train_function = make_train_function
+    model.train_function = None
+    try:
+        yield True
+    finally:
+        del model.make_train_function
+        model.train_function = None
+
+
+def _fused_function(model: keras.Model, steps: int, smaller_last_batch: bool) -> Any:
+    import tensorflow as tf
+
+    looped = steps - 1 if smaller_last_batch else steps
+
+    def execution(iterator: Any) -> Any:
+        spec = iterator.element_spec
+        # Keras's step, traced once (the batch dimension unknown) for the loop and for an
+        # execution's last batch alike; XLA compiles each program for its own shapes.
+        step = tf.function(model.train_step, autograph=False).get_concrete_function(spec)
+
+        def loop(stacked: Any) -> Any:
+            def body(index: Any) -> Any:
+                step(tf.nest.map_structure(lambda tensor: tensor[index], stacked))
+                return index + 1
+
+            tf.while_loop(lambda index: index < looped, body, [tf.constant(0)])
+            # What Keras's train_step returns after its last step (``compute_metrics``).
+            return model.get_metrics_result()
+
+        # The batches are gathered by a graph loop (a Python loop of ``next`` is refused past
+        # 32 calls), then stacked: the copy of one execution's batches is all this adds.
+        def gather(index: Any, arrays: list[Any]) -> tuple[Any, list[Any]]:
+            batch = zip(arrays, tf.nest.flatten(next(iterator)), strict=True)
+            return index + 1, [array.write(index, tensor) for array, tensor in batch]
+
+        arrays = [
+            tf.TensorArray(leaf.dtype, size=looped, element_shape=leaf.shape)
+            for leaf in tf.nest.flatten(spec)
+        ]
+        _, arrays = tf.while_loop(lambda index, _: index < looped, gather, (tf.constant(0), arrays))
+        stacked = tf.nest.pack_sequence_as(spec, [array.stack() for array in arrays])
+        logs = _compiled(loop)(stacked)
+        if smaller_last_batch:
+            logs = _compiled(step)(next(iterator))
+        return logs
+
+    function = tf.function(execution, autograph=False)
+    function._dltrain_fused = steps
+    return function
+
+
+def _compiled(function: Any) -> Any:
+    import tensorflow as tf
+
+    return tf.function(lambda data: function(data), jit_compile=True, autograph=False)
