@@ -71,7 +71,7 @@ def train(m: keras.Model, *, fused: bool, **fit: Any) -> tuple[list[np.ndarray],
     dry_run(m)
     build_optimizer(m, distributed=False)
     with fused_executions(
-        m, ds, distributed=not fused, smaller_last_batch=ROWS % BATCH != 0
+        m, ds, distributed=not fused, batch=BATCH, smaller_last_batch=ROWS % BATCH != 0
     ) as used:
         assert used is fused
         history = m.fit(ds, epochs=EPOCHS, steps_per_epoch=steps, verbose=0, **fit)
@@ -99,7 +99,7 @@ def train_without_smaller_batch(m: keras.Model, *, fused: bool) -> tuple[Any, li
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat(2)
     dry_run(m)
     build_optimizer(m, distributed=False)
-    with fused_executions(m, ds, distributed=not fused, smaller_last_batch=False) as used:
+    with fused_executions(m, ds, distributed=not fused, batch=16, smaller_last_batch=False) as used:
         assert used is fused
         history = m.fit(ds, epochs=2, steps_per_epoch=4, verbose=0)
     return history.history, m.get_weights()
@@ -116,8 +116,10 @@ def test_fused_executions_without_a_smaller_last_batch() -> None:
 @pytest.mark.parametrize("fused", [False, True])
 def test_the_train_step_is_traced_once(fused: bool) -> None:
     m = model()
-    train(m, fused=fused)  # full batches and a smaller one: one trace serves both
-    assert m.layers[0].count == 1
+    train(m, fused=fused)
+    # With a smaller last batch, fused executions trace the loop of full batches and the
+    # execution's last step (full or smaller) apart; Keras one step for both sizes.
+    assert m.layers[0].count == (2 if fused else 1)
     m = model(steps=4)
     train_without_smaller_batch(m, fused=fused)
     assert m.layers[0].count == 1
@@ -130,6 +132,32 @@ def test_without_building_the_optimizer_first_keras_traces_twice() -> None:
     x = np.zeros((64, 6), "float32")
     m.fit(x, np.zeros(64, "int32"), batch_size=16, epochs=1, verbose=0)
     assert m.layers[0].count == 2
+
+
+def test_an_lstm_under_xla_trains_fused_as_keras_does() -> None:
+    """The LSTM's own loop (and its gradient's) inside the fused loop: XLA needs their shapes
+    when the graph is built, which a step traced for an unknown batch size does not give."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(40, 5, 3)).astype("float32")
+    y = rng.integers(0, 2, 40).astype("int32")
+    results = []
+    for fused in (False, True):
+        keras.utils.set_random_seed(3)
+        m = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4), keras.layers.Dense(2)])
+        m.compile(
+            optimizer="adam",
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=True,
+            steps_per_execution=3,
+        )
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat(2)  # 16, 16, 8
+        build_optimizer(m, distributed=False)
+        with fused_executions(m, ds, distributed=not fused, batch=16, smaller_last_batch=True):
+            history = m.fit(ds, epochs=2, steps_per_epoch=3, verbose=0)
+        results.append((history.history["loss"], m.get_weights()))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-5)
+    for theirs, ours in zip(results[0][1], results[1][1], strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
 
 
 class CustomStep(keras.Sequential):

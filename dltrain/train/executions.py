@@ -96,12 +96,13 @@ def _stackable(spec: Any) -> bool:
 
 @contextmanager
 def fused_executions(
-    model: keras.Model, dataset: Any, *, distributed: bool, smaller_last_batch: bool
+    model: keras.Model, dataset: Any, *, distributed: bool, batch: int, smaller_last_batch: bool
 ) -> Iterator[bool]:
     """Train ``model`` on ``dataset`` with fused executions inside the block, where
     :func:`fuses` allows.
 
-    ``smaller_last_batch``: each epoch ends with a batch smaller than the others. Yields
+    ``batch``: the training batch size; ``smaller_last_batch``: each epoch ends with a batch
+    smaller than the others. Yields
     whether the executions are fused; the model's own train function is back after the block.
     """
     if not fuses(model, dataset, distributed=distributed):
@@ -112,7 +113,7 @@ def fused_executions(
     def make_train_function(force: bool = False) -> Any:
         function = model.train_function
         if force or getattr(function, "_dltrain_fused", None) != steps:
-            function = _fused_function(model, steps, smaller_last_batch)
+            function = _fused_function(model, steps, batch, smaller_last_batch)
             model.train_function = function
         return function
 
@@ -125,16 +126,19 @@ def fused_executions(
         model.train_function = None
 
 
-def _fused_function(model: keras.Model, steps: int, smaller_last_batch: bool) -> Any:
+def _fused_function(model: keras.Model, steps: int, batch: int, smaller_last_batch: bool) -> Any:
     import tensorflow as tf
 
     looped = steps - 1 if smaller_last_batch else steps
 
     def execution(iterator: Any) -> Any:
         spec = iterator.element_spec
-        # Keras's step, traced once (the batch dimension unknown) for the loop and for an
-        # execution's last batch alike; XLA compiles each program for its own shapes.
-        step = tf.function(model.train_step, autograph=False).get_concrete_function(spec)
+        # Keras's step, traced once for a full batch: XLA needs every shape inside the loop
+        # known when the graph is built (an LSTM's gradient loop inside it, say).
+        full = tf.nest.map_structure(
+            lambda leaf: tf.TensorSpec((batch, *leaf.shape[1:]), leaf.dtype), spec
+        )
+        step = tf.function(model.train_step, autograph=False).get_concrete_function(full)
 
         def loop(stacked: Any) -> Any:
             def body(index: Any) -> Any:
@@ -148,18 +152,20 @@ def _fused_function(model: keras.Model, steps: int, smaller_last_batch: bool) ->
         # The batches are gathered by a graph loop (a Python loop of ``next`` is refused past
         # 32 calls), then stacked: the copy of one execution's batches is all this adds.
         def gather(index: Any, arrays: list[Any]) -> tuple[Any, list[Any]]:
-            batch = zip(arrays, tf.nest.flatten(next(iterator)), strict=True)
-            return index + 1, [array.write(index, tensor) for array, tensor in batch]
+            pairs = zip(arrays, tf.nest.flatten(next(iterator)), strict=True)
+            return index + 1, [array.write(index, tensor) for array, tensor in pairs]
 
         arrays = [
             tf.TensorArray(leaf.dtype, size=looped, element_shape=leaf.shape)
-            for leaf in tf.nest.flatten(spec)
+            for leaf in tf.nest.flatten(full)
         ]
         _, arrays = tf.while_loop(lambda index, _: index < looped, gather, (tf.constant(0), arrays))
-        stacked = tf.nest.pack_sequence_as(spec, [array.stack() for array in arrays])
+        stacked = tf.nest.pack_sequence_as(full, [array.stack() for array in arrays])
         logs = _compiled(loop)(stacked)
         if smaller_last_batch:
-            logs = _compiled(step)(next(iterator))
+            # An execution's last batch, full or smaller, as Keras runs it: a step of its own,
+            # traced with the batch dimension unknown.
+            logs = _compiled(model.train_step)(next(iterator))
         return logs
 
     function = tf.function(execution, autograph=False)

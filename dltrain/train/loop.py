@@ -183,6 +183,7 @@ def fit_model(
                 model,
                 train_ds,
                 distributed=distributed,
+                batch=batch_size,
                 smaller_last_batch=datasets.train_size % batch_size != 0,
             )
             try:
