@@ -280,10 +280,10 @@ class TrainingConfig(Strict):
     and the Ctrl-C check then happen every that many batches."""
     jit_compile: bool | Literal["auto"] = "auto"
     """XLA compilation of the train, test and predict steps. ``auto`` decides per model: with
-    a GPU, XLA when every layer supports it; CPU only, XLA when every layer is dense or
-    elementwise (measured faster), not for convolutions (measured slower) or recurrent layers
-    (faster once compiled, but not yet verified for exact resume: set ``true`` for long RNN
-    runs). run.json records the choice and the reason."""
+    a GPU, XLA when every layer supports it; CPU only, XLA when every layer is dense,
+    elementwise or an LSTM (measured faster; exact resume verified), not for convolutions
+    (measured slower) or other recurrent layers (not measured: set ``true`` to try). run.json
+    records the choice and the reason."""
     class_weight: dict[int, NonNegativeFloat] | Literal["balanced"] | None = None
     """Per-class loss weights for classification, or ``balanced``."""
     on_nan: Literal["stop", "rollback"] = "stop"
