@@ -51,6 +51,7 @@ def test_an_lstm_under_xla_resumes_bit_for_bit(tmp_path: Path) -> None:
     manifest = json.loads((reference.run_dir / "run.json").read_text())
     assert manifest["jit_compile"]["enabled"] is True, manifest["jit_compile"]
     assert manifest["steps_per_execution"] == 14  # the epoch in one execution
+    assert manifest["fused_executions"] is True
 
     run_dir = killed_after_epoch_one(config, tmp_path / "runs", "lstm")
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"

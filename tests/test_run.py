@@ -63,6 +63,8 @@ def test_run_folder_contents(mlp_run: Path) -> None:
     timings = manifest["timings"]
     assert timings["process_start_to_first_step_s"] >= timings["time_to_first_step_s"]
     assert manifest["jit_compile"]["setting"] == "auto" and manifest["steps_per_execution"] >= 1
+    # auto compiles this dense model with XLA: its executions run as one program each.
+    assert manifest["jit_compile"]["enabled"] and manifest["fused_executions"] is True
     assert manifest["data"]["train_size"] == 256 and manifest["data"]["test_size"] == 64
     assert manifest["data"]["fingerprint"]
     assert set(manifest["final_metrics"]) == {"train", "validation", "test"}

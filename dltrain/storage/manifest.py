@@ -368,6 +368,9 @@ class RunManifest(BaseModel):
     """Set when phase 2 of ``training.fine_tune`` started (docs/guide.md)."""
     steps_per_execution: int | None = None
     """Batches per execution actually used (a divisor of the epoch's steps, docs/config.md)."""
+    fused_executions: bool | None = None
+    """Whether each execution's training steps ran as one XLA program
+    (:mod:`dltrain.train.executions`; ``None``: a run from before it was recorded)."""
     init_from: InitFrom | None = None
     """The run whose weights this one started from (``init_from``) and the layers copied."""
     distill: DistillRecord | None = None

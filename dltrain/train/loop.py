@@ -188,7 +188,9 @@ def fit_model(
             )
             try:
                 if epoch < training.epochs:
-                    with fused:
+                    with fused as one_program:
+                        if run.manifest.fused_executions != one_program:
+                            run.update(fused_executions=one_program)
                         model.fit(
                             train_ds,
                             epochs=end,

@@ -97,7 +97,9 @@ def make_run(
         },
         "versions": {"python": "3.11.7", "tensorflow": "2.21.0", "dltrain": "0.1.0"},
         "platform": {"system": "Linux", "devices": ["CPU"]},
-        "jit_compile": {"setting": "auto", "enabled": False, "reason": "auto: a GPU-less test"},
+        "jit_compile": {"setting": "auto", "enabled": True, "reason": "auto: a dense test"},
+        "steps_per_execution": 15,
+        "fused_executions": True,
         "timings": {"total_s": 65.2},
         "final_metrics": {
             "test": {"accuracy": accuracy, "loss": 0.4321},
@@ -190,6 +192,7 @@ def test_a_run_page_holds_the_runs_values_and_links_only_its_files(tmp_path: Pat
         ["dog", "8", "9", "0.7778", "0.875", "0.8235"],
     ]
     assert "the test split is small" in text and "ab" * 32 in text
+    assert "15 (one XLA program each)" in text
     assert "No test examples with predictions" in text  # the gallery says what it needs
     assert "from epoch" in text and "eval-test-20260102T000000000000Z.json" in text
     assert {unquote(h) for h in links(page)} >= {"run.json", "config.yaml", "metrics.csv"}

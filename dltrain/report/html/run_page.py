@@ -123,6 +123,12 @@ def _seconds(value: Any) -> str | None:
     return f"{int(minutes)} min {rest:.1f} s" if minutes else f"{rest:.1f} s"
 
 
+def _executions(steps: int | None, fused: bool | None) -> str | None:
+    if steps is None:
+        return None
+    return f"{steps} (one XLA program each)" if fused else str(steps)
+
+
 def _config(run: RunData) -> str:
     m = run.manifest
     body: list[str] = []
@@ -235,7 +241,7 @@ def _environment(run: RunData) -> str:
         ("distribution", m.distribute),
         ("workers", m.workers),
         ("batch size", m.batch_size),
-        ("steps per execution", m.steps_per_execution),
+        ("steps per execution", _executions(m.steps_per_execution, m.fused_executions)),
         ("deterministic", m.deterministic),
     ]
     if m.jit_compile is not None:
@@ -288,7 +294,7 @@ def _history(run: RunData) -> str:
     if m.status in ("interrupted", "failed") or m.error:
         body.append(
             f'<p class="warn">Status {esc(m.status)} after {m.epochs_completed or 0} epochs: '
-            f'{esc(m.error or "no reason recorded")}</p>'
+            f"{esc(m.error or 'no reason recorded')}</p>"
         )
     if m.fine_tune is not None:
         body.append(
