@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from dltrain.cli import app
 from dltrain.engine.run import run_experiment
-from dltrain.explain.forward import model_forward
+from dltrain.explain.forward import explained_units, model_forward, predict_first
 from dltrain.explain.gradients import integrated_gradients
 from dltrain.explain.sanity import randomization_check, shuffle_weights
 
@@ -241,6 +241,26 @@ def test_the_check_fails_where_shuffling_changes_nothing(runs: dict[str, Path]) 
     shuffled, *_ = integrated_gradients(model_forward(copy, "x", x, units), x["x"], baseline)
     check = randomization_check(trained, shuffled)
     assert not check.passed and check.spearman > 0.99
+
+
+@pytest.mark.parametrize("units", [1, 4])
+def test_a_model_trained_on_logits_shows_probabilities(units: int) -> None:
+    inputs = keras.Input((3,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(units)(inputs))
+    x = {"x": np.random.default_rng(1).normal(scale=4.0, size=(20, 3)).astype(np.float32)}
+    logits = np.asarray(model(x["x"]))
+    if units == 1:
+        loss: Any = keras.losses.BinaryCrossentropy(from_logits=True)
+        expected = 1 / (1 + np.exp(-logits))
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    model.compile(loss=loss)
+    shown = predict_first(model, x, batch=8)
+    np.testing.assert_allclose(shown, expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(explained_units(shown), explained_units(logits))
+    model.compile(loss="mse")  # not logits: the outputs as they are
+    np.testing.assert_allclose(predict_first(model, x, batch=8), logits, rtol=1e-6)
 
 
 @pytest.mark.parametrize(

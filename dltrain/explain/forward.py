@@ -36,13 +36,24 @@ def call_model(model: keras.Model, inputs: Mapping[str, Any]) -> tf.Tensor:
 def predict_first(
     model: keras.Model, inputs: Mapping[str, np.ndarray], batch: int = 256
 ) -> np.ndarray:
-    """:func:`call_model` over ``inputs`` in batches, as NumPy (examples x units)."""
+    """:func:`call_model` over ``inputs`` in batches, as NumPy (examples x units).
+
+    An output trained on logits comes back as probabilities (the sigmoid of one unit, the
+    softmax of several), so that the confidences, captions and binary predictions shown read
+    as the run's report does; the gradient methods still differentiate the logit, whose
+    gradients do not vanish where the probability saturates.
+    """
+    from dltrain.report.evaluation import logit_outputs, logits_to_probabilities
+
     n = len(next(iter(inputs.values())))
     parts = [
         np.asarray(call_model(model, {k: v[s : s + batch] for k, v in inputs.items()}))
         for s in range(0, n, batch)
     ]
-    return np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
+    predictions = np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
+    if logit_outputs(model)[:1] == [True]:
+        return logits_to_probabilities(predictions)
+    return predictions
 
 
 def explained_units(predictions: np.ndarray) -> np.ndarray:
