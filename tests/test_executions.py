@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dltrain.train.executions import build_optimizer, fused_executions, fuses
+from dltrain.train.executions import MAX_STACKED_BYTES, build_optimizer, fused_executions, fuses
 
 ROWS, BATCH, EPOCHS = 70, 16, 3  # 5 batches an epoch, the last of 6 rows
 
@@ -69,7 +69,7 @@ def train(m: keras.Model, *, fused: bool, **fit: Any) -> tuple[list[np.ndarray],
     ds = data()
     steps = -(-ROWS // BATCH)
     dry_run(m)
-    build_optimizer(m, distributed=False)
+    build_optimizer(m, distributed=False, batch=BATCH)
     with fused_executions(
         m, ds, distributed=not fused, batch=BATCH, smaller_last_batch=ROWS % BATCH != 0
     ) as used:
@@ -98,7 +98,7 @@ def train_without_smaller_batch(m: keras.Model, *, fused: bool) -> tuple[Any, li
     y = rng.integers(0, 3, 64).astype("int32")
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat(2)
     dry_run(m)
-    build_optimizer(m, distributed=False)
+    build_optimizer(m, distributed=False, batch=BATCH)
     with fused_executions(m, ds, distributed=not fused, batch=16, smaller_last_batch=False) as used:
         assert used is fused
         history = m.fit(ds, epochs=2, steps_per_epoch=4, verbose=0)
@@ -151,7 +151,7 @@ def test_an_lstm_under_xla_trains_fused_as_keras_does() -> None:
             steps_per_execution=3,
         )
         ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat(2)  # 16, 16, 8
-        build_optimizer(m, distributed=False)
+        build_optimizer(m, distributed=False, batch=BATCH)
         with fused_executions(m, ds, distributed=not fused, batch=16, smaller_last_batch=True):
             history = m.fit(ds, epochs=2, steps_per_epoch=3, verbose=0)
         results.append((history.history["loss"], m.get_weights()))
@@ -167,10 +167,10 @@ class CustomStep(keras.Sequential):
 
 def test_what_is_not_fused() -> None:
     ds = data()
-    assert fuses(model(), ds, distributed=False)
-    assert not fuses(model(), ds, distributed=True)
-    assert not fuses(model(jit=False), ds, distributed=False)
-    assert not fuses(model(steps=1), ds, distributed=False)
+    assert fuses(model(), ds, distributed=False, batch=BATCH)
+    assert not fuses(model(), ds, distributed=True, batch=BATCH)
+    assert not fuses(model(jit=False), ds, distributed=False, batch=BATCH)
+    assert not fuses(model(steps=1), ds, distributed=False, batch=BATCH)
     shapes_vary = tf.data.Dataset.from_generator(
         lambda: iter(()),
         output_signature=(
@@ -178,9 +178,13 @@ def test_what_is_not_fused() -> None:
             tf.TensorSpec((None,), tf.int32),
         ),
     )
-    assert not fuses(model(), shapes_vary, distributed=False)
+    assert not fuses(model(), shapes_vary, distributed=False, batch=BATCH)
+    # An execution holds 5 batches; an example is 6 float32 values and an int32 label.
+    largest = MAX_STACKED_BYTES // (5 * (6 * 4 + 4))
+    assert fuses(model(), ds, distributed=False, batch=largest)
+    assert not fuses(model(), ds, distributed=False, batch=largest + 1)
     custom = CustomStep([keras.Input((6,)), keras.layers.Dense(3)])
     custom.compile(optimizer="adam", loss="mse", jit_compile=True, steps_per_execution=5)
-    assert not fuses(custom, ds, distributed=False)
+    assert not fuses(custom, ds, distributed=False, batch=BATCH)
     build_optimizer(custom, distributed=False)
     assert not custom.optimizer.built  # its own step may apply gradients to other weights

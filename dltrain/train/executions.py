@@ -33,7 +33,7 @@ It applies only where it is safe by construction:
   (``model.jit_compile``);
 - one device, no distribution strategy;
 - batches of one shape (every dimension but the batch's known, no ragged or sparse tensors),
-  so that they stack;
+  so that they stack, and an execution's batches within :data:`MAX_STACKED_BYTES` (64 MiB);
 - more than one step per execution, and executions that end on an epoch's last batch, which
   dltrain's training datasets guarantee (:func:`dltrain.train.steps.execution_steps`). Where
   the epoch ends with a smaller batch, that batch is always an execution's last: the loop then
@@ -54,7 +54,7 @@ from typing import Any
 
 import keras
 
-__all__ = ["build_optimizer", "fused_executions", "fuses"]
+__all__ = ["MAX_STACKED_BYTES", "build_optimizer", "fused_executions", "fuses"]
 
 
 def build_optimizer(model: keras.Model, *, distributed: bool) -> None:
@@ -72,9 +72,15 @@ def build_optimizer(model: keras.Model, *, distributed: bool) -> None:
         optimizer.build(model.trainable_variables)
 
 
-def fuses(model: keras.Model, dataset: Any, *, distributed: bool) -> bool:
+MAX_STACKED_BYTES = 64 << 20
+"""Fused executions hold an execution's batches at once, stacked: above this many bytes (say,
+16 batches of 32 photos of 224 x 224 x 3 as float32: 308 MB) Keras's loop, which holds one
+batch at a time, is kept."""
+
+
+def fuses(model: keras.Model, dataset: Any, *, distributed: bool, batch: int) -> bool:
     """Whether :func:`fused_executions` replaces ``model``'s train function for training on
-    ``dataset`` (a batched ``tf.data.Dataset``; see the module)."""
+    ``dataset`` (a batched ``tf.data.Dataset``) in batches of ``batch`` (see the module)."""
     return (
         not distributed
         and bool(model.jit_compile)
@@ -82,19 +88,25 @@ def fuses(model: keras.Model, dataset: Any, *, distributed: bool) -> bool:
         and int(model.steps_per_execution) > 1
         and type(model).train_step is keras.Model.train_step
         and type(model).compute_metrics is keras.Model.compute_metrics
-        and _stackable(dataset.element_spec)
+        and _stackable(dataset.element_spec, int(model.steps_per_execution) * batch)
     )
 
 
-def _stackable(spec: Any) -> bool:
+def _stackable(spec: Any, examples: int) -> bool:
+    """Whether ``examples`` examples of ``spec``'s batches stack within the memory bound."""
     import tensorflow as tf
 
-    return all(
+    leaves = tf.nest.flatten(spec)
+    if not all(
         type(leaf) is tf.TensorSpec
         and leaf.shape.rank is not None
         and leaf.shape[1:].is_fully_defined()
-        for leaf in tf.nest.flatten(spec)
-    )
+        and leaf.dtype.size > 0
+        for leaf in leaves
+    ):
+        return False
+    per_example = sum(int(leaf.shape[1:].num_elements()) * int(leaf.dtype.size) for leaf in leaves)
+    return per_example * examples <= MAX_STACKED_BYTES
 
 
 @contextmanager
@@ -108,7 +120,7 @@ def fused_executions(
     smaller than the others. Yields whether the executions are fused; the model's own train
     function is back after the block.
     """
-    if not fuses(model, dataset, distributed=distributed):
+    if not fuses(model, dataset, distributed=distributed, batch=batch):
         yield False
         return
     steps = int(model.steps_per_execution)
