@@ -69,7 +69,7 @@ def train(m: keras.Model, *, fused: bool, **fit: Any) -> tuple[list[np.ndarray],
     ds = data()
     steps = -(-ROWS // BATCH)
     dry_run(m)
-    build_optimizer(m, distributed=False, batch=BATCH)
+    build_optimizer(m, distributed=False)
     with fused_executions(
         m, ds, distributed=not fused, batch=BATCH, smaller_last_batch=ROWS % BATCH != 0
     ) as used:
@@ -98,7 +98,7 @@ def train_without_smaller_batch(m: keras.Model, *, fused: bool) -> tuple[Any, li
     y = rng.integers(0, 3, 64).astype("int32")
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat(2)
     dry_run(m)
-    build_optimizer(m, distributed=False, batch=BATCH)
+    build_optimizer(m, distributed=False)
     with fused_executions(m, ds, distributed=not fused, batch=16, smaller_last_batch=False) as used:
         assert used is fused
         history = m.fit(ds, epochs=2, steps_per_epoch=4, verbose=0)
@@ -151,7 +151,7 @@ def test_an_lstm_under_xla_trains_fused_as_keras_does() -> None:
             steps_per_execution=3,
         )
         ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat(2)  # 16, 16, 8
-        build_optimizer(m, distributed=False, batch=BATCH)
+        build_optimizer(m, distributed=False)
         with fused_executions(m, ds, distributed=not fused, batch=16, smaller_last_batch=True):
             history = m.fit(ds, epochs=2, steps_per_epoch=3, verbose=0)
         results.append((history.history["loss"], m.get_weights()))
