@@ -5,10 +5,10 @@ Keras's own ``auto`` turns XLA off on every CPU-only machine. Measured on CPU
 per epoch, and 1.3x more with oneDNN's kernels: XLA fuses the small matrix products, the
 bias, the activation and Adam's update into few kernels), but convolutions about 2x slower.
 An LSTM trains faster with XLA too, now that an execution's steps run as one XLA program
-(:mod:`dltrain.train.executions`): the Fashion-MNIST LSTM's steady epoch 1.21x faster (5.26
-against 6.37 s), 1.80x the hand-written script's; a run resumed after SIGKILL repeats an
-uninterrupted one bit for bit under XLA (``tests/test_executions_runs.py``). Other recurrent
-layers (GRU, SimpleRNN, Bidirectional wrappers) were not measured and stay off.
+(:mod:`dltrain.train.executions`): the Fashion-MNIST LSTM trained 1.21-1.29x faster over 3
+epochs than without XLA, the first epoch's compilation included; a run resumed after SIGKILL
+repeats an uninterrupted one bit for bit under XLA (``tests/test_executions_runs.py``). Other
+recurrent layers (GRU, SimpleRNN, Bidirectional wrappers) were not measured and stay off.
 On CPU dltrain compiles with XLA exactly when every layer is of a kind measured to gain;
 with a GPU it keeps Keras's rule (XLA when every layer supports it). The decision and its
 reason are recorded in ``run.json`` (``jit_compile``).
