@@ -55,27 +55,29 @@ def dry_run(m: keras.Model) -> None:
     m.layers[0].count = 0  # building the model and the dry run called it
 
 
-def data() -> tf.data.Dataset:
-    """Like dltrain's training datasets: every epoch's batches in one dataset, each epoch
-    ending with its own smaller batch."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(ROWS, 6)).astype("float32")
-    y = rng.integers(0, 3, ROWS).astype("int32")
-    epoch = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
-    return epoch.repeat(EPOCHS)
-
-
-def train(m: keras.Model, *, fused: bool, **fit: Any) -> tuple[list[np.ndarray], dict[str, Any]]:
-    ds = data()
-    steps = -(-ROWS // BATCH)
+def train(
+    m: keras.Model, *, fused: bool, rows: int = ROWS, **fit: Any
+) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """Train as dltrain does: every epoch's batches in one dataset, each epoch ending with its
+    own smaller batch where ``rows`` is not a multiple of the batch."""
+    rng = np.random.default_rng(rows)
+    x = rng.normal(size=(rows, 6)).astype("float32")
+    y = rng.integers(0, 3, rows).astype("int32")
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH).repeat(EPOCHS)
     dry_run(m)
     build_optimizer(m, distributed=False)
     with fused_executions(
-        m, ds, distributed=not fused, batch=BATCH, smaller_last_batch=ROWS % BATCH != 0
+        m, ds, distributed=not fused, batch=BATCH, smaller_last_batch=rows % BATCH != 0
     ) as used:
         assert used is fused
+        steps = -(-rows // BATCH)
         history = m.fit(ds, epochs=EPOCHS, steps_per_epoch=steps, verbose=0, **fit)
     return m.get_weights(), history.history
+
+
+def assert_same_weights(ours: list[np.ndarray], theirs: list[np.ndarray]) -> None:
+    for mine, other in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(mine, other, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("class_weight", [None, {0: 1.0, 1: 2.0, 2: 0.5}])
@@ -83,8 +85,7 @@ def test_fused_executions_train_as_keras_does(class_weight: Any) -> None:
     keras_weights, keras_logs = train(model(), fused=False, class_weight=class_weight)
     fused_model = model()
     fused_weights, fused_logs = train(fused_model, fused=True, class_weight=class_weight)
-    for theirs, ours in zip(keras_weights, fused_weights, strict=True):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    assert_same_weights(fused_weights, keras_weights)
     for name in ("loss", "accuracy"):
         np.testing.assert_allclose(fused_logs[name], keras_logs[name], rtol=1e-5)
     # The model's own train function is back after the block.
@@ -92,24 +93,10 @@ def test_fused_executions_train_as_keras_does(class_weight: Any) -> None:
     assert fused_model.train_function is None
 
 
-def train_without_smaller_batch(m: keras.Model, *, fused: bool) -> tuple[Any, list[np.ndarray]]:
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(64, 6)).astype("float32")
-    y = rng.integers(0, 3, 64).astype("int32")
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat(2)
-    dry_run(m)
-    build_optimizer(m, distributed=False)
-    with fused_executions(m, ds, distributed=not fused, batch=16, smaller_last_batch=False) as used:
-        assert used is fused
-        history = m.fit(ds, epochs=2, steps_per_epoch=4, verbose=0)
-    return history.history, m.get_weights()
-
-
 def test_fused_executions_without_a_smaller_last_batch() -> None:
-    keras_logs, keras_weights = train_without_smaller_batch(model(steps=4), fused=False)
-    fused_logs, fused_weights = train_without_smaller_batch(model(steps=4), fused=True)
-    for theirs, ours in zip(keras_weights, fused_weights, strict=True):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    keras_weights, keras_logs = train(model(steps=4), fused=False, rows=64)
+    fused_weights, fused_logs = train(model(steps=4), fused=True, rows=64)
+    assert_same_weights(fused_weights, keras_weights)
     np.testing.assert_allclose(fused_logs["loss"], keras_logs["loss"], rtol=1e-5)
 
 
@@ -121,7 +108,7 @@ def test_the_train_step_is_traced_once(fused: bool) -> None:
     # execution's last step (full or smaller) apart; Keras one step for both sizes.
     assert m.layers[0].count == (2 if fused else 1)
     m = model(steps=4)
-    train_without_smaller_batch(m, fused=fused)
+    train(m, fused=fused, rows=64)
     assert m.layers[0].count == 1
 
 
@@ -156,8 +143,7 @@ def test_an_lstm_under_xla_trains_fused_as_keras_does() -> None:
             history = m.fit(ds, epochs=2, steps_per_epoch=3, verbose=0)
         results.append((history.history["loss"], m.get_weights()))
     np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-5)
-    for theirs, ours in zip(results[0][1], results[1][1], strict=True):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    assert_same_weights(results[1][1], results[0][1])
 
 
 class CustomStep(keras.Sequential):
@@ -166,7 +152,10 @@ class CustomStep(keras.Sequential):
 
 
 def test_what_is_not_fused() -> None:
-    ds = data()
+    ds = tf.data.Dataset.from_tensor_slices(
+        (np.zeros((ROWS, 6), "float32"), np.zeros(ROWS, "int32"))
+    )
+    ds = ds.batch(BATCH)
     assert fuses(model(), ds, distributed=False, batch=BATCH)
     assert not fuses(model(), ds, distributed=True, batch=BATCH)
     assert not fuses(model(jit=False), ds, distributed=False, batch=BATCH)

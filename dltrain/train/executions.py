@@ -63,13 +63,13 @@ def build_optimizer(model: keras.Model, *, distributed: bool) -> None:
     the adversarial or distilling wrappers, may apply its gradients to other weights) and
     without a distribution strategy (Keras builds it in the strategy's scope itself)."""
     optimizer = model.optimizer
-    if (
-        not distributed
-        and optimizer is not None
-        and not optimizer.built
-        and type(model).train_step is keras.Model.train_step
-    ):
+    if not distributed and optimizer is not None and not optimizer.built and _keras_step(model):
         optimizer.build(model.trainable_variables)
+
+
+def _keras_step(model: keras.Model) -> bool:
+    """Whether ``model`` trains with Keras's own step (``train_step`` not overridden)."""
+    return type(model).train_step is keras.Model.train_step
 
 
 MAX_STACKED_BYTES = 64 << 20
@@ -86,7 +86,7 @@ def fuses(model: keras.Model, dataset: Any, *, distributed: bool, batch: int) ->
         and bool(model.jit_compile)
         and not model.run_eagerly
         and int(model.steps_per_execution) > 1
-        and type(model).train_step is keras.Model.train_step
+        and _keras_step(model)
         and type(model).compute_metrics is keras.Model.compute_metrics
         and _stackable(dataset.element_spec, int(model.steps_per_execution) * batch)
     )
@@ -123,14 +123,12 @@ def fused_executions(
     if not fuses(model, dataset, distributed=distributed, batch=batch):
         yield False
         return
-    steps = int(model.steps_per_execution)
+    steps = int(model.steps_per_execution)  # fixed while the block runs
 
     def make_train_function(force: bool = False) -> Any:
-        function = model.train_function
-        if force or getattr(function, "_dltrain_fused", None) != steps:
-            function = _fused_function(model, steps, batch, smaller_last_batch)
-            model.train_function = function
-        return function
+        if force or model.train_function is None:
+            model.train_function = _fused_function(model, steps, batch, smaller_last_batch)
+        return model.train_function
 
     model.make_train_function = make_train_function
     model.train_function = None
@@ -176,19 +174,12 @@ def _fused_function(model: keras.Model, steps: int, batch: int, smaller_last_bat
         ]
         _, arrays = tf.while_loop(lambda index, _: index < looped, gather, (tf.constant(0), arrays))
         stacked = tf.nest.pack_sequence_as(full, [array.stack() for array in arrays])
-        logs = _compiled(loop)(stacked)
+        logs = tf.function(loop, jit_compile=True, autograph=False)(stacked)
         if smaller_last_batch:
             # An execution's last batch, full or smaller, as Keras runs it: a step of its own,
             # traced with the batch dimension unknown.
-            logs = _compiled(model.train_step)(next(iterator))
+            last = tf.function(model.train_step, jit_compile=True, autograph=False)
+            logs = last(next(iterator))
         return logs
 
-    function = tf.function(execution, autograph=False)
-    function._dltrain_fused = steps
-    return function
-
-
-def _compiled(function: Any) -> Any:
-    import tensorflow as tf
-
-    return tf.function(lambda data: function(data), jit_compile=True, autograph=False)
+    return tf.function(execution, autograph=False)

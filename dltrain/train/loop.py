@@ -179,16 +179,15 @@ def fit_model(
             if run.manifest.steps_per_execution != model.steps_per_execution:
                 run.update(steps_per_execution=model.steps_per_execution)
             build_optimizer(model, distributed=distributed)
-            fused = fused_executions(
-                model,
-                train_ds,
-                distributed=distributed,
-                batch=batch_size,
-                smaller_last_batch=datasets.train_size % batch_size != 0,
-            )
             try:
                 if epoch < training.epochs:
-                    with fused as one_program:
+                    with fused_executions(
+                        model,
+                        train_ds,
+                        distributed=distributed,
+                        batch=batch_size,
+                        smaller_last_batch=datasets.train_size % batch_size != 0,
+                    ) as one_program:
                         if run.manifest.fused_executions != one_program:
                             run.update(fused_executions=one_program)
                         model.fit(
