@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import platform
 import shutil
 from pathlib import Path
 
@@ -255,3 +256,12 @@ def test_sigkill_then_resume_is_bit_exact(photos: Path, tmp_path: Path) -> None:
             return [(r["loss"], r["val_loss"]) for r in csv.DictReader(handle)]
 
     assert losses(run_dir) == losses(reference.run_dir)
+    # With the CLI's settings (conftest.py enters them, the killed subprocess inherits them):
+    # on x86-64, TensorFlow's oneDNN kernels, on both sides of the kill.
+    started = json.loads((reference.run_dir / "run.json").read_text())["platform"]["onednn"]
+    finished = json.loads((run_dir / "run.json").read_text())
+    if platform.machine() in ("x86_64", "AMD64"):
+        assert started is True
+    assert finished["platform"]["onednn"] is started
+    assert finished["resumes"][0]["onednn"] is started
+    assert "oneDNN" not in resumed.output  # same kernels: no note

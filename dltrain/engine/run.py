@@ -177,8 +177,11 @@ def resume_experiment(
             callback_plan = dry_run(plan.loaded, prepared)
             record_resume(run, plan, command)
             *before, this = run.manifest.resumes
-            workers = _workers(plan.loaded.config.distribute.strategy)
-            run.update(resumes=[*before, this.model_copy(update={"workers": workers})])
+            facts = {
+                "workers": _workers(plan.loaded.config.distribute.strategy),
+                "onednn": _onednn_since(run, plan.notes),
+            }
+            run.update(resumes=[*before, this.model_copy(update=facts)])
             run.update(jit_compile=prepared.jit.to_json())
             return _execute(
                 plan.loaded,
@@ -190,6 +193,23 @@ def resume_experiment(
                 resume=plan,
                 callbacks=callbacks,
             )
+
+
+def _onednn_since(run: RunFolder, notes: list[str]) -> bool | None:
+    """Whether TensorFlow's oneDNN kernels run this resume; a note when the run started
+    with the other kernels (its epochs from here are then not bit-identical)."""
+    from dltrain.report.provenance import tensorflow_onednn
+
+    now = tensorflow_onednn()
+    then = (run.manifest.platform or {}).get("onednn")
+    if now is not None and then is not None and now != then:
+        said = {True: "on", False: "off"}
+        notes.append(
+            f"TensorFlow's oneDNN kernels were {said[then]} when the run started and are "
+            f"{said[now]} now (TF_ENABLE_ONEDNN_OPTS): the epochs from here will differ in "
+            "the last digits from an uninterrupted run"
+        )
+    return now
 
 
 def _workers(strategy: str) -> int:

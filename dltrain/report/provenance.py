@@ -10,7 +10,7 @@ from typing import Any
 
 from dltrain.version import __version__
 
-__all__ = ["environment_facts", "git_commit"]
+__all__ = ["environment_facts", "git_commit", "tensorflow_onednn"]
 
 
 def _git(where: Path, *args: str) -> str:
@@ -49,5 +49,18 @@ def environment_facts() -> dict[str, Any]:
             "machine": platform.machine(),
             "processor": platform.processor() or None,
             "devices": devices,
+            "onednn": tensorflow_onednn(),
         },
     }
+
+
+def tensorflow_onednn() -> bool | None:
+    """Whether TensorFlow runs its oneDNN kernels in this process (``TF_ENABLE_ONEDNN_OPTS``,
+    or TensorFlow's own choice for the CPU; :mod:`dltrain.runtime.xla_cache`); ``None`` when
+    this TensorFlow cannot say."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port  # no public getter
+    except ImportError:
+        return None
+    enabled = getattr(_pywrap_util_port, "IsMklEnabled", None)
+    return bool(enabled()) if callable(enabled) else None

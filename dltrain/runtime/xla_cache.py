@@ -1,4 +1,13 @@
-"""XLA settings for the CLI: oneDNN matrix products on CPU, and a persistent compilation cache.
+"""TensorFlow settings for the CLI: oneDNN kernels on x86-64 CPUs, and XLA's compilation cache.
+
+TensorFlow's own CPU kernels (the convolutions, pooling and matrix products of a model that
+XLA does not compile) are oneDNN's only where TensorFlow turns oneDNN on by itself: x86-64 CPUs
+with AVX512-VNNI, AVX512-BF16, AVX-VNNI or AMX. Elsewhere, an AVX2 CPU say, it runs its Eigen
+kernels, and oneDNN's trained the shipped CNNs 1.4-1.6x faster per step (docs/benchmarks.md,
+"oneDNN kernels"); models XLA compiles were unchanged. So on x86-64 the CLI sets
+``TF_ENABLE_ONEDNN_OPTS=1`` unless the environment already sets it (``0`` keeps Eigen's).
+TensorFlow reads it once, when it is imported: a process that imported TensorFlow before
+keeps what it had. ``run.json`` records what the run had (``platform.onednn``).
 
 XLA's CPU backend multiplies matrices with its own Eigen kernels unless told to call oneDNN
 (``XLA_FLAGS=--xla_cpu_use_onednn=true``); measured on the classic MLP, oneDNN's kernels train
@@ -30,13 +39,14 @@ the runs in it; the reason is returned to the caller (:class:`CacheState`), whic
 a cache folder is left alone. Each folder is trimmed to :data:`MAX_BYTES`, oldest entries
 first. The Python API changes no environment variables; wrap calls in
 :func:`xla_environment` for the CLI's settings (they must be in place before TensorFlow
-compiles anything).
+is imported, for its oneDNN kernels, and before it compiles anything, for XLA's).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import shutil
 import tempfile
 import time
@@ -49,6 +59,7 @@ __all__ = [
     "MAX_BYTES",
     "MIN_FREE_BYTES",
     "ONEDNN",
+    "TF_ONEDNN",
     "CacheState",
     "cache_dir",
     "check",
@@ -66,6 +77,8 @@ step (and so the run) whose entry it cannot write, and one entry of the classic 
 takes about 1 MiB."""
 FLAG = "--tf_xla_persistent_cache_directory"
 ONEDNN = "--xla_cpu_use_onednn=true"
+TF_ONEDNN = "TF_ENABLE_ONEDNN_OPTS"
+"""TensorFlow's switch for its oneDNN kernels, read once, when TensorFlow is imported."""
 _OFF = {"0", "off", "false", "no", "none"}
 SEAL = ".sha256"
 """Suffix of the file beside each entry that holds the entry's SHA-256."""
@@ -281,13 +294,18 @@ def xla_cache(
 
 @contextmanager
 def xla_environment(env: MutableMapping[str, str] | None = None) -> Iterator[CacheState]:
-    """The CLI's XLA settings for the block: oneDNN matrix products on CPU, and the cache.
+    """The CLI's TensorFlow settings for the block: oneDNN kernels (TensorFlow's own on x86-64,
+    and XLA's matrix products), and the compilation cache.
 
-    The cache is kept per value of ``XLA_FLAGS`` (a subfolder named by its digest), so a
-    program compiled under other flags is never loaded. Yields the :class:`CacheState`.
+    A variable the environment already sets is left as it is. The cache is kept per value of
+    ``XLA_FLAGS`` (a subfolder named by its digest), so a program compiled under other flags
+    is never loaded. Yields the :class:`CacheState`.
     """
     env = os.environ if env is None else env
     before = env.get("XLA_FLAGS")
+    tf_before = env.get(TF_ONEDNN)
+    if tf_before is None and platform.machine().lower() in {"x86_64", "amd64"}:
+        env[TF_ONEDNN] = "1"
     if "xla_cpu_use_onednn" not in (before or ""):
         env["XLA_FLAGS"] = f"{before or ''} {ONEDNN}".strip()
     digest = hashlib.sha256(env["XLA_FLAGS"].encode()).hexdigest()[:12]
@@ -297,6 +315,7 @@ def xla_environment(env: MutableMapping[str, str] | None = None) -> Iterator[Cac
             yield state
     finally:
         _restore(env, "XLA_FLAGS", before)
+        _restore(env, TF_ONEDNN, tf_before)
 
 
 def _restore(env: MutableMapping[str, str], name: str, value: str | None) -> None:

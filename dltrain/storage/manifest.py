@@ -107,6 +107,9 @@ class ResumeRecord(_Section):
     drift: list[Drift] = Field(default_factory=list)
     workers: int | None = None
     """Processes that trained from this resume on (None in manifests from before 0.3)."""
+    onednn: bool | None = None
+    """Whether TensorFlow's oneDNN kernels ran from this resume on (``platform.onednn`` for
+    the run's start; None in manifests from before 0.3)."""
 
 
 class RestartRecord(_Section):
@@ -342,6 +345,8 @@ class RunManifest(BaseModel):
     pid: int | None = None
     versions: dict[str, str] = Field(default_factory=dict)
     platform: dict[str, Any] = Field(default_factory=dict)
+    """``system``, ``machine``, ``processor``, ``devices``, and ``onednn``: whether TensorFlow
+    ran its oneDNN kernels (``TF_ENABLE_ONEDNN_OPTS``, set by the CLI on x86-64)."""
     timings: dict[str, float] = Field(default_factory=dict)
     final_metrics: dict[str, Metrics] = Field(default_factory=dict)
     """split (``train``, ``validation``, ``test``) -> metric -> value."""

@@ -96,7 +96,7 @@ def make_run(
             "warnings": ["the test split is small"],
         },
         "versions": {"python": "3.11.7", "tensorflow": "2.21.0", "dltrain": "0.1.0"},
-        "platform": {"system": "Linux", "devices": ["CPU"]},
+        "platform": {"system": "Linux", "devices": ["CPU"], "onednn": True},
         "jit_compile": {"setting": "auto", "enabled": True, "reason": "auto: a dense test"},
         "steps_per_execution": 15,
         "fused_executions": True,
@@ -193,6 +193,7 @@ def test_a_run_page_holds_the_runs_values_and_links_only_its_files(tmp_path: Pat
     ]
     assert "the test split is small" in text and "ab" * 32 in text
     assert "15 (one XLA program each)" in text
+    assert "<dt>oneDNN kernels (TensorFlow)</dt><dd>on</dd>" in text
     assert "No test examples with predictions" in text  # the gallery says what it needs
     assert "from epoch" in text and "eval-test-20260102T000000000000Z.json" in text
     assert {unquote(h) for h in links(page)} >= {"run.json", "config.yaml", "metrics.csv"}

@@ -16,6 +16,7 @@ from dltrain.runtime.xla_cache import (
     FLAG,
     MIN_FREE_BYTES,
     ONEDNN,
+    TF_ONEDNN,
     cache_dir,
     check,
     seal,
@@ -95,6 +96,36 @@ def test_environment_adds_onednn_and_keeps_a_cache_per_flags(tmp_path: Path) -> 
         assert env["XLA_FLAGS"] == "--xla_cpu_use_onednn=false"
         assert other.folder is not None and other.folder != folder  # never programs of other flags
     assert env["XLA_FLAGS"] == "--xla_cpu_use_onednn=false" and "TF_XLA_FLAGS" not in env
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "AMD64"])
+def test_environment_turns_on_tensorflows_onednn_kernels_on_x86(
+    machine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(xla_cache_module.platform, "machine", lambda: machine)
+    env = {"DLTRAIN_XLA_CACHE": "off"}
+    with xla_environment(env):
+        assert env[TF_ONEDNN] == "1"
+    assert TF_ONEDNN not in env  # put back for a notebook or test process
+
+
+@pytest.mark.parametrize("setting", ["0", "1", ""])
+def test_environment_keeps_the_users_own_onednn_setting(
+    setting: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(xla_cache_module.platform, "machine", lambda: "x86_64")
+    env = {"DLTRAIN_XLA_CACHE": "off", TF_ONEDNN: setting}
+    with xla_environment(env):
+        assert env[TF_ONEDNN] == setting
+    assert env == {"DLTRAIN_XLA_CACHE": "off", TF_ONEDNN: setting}
+
+
+def test_environment_leaves_onednn_to_tensorflow_off_x86(monkeypatch: pytest.MonkeyPatch) -> None:
+    # aarch64 builds use oneDNN with Arm's library, turned on where TensorFlow measured it.
+    monkeypatch.setattr(xla_cache_module.platform, "machine", lambda: "aarch64")
+    env = {"DLTRAIN_XLA_CACHE": "off"}
+    with xla_environment(env):
+        assert TF_ONEDNN not in env
 
 
 def test_entries_are_sealed_and_a_damaged_one_is_dropped(tmp_path: Path) -> None:

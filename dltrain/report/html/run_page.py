@@ -228,6 +228,10 @@ def _class_balance(fingerprint: dict[str, Any]) -> str:
     return "".join(body)
 
 
+def _on_off(value: Any) -> str | None:
+    return None if value is None else ("on" if value else "off")
+
+
 def _environment(run: RunData) -> str:
     m = run.manifest
     facts: list[tuple[str, Any]] = [
@@ -237,6 +241,7 @@ def _environment(run: RunData) -> str:
     facts += [
         ("platform", platform.get("system")),
         ("devices", ", ".join(str(d) for d in platform.get("devices") or []) or None),
+        ("oneDNN kernels (TensorFlow)", _on_off(platform.get("onednn"))),
         ("precision", m.precision),
         ("distribution", m.distribute),
         ("workers", m.workers),
