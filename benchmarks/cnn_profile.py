@@ -2,21 +2,28 @@
 backward pass timed alone, against the whole step.
 
     python benchmarks/cnn_profile.py [--batch 128] [--steps 40] [--repeats 5]
+        [--onednn on|off|tensorflow]
+
+``--onednn`` picks TensorFlow's kernels: ``on`` (``TF_ENABLE_ONEDNN_OPTS=1``, what the dltrain
+CLI sets on x86-64), ``off`` (Eigen's), ``tensorflow`` (default: TensorFlow's own choice for
+this CPU, which is what a hand-written script gets: oneDNN only with AVX512-VNNI, AVX512-BF16,
+AVX-VNNI or AMX). The script prints which ran.
 
 The model is ``configs/mnist_cnn.yaml``'s (Conv2D 32 -> MaxPooling -> Conv2D 64 -> MaxPooling ->
 Flatten -> Dropout 0.5 -> Dense 10 softmax, float32, channels last), without XLA, as
-``jit_compile: auto`` trains it and as the hand-written script does: both call the same
-TensorFlow (oneDNN) kernels. Each part is a ``tf.function`` run ``--steps`` times on resident
-random data, the best of ``--repeats``: the whole train step (forward, loss, gradients, Adam),
-then every layer alone (forward, and the gradients of its output's sum for its input and its
-weights), then Adam's update of all the weights. A convolution's FLOPs count its forward
-product and the two backward ones (input and weight gradients, each the same size), so its
-GFLOP/s can be set against the CPU's sgemm rate (``hardware_floor.py``).
+``jit_compile: auto`` trains it and as the hand-written script does. Each part is a
+``tf.function`` run ``--steps`` times on resident random data, the best of ``--repeats``: the
+whole train step (forward, loss, gradients, Adam), then every layer alone (forward, and the
+gradients of its output's sum for its input and its weights), then Adam's update of all the
+weights. A convolution's FLOPs count its forward product and the two backward ones (input and
+weight gradients, each the same size), so its GFLOP/s can be set against the CPU's sgemm rate
+(``hardware_floor.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -43,12 +50,19 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--onednn", choices=["on", "off", "tensorflow"], default="tensorflow")
     args = parser.parse_args()
+    if args.onednn != "tensorflow":  # read once, when TensorFlow is imported (below)
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if args.onednn == "on" else "0"
     import keras
     import numpy as np
     import tensorflow as tf
 
+    from dltrain.report.provenance import tensorflow_onednn
+
     print(f"machine: {machine()}")
+    kernels = {True: "oneDNN", False: "Eigen", None: "unknown"}[tensorflow_onednn()]
+    print(f"TensorFlow's kernels: {kernels} (--onednn {args.onednn})")
     keras.utils.set_random_seed(0)
     layers = [
         keras.layers.Conv2D(32, 3, activation="relu"),

@@ -5,7 +5,12 @@ first, then the hand script; then the other way round), so a CPU-heavy job elsew
 machine hits both sides alike. Ratios are taken within each pair and the median is reported.
 
     python benchmarks/train_vs_keras.py [--model mlp|cnn|rnn|fashion_cnn] [--epochs 3]
-        [--repeats 3] [--limit N] [--no-verbose-arm] [--quick]
+        [--repeats 3] [--limit N] [--no-verbose-arm] [--hand-onednn] [--dltrain-eigen] [--quick]
+
+The hand-written sides run with TensorFlow's own kernel choice for this CPU unless
+``--hand-onednn`` adds one with ``TF_ENABLE_ONEDNN_OPTS=1``; the dltrain side runs as the CLI
+does (oneDNN on x86-64) unless ``--dltrain-eigen`` adds one with Eigen's kernels: together they
+show what of a convolutional model's gain is the kernels and what is dltrain's loop.
 
 The target measure is the training time, the sum of the epoch times: "train: hand / dltrain"
 in the ratio table (3.0 means dltrain trains in a third of the time). For the MLP the script
@@ -35,12 +40,14 @@ CONFIGS = {
 }
 
 
-def run_hand(model: str, epochs: int, limit: int | None, verbose: str) -> dict[str, Any]:
+def run_hand(
+    model: str, epochs: int, limit: int | None, verbose: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """One run of the hand-written script, in a fresh process."""
     cmd = [sys.executable, HAND, "--model", model, "--epochs", str(epochs), "--verbose", verbose]
     if limit:
         cmd += ["--limit", str(limit)]
-    proc = run(cmd)
+    proc = run(cmd, env=env)
     result = proc.json_line()
     result["last_val_accuracy"] = result["test_accuracy"]
     return {**result, "wall_s": proc.wall_s, "cpu_s": proc.cpu_s, "peak_rss_mib": proc.peak_rss_mib}
@@ -72,6 +79,17 @@ def main() -> None:
         help="another dltrain side with these --set overrides, e.g. "
         "'spe15=training.steps_per_execution=15'",
     )
+    parser.add_argument(
+        "--hand-onednn",
+        action="store_true",
+        help="another hand-written side with TF_ENABLE_ONEDNN_OPTS=1 (the oneDNN kernels the "
+        "dltrain CLI turns on on x86-64, where TensorFlow leaves them off by itself)",
+    )
+    parser.add_argument(
+        "--dltrain-eigen",
+        action="store_true",
+        help="another dltrain side with TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's Eigen kernels)",
+    )
     parser.add_argument("--quick", action="store_true", help="1 repeat, 2 epochs, 6000 examples")
     args = parser.parse_args()
     need_fashion_mnist()
@@ -93,6 +111,14 @@ def main() -> None:
     if args.cold_arm:
         arms["dltrain (no XLA cache)"] = lambda: run_dltrain(
             config, args.epochs, limit, args.set, {"DLTRAIN_XLA_CACHE": "off"}
+        )
+    if args.hand_onednn:
+        arms["keras (verbose=0, oneDNN)"] = lambda: run_hand(
+            args.model, args.epochs, limit, "0", {"TF_ENABLE_ONEDNN_OPTS": "1"}
+        )
+    if args.dltrain_eigen:
+        arms["dltrain (Eigen kernels)"] = lambda: run_dltrain(
+            config, args.epochs, limit, args.set, {"TF_ENABLE_ONEDNN_OPTS": "0"}
         )
     for spec in args.arm:
         name, _, sets = spec.partition("=")
