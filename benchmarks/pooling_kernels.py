@@ -22,26 +22,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
 from _bench import machine, table
-
-
-def best_ms(function: Callable[[], Any], steps: int, repeats: int) -> float:
-    """Milliseconds per call: the best of ``repeats`` runs of ``steps`` calls (after a warm-up)."""
-    import tensorflow as tf
-
-    function()
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for _ in range(steps):
-            out = function()
-        _ = float(tf.reshape(out, [-1])[0])
-        best = min(best, time.perf_counter() - started)
-    return best / steps * 1000
+from cnn_profile import best_ms
 
 
 def main() -> None:
