@@ -175,6 +175,24 @@ def test_adversarial_training_resumes_exactly(
     assert _losses(first.run_dir) == _losses(adversarial_run)  # bit for bit, both epochs
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_adversarial_training_under_mixed_precision(policy: str, npz: Path, tmp_path: Path) -> None:
+    config = _config(tmp_path, npz, "method: pgd, epsilon: 0.1, ratio: 0.5, steps: 3", epochs=1)
+    try:
+        result = run_experiment(config, [f"precision={policy}"], runs_dir=tmp_path / "runs")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # for the tests after this one
+    assert result.status == "completed", result.message
+    manifest = json.loads((result.run_dir / "run.json").read_text())
+    assert manifest["precision"]["policy"] == policy and manifest["adversarial"]["steps"] == 3
+    model = keras.saving.load_model(result.run_dir / "checkpoints" / "best.keras")
+    assert type(model) is keras.Sequential  # the plain model, not the adversarial wrapper
+    assert model.layers[-1].dtype_policy.compute_dtype == "float32"  # the output stays float32
+    assert model.layers[0].dtype_policy.compute_dtype == policy.removeprefix("mixed_")
+    assert 0.5 < result.test_metrics["accuracy"] <= 1.0  # it learned under attack
+
+
 @pytest.fixture(scope="module")
 def csv_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("robust-csv")
