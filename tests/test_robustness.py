@@ -193,6 +193,18 @@ def test_adversarial_training_under_mixed_precision(policy: str, npz: Path, tmp_
     assert 0.5 < result.test_metrics["accuracy"] <= 1.0  # it learned under attack
 
 
+@pytest.mark.slow
+def test_adversarial_training_under_a_mirrored_strategy(npz: Path, tmp_path: Path) -> None:
+    config = _config(tmp_path, npz, "method: pgd, epsilon: 0.1, ratio: 0.5, steps: 3", epochs=1)
+    result = run_experiment(config, ["distribute.strategy=mirrored"], runs_dir=tmp_path / "runs")
+    assert result.status == "completed", result.message
+    manifest = json.loads((result.run_dir / "run.json").read_text())
+    assert manifest["distribute"] == "mirrored" and manifest["adversarial"]["method"] == "pgd"
+    model = keras.saving.load_model(result.run_dir / "checkpoints" / "best.keras")
+    assert type(model) is keras.Sequential
+    assert 0.5 < result.test_metrics["accuracy"] <= 1.0
+
+
 @pytest.fixture(scope="module")
 def csv_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("robust-csv")
