@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -560,28 +560,68 @@ def test_a_study_has_nested_trials_and_tags_the_best(
     assert best.data.metrics["objective"] == 16.0
 
 
-@pytest.mark.slow
-def test_dltrain_tune_logs_the_study_as_a_parent_with_trials_as_children(
-    server: str, tmp_path: Path, regression_csv: Path
-) -> None:
+def _tracked_study(
+    server: str,
+    tmp_path: Path,
+    csv: Path,
+    experiment: str,
+    overrides: Sequence[str] = (),
+    epochs: int = 2,
+) -> tuple[Any, Any, list[Any]]:
+    """``dltrain.tune`` of 2 trials tracked in ``experiment``: its summary, parent, children."""
     from test_tune_study import write_study_config
 
     import dltrain
 
-    config = write_study_config(tmp_path, regression_csv, trials=2)
+    config = write_study_config(tmp_path, csv, epochs=epochs, trials=2)
     config.write_text(
         config.read_text()
-        + f"tracking: {{mlflow: {{uri: '{server}', experiment: tuned, log_models: false}}}}\n"
+        + f"tracking: {{mlflow: {{uri: '{server}', experiment: {experiment}, log_models: false}}}}\n"
     )
-    summary = dltrain.tune(config, runs_dir=tmp_path / "runs")
+    summary = dltrain.tune(config, list(overrides), runs_dir=tmp_path / "runs")
     assert summary.exit_code == 0 and summary.best is not None
     client = mlflow.MlflowClient(server)
-    experiment = client.get_experiment_by_name("tuned")
-    runs = client.search_runs([experiment.experiment_id])
+    found = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([found.experiment_id])
     (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    return summary, parent, children
+
+
+@pytest.mark.slow
+def test_dltrain_tune_logs_the_study_as_a_parent_with_trials_as_children(
+    server: str, tmp_path: Path, regression_csv: Path
+) -> None:
+    summary, parent, children = _tracked_study(server, tmp_path, regression_csv, "tuned")
     assert parent.info.status == "FINISHED" and len(children) == 2
     assert all(c.info.status == "FINISHED" for c in children)
     best = [c for c in children if c.data.tags.get("dltrain.best_trial") == "true"]
     assert len(best) == 1 and parent.data.tags["best_run_id"] == best[0].info.run_id
     assert parent.data.metrics["best_value"] == pytest.approx(summary.best["value"])
+
+
+@pytest.mark.slow
+def test_a_tuned_trial_on_several_seeds_logs_each_seed_run_with_the_trial_value(
+    server: str, tmp_path: Path, regression_csv: Path
+) -> None:
+    summary, parent, children = _tracked_study(
+        server, tmp_path, regression_csv, "seeded", ["tune.seeds=2"], epochs=1
+    )
+    assert len(children) == 4  # 2 trials x 2 seeds, each an ordinary run
+    by_trial: dict[tuple[str, ...], list[Any]] = {}
+    for child in children:
+        assert child.info.status == "FINISHED"
+        params = tuple(sorted(v for k, v in child.data.params.items() if k.startswith("trial.")))
+        assert len(params) == 2, child.data.params  # the trial's values, on every seed's run
+        by_trial.setdefault(params, []).append(child)
+    assert sorted(len(seeded) for seeded in by_trial.values()) == [2, 2]
+    for seeded in by_trial.values():  # both seeds carry the trial's value: their mean
+        assert seeded[0].data.metrics["objective"] == seeded[1].data.metrics["objective"]
+    best = [c for c in children if c.data.tags.get("dltrain.best_trial") == "true"]
+    assert len(best) == 1 and parent.data.tags["best_run_id"] == best[0].info.run_id
+    assert best[0].data.metrics["objective"] == pytest.approx(summary.best["value"])
+    # The tagged run is the best trial's first seed's, the folder study.json names.
+    study_dir = tmp_path / "runs" / "reg_tune" / "reg_tune"
+    study = json.loads((study_dir / "study.json").read_text())
+    first_seed = (study_dir / study["best"]["run_dir"]).resolve()
+    assert best[0].data.tags["dltrain.run_dir"] == str(first_seed)

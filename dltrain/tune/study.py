@@ -569,7 +569,11 @@ def _tell(
         params = dict(trial.params)
         _record_in_run(context, trial.number, params, outcome, seconds)
         if context.tracking is not None and outcome.state == "complete":
-            context.tracking.record(outcome.run_dir, outcome.value, params)
+            # With tune.seeds, every seed's run is a child of the study: each gets the trial's
+            # params and value (the mean), so runs sorted by objective keep a trial together.
+            # The first seed's run comes first, so it is the one tagged when the trial is best.
+            for run_dir in [r.run_dir for r in outcome.seed_runs] or [outcome.run_dir]:
+                context.tracking.record(run_dir, outcome.value, params)
 
 
 def _record_in_run(
