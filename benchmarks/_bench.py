@@ -9,6 +9,7 @@ children are measured in increasing order of size; the scripts say which one the
 
 from __future__ import annotations
 
+import argparse
 import compileall
 import csv
 import json
@@ -153,6 +154,28 @@ def machine() -> str:
         f"{'/usr/bin/time -v' if GNU_TIME else 'getrusage(RUSAGE_CHILDREN)'}; "
         f"load average at start {os.getloadavg()[0]:.2f}"
     )
+
+
+def add_onednn_option(parser: argparse.ArgumentParser) -> None:
+    """``--onednn on|off|tensorflow``: which kernels TensorFlow runs in this process."""
+    parser.add_argument(
+        "--onednn",
+        choices=["on", "off", "tensorflow"],
+        default="tensorflow",
+        help="TensorFlow's oneDNN kernels on (TF_ENABLE_ONEDNN_OPTS=1, as the dltrain CLI sets "
+        "on x86-64), off (Eigen's), or TensorFlow's own choice for this CPU (the default)",
+    )
+
+
+def use_onednn(choice: str) -> str:
+    """Apply ``--onednn`` (before TensorFlow is first imported: it reads the switch then),
+    import TensorFlow, and say which kernels it runs."""
+    if choice != "tensorflow":
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if choice == "on" else "0"
+    from dltrain.report.provenance import tensorflow_onednn
+
+    kernels = {True: "oneDNN", False: "Eigen", None: "unknown"}[tensorflow_onednn()]
+    return f"TensorFlow's kernels: {kernels} (--onednn {choice})"
 
 
 def need_fashion_mnist() -> None:

@@ -23,12 +23,11 @@ weight gradients, each the same size), so its GFLOP/s can be set against the CPU
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from collections.abc import Callable
 from typing import Any
 
-from _bench import machine, table
+from _bench import add_onednn_option, machine, table, use_onednn
 from hardware_floor import sgemm_gflops
 
 
@@ -50,19 +49,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--onednn", choices=["on", "off", "tensorflow"], default="tensorflow")
+    add_onednn_option(parser)
     args = parser.parse_args()
-    if args.onednn != "tensorflow":  # read once, when TensorFlow is imported (below)
-        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if args.onednn == "on" else "0"
+    kernels = use_onednn(args.onednn)  # before anything below imports TensorFlow
     import keras
     import numpy as np
     import tensorflow as tf
 
-    from dltrain.report.provenance import tensorflow_onednn
-
     print(f"machine: {machine()}")
-    kernels = {True: "oneDNN", False: "Eigen", None: "unknown"}[tensorflow_onednn()]
-    print(f"TensorFlow's kernels: {kernels} (--onednn {args.onednn})")
+    print(kernels)
     keras.utils.set_random_seed(0)
     layers = [
         keras.layers.Conv2D(32, 3, activation="relu"),

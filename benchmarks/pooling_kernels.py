@@ -21,11 +21,10 @@ TensorFlow's own choice for this CPU).
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from typing import Any
 
-from _bench import machine, table
+from _bench import add_onednn_option, machine, table, use_onednn
 from cnn_profile import best_ms
 
 
@@ -33,18 +32,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--onednn", choices=["on", "off", "tensorflow"], default="tensorflow")
+    add_onednn_option(parser)
     args = parser.parse_args()
-    if args.onednn != "tensorflow":  # read once, when TensorFlow is imported (below)
-        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if args.onednn == "on" else "0"
+    kernels = use_onednn(args.onednn)  # before anything below imports TensorFlow
     import numpy as np
     import tensorflow as tf
 
-    from dltrain.report.provenance import tensorflow_onednn
-
     print(f"machine: {machine()}")
-    kernels = {True: "oneDNN", False: "Eigen", None: "unknown"}[tensorflow_onednn()]
-    print(f"TensorFlow's kernels: {kernels} (--onednn {args.onednn})")
+    print(kernels)
     rng = np.random.default_rng(0)
     x = tf.constant(rng.random((128, 26, 26, 32), dtype=np.float32) - 0.5)
     y = tf.nn.max_pool2d(x, 2, 2, "VALID")
