@@ -250,8 +250,8 @@ def _environment(run: RunData) -> str:
         ("deterministic", m.deterministic),
     ]
     if m.jit_compile is not None:
-        on = "on" if m.jit_compile.enabled else "off"
-        facts.append(("XLA", f"{on} (setting {m.jit_compile.setting}: {m.jit_compile.reason})"))
+        jit = m.jit_compile
+        facts.append(("XLA", f"{_on_off(jit.enabled)} (setting {jit.setting}: {jit.reason})"))
     else:
         facts.append(("XLA", None))
     if m.git:
